@@ -1,0 +1,23 @@
+export type AudioDecodeErrorCode =
+  | 'empty'
+  | 'truncated'
+  | 'not_audio'
+  | 'bad_header'
+  | 'unsupported'
+  | 'ffmpeg_missing'
+  | 'ffmpeg_failed'
+  | 'odd_length';
+
+/**
+ * Audio a user sent that cannot be decoded. The message is one line saying what is wrong and what to do;
+ * `code` lets callers map it (HTTP 400 vs 415, Deepgram's DATA-0000 close) without parsing the text.
+ */
+export class AudioDecodeError extends Error {
+  readonly code: AudioDecodeErrorCode;
+
+  constructor(code: AudioDecodeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AudioDecodeError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * One entry point for "here are some audio bytes": sniff the container, decode WAV in process, everything else
+ * through ffmpeg, headerless PCM when the caller says what it is; always also return the 16 kHz mono signal.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { AudioDecodeError } from './errors.js';
+import { decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
+import { SAMPLE_RATE } from './logmel.js';
+import { decodePcm, type Encoding } from './pcm.js';
+import { resample } from './resample.js';
+import { decodeWav, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, type DecodedAudio } from './wav.js';
+
+export type Container = 'wav' | 'mp3' | 'ogg' | 'flac' | 'webm' | 'mp4' | 'unknown';
+
+export interface DecodeOptions {
+  /** Encoding of headerless audio; used only when the bytes are not a recognised container. */
+  rawEncoding?: Encoding;
+  rawSampleRate?: number;
+  rawChannels?: 1 | 2;
+  /** Limit for the ffmpeg path (default 120 s). */
+  ffmpegTimeoutMs?: number;
+}
+
+export type LoadedAudio = DecodedAudio & { samples16k: Float32Array };
+
+function ascii(bytes: Uint8Array, at: number, length: number): string {
+  if (bytes.length < at + length) return '';
+  let s = '';
+  for (let i = at; i < at + length; i++) s += String.fromCharCode(bytes[i]);
+  return s;
+}
+
+/** Identifies the container from its magic bytes. */
+export function sniffContainer(bytes: Uint8Array): Container {
+  const head4 = ascii(bytes, 0, 4);
+  if (head4 === 'RIFF' || head4 === 'RIFX' || head4 === 'RF64') {
+    // A RIFF too short to say its form type is still reported as wav so the WAV decoder can call it truncated.
+    return bytes.length < 12 || ascii(bytes, 8, 4) === 'WAVE' ? 'wav' : 'unknown';
+  }
+  if (head4 === 'OggS') return 'ogg';
+  if (head4 === 'fLaC') return 'flac';
+  if (bytes.length >= 4 && bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) {
+    return 'webm'; // EBML: WebM or Matroska
+  }
+  if (ascii(bytes, 4, 4) === 'ftyp') return 'mp4';
+  if (ascii(bytes, 0, 3) === 'ID3') return 'mp3';
+  // MPEG audio frame sync (11 bits) with a layer I/II/III; layer 0 is AAC ADTS, left to ffmpeg as unknown.
+  if (bytes.length >= 2 && bytes[0] === 0xff && (bytes[1] & 0xe0) === 0xe0 && ((bytes[1] >> 1) & 3) !== 0) {
+    return 'mp3';
+  }
+  return 'unknown';
+}
+
+function withSamples16k(audio: DecodedAudio): LoadedAudio {
+  const samples16k =
+    audio.sampleRate === SAMPLE_RATE ? audio.samples : resample(audio.samples, audio.sampleRate, SAMPLE_RATE);
+  return { ...audio, samples16k };
+}
+
+function decodeRaw(bytes: Uint8Array, encoding: Encoding, rate: number | undefined, channels: 1 | 2): DecodedAudio {
+  if (rate === undefined) {
+    throw new AudioDecodeError(
+      'unsupported',
+      `headerless ${encoding} audio needs its sample rate: pass sample_rate (${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE})`,
+    );
+  }
+  if (!Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
+    throw new AudioDecodeError(
+      'unsupported',
+      `sample rate ${rate} Hz is outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz: resample the audio`,
+    );
+  }
+  const samples = decodePcm(bytes, { encoding, channels });
+  return { samples, sampleRate: rate, channels, duration: samples.length / rate };
+}
+
+const CONTAINER_HINT = 'send WAV, or mp3/ogg/flac/webm/mp4 audio';
+
+/** Decodes audio bytes of any supported kind. */
+export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<LoadedAudio> {
+  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  const container = sniffContainer(bytes);
+  const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs };
+
+  if (container === 'wav') {
+    try {
+      return withSamples16k(decodeWav(bytes));
+    } catch (err) {
+      // Valid WAVs in encodings we do not convert ourselves (ADPCM, 96 kHz, ...) are ffmpeg's job when present.
+      if (err instanceof AudioDecodeError && err.code === 'unsupported' && (await ffmpegAvailable())) {
+        return withSamples16k(await decodeWithFfmpeg(bytes, ffmpegOpts));
+      }
+      throw err;
+    }
+  }
+  if (container !== 'unknown') return withSamples16k(await decodeWithFfmpeg(bytes, ffmpegOpts));
+
+  if (opts.rawEncoding) {
+    return withSamples16k(decodeRaw(bytes, opts.rawEncoding, opts.rawSampleRate, opts.rawChannels ?? 1));
+  }
+  if (!(await ffmpegAvailable())) {
+    throw new AudioDecodeError(
+      'not_audio',
+      `unrecognised audio format (and ffmpeg is not installed to probe it): ${CONTAINER_HINT}, or give encoding and sample_rate for raw PCM`,
+    );
+  }
+  try {
+    return withSamples16k(await decodeWithFfmpeg(bytes, ffmpegOpts));
+  } catch (err) {
+    if (err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
+      throw new AudioDecodeError('not_audio', `unrecognised audio format: ${CONTAINER_HINT}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+const RAW_EXTENSIONS: Record<string, Encoding | undefined> = {
+  '.raw': undefined,
+  '.pcm': undefined,
+  '.s16le': 'linear16',
+  '.f32le': 'float32',
+  '.ulaw': 'mulaw',
+  '.mulaw': 'mulaw',
+  '.ul': 'mulaw',
+};
+
+/**
+ * Reads and decodes an audio file. Headerless files (.raw, .pcm, .s16le, .f32le, .ulaw) carry no rate, so they
+ * need `rawSampleRate` (and for .raw/.pcm `rawEncoding`); without it the error says so.
+ */
+export async function loadAudioFile(path: string, opts: DecodeOptions = {}): Promise<LoadedAudio> {
+  const ext = extname(path).toLowerCase();
+  const bytes = await readFile(path);
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (ext in RAW_EXTENSIONS) {
+    const encoding = opts.rawEncoding ?? RAW_EXTENSIONS[ext];
+    if (!encoding || opts.rawSampleRate === undefined) {
+      throw new AudioDecodeError(
+        'unsupported',
+        `${basename(path)} is headerless raw audio: give its ${encoding ? '' : 'encoding (linear16, float32, mulaw) and '}sample rate, or convert it to WAV`,
+      );
+    }
+    if (data.length === 0) throw new AudioDecodeError('empty', `${basename(path)} is empty (0 bytes)`);
+    return withSamples16k(decodeRaw(data, encoding, opts.rawSampleRate, opts.rawChannels ?? 1));
+  }
+  return decodeAudio(data, opts);
+}

@@ -1,0 +1,264 @@
+/**
+ * WAV (RIFF/RIFX/RF64 WAVE) decoding to mono float32 at the file's own rate.
+ *
+ * wavefile reads the fmt chunk (including WAVE_FORMAT_EXTENSIBLE); the chunk walk, the size checks and the sample
+ * conversion are ours, because wavefile trusts declared sizes, unpacks samples generically (slow) and reads an
+ * EXTENSIBLE float file as integers.
+ *
+ * Size policy:
+ * - A data size of 0xFFFFFFFF, or 0 with bytes following, is the placeholder streaming writers (ffmpeg/sox/arecord
+ *   to a pipe) leave; RF64 takes it from ds64. Either way the bytes present are decoded.
+ * - Otherwise, a data chunk shorter than declared by more than one frame is refused as 'truncated': that is an
+ *   interrupted upload or a lying header (e.g. 2 GB declared, 70 KB present), and transcribing the fragment would
+ *   silently return a partial transcript. Never is the declared size allocated; only the bytes present are read.
+ *   A shortfall of at most one frame (a missing pad byte, a cut last frame) is tolerated.
+ */
+import wavefile from 'wavefile';
+import { AudioDecodeError } from './errors.js';
+import { MULAW_TABLE } from './pcm.js';
+
+export interface DecodedAudio {
+  /** Mono (channels averaged) float32 in [-1, 1]. */
+  samples: Float32Array;
+  sampleRate: number;
+  /** Channel count of the source. */
+  channels: number;
+  /** Seconds. */
+  duration: number;
+}
+
+export const MIN_SAMPLE_RATE = 8000;
+export const MAX_SAMPLE_RATE = 48000;
+const MAX_CHANNELS = 8;
+
+const FORMAT_PCM = 1;
+const FORMAT_FLOAT = 3;
+const FORMAT_ALAW = 6;
+const FORMAT_MULAW = 7;
+const FORMAT_EXTENSIBLE = 0xfffe;
+
+const FORMAT_NAMES: Record<number, string> = {
+  2: 'Microsoft ADPCM',
+  0x11: 'IMA ADPCM',
+  0x31: 'GSM 6.10',
+  0x50: 'MPEG',
+  0x55: 'MP3',
+  0xff: 'AAC',
+};
+
+interface FmtChunk {
+  audioFormat: number;
+  numChannels: number;
+  sampleRate: number;
+  blockAlign: number;
+  bitsPerSample: number;
+  subformat: number[];
+}
+
+function fourcc(b: Uint8Array, at: number): string {
+  return String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
+}
+
+const HINT = 'send 8/16/24/32-bit PCM or float WAV (e.g. ffmpeg -i in -ac 1 -ar 16000 out.wav)';
+
+interface Layout {
+  littleEndian: boolean;
+  fmtFound: boolean;
+  dataStart: number;
+  dataDeclared: number;
+  dataUnknownSize: boolean;
+}
+
+/** Walks the chunk list with bounds checks; throws AudioDecodeError for anything structurally broken. */
+function walkChunks(bytes: Uint8Array): Layout {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const container = fourcc(bytes, 0);
+  const littleEndian = container !== 'RIFX';
+  const u32 = (at: number) => view.getUint32(at, littleEndian);
+  let rf64DataSize = -1;
+  let fmtFound = false;
+  let pos = 12;
+  while (pos + 8 <= bytes.length) {
+    const id = fourcc(bytes, pos);
+    const size = u32(pos + 4);
+    const body = pos + 8;
+    if (id === 'data') {
+      let declared = size;
+      let unknown = false;
+      if (container === 'RF64' && size === 0xffffffff && rf64DataSize >= 0) declared = rf64DataSize;
+      else if (size === 0xffffffff || (size === 0 && body < bytes.length)) unknown = true;
+      if (!fmtFound) {
+        throw new AudioDecodeError('bad_header', `WAV data chunk comes before its fmt chunk: ${HINT}`);
+      }
+      return { littleEndian, fmtFound, dataStart: body, dataDeclared: declared, dataUnknownSize: unknown };
+    }
+    if (body + size > bytes.length) {
+      throw new AudioDecodeError(
+        'truncated',
+        `WAV file is cut short: its "${id}" chunk declares ${size} bytes but the file ends after ${bytes.length - body}; upload the complete file`,
+      );
+    }
+    if (id === 'fmt ') {
+      if (size < 16) throw new AudioDecodeError('bad_header', `WAV fmt chunk is ${size} bytes (needs 16): ${HINT}`);
+      fmtFound = true;
+    } else if (id === 'ds64' && size >= 16) {
+      rf64DataSize = view.getUint32(body + 8, true) + view.getUint32(body + 12, true) * 2 ** 32;
+    }
+    pos = body + size + (size & 1);
+  }
+  if (bytes.length < 44) {
+    throw new AudioDecodeError(
+      'truncated',
+      `WAV file is cut short inside its header (${bytes.length} bytes): upload the complete file`,
+    );
+  }
+  if (!fmtFound) throw new AudioDecodeError('bad_header', `WAV file has no fmt chunk: ${HINT}`);
+  throw new AudioDecodeError('truncated', 'WAV file ends before its data chunk: upload the complete file');
+}
+
+function readFmt(bytes: Uint8Array): FmtChunk {
+  const wav = new wavefile.WaveFile();
+  try {
+    wav.fromBuffer(bytes, false);
+  } catch (err) {
+    throw new AudioDecodeError('bad_header', `unreadable WAV header (${(err as Error).message}): ${HINT}`, {
+      cause: err,
+    });
+  }
+  return wav.fmt as FmtChunk;
+}
+
+/** Decodes a complete WAV file to mono float32; AudioDecodeError for anything malformed or unsupported. */
+export function decodeWav(bytes: Uint8Array): DecodedAudio {
+  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the WAV file is empty (0 bytes): send some audio');
+  const container = bytes.length >= 4 ? fourcc(bytes, 0) : '';
+  const isRiff = container === 'RIFF' || container === 'RIFX' || container === 'RF64';
+  if (!isRiff) {
+    throw new AudioDecodeError('not_audio', `not a WAV file (no RIFF header): ${HINT}`);
+  }
+  if (bytes.length < 12) {
+    throw new AudioDecodeError('truncated', `WAV file is cut short (${bytes.length} bytes): upload the complete file`);
+  }
+  if (fourcc(bytes, 8) !== 'WAVE') {
+    throw new AudioDecodeError('not_audio', `RIFF file of type "${fourcc(bytes, 8)}", not WAVE audio: ${HINT}`);
+  }
+
+  const layout = walkChunks(bytes);
+  const fmt = readFmt(bytes);
+
+  const channels = fmt.numChannels;
+  const rate = fmt.sampleRate;
+  if (channels === 0) throw new AudioDecodeError('bad_header', `WAV header declares 0 channels: ${HINT}`);
+  if (channels > MAX_CHANNELS) {
+    throw new AudioDecodeError('unsupported', `WAV has ${channels} channels (at most ${MAX_CHANNELS}): ${HINT}`);
+  }
+  if (rate === 0) throw new AudioDecodeError('bad_header', `WAV header declares a sample rate of 0 Hz: ${HINT}`);
+  if (rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
+    throw new AudioDecodeError(
+      'unsupported',
+      `WAV sample rate ${rate} Hz is outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz: resample it (e.g. ffmpeg -i in -ar 16000 out.wav)`,
+    );
+  }
+
+  const format =
+    fmt.audioFormat === FORMAT_EXTENSIBLE && fmt.subformat.length > 0 ? fmt.subformat[0] : fmt.audioFormat;
+  const bits = fmt.bitsPerSample;
+  const supported =
+    (format === FORMAT_PCM && (bits === 8 || bits === 16 || bits === 24 || bits === 32)) ||
+    (format === FORMAT_FLOAT && (bits === 32 || bits === 64)) ||
+    ((format === FORMAT_MULAW || format === FORMAT_ALAW) && bits === 8);
+  if (!supported) {
+    const name =
+      format === FORMAT_PCM
+        ? `${bits}-bit PCM`
+        : format === FORMAT_FLOAT
+          ? `${bits}-bit float`
+          : (FORMAT_NAMES[format] ?? `format 0x${format.toString(16)}`);
+    throw new AudioDecodeError('unsupported', `WAV encoding ${name} is not supported: ${HINT}`);
+  }
+
+  const frameBytes = (bits / 8) * channels;
+  const present = bytes.length - layout.dataStart;
+  let usable = present;
+  if (!layout.dataUnknownSize) {
+    if (layout.dataDeclared - present > frameBytes) {
+      throw new AudioDecodeError(
+        'truncated',
+        `WAV data chunk declares ${layout.dataDeclared} bytes but only ${present} are present: the file is cut short or its header is wrong; upload the complete file`,
+      );
+    }
+    usable = Math.min(present, layout.dataDeclared);
+  }
+  const frames = Math.floor(usable / frameBytes);
+  if (frames === 0) throw new AudioDecodeError('empty', 'the WAV file contains no audio samples: send some audio');
+
+  const samples = convert(bytes, layout.dataStart, frames, channels, format, bits, layout.littleEndian);
+  return { samples, sampleRate: rate, channels, duration: frames / rate };
+}
+
+function alawToLinear(byte: number): number {
+  const a = byte ^ 0x55;
+  const exponent = (a >> 4) & 0x07;
+  const mantissa = a & 0x0f;
+  const magnitude = exponent === 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
+  return a & 0x80 ? magnitude : -magnitude;
+}
+
+const ALAW_TABLE = Float32Array.from({ length: 256 }, (_, b) => alawToLinear(b) / 32768);
+
+function convert(
+  bytes: Uint8Array,
+  start: number,
+  frames: number,
+  channels: number,
+  format: number,
+  bits: number,
+  le: boolean,
+): Float32Array {
+  const n = frames * channels;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, n * (bits / 8));
+  // Interleaved samples → mono by summing a frame's channels and scaling once.
+  const out = new Float32Array(frames);
+  let read: (i: number) => number;
+  let scale: number;
+  if (format === FORMAT_FLOAT) {
+    read = bits === 32 ? (i) => view.getFloat32(4 * i, le) : (i) => view.getFloat64(8 * i, le);
+    scale = 1;
+  } else if (format === FORMAT_MULAW || format === FORMAT_ALAW) {
+    const table = format === FORMAT_MULAW ? MULAW_TABLE : ALAW_TABLE;
+    read = (i) => table[view.getUint8(i)];
+    scale = 1;
+  } else if (bits === 8) {
+    read = (i) => view.getUint8(i) - 128;
+    scale = 1 / 128;
+  } else if (bits === 16) {
+    read = (i) => view.getInt16(2 * i, le);
+    scale = 1 / 32768;
+  } else if (bits === 24) {
+    read = le
+      ? (i) => ((view.getUint8(3 * i) | (view.getUint16(3 * i + 1, true) << 8)) << 8) >> 8
+      : (i) => ((view.getUint8(3 * i + 2) | (view.getUint16(3 * i, false) << 8)) << 8) >> 8;
+    scale = 1 / 8388608;
+  } else {
+    read = (i) => view.getInt32(4 * i, le);
+    scale = 1 / 2147483648;
+  }
+  scale /= channels;
+  if (channels === 1) {
+    for (let f = 0; f < frames; f++) out[f] = read(f) * scale;
+  } else {
+    for (let f = 0, i = 0; f < frames; f++) {
+      let acc = 0;
+      for (let c = 0; c < channels; c++, i++) acc += read(i);
+      out[f] = acc * scale;
+    }
+  }
+  if (format === FORMAT_FLOAT) {
+    for (let f = 0; f < frames; f++) {
+      if (!Number.isFinite(out[f])) {
+        throw new AudioDecodeError('not_audio', `float WAV contains NaN or Infinity samples: ${HINT}`);
+      }
+    }
+  }
+  return out;
+}

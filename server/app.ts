@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { VadModel } from '../models/vad.js';
+import type { InferenceScheduler } from '../models/scheduler.js';
+import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
+import type { ServerConfig } from './config.js';
+import { ParamError, parseListenParams, type ListenParams } from './params.js';
+import { prerecordedHandler } from './prerecorded.js';
+import type { ModelInfo } from './protocol.js';
+import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from './session.js';
+import type { TranscriptStore } from './store.js';
+import { createTransport } from './transport/index.js';
+import {
+  jsonError,
+  type HttpRequest,
+  type HttpResponse,
+  type Transport,
+  type WsConnection,
+} from './transport/types.js';
+
+export interface AppDeps {
+  config: ServerConfig;
+  log: Logger;
+  scheduler: InferenceScheduler;
+  vad: VadModel;
+  store: TranscriptStore;
+  model: ModelInfo;
+  /** Whole-file transcription for the pre-recorded routes. */
+  transcribe: (audio16k: Float32Array, opts: TranscribeOptions) => Promise<Transcript>;
+  encodePrompt?: (text: string) => number[];
+  session?: Partial<SessionConfig>;
+}
+
+interface StreamContext {
+  id: string;
+  params: ListenParams;
+  session?: StreamSession;
+}
+
+/** Admission decision for a new stream. */
+export interface Admission {
+  ok: boolean;
+  reason?: string;
+  retryAfterSeconds?: number;
+}
+
+/**
+ * The earshot server: HTTP routes and /v1/listen streams over one transport. Owns the live sessions and the
+ * shutdown sequence; inference goes through the shared scheduler.
+ */
+export class EarshotApp {
+  private transport: Transport | null = null;
+  readonly sessions = new Map<string, StreamSession>();
+  private draining = false;
+  private readonly sessionConfig: SessionConfig;
+  readonly counters = { refused: 0, opened: 0 };
+
+  constructor(private readonly d: AppDeps) {
+    this.sessionConfig = {
+      ...DEFAULT_SESSION_CONFIG,
+      interimIntervalMs: d.config.interimIntervalMs,
+      idleTimeoutMs: d.config.idleTimeoutMs,
+      ...d.session,
+    };
+  }
+
+  get transportKind(): string {
+    return this.transport?.kind ?? 'none';
+  }
+
+  /** Capacity check for a new stream (extended by the scheduler's load estimate). */
+  admit(): Admission {
+    if (this.draining) return { ok: false, reason: 'server is draining', retryAfterSeconds: 5 };
+    if (this.sessions.size >= this.d.config.maxStreams) {
+      return {
+        ok: false,
+        reason: `at capacity (${this.sessions.size} streams, --max-streams)`,
+        retryAfterSeconds: 5,
+      };
+    }
+    return { ok: true };
+  }
+
+  async start(): Promise<{ port: number }> {
+    const { config, log } = this.d;
+    this.transport = await createTransport<StreamContext>(
+      config.transport,
+      {
+        host: config.host,
+        port: config.port,
+        http: (req) => this.http(req),
+        ws: {
+          path: '/v1/listen',
+          maxPayloadBytes: config.maxFrameBytes,
+          // Finals must never be dropped by the transport: the session sheds interims itself far below this.
+          maxBackpressureBytes: 64 * 1024 * 1024,
+          handlers: {
+            upgrade: (req) => this.upgrade(req),
+            open: (conn, ctx) => this.open(conn, ctx),
+            message: (_conn, ctx, data, isBinary) => {
+              if (!ctx.session) return;
+              if (isBinary) ctx.session.onAudio(new Uint8Array(data as ArrayBuffer));
+              else ctx.session.onText(data as string);
+            },
+            drain: () => {},
+            close: (_conn, ctx) => ctx.session?.onClientClose(),
+          },
+        },
+      },
+      { warn: (m) => log.warn(m) },
+    );
+    return this.transport.listen();
+  }
+
+  private async upgrade(req: HttpRequest) {
+    const requestId = randomUUID();
+    let params: ListenParams;
+    try {
+      params = parseListenParams(req.query, { endpointingMs: this.d.config.endpointingMs });
+    } catch (err) {
+      if (err instanceof ParamError) {
+        const res = jsonError(400, 'INVALID_QUERY_PARAMETER', err.message);
+        res.headers = {
+          ...res.headers,
+          'dg-error': `${err.param}: ${err.message}`,
+          'dg-request-id': requestId,
+        };
+        return { accept: false as const, response: res };
+      }
+      throw err;
+    }
+    const admission = this.admit();
+    if (!admission.ok) {
+      this.counters.refused++;
+      const res = jsonError(503, 'OVERLOADED', admission.reason ?? 'overloaded');
+      res.headers = {
+        ...res.headers,
+        'retry-after': String(admission.retryAfterSeconds ?? 5),
+        'dg-error': admission.reason ?? 'overloaded',
+        'dg-request-id': requestId,
+      };
+      return { accept: false as const, response: res };
+    }
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    return {
+      accept: true as const,
+      protocol: offered.includes('token') ? 'token' : undefined,
+      context: { id: params.session ?? requestId, params } as StreamContext,
+    };
+  }
+
+  private open(conn: WsConnection, ctx: StreamContext): void {
+    const { log } = this.d;
+    const session = new StreamSession({
+      id: ctx.id,
+      params: ctx.params,
+      config: this.sessionConfig,
+      model: this.d.model,
+      vad: this.d.vad,
+      store: this.d.store,
+      scheduler: this.d.scheduler,
+      encodePrompt: this.d.encodePrompt,
+      send: (msg) => conn.send(JSON.stringify(msg), false),
+      bufferedAmount: () => conn.bufferedAmount(),
+      close: (code, reason) => conn.close(code, reason),
+      log,
+      onEnd: (s) => this.sessions.delete(s.id),
+    });
+    ctx.session = session;
+    this.sessions.set(session.id, session);
+    this.counters.opened++;
+    void this.d.store.open({
+      id: session.id,
+      subject: '',
+      created: new Date().toISOString(),
+      status: 'live',
+      duration: 0,
+      lastSeq: 0,
+      params: { ...ctx.params },
+    });
+    const p = ctx.params;
+    log.info(
+      {
+        session: session.id,
+        encoding: p.encoding,
+        sample_rate: p.sampleRate,
+        channels: p.channels,
+        language: p.language ?? 'auto',
+        interim_results: p.interimResults,
+        endpointing: p.endpointing,
+        ignored: p.ignored,
+      },
+      'stream opened',
+    );
+    session.start();
+  }
+
+  async http(req: HttpRequest): Promise<HttpResponse> {
+    const requestId = randomUUID();
+    const res = await this.route(req);
+    res.headers = { 'dg-request-id': requestId, ...res.headers };
+    return res;
+  }
+
+  private async route(req: HttpRequest): Promise<HttpResponse> {
+    const { method, path } = req;
+    if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/readyz') {
+      const a = this.admit();
+      return a.ok
+        ? json(200, { status: 'ready', streams: this.sessions.size })
+        : json(503, { status: 'not ready', reason: a.reason });
+    }
+    if (path === '/v1/listen') {
+      if (method !== 'POST') {
+        return jsonError(
+          method === 'GET' ? 426 : 405,
+          'METHOD',
+          'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)',
+        );
+      }
+      return prerecordedHandler(req, {
+        maxBodyBytes: this.d.config.maxBodyBytes,
+        endpointingMs: this.d.config.endpointingMs,
+        model: this.d.model,
+        transcribe: this.d.transcribe,
+      });
+    }
+    return jsonError(404, 'NOT_FOUND', `no route for ${method} ${path}`);
+  }
+
+  /** SIGTERM: refuse new streams, finalize every live one, deliver its finals, close 1001, within timeoutMs. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.transport?.stopAccepting();
+    const all = Promise.all([...this.sessions.values()].map((s) => s.drain()));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([all, timeout]);
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    await this.transport?.close();
+  }
+}
+
+function json(status: number, body: unknown): HttpResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}

@@ -1,0 +1,169 @@
+import type { Encoding } from '../audio/pcm.js';
+
+/** A /v1/listen parameter earshot implements, given a value it cannot honour: refused before the upgrade. */
+export class ParamError extends Error {
+  override name = 'ParamError';
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ListenParams {
+  encoding: Encoding;
+  sampleRate: number;
+  channels: 1 | 2;
+  /** A language code, or undefined to detect it (language=multi|auto or absent on a multilingual model). */
+  language?: string;
+  interimResults: boolean;
+  /** Silence that ends an utterance, in ms; false: only Finalize, max length and close end one. */
+  endpointing: number | false;
+  utteranceEndMs?: number;
+  vadEvents: boolean;
+  diarize: boolean;
+  punctuate: boolean;
+  smartFormat: boolean;
+  /** keyterm/keywords/prompt joined: conditions Whisper's decoder. */
+  prompt?: string;
+  model?: string;
+  /** Extensions: resume an earlier session's transcript after SEQ. */
+  session?: string;
+  resumeFrom?: number;
+  /** Deepgram parameters accepted but not implemented, for the opening log line. */
+  ignored: string[];
+}
+
+const KNOWN_DEEPGRAM = new Set([
+  'callback',
+  'callback_method',
+  'detect_entities',
+  'detect_language',
+  'dictation',
+  'extra',
+  'filler_words',
+  'mip_opt_out',
+  'multichannel',
+  'no_delay',
+  'numerals',
+  'profanity_filter',
+  'redact',
+  'replace',
+  'search',
+  'sentiment',
+  'summarize',
+  'tag',
+  'tier',
+  'topics',
+  'intents',
+  'version',
+  'alternatives',
+  'paragraphs',
+  'utterances',
+  'utt_split',
+  'measurements',
+  'custom_topic',
+  'custom_intent',
+  'eot_threshold',
+  'eager_eot_threshold',
+  'eot_timeout_ms',
+  'token',
+]);
+
+const ENCODINGS: Record<string, Encoding> = {
+  linear16: 'linear16',
+  pcm_s16le: 'linear16',
+  float32: 'float32',
+  pcm_f32le: 'float32',
+  mulaw: 'mulaw',
+  'mu-law': 'mulaw',
+};
+
+function bool(q: URLSearchParams, name: string, fallback: boolean): boolean {
+  const v = q.get(name);
+  if (v === null || v === '') return fallback;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ParamError(name, `${name} must be true or false, got "${v}"`);
+}
+
+function intIn(q: URLSearchParams, name: string, min: number, max: number): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || n < min || n > max) {
+    throw new ParamError(name, `${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  }
+  return n;
+}
+
+export interface ParamDefaults {
+  endpointingMs: number;
+  /** Whether a body-less request (pre-recorded) is parsed: then sample_rate may come from the container. */
+  prerecorded?: boolean;
+}
+
+/** Validates a /v1/listen query string the way Deepgram does: unknown Deepgram parameters are accepted. */
+export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): ListenParams {
+  const ignored: string[] = [];
+  for (const key of new Set(q.keys())) if (KNOWN_DEEPGRAM.has(key) && key !== 'token') ignored.push(key);
+  const encName = q.get('encoding') ?? 'linear16';
+  const encoding = ENCODINGS[encName.toLowerCase()];
+  if (!encoding) {
+    throw new ParamError(
+      'encoding',
+      `encoding "${encName}" is not supported: use linear16, float32 or mulaw`,
+    );
+  }
+  const sampleRate = intIn(q, 'sample_rate', 8000, 48000) ?? (encoding === 'mulaw' ? 8000 : 16000);
+  const channels = intIn(q, 'channels', 1, 2) ?? 1;
+  let language = q.get('language') ?? undefined;
+  if (language !== undefined) {
+    if (language === 'multi' || language === 'auto' || language === '') language = undefined;
+    else if (!/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})*$/.test(language)) {
+      throw new ParamError(
+        'language',
+        `language "${language}" is not a language code (e.g. en, de, pt-BR) or multi`,
+      );
+    } else language = language.split(/[-_]/)[0].toLowerCase();
+  }
+  const ep = q.get('endpointing');
+  let endpointing: number | false = defaults.endpointingMs;
+  if (ep === 'false') endpointing = false;
+  else if (ep !== null && ep !== '' && ep !== 'true') {
+    endpointing = intIn(q, 'endpointing', 10, 60000)!;
+  }
+  const utteranceEndMs = intIn(q, 'utterance_end_ms', 1000, 60000);
+  const resume = q.get('resume_from');
+  const resumeFrom = resume === null ? undefined : intIn(q, 'resume_from', 0, Number.MAX_SAFE_INTEGER);
+  const session = q.get('session') ?? undefined;
+  if (session !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(session)) {
+    throw new ParamError('session', 'session must be 1-128 characters of A-Z a-z 0-9 _ -');
+  }
+  if (resumeFrom !== undefined && session === undefined) {
+    throw new ParamError('resume_from', 'resume_from needs session=ID');
+  }
+  const terms = [...q.getAll('keyterm'), ...q.getAll('keywords').map((k) => k.replace(/:[-\d.]+$/, ''))];
+  const prompt = [q.get('prompt') ?? '', terms.join(', ')].filter(Boolean).join(' ').trim();
+  if (prompt.length > 2000)
+    throw new ParamError('prompt', 'prompt and keyterms together must stay under 2000 characters');
+  return {
+    encoding,
+    sampleRate,
+    channels: channels as 1 | 2,
+    language,
+    interimResults: bool(q, 'interim_results', false),
+    endpointing,
+    utteranceEndMs,
+    vadEvents: bool(q, 'vad_events', false),
+    diarize: bool(q, 'diarize', false),
+    punctuate: bool(q, 'punctuate', false),
+    smartFormat: bool(q, 'smart_format', false),
+    prompt: prompt || undefined,
+    model: q.get('model') ?? undefined,
+    session,
+    resumeFrom,
+    ignored,
+  };
+}

@@ -1,0 +1,145 @@
+import type { Word } from '../models/alignment.js';
+
+/** Deepgram-shaped messages of /v1/listen. Extensions (seq, lag, estimated) are additive. */
+
+export interface ModelInfo {
+  uuid: string;
+  name: string;
+  version: string;
+  arch: string;
+}
+
+export interface DgWord {
+  word: string;
+  start: number;
+  end: number;
+  confidence: number;
+  punctuated_word: string;
+  speaker?: number;
+  language?: string;
+  estimated?: boolean;
+}
+
+export interface ResultsMessage {
+  type: 'Results';
+  channel_index: [number, number];
+  start: number;
+  duration: number;
+  is_final: boolean;
+  speech_final: boolean;
+  from_finalize: boolean;
+  channel: {
+    alternatives: { transcript: string; confidence: number; words: DgWord[]; languages?: string[] }[];
+  };
+  metadata: { request_id: string; model_uuid: string; model_info: Omit<ModelInfo, 'uuid'> };
+  seq?: number;
+  lag: number;
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Deepgram's `word` is the bare lower-case token; `punctuated_word` keeps Whisper's casing and punctuation. */
+export function bareWord(w: string): string {
+  return w
+    .toLowerCase()
+    .replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')
+    .trim();
+}
+
+export function toDgWords(words: readonly Word[], language?: string, speakers?: readonly number[]): DgWord[] {
+  return words.map((w, i) => {
+    const out: DgWord = {
+      word: bareWord(w.word) || w.word.trim(),
+      start: r3(w.start),
+      end: r3(w.end),
+      confidence: r3(w.probability),
+      punctuated_word: w.word.trim(),
+    };
+    if (speakers) out.speaker = speakers[i];
+    if (language) out.language = language;
+    if (w.estimated) out.estimated = true;
+    return out;
+  });
+}
+
+/** The transcript as Deepgram renders it: punctuated only when punctuate or smart_format asked for it. */
+export function transcriptOf(words: readonly DgWord[], punctuated: boolean): string {
+  return words
+    .map((w) => (punctuated ? w.punctuated_word : w.word))
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function resultsMessage(a: {
+  requestId: string;
+  model: ModelInfo;
+  start: number;
+  end: number;
+  isFinal: boolean;
+  speechFinal: boolean;
+  fromFinalize: boolean;
+  words: DgWord[];
+  punctuated: boolean;
+  language?: string;
+  seq?: number;
+  lag: number;
+}): ResultsMessage {
+  const confidence = a.words.length ? a.words.reduce((s, w) => s + w.confidence, 0) / a.words.length : 0;
+  const { uuid, ...info } = a.model;
+  const msg: ResultsMessage = {
+    type: 'Results',
+    channel_index: [0, 1],
+    start: r3(a.start),
+    duration: r3(Math.max(0, a.end - a.start)),
+    is_final: a.isFinal,
+    speech_final: a.speechFinal,
+    from_finalize: a.fromFinalize,
+    channel: {
+      alternatives: [
+        {
+          transcript: transcriptOf(a.words, a.punctuated),
+          confidence: r3(confidence),
+          words: a.words,
+          ...(a.language ? { languages: [a.language] } : {}),
+        },
+      ],
+    },
+    metadata: { request_id: a.requestId, model_uuid: uuid, model_info: info },
+    lag: r3(Math.max(0, a.lag)),
+  };
+  if (a.seq !== undefined) msg.seq = a.seq;
+  return msg;
+}
+
+export function metadataMessage(a: {
+  requestId: string;
+  model: ModelInfo;
+  created: Date;
+  duration: number;
+  channels: number;
+}) {
+  const { uuid, ...info } = a.model;
+  return {
+    type: 'Metadata' as const,
+    transaction_key: 'deprecated',
+    request_id: a.requestId,
+    sha256: '',
+    created: a.created.toISOString(),
+    duration: r3(a.duration),
+    channels: a.channels,
+    models: [uuid],
+    model_info: { [uuid]: info },
+  };
+}
+
+export function speechStartedMessage(timestamp: number) {
+  return { type: 'SpeechStarted' as const, channel: [0, 1], timestamp: r3(timestamp) };
+}
+
+export function utteranceEndMessage(lastWordEnd: number) {
+  return { type: 'UtteranceEnd' as const, channel: [0, 1], last_word_end: r3(lastWordEnd) };
+}
+
+export function errorMessage(code: string, description: string) {
+  return { type: 'Error' as const, err_code: code, err_msg: description, description };
+}

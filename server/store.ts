@@ -1,0 +1,81 @@
+import type { DgWord } from './protocol.js';
+
+export interface StoredFinal {
+  seq: number;
+  start: number;
+  end: number;
+  transcript: string;
+  words: DgWord[];
+  speech_final: boolean;
+  from_finalize: boolean;
+}
+
+export interface SessionRecord {
+  id: string;
+  /** The credential's subject that owns it ('' when auth is off). */
+  subject: string;
+  created: string;
+  status: 'live' | 'closed';
+  duration: number;
+  lastSeq: number;
+  params: Record<string, unknown>;
+}
+
+/**
+ * Where finals live before they are sent: the source for resume, transcript export and the plugin. The default
+ * keeps them in memory; durable stores (file, Redis) implement the same interface.
+ */
+export interface TranscriptStore {
+  open(record: SessionRecord): Promise<void>;
+  append(session: string, final: StoredFinal): Promise<void>;
+  finals(session: string, afterSeq?: number): Promise<StoredFinal[]>;
+  get(session: string): Promise<SessionRecord | undefined>;
+  update(session: string, patch: Partial<Pick<SessionRecord, 'status' | 'duration'>>): Promise<void>;
+  delete(session: string): Promise<boolean>;
+}
+
+export class MemoryStore implements TranscriptStore {
+  private sessions = new Map<string, { record: SessionRecord; finals: StoredFinal[] }>();
+
+  /** Oldest closed sessions are forgotten past this many, so memory stays bounded. */
+  constructor(private readonly maxSessions = 10_000) {}
+
+  async open(record: SessionRecord): Promise<void> {
+    const existing = this.sessions.get(record.id);
+    if (existing) existing.record = { ...existing.record, status: 'live' };
+    else this.sessions.set(record.id, { record: { ...record }, finals: [] });
+    if (this.sessions.size > this.maxSessions) {
+      for (const [id, s] of this.sessions) {
+        if (s.record.status === 'closed') {
+          this.sessions.delete(id);
+          break;
+        }
+      }
+    }
+  }
+
+  async append(session: string, final: StoredFinal): Promise<void> {
+    const s = this.sessions.get(session);
+    if (!s) throw new Error(`unknown session ${session}`);
+    s.finals.push(final);
+    s.record.lastSeq = final.seq;
+  }
+
+  async finals(session: string, afterSeq = -1): Promise<StoredFinal[]> {
+    return (this.sessions.get(session)?.finals ?? []).filter((f) => f.seq > afterSeq);
+  }
+
+  async get(session: string): Promise<SessionRecord | undefined> {
+    const s = this.sessions.get(session);
+    return s ? { ...s.record } : undefined;
+  }
+
+  async update(session: string, patch: Partial<Pick<SessionRecord, 'status' | 'duration'>>): Promise<void> {
+    const s = this.sessions.get(session);
+    if (s) Object.assign(s.record, patch);
+  }
+
+  async delete(session: string): Promise<boolean> {
+    return this.sessions.delete(session);
+  }
+}

@@ -1,0 +1,502 @@
+// The transport contract: session, protocol and routing code only ever see these types, never uWS or ws.
+
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+
+export interface HttpRequest {
+  /** Upper case. */
+  method: string;
+  /** Without the query string, not percent-decoded. */
+  path: string;
+  query: URLSearchParams;
+  /** Lower-case names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  /** IPv4 as dotted quad (IPv4-mapped IPv6 included), IPv6 in compressed form. */
+  remoteAddress: string;
+  /**
+   * The whole request body. Rejects with BodyTooLargeError past limitBytes (the transport answers 413 when the
+   * handler lets that error through) and with RequestAbortedError when the client goes away. Call at most once.
+   */
+  body(limitBytes: number): Promise<Buffer>;
+  /** Aborted when the client disconnects before the response (or upgrade) is written. */
+  signal: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Sent as given, except content-length and transfer-encoding, which the transport computes. */
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+}
+
+export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * send() results, identical in both transports:
+ * - 'ok': accepted, and the queue for this client is within maxBackpressureBytes.
+ * - 'backpressure': accepted, but the queue now exceeds maxBackpressureBytes; further sends are dropped until
+ *   drain() fires.
+ * - 'dropped': not sent, because the queue was already over the limit or the connection is closed.
+ */
+export type SendResult = 'ok' | 'backpressure' | 'dropped';
+
+export interface WsConnection {
+  readonly id: string;
+  readonly remoteAddress: string;
+  /** binary defaults to true for bytes and false for strings. */
+  send(data: string | Uint8Array, binary?: boolean): SendResult;
+  /** Bytes queued for this client and not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /**
+   * Graceful close frame. Safe to call twice or after the peer left. The close handler runs afterwards (never
+   * inside this call) with this code and reason. The reason is cut to 123 bytes.
+   */
+  close(code: number, reason?: string): void;
+  /** Drop the TCP connection without a close frame; the close handler sees 1006. */
+  terminate(): void;
+}
+
+export type UpgradeDecision<C> =
+  /** protocol: the Sec-WebSocket-Protocol value to echo (it must be one the client offered). */
+  { accept: true; protocol?: string; context: C } | { accept: false; response: HttpResponse };
+
+export interface WsHandlers<C> {
+  /** Async (auth, admission); if the client leaves meanwhile, the decision is ignored and nothing else is called. */
+  upgrade(req: HttpRequest): Promise<UpgradeDecision<C>>;
+  open(conn: WsConnection, context: C): void;
+  /** Text frames arrive as string, binary frames as an ArrayBuffer the handler owns (safe to keep). */
+  message(conn: WsConnection, context: C, data: ArrayBuffer | string, isBinary: boolean): void;
+  /** After a send() returned 'backpressure' or 'dropped': the queue is back within maxBackpressureBytes. */
+  drain(conn: WsConnection, context: C): void;
+  /**
+   * Exactly once per opened connection, asynchronously. code/reason: what the server sent when it closed
+   * (1009 for an oversize message), what the client sent otherwise, 1006 for a dropped connection.
+   */
+  close(conn: WsConnection, context: C, code: number, reason: string): void;
+}
+
+export interface TransportWsOptions<C> {
+  path: string;
+  handlers: WsHandlers<C>;
+  /** A larger message closes the connection with 1009. */
+  maxPayloadBytes: number;
+  /** Close connections idle this long (pings are sent at half of it); 0 or absent = off. */
+  idleTimeoutSec?: number;
+  /** Per-connection send queue limit; see SendResult. Default 1 MiB; 0 = unlimited. */
+  maxBackpressureBytes?: number;
+}
+
+export interface TransportOptions<C> {
+  host: string;
+  /** 0 = ephemeral. */
+  port: number;
+  /** Every non-upgrade request (any method and path), and upgrade requests for paths other than ws.path. */
+  http: HttpHandler;
+  ws: TransportWsOptions<C>;
+}
+
+export interface Transport {
+  readonly kind: 'uws' | 'ws';
+  listen(): Promise<{ port: number }>;
+  /** Close the listen socket; open connections go on. */
+  stopAccepting(): void;
+  /** Stop accepting and terminate everything (open WebSockets see their close handler with 1006). */
+  close(): Promise<void>;
+  /** Open WebSocket connections. */
+  connectionCount(): number;
+}
+
+export interface TransportLog {
+  warn(msg: string): void;
+}
+
+export class BodyTooLargeError extends Error {
+  readonly status = 413;
+  constructor(readonly limitBytes: number) {
+    super(`request body exceeds ${limitBytes} bytes: send a smaller body`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+export class RequestAbortedError extends Error {
+  constructor() {
+    super('the client closed the connection before the request completed');
+    this.name = 'RequestAbortedError';
+  }
+}
+
+export class ListenError extends Error {
+  constructor(host: string, port: number, detail: string) {
+    super(`cannot listen on ${host}:${port} (${detail}): choose another --host/--port or stop the other server`);
+    this.name = 'ListenError';
+  }
+}
+
+export class TransportUnavailableError extends Error {
+  constructor(readonly detail: string) {
+    super(`uWebSockets.js native binding failed to load (${detail}): run with --transport ws`);
+    this.name = 'TransportUnavailableError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building blocks shared by the two implementations, so that both behave the same by construction.
+
+
+export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
+/** Body bytes buffered before the handler asks for the body; then the socket is paused. */
+const PREREAD_BYTES = 64 * 1024;
+
+export const defaultLog: TransportLog = { warn: (msg) => console.warn(msg) };
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function jsonError(status: number, code: string, message: string): HttpResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ error: { code, message } }),
+  };
+}
+
+/** What the client gets when a handler (or upgrade decision) throws. */
+export function responseForError(err: unknown): HttpResponse {
+  if (err instanceof BodyTooLargeError) return jsonError(413, 'body_too_large', err.message);
+  return jsonError(500, 'internal', errorMessage(err));
+}
+
+export function validateIdleTimeout(sec: number | undefined): number {
+  const s = sec ?? 0;
+  // uWS aborts the process on values in 1..7, so refuse them in both transports.
+  if (!Number.isInteger(s) || s < 0 || (s > 0 && s < 8) || s > 960) {
+    throw new RangeError(`idleTimeoutSec must be 0 (off) or an integer from 8 to 960, got ${sec}`);
+  }
+  return s;
+}
+
+export interface PreparedResponse {
+  statusLine: string;
+  /** Without content-length / transfer-encoding / connection. */
+  headers: [string, string][];
+  /** undefined: no content-length header at all (1xx/204/304). */
+  contentLength: number | undefined;
+  /** undefined for HEAD and body-less statuses. */
+  body: Buffer | undefined;
+  closeConnection: boolean;
+}
+
+/** Throws on invalid status or header (callers fall back to a 500). */
+export function prepareResponse(resp: HttpResponse, method: string): PreparedResponse {
+  const status = resp.status;
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`invalid HTTP status ${status}`);
+  const headers: [string, string][] = [];
+  let declaredLength: number | undefined;
+  let closeConnection = false;
+  for (const [name, value] of Object.entries(resp.headers ?? {})) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') declaredLength = Number(value);
+    else if (lower === 'connection') closeConnection ||= /\bclose\b/i.test(value);
+    else if (lower !== 'transfer-encoding') headers.push([name, String(value)]);
+  }
+  const raw = resp.body;
+  const body =
+    raw === undefined
+      ? Buffer.alloc(0)
+      : typeof raw === 'string'
+        ? Buffer.from(raw, 'utf8')
+        : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const bodiless = status < 200 || status === 204 || status === 304;
+  const head = method === 'HEAD';
+  // A HEAD handler may state the GET length without building the body.
+  const contentLength = bodiless
+    ? undefined
+    : head && body.length === 0 && declaredLength !== undefined && Number.isSafeInteger(declaredLength)
+      ? declaredLength
+      : body.length;
+  return {
+    statusLine: `${status} ${STATUS_CODES[status] ?? 'Unknown'}`,
+    headers,
+    contentLength,
+    body: bodiless || head ? undefined : body,
+    closeConnection,
+  };
+}
+
+/** A response for a raw socket (a refused upgrade in the ws transport). */
+export function serializeResponse(p: PreparedResponse): Buffer {
+  let head = `HTTP/1.1 ${p.statusLine}\r\n`;
+  for (const [name, value] of p.headers) head += `${name}: ${value}\r\n`;
+  if (p.contentLength !== undefined) head += `content-length: ${p.contentLength}\r\n`;
+  head += 'connection: close\r\n\r\n';
+  return p.body ? Buffer.concat([Buffer.from(head, 'latin1'), p.body]) : Buffer.from(head, 'latin1');
+}
+
+/** IPv4 (also IPv4-mapped IPv6) as dotted quad, IPv6 compressed, from 4 or 16 raw bytes. */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytes.join('.');
+  if (bytes.length !== 16) return '';
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return bytes.subarray(12).join('.');
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  // The WHATWG URL parser emits the canonical (RFC 5952) IPv6 form.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+}
+
+export function normalizeAddress(address: string | undefined): string {
+  if (!address) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : address;
+}
+
+interface FlowControl {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Collects a request body from the moment the request arrives (uWS drops body chunks that come before a data
+ * handler is attached), pausing the socket after PREREAD_BYTES until the handler asks for the body.
+ */
+export class BodyCollector {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private limit = -1;
+  private ended = false;
+  private failure: Error | undefined;
+  private paused = false;
+  private waiter: { resolve(b: Buffer): void; reject(e: Error): void } | undefined;
+  private requested = false;
+
+  constructor(
+    private readonly flow: FlowControl,
+    private readonly declaredLength: number | undefined,
+  ) {}
+
+  /** Whether the whole body has arrived (else the connection must close after the response). */
+  get complete(): boolean {
+    return this.ended;
+  }
+
+  /** chunk is copied unless owned. */
+  push(chunk: Uint8Array, owned: boolean): void {
+    if (this.failure || this.ended) return;
+    this.size += chunk.byteLength;
+    if (this.limit >= 0 && this.size > this.limit) {
+      this.fail(new BodyTooLargeError(this.limit));
+      return;
+    }
+    this.chunks.push(owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk));
+    if (this.limit < 0 && this.size >= PREREAD_BYTES && !this.paused) {
+      this.paused = true;
+      this.flow.pause();
+    }
+  }
+
+  end(): void {
+    if (this.failure || this.ended) return;
+    this.ended = true;
+    if (this.waiter) this.waiter.resolve(this.take());
+  }
+
+  abort(): void {
+    if (!this.ended) this.fail(new RequestAbortedError());
+  }
+
+  read(limitBytes: number): Promise<Buffer> {
+    if (this.requested) return Promise.reject(new Error('request body already read: call body() once'));
+    this.requested = true;
+    this.limit = Math.max(0, limitBytes);
+    if (this.failure) return Promise.reject(this.failure);
+    if (
+      this.size > this.limit ||
+      (this.declaredLength !== undefined && this.declaredLength > this.limit && !this.ended)
+    ) {
+      this.fail(new BodyTooLargeError(this.limit));
+      return Promise.reject(this.failure);
+    }
+    if (this.ended) return Promise.resolve(this.take());
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      if (this.paused) {
+        this.paused = false;
+        this.flow.resume();
+      }
+    });
+  }
+
+  private take(): Buffer {
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    return body;
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    this.chunks = [];
+    // Let the rest of the body be read and discarded; the response closes the connection.
+    if (this.paused) {
+      this.paused = false;
+      this.flow.resume();
+    }
+    if (this.waiter) this.waiter.reject(err);
+  }
+}
+
+const VALID_CLOSE = (code: number) =>
+  Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+
+/** Cuts a close reason to the 123 bytes a close frame allows, on a character boundary. */
+export function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > 123) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/**
+ * The transport-independent half of a connection: send-result mapping, drain bookkeeping, and a close handler
+ * that runs exactly once, asynchronously, with the code the server chose if it closed first.
+ */
+export abstract class BaseConnection<C> implements WsConnection {
+  readonly id = randomUUID();
+  private finished = false;
+  private closeInfo: { code: number; reason: string } | undefined;
+  private drainOwed = false;
+  /** The raw socket is gone; the raw object must not be touched any more. */
+  protected socketGone = false;
+
+  constructor(
+    readonly remoteAddress: string,
+    readonly context: C,
+    protected readonly handlers: WsHandlers<C>,
+    protected readonly maxBackpressure: number,
+    protected readonly log: TransportLog,
+    private readonly onFinished: (conn: BaseConnection<C>) => void,
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.finished;
+  }
+
+  protected abstract rawSend(data: string | Uint8Array, binary: boolean): boolean;
+  protected abstract rawBuffered(): number;
+  protected abstract rawClose(code: number, reason: string): void;
+  protected abstract rawTerminate(): void;
+  /** Called when a drain is owed, for transports without a native drain event. */
+  protected watchDrain(): void {}
+  /** Called once when the connection finishes, before the close handler is scheduled. */
+  protected cleanup(): void {}
+
+  send(data: string | Uint8Array, binary: boolean = typeof data !== 'string'): SendResult {
+    if (this.finished || this.socketGone) return 'dropped';
+    if (this.maxBackpressure > 0 && this.rawBuffered() > this.maxBackpressure) return this.oweDrain('dropped');
+    if (!this.rawSend(data, binary)) return this.oweDrain('dropped');
+    if (this.rawBuffered() > this.maxBackpressure) return this.oweDrain('backpressure');
+    return 'ok';
+  }
+
+  bufferedAmount(): number {
+    return this.socketGone ? 0 : this.rawBuffered();
+  }
+
+  close(code: number, reason = ''): void {
+    if (!VALID_CLOSE(code)) {
+      throw new RangeError(`invalid WebSocket close code ${code}: use 1000-1003, 1007-1014 or 3000-4999`);
+    }
+    if (this.finished || this.socketGone) return;
+    const r = truncateReason(reason);
+    this.closeInfo = { code, reason: r };
+    this.rawClose(code, r);
+    this.finish(code, r);
+  }
+
+  terminate(): void {
+    if (!this.socketGone) this.rawTerminate();
+    this.finish(1006, '');
+  }
+
+  /** Raw socket closed (peer close frame, drop, timeout). */
+  protected socketClosed(code: number, reason: string): void {
+    this.socketGone = true;
+    this.finish(code, reason);
+  }
+
+  /** The transport closed the connection itself with this code (e.g. 1009), without our close(). */
+  protected failed(code: number, reason: string): void {
+    this.closeInfo ??= { code, reason };
+    this.finish(code, reason);
+  }
+
+  /** Deliver a message unless closing; handler errors close with 1011 instead of reaching the event loop. */
+  protected deliver(data: ArrayBuffer | string, isBinary: boolean): void {
+    if (this.finished) return;
+    try {
+      this.handlers.message(this, this.context, data, isBinary);
+    } catch (err) {
+      this.handlerFailed('message', err);
+    }
+  }
+
+  protected opened(): void {
+    try {
+      this.handlers.open(this, this.context);
+    } catch (err) {
+      this.handlerFailed('open', err);
+    }
+  }
+
+  checkDrain(): void {
+    if (!this.drainOwed || this.finished || this.socketGone) return;
+    if (this.maxBackpressure > 0 ? this.rawBuffered() > this.maxBackpressure : this.rawBuffered() > 0) return;
+    this.drainOwed = false;
+    try {
+      this.handlers.drain(this, this.context);
+    } catch (err) {
+      this.handlerFailed('drain', err);
+    }
+  }
+
+  protected get drainPending(): boolean {
+    return this.drainOwed && !this.finished && !this.socketGone;
+  }
+
+  private oweDrain(result: SendResult): SendResult {
+    if (!this.drainOwed) {
+      this.drainOwed = true;
+      this.watchDrain();
+    }
+    return result;
+  }
+
+  private handlerFailed(what: string, err: unknown): void {
+    this.log.warn(`websocket ${what} handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`);
+    if (!this.finished) this.close(1011, 'internal error');
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const info = this.closeInfo ?? { code, reason };
+    this.cleanup();
+    this.onFinished(this);
+    setImmediate(() => {
+      try {
+        this.handlers.close(this, this.context, info.code, info.reason);
+      } catch (err) {
+        this.log.warn(`websocket close handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`);
+      }
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { decodeWav } from '../../audio/wav.js';
+import { resample } from '../../audio/resample.js';
+import { linearToMulaw } from '../../audio/pcm.js';
+
+export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+
+export interface SpeechFixture {
+  samples: Float32Array;
+  segments: { start: number; end: number; text: string; speaker: string }[];
+  duration: number;
+}
+
+/** The first 10.6 s of the corpus' two-speaker conversation (3 utterances) with exact ground truth. */
+export function speechFixture(): SpeechFixture {
+  const audio = decodeWav(readFileSync(`${FIXTURES}vad/two-speakers-10s.wav`));
+  const truth = JSON.parse(readFileSync(`${FIXTURES}vad/two-speakers-10s.json`, 'utf8')) as SpeechFixture;
+  return { samples: audio.samples, segments: truth.segments, duration: audio.duration };
+}
+
+export type Enc = 'linear16' | 'float32' | 'mulaw';
+
+/** Encodes 16 kHz mono audio as a client would send it: any rate, 1-2 channels, any encoding. */
+export function encode(samples16k: Float32Array, enc: Enc, rate = 16000, channels: 1 | 2 = 1): Uint8Array {
+  const s = rate === 16000 ? samples16k : resample(samples16k, 16000, rate);
+  const bps = enc === 'linear16' ? 2 : enc === 'float32' ? 4 : 1;
+  const out = new Uint8Array(s.length * channels * bps);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < s.length; i++) {
+    for (let c = 0; c < channels; c++) {
+      const off = (i * channels + c) * bps;
+      const v = Math.max(-1, Math.min(1, s[i]));
+      if (enc === 'linear16') view.setInt16(off, Math.round(v * 32767), true);
+      else if (enc === 'float32') view.setFloat32(off, v, true);
+      else out[off] = linearToMulaw(Math.round(v * 32767));
+    }
+  }
+  return out;
+}
+
+/** Splits bytes into random-sized frames (deterministic for a seed), odd sizes included. */
+export function randomFrames(bytes: Uint8Array, seed = 1, min = 1, max = 9000): Uint8Array[] {
+  let a = seed;
+  const rand = () => {
+    a = (a * 1103515245 + 12345) & 0x7fffffff;
+    return a / 0x7fffffff;
+  };
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length;) {
+    const n = Math.floor(min + rand() * (max - min));
+    frames.push(bytes.subarray(i, Math.min(bytes.length, i + n)));
+    i += n;
+  }
+  return frames;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
