@@ -58,7 +58,8 @@ function needsSeekableInput(bytes: Uint8Array): boolean {
 
 /** Decodes any container ffmpeg understands to mono float32 at 16 kHz. */
 export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = {}): Promise<DecodedAudio> {
-  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  if (bytes.length === 0)
+    throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * OUTPUT_RATE) * 4;
@@ -87,9 +88,10 @@ function runFfmpeg(
   timeoutMs: number,
   maxBytes: number,
 ): Promise<Float32Array> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-i', input];
-  args.push('-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), 'pipe:1');
-  if (stdin) args.splice(args.indexOf('-nostdin'), 1);
+  const args = [
+    ...['-hide_banner', '-loglevel', 'error', ...(stdin ? [] : ['-nostdin']), '-i', input],
+    ...['-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), 'pipe:1'],
+  ];
   return new Promise<Float32Array>((resolve, reject) => {
     const child = spawn(ffmpegBinary(), args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
@@ -107,7 +109,7 @@ function runFfmpeg(
         fail(
           new AudioDecodeError(
             'ffmpeg_failed',
-            `ffmpeg did not finish decoding within ${Math.round(timeoutMs / 1000)} s: send a shorter file or WAV`,
+            `ffmpeg did not finish decoding within ${timeoutMs / 1000} s: send a shorter file or WAV`,
           ),
         ),
       timeoutMs,
@@ -151,7 +153,9 @@ function runFfmpeg(
       if (failure) return reject(failure);
       if (code !== 0) {
         const detail = stderr.trim().split('\n').pop()?.trim() || `exit ${code ?? signal}`;
-        if (/Invalid data found|could not find codec|does not contain any stream|Invalid argument/i.test(stderr)) {
+        if (
+          /Invalid data found|could not find codec|does not contain any stream|Invalid argument/i.test(stderr)
+        ) {
           return reject(
             new AudioDecodeError(
               'not_audio',

@@ -95,7 +95,8 @@ export class FFT {
   /** Transforms re/im (length size) in place. */
   transform(re: Float64Array, im: Float64Array): void {
     const n = this.size;
-    if (re.length < n || im.length < n) throw new RangeError(`FFT of size ${n} needs arrays of length >= ${n}`);
+    if (re.length < n || im.length < n)
+      throw new RangeError(`FFT of size ${n} needs arrays of length >= ${n}`);
     let srcRe = re;
     let srcIm = im;
     let dstRe = this.bufRe;
@@ -339,7 +340,8 @@ export class RealFFT {
   private readonly wIm: Float64Array;
 
   constructor(n: number) {
-    if (!Number.isInteger(n) || n < 2) throw new RangeError(`real FFT size must be an integer >= 2, got ${n}`);
+    if (!Number.isInteger(n) || n < 2)
+      throw new RangeError(`real FFT size must be an integer >= 2, got ${n}`);
     this.size = n;
     this.bins = Math.floor(n / 2) + 1;
     const even = n % 2 === 0;

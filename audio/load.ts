@@ -58,7 +58,12 @@ function withSamples16k(audio: DecodedAudio): LoadedAudio {
   return { ...audio, samples16k };
 }
 
-function decodeRaw(bytes: Uint8Array, encoding: Encoding, rate: number | undefined, channels: 1 | 2): DecodedAudio {
+function decodeRaw(
+  bytes: Uint8Array,
+  encoding: Encoding,
+  rate: number | undefined,
+  channels: 1 | 2,
+): DecodedAudio {
   if (rate === undefined) {
     throw new AudioDecodeError(
       'unsupported',
@@ -79,7 +84,8 @@ const CONTAINER_HINT = 'send WAV, or mp3/ogg/flac/webm/mp4 audio';
 
 /** Decodes audio bytes of any supported kind. */
 export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<LoadedAudio> {
-  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  if (bytes.length === 0)
+    throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   const container = sniffContainer(bytes);
   const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs };
 
@@ -89,7 +95,13 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
     } catch (err) {
       // Valid WAVs in encodings we do not convert ourselves (ADPCM, 96 kHz, ...) are ffmpeg's job when present.
       if (err instanceof AudioDecodeError && err.code === 'unsupported' && (await ffmpegAvailable())) {
-        return withSamples16k(await decodeWithFfmpeg(bytes, ffmpegOpts));
+        let viaFfmpeg: DecodedAudio;
+        try {
+          viaFfmpeg = await decodeWithFfmpeg(bytes, ffmpegOpts);
+        } catch {
+          throw err; // our message names the WAV's problem; ffmpeg's would not
+        }
+        return withSamples16k(viaFfmpeg);
       }
       throw err;
     }

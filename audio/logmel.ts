@@ -72,7 +72,6 @@ function sparseFilters(rows: Float64Array[]): MelFilter[] {
 
 // Plans shared by every LogMel instance (immutable once built).
 const filterCache = new Map<number, MelFilter[]>();
-let sharedWindow: Float64Array | undefined;
 
 function periodicHann(n: number): Float64Array {
   // Same formula as tjs window_function(n, 'hann'): symmetric Hann of n+1 points, last dropped.
@@ -82,19 +81,28 @@ function periodicHann(n: number): Float64Array {
   return w;
 }
 
+/**
+ * Working memory (~7 MB) shared by all instances: compute() is synchronous and never yields, so instances
+ * can be created per stream without each holding its own buffers.
+ */
+class Scratch {
+  readonly window = periodicHann(N_FFT);
+  readonly fft = new RealFFT(N_FFT);
+  readonly padded = new Float64Array(PADDED_LENGTH);
+  readonly frame = new Float64Array(N_FFT);
+  readonly specRe = new Float64Array(N_BINS);
+  readonly specIm = new Float64Array(N_BINS);
+  readonly power = new Float64Array(N_BINS);
+  readonly logSpec = new Float64Array(128 * N_FRAMES);
+  /** Audio samples the previous compute() wrote into `padded` (the rest is known to be zero). */
+  prevLength = 0;
+}
+
+let scratch: Scratch | undefined;
+
 export class LogMel {
   readonly nMels: 80 | 128;
   private readonly filters: MelFilter[];
-  private readonly window: Float64Array;
-  private readonly fft = new RealFFT(N_FFT);
-  // Scratch, reused across calls (compute is synchronous, so one instance is safe to share).
-  private readonly padded = new Float64Array(PADDED_LENGTH);
-  private readonly frame = new Float64Array(N_FFT);
-  private readonly specRe = new Float64Array(N_BINS);
-  private readonly specIm = new Float64Array(N_BINS);
-  private readonly power = new Float64Array(N_BINS);
-  private readonly logSpec: Float64Array;
-  private prevLength = 0;
 
   constructor(nMels: 80 | 128) {
     if (nMels !== 80 && nMels !== 128) throw new RangeError(`nMels must be 80 or 128, got ${String(nMels)}`);
@@ -105,9 +113,6 @@ export class LogMel {
       filterCache.set(nMels, filters);
     }
     this.filters = filters;
-    sharedWindow ??= periodicHann(N_FFT);
-    this.window = sharedWindow;
-    this.logSpec = new Float64Array(nMels * N_FRAMES);
   }
 
   /**
@@ -119,13 +124,16 @@ export class LogMel {
     const size = nMels * N_FRAMES;
     if (out && out.length < size) throw new RangeError(`out must hold ${size} values, got ${out.length}`);
     const result = out ?? new Float32Array(size);
-    const { padded, frame, window, specRe, specIm, power, filters, logSpec } = this;
+    scratch ??= new Scratch();
+    const s = scratch;
+    const { padded, frame, window, specRe, specIm, power, logSpec } = s;
+    const filters = this.filters;
 
     const n = Math.min(audio.length, N_SAMPLES);
     // padded = reflect(200) + audio[0..n) + zeros + reflect(200) of the 480000-sample window.
     // Only the samples the previous call wrote past n need zeroing; the reflections are rewritten below.
-    if (this.prevLength > n) padded.fill(0, PAD + n, PAD + this.prevLength);
-    this.prevLength = n;
+    if (s.prevLength > n) padded.fill(0, PAD + n, PAD + s.prevLength);
+    s.prevLength = n;
     let lastNonZero = -1;
     for (let i = 0; i < n; i++) {
       const v = audio[i];
@@ -160,7 +168,7 @@ export class LogMel {
         continue;
       }
       for (let j = 0; j < N_FFT; j++) frame[j] = padded[offset + j] * window[j];
-      this.fft.forward(frame, specRe, specIm);
+      s.fft.forward(frame, specRe, specIm);
       for (let k = 0; k < N_BINS; k++) power[k] = specRe[k] * specRe[k] + specIm[k] * specIm[k];
       for (let m = 0; m < nMels; m++) {
         const { firstBin, weights } = filters[m];

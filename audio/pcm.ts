@@ -38,7 +38,10 @@ export function linearToMulaw(sample: number): number {
 }
 
 /** µ-law byte → float in [-1, 1). */
-export const MULAW_TABLE: Float32Array = Float32Array.from({ length: 256 }, (_, b) => mulawToLinear(b) / 32768);
+export const MULAW_TABLE: Float32Array = Float32Array.from(
+  { length: 256 },
+  (_, b) => mulawToLinear(b) / 32768,
+);
 
 export interface PcmDecoderOptions {
   encoding: Encoding;
@@ -61,7 +64,10 @@ export class PcmDecoder {
       );
     }
     if (opts.channels !== 1 && opts.channels !== 2) {
-      throw new AudioDecodeError('unsupported', `unsupported channel count ${String(opts.channels)}: use 1 or 2`);
+      throw new AudioDecodeError(
+        'unsupported',
+        `unsupported channel count ${String(opts.channels)}: use 1 or 2`,
+      );
     }
     this.encoding = opts.encoding;
     this.channels = opts.channels;
@@ -135,7 +141,8 @@ export class PcmDecoder {
       }
       case 'mulaw': {
         if (stereo) {
-          for (let f = 0; f < frames; f++) out[f] = (MULAW_TABLE[bytes[2 * f]] + MULAW_TABLE[bytes[2 * f + 1]]) / 2;
+          for (let f = 0; f < frames; f++)
+            out[f] = (MULAW_TABLE[bytes[2 * f]] + MULAW_TABLE[bytes[2 * f + 1]]) / 2;
         } else {
           for (let f = 0; f < frames; f++) out[f] = MULAW_TABLE[bytes[f]];
         }
@@ -169,7 +176,8 @@ export class PcmDecoder {
  * partial frame is an error: a file of whole samples cannot end mid-frame unless encoding/channels are wrong.
  */
 export function decodePcm(bytes: Uint8Array, opts: PcmDecoderOptions): Float32Array {
-  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  if (bytes.length === 0)
+    throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   const decoder = new PcmDecoder(opts);
   const frameBytes = bytesPerSample(opts.encoding) * opts.channels;
   if (bytes.length % frameBytes !== 0) {

@@ -59,11 +59,15 @@ function fourcc(b: Uint8Array, at: number): string {
   return String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
 }
 
+/** Chunk ids from a corrupt file may hold control characters; keep error messages to one clean line. */
+function printable(id: string): string {
+  return id.replace(/[^\x20-\x7e]/g, '?');
+}
+
 const HINT = 'send 8/16/24/32-bit PCM or float WAV (e.g. ffmpeg -i in -ac 1 -ar 16000 out.wav)';
 
 interface Layout {
   littleEndian: boolean;
-  fmtFound: boolean;
   dataStart: number;
   dataDeclared: number;
   dataUnknownSize: boolean;
@@ -90,16 +94,17 @@ function walkChunks(bytes: Uint8Array): Layout {
       if (!fmtFound) {
         throw new AudioDecodeError('bad_header', `WAV data chunk comes before its fmt chunk: ${HINT}`);
       }
-      return { littleEndian, fmtFound, dataStart: body, dataDeclared: declared, dataUnknownSize: unknown };
+      return { littleEndian, dataStart: body, dataDeclared: declared, dataUnknownSize: unknown };
     }
     if (body + size > bytes.length) {
       throw new AudioDecodeError(
         'truncated',
-        `WAV file is cut short: its "${id}" chunk declares ${size} bytes but the file ends after ${bytes.length - body}; upload the complete file`,
+        `WAV file is cut short: its "${printable(id)}" chunk declares ${size} bytes but the file ends after ${bytes.length - body}; upload the complete file`,
       );
     }
     if (id === 'fmt ') {
-      if (size < 16) throw new AudioDecodeError('bad_header', `WAV fmt chunk is ${size} bytes (needs 16): ${HINT}`);
+      if (size < 16)
+        throw new AudioDecodeError('bad_header', `WAV fmt chunk is ${size} bytes (needs 16): ${HINT}`);
       fmtFound = true;
     } else if (id === 'ds64' && size >= 16) {
       rf64DataSize = view.getUint32(body + 8, true) + view.getUint32(body + 12, true) * 2 ** 32;
@@ -130,17 +135,24 @@ function readFmt(bytes: Uint8Array): FmtChunk {
 
 /** Decodes a complete WAV file to mono float32; AudioDecodeError for anything malformed or unsupported. */
 export function decodeWav(bytes: Uint8Array): DecodedAudio {
-  if (bytes.length === 0) throw new AudioDecodeError('empty', 'the WAV file is empty (0 bytes): send some audio');
+  if (bytes.length === 0)
+    throw new AudioDecodeError('empty', 'the WAV file is empty (0 bytes): send some audio');
   const container = bytes.length >= 4 ? fourcc(bytes, 0) : '';
   const isRiff = container === 'RIFF' || container === 'RIFX' || container === 'RF64';
   if (!isRiff) {
     throw new AudioDecodeError('not_audio', `not a WAV file (no RIFF header): ${HINT}`);
   }
   if (bytes.length < 12) {
-    throw new AudioDecodeError('truncated', `WAV file is cut short (${bytes.length} bytes): upload the complete file`);
+    throw new AudioDecodeError(
+      'truncated',
+      `WAV file is cut short (${bytes.length} bytes): upload the complete file`,
+    );
   }
   if (fourcc(bytes, 8) !== 'WAVE') {
-    throw new AudioDecodeError('not_audio', `RIFF file of type "${fourcc(bytes, 8)}", not WAVE audio: ${HINT}`);
+    throw new AudioDecodeError(
+      'not_audio',
+      `RIFF file of type "${printable(fourcc(bytes, 8))}", not WAVE audio: ${HINT}`,
+    );
   }
 
   const layout = walkChunks(bytes);
@@ -150,9 +162,13 @@ export function decodeWav(bytes: Uint8Array): DecodedAudio {
   const rate = fmt.sampleRate;
   if (channels === 0) throw new AudioDecodeError('bad_header', `WAV header declares 0 channels: ${HINT}`);
   if (channels > MAX_CHANNELS) {
-    throw new AudioDecodeError('unsupported', `WAV has ${channels} channels (at most ${MAX_CHANNELS}): ${HINT}`);
+    throw new AudioDecodeError(
+      'unsupported',
+      `WAV has ${channels} channels (at most ${MAX_CHANNELS}): ${HINT}`,
+    );
   }
-  if (rate === 0) throw new AudioDecodeError('bad_header', `WAV header declares a sample rate of 0 Hz: ${HINT}`);
+  if (rate === 0)
+    throw new AudioDecodeError('bad_header', `WAV header declares a sample rate of 0 Hz: ${HINT}`);
   if (rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
     throw new AudioDecodeError(
       'unsupported',
@@ -190,7 +206,8 @@ export function decodeWav(bytes: Uint8Array): DecodedAudio {
     usable = Math.min(present, layout.dataDeclared);
   }
   const frames = Math.floor(usable / frameBytes);
-  if (frames === 0) throw new AudioDecodeError('empty', 'the WAV file contains no audio samples: send some audio');
+  if (frames === 0)
+    throw new AudioDecodeError('empty', 'the WAV file contains no audio samples: send some audio');
 
   const samples = convert(bytes, layout.dataStart, frames, channels, format, bits, layout.littleEndian);
   return { samples, sampleRate: rate, channels, duration: frames / rate };

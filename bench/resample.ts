@@ -33,16 +33,25 @@ for (const rate of rates) {
   rows.push([
     String(rate),
     String(2 * r.filterHalfWidth),
-    ((input.length / elapsed) / 1e6).toFixed(1),
-    ((produced / elapsed) / 1e6).toFixed(2),
+    (input.length / elapsed / 1e6).toFixed(1),
+    (produced / elapsed / 1e6).toFixed(2),
     streams.toFixed(0),
     ((100 / streams) * 100).toFixed(1),
   ]);
 }
 
-const header = ['from Hz', 'taps/output', 'in Msamples/s', 'out Msamples/s', 'real-time streams/core', '% core @100 streams'];
+const header = [
+  'from Hz',
+  'taps/output',
+  'in Msamples/s',
+  'out Msamples/s',
+  'real-time streams/core',
+  '% core @100 streams',
+];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-console.log(`StreamingResampler → 16000 Hz, ${seconds} s of audio per rate, 20 ms chunks, node ${process.version}`);
+console.log(
+  `StreamingResampler → 16000 Hz, ${seconds} s of audio per rate, 20 ms chunks, node ${process.version}`,
+);
 console.log(line(header));
 for (const row of rows) console.log(line(row));

@@ -201,7 +201,14 @@ function toResult(
               .map((_, j) => d.tokenProbs[from + j])
               .filter((_, j) => tokens[j] < model.ids.eot);
             seg.words = aligned
-              ? aligned.filter((wd) => wd.index >= from && wd.index < to).map(({ index: _, ...wd }) => wd)
+              ? aligned
+                  .filter((wd) => wd.index >= from && wd.index < to)
+                  .map(({ index: _, ...wd }) => ({
+                    ...wd,
+                    // DTW may run a word past its segment's closing timestamp; the segment is authoritative.
+                    start: Math.min(Math.max(wd.start, seg.start), seg.end),
+                    end: Math.min(Math.max(wd.end, seg.start), seg.end),
+                  }))
               : estimateWords(model.tokenizer, textTokens, probs, seg.start, seg.end);
           }
           return seg;

@@ -243,6 +243,14 @@ function checkGraphs(files: ModelDir, enc: ort.InferenceSession, dec: ort.Infere
   }
   if (!dec.outputNames.includes('logits'))
     throw new ModelLoadError(`${where}: decoder has no "logits" output`);
+  const logits = dec.outputMetadata.find((m) => m.name === 'logits') as
+    { shape?: readonly (number | string)[] } | undefined;
+  const vocab = logits?.shape?.[2];
+  if (typeof vocab === 'number' && vocab !== files.dims.vocabSize) {
+    throw new ModelLoadError(
+      `${where}: the decoder's logits have ${vocab} entries but config.json says vocab_size ${files.dims.vocabSize} (graphs from another model?)`,
+    );
+  }
   const crossAttentions = dec.outputNames.filter((n) => n.startsWith('cross_attentions.'));
   crossAttentions.sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
   return {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AudioDecodeError } from '../audio/errors.js';
 import { loadAudioFile } from '../audio/load.js';
@@ -80,7 +80,10 @@ async function cmdTranscribe(args: string[]): Promise<number> {
   const dtype = dtypeOf(values.dtype);
   // Decode every file first: a bad file fails fast, before a model is loaded.
   const audio = [];
-  for (const file of positionals) audio.push({ file, ...(await loadAudioFile(file)) });
+  for (const file of positionals) {
+    if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`${file}: no such file`);
+    audio.push({ file, ...(await loadAudioFile(file)) });
+  }
   const dir = await resolveModel(str(values.model) ?? process.env.EARSHOT_MODEL ?? 'synthetic:tiny', {
     dtype,
     log: (m) => process.stderr.write(`${m}\n`),

@@ -53,8 +53,8 @@ export const SYNTH_WORDS: readonly string[] = [...new Set([...split(COMMON), ...
 
 /**
  * Tokens the GPT-2 pre-tokenizer splits off on their own ("It's" -> "It", "'s"), and the space-prefixed
- * symbols that are single tokens in the real vocabulary (openai's non-speech list starts with " -" and " '";
- * without these the bare space token 220 would land in suppress_tokens).
+ * symbols that are single tokens in the real vocabulary (openai's non-speech list takes the first token of
+ * " -", " '" and " ♪"; without these the bare space token 220 would land in suppress_tokens).
  */
 export const SYNTH_FRAGMENTS: readonly string[] = [
   "'s",
@@ -69,4 +69,5 @@ export const SYNTH_FRAGMENTS: readonly string[] = [
   ' "',
   ' (',
   ' [',
+  ' ♪',
 ];

@@ -56,7 +56,9 @@ const rand = rng(42);
 const speechLike = (n: number) =>
   Float32Array.from(
     { length: n },
-    (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16000) * Math.sin((2 * Math.PI * 3 * i) / 16000) + 0.05 * rand(),
+    (_, i) =>
+      0.3 * Math.sin((2 * Math.PI * 220 * i) / 16000) * Math.sin((2 * Math.PI * 3 * i) / 16000) +
+      0.05 * rand(),
   );
 const CASES: [string, () => Float32Array][] = [
   ['random 30 s', () => Float32Array.from({ length: N_SAMPLES }, () => 2 * rand())],
@@ -119,7 +121,10 @@ describe('LogMel behaviour', () => {
     const silent = lm.compute(new Float32Array(1600));
     assert.ok(silent.every((v) => v === (-10 + 4) / 4));
     // 1 kHz sits in the linear part of the Slaney scale: mel 15 of 0..~45 → filter ~ index 26 of 80.
-    const tone = Float32Array.from({ length: 32000 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000));
+    const tone = Float32Array.from(
+      { length: 32000 },
+      (_, i) => 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000),
+    );
     const feats = lm.compute(tone);
     const frame = 100; // inside the tone
     let best = 0;

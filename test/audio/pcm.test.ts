@@ -58,7 +58,9 @@ describe('PcmDecoder', () => {
   });
 
   test('mulaw values come from the G.711 table', () => {
-    const out = new PcmDecoder({ encoding: 'mulaw', channels: 1 }).push(new Uint8Array([0xff, 0x7f, 0x80, 0x00]));
+    const out = new PcmDecoder({ encoding: 'mulaw', channels: 1 }).push(
+      new Uint8Array([0xff, 0x7f, 0x80, 0x00]),
+    );
     assert.deepEqual(Array.from(out), [0, 0, 32124 / 32768, -32124 / 32768]);
   });
 
@@ -74,7 +76,7 @@ describe('PcmDecoder', () => {
         const decoder = new PcmDecoder({ encoding, channels });
         const parts: Float32Array[] = [];
         let consumed = 0;
-        for (let i = 0; i < bytes.length; ) {
+        for (let i = 0; i < bytes.length;) {
           const size = Math.floor(rand() * 13); // 0..12 bytes: splits samples and stereo frames everywhere
           parts.push(decoder.push(bytes.subarray(i, i + size)));
           i += size;
@@ -90,7 +92,9 @@ describe('PcmDecoder', () => {
   test('stereo is downmixed by averaging', () => {
     for (const encoding of ENCODINGS) {
       const out = new PcmDecoder({ encoding, channels: 2 }).push(encode([0.5, -0.25, 0.75, 0.75], encoding));
-      const mono1 = new PcmDecoder({ encoding, channels: 1 }).push(encode([0.5, -0.25, 0.75, 0.75], encoding));
+      const mono1 = new PcmDecoder({ encoding, channels: 1 }).push(
+        encode([0.5, -0.25, 0.75, 0.75], encoding),
+      );
       assert.equal(out.length, 2);
       assert.ok(Math.abs(out[0] - (mono1[0] + mono1[1]) / 2) < 1e-7, encoding);
       assert.ok(Math.abs(out[1] - mono1[2]) < 1e-7, encoding);
@@ -103,7 +107,8 @@ describe('PcmDecoder', () => {
     const bad = new Uint8Array([0xc0, 0x7f, 0, 0, 0, 0]);
     assert.throws(
       () => d.push(bad),
-      (err: unknown) => err instanceof AudioDecodeError && err.code === 'not_audio' && /NaN/.test(err.message),
+      (err: unknown) =>
+        err instanceof AudioDecodeError && err.code === 'not_audio' && /NaN/.test(err.message),
     );
     assert.equal(d.pendingBytes, 2);
     assert.deepEqual(Array.from(d.push(new Uint8Array([0, 0]))), [0]); // still the held half, now completed
@@ -111,7 +116,10 @@ describe('PcmDecoder', () => {
   });
 
   test('bad options are refused clearly', () => {
-    assert.throws(() => new PcmDecoder({ encoding: 'opus' as Encoding, channels: 1 }), /unsupported encoding "opus"/);
+    assert.throws(
+      () => new PcmDecoder({ encoding: 'opus' as Encoding, channels: 1 }),
+      /unsupported encoding "opus"/,
+    );
     assert.throws(() => new PcmDecoder({ encoding: 'linear16', channels: 3 as 1 }), /channel count 3/);
   });
 });

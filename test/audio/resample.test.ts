@@ -10,8 +10,9 @@ function rng(seed: number): () => number {
 }
 
 function sine(rate: number, freq: number, seconds: number, amp = 0.5, phase = 0): Float32Array {
-  return Float32Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
-    amp * Math.sin((2 * Math.PI * freq * i) / rate + phase),
+  return Float32Array.from(
+    { length: Math.round(rate * seconds) },
+    (_, i) => amp * Math.sin((2 * Math.PI * freq * i) / rate + phase),
   );
 }
 
@@ -52,7 +53,7 @@ describe('StreamingResampler: streamed equals whole-buffer', () => {
       const rand = rng(rate);
       const r = new StreamingResampler(rate, 16000);
       const parts: Float32Array[] = [];
-      for (let i = 0; i < input.length; ) {
+      for (let i = 0; i < input.length;) {
         const size = rand() < 0.1 ? 0 : Math.floor(rand() * 2000) + 1; // includes empty and 1-sample pushes
         parts.push(r.push(input.subarray(i, i + size)));
         i += size;
@@ -78,7 +79,10 @@ describe('StreamingResampler: streamed equals whole-buffer', () => {
     const r = new StreamingResampler(48000);
     const out = r.push(new Float32Array(48000));
     const expectedAll = 16000;
-    assert.ok(expectedAll - out.length <= Math.ceil(r.filterHalfWidth / 3) + 1, `held back ${expectedAll - out.length}`);
+    assert.ok(
+      expectedAll - out.length <= Math.ceil(r.filterHalfWidth / 3) + 1,
+      `held back ${expectedAll - out.length}`,
+    );
     assert.equal(out.length + r.flush().length, expectedAll);
   });
 });
@@ -121,7 +125,8 @@ describe('StreamingResampler: frequency response', () => {
   test('a constant stays constant (unity DC gain on every phase)', () => {
     for (const rate of [8000, 44100, 48000, 44101]) {
       const out = resample(new Float32Array(rate).fill(0.25), rate);
-      for (let i = 500; i < out.length - 500; i++) assert.ok(Math.abs(out[i] - 0.25) < 1e-6, `${rate}: ${out[i]}`);
+      for (let i = 500; i < out.length - 500; i++)
+        assert.ok(Math.abs(out[i] - 0.25) < 1e-6, `${rate}: ${out[i]}`);
     }
   });
 

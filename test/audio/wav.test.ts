@@ -28,7 +28,10 @@ function isDecodeError(code: AudioDecodeErrorCode) {
 function signal(channels: number, frames: number, seed: number): number[][] {
   const rand = rng(seed);
   return Array.from({ length: channels }, (_, c) =>
-    Array.from({ length: frames }, (_, i) => 0.6 * Math.sin((2 * Math.PI * (3 + c) * i) / frames) + 0.3 * (rand() - 0.5)),
+    Array.from(
+      { length: frames },
+      (_, i) => 0.6 * Math.sin((2 * Math.PI * (3 + c) * i) / frames) + 0.3 * (rand() - 0.5),
+    ),
   );
 }
 
@@ -128,7 +131,10 @@ describe('decodeWav: good files written by wavefile', () => {
           let want = 0;
           for (let c = 0; c < channels; c++) want += chans[c][i];
           want /= channels;
-          assert.ok(Math.abs(decoded.samples[i] - want) < tol, `frame ${i}: ${decoded.samples[i]} vs ${want}`);
+          assert.ok(
+            Math.abs(decoded.samples[i] - want) < tol,
+            `frame ${i}: ${decoded.samples[i]} vs ${want}`,
+          );
         }
       });
     }
@@ -152,24 +158,37 @@ describe('decodeWav: layouts and encodings', () => {
   test('WAVE_FORMAT_EXTENSIBLE with PCM 24-bit', () => {
     const data = Buffer.alloc(values.length * 3);
     values.forEach((v, i) => data.writeIntLE(Math.round(v * 8388607), 3 * i, 3));
-    const d = decodeWav(buildWav({ format: 1, channels: 1, rate: 16000, bits: 24, data, extensibleSubformat: 1 }));
+    const d = decodeWav(
+      buildWav({ format: 1, channels: 1, rate: 16000, bits: 24, data, extensibleSubformat: 1 }),
+    );
     values.forEach((v, i) => assert.ok(Math.abs(d.samples[i] - v) < 1e-6));
   });
 
   test('WAVE_FORMAT_EXTENSIBLE with IEEE float 32-bit stereo', () => {
     const inter = values.flatMap((v) => [v, -v / 2]);
     const d = decodeWav(
-      buildWav({ format: 3, channels: 2, rate: 48000, bits: 32, data: float32Bytes(inter), extensibleSubformat: 3 }),
+      buildWav({
+        format: 3,
+        channels: 2,
+        rate: 48000,
+        bits: 32,
+        data: float32Bytes(inter),
+        extensibleSubformat: 3,
+      }),
     );
     assert.equal(d.channels, 2);
     values.forEach((v, i) => assert.ok(Math.abs(d.samples[i] - v / 4) < 1e-7, `${d.samples[i]} vs ${v / 4}`));
   });
 
   test('G.711 µ-law and A-law WAV', () => {
-    const mu = decodeWav(buildWav({ format: 7, channels: 1, rate: 8000, bits: 8, data: Uint8Array.of(0xff, 0x80, 0x00) }));
+    const mu = decodeWav(
+      buildWav({ format: 7, channels: 1, rate: 8000, bits: 8, data: Uint8Array.of(0xff, 0x80, 0x00) }),
+    );
     assert.deepEqual(Array.from(mu.samples), [0, 32124 / 32768, -32124 / 32768]);
     // A-law 0xd5 is the smallest positive step (+8), 0xaa is +32256 (largest), 0x2a is -32256.
-    const a = decodeWav(buildWav({ format: 6, channels: 1, rate: 8000, bits: 8, data: Uint8Array.of(0xd5, 0xaa, 0x2a) }));
+    const a = decodeWav(
+      buildWav({ format: 6, channels: 1, rate: 8000, bits: 8, data: Uint8Array.of(0xd5, 0xaa, 0x2a) }),
+    );
     assert.deepEqual(Array.from(a.samples), [8 / 32768, 32256 / 32768, -32256 / 32768]);
   });
 
@@ -177,14 +196,23 @@ describe('decodeWav: layouts and encodings', () => {
     const list = chunk('LIST', new Uint8Array(Buffer.from('INFOISFT\x05\x00\x00\x00abcde', 'latin1')));
     const junk = chunk('junk', new Uint8Array(7));
     const d = decodeWav(
-      buildWav({ format: 1, channels: 1, rate: 16000, bits: 16, data: pcm16(values), chunksBeforeData: [junk, list] }),
+      buildWav({
+        format: 1,
+        channels: 1,
+        rate: 16000,
+        bits: 16,
+        data: pcm16(values),
+        chunksBeforeData: [junk, list],
+      }),
     );
     values.forEach((v, i) => assert.ok(Math.abs(d.samples[i] - v) < 1e-4));
   });
 
   test('streaming placeholders (data size 0xFFFFFFFF or 0) decode the bytes present', () => {
     for (const dataSize of [0xffffffff, 0]) {
-      const d = decodeWav(buildWav({ format: 1, channels: 1, rate: 16000, bits: 16, data: pcm16(values), dataSize }));
+      const d = decodeWav(
+        buildWav({ format: 1, channels: 1, rate: 16000, bits: 16, data: pcm16(values), dataSize }),
+      );
       assert.equal(d.samples.length, values.length, `declared ${dataSize}`);
     }
   });
@@ -231,7 +259,8 @@ describe('decodeWav: layouts and encodings', () => {
 
   test('NaN in a float WAV is refused', () => {
     assert.throws(
-      () => decodeWav(buildWav({ format: 3, channels: 1, rate: 16000, bits: 32, data: float32Bytes([0, NaN]) })),
+      () =>
+        decodeWav(buildWav({ format: 3, channels: 1, rate: 16000, bits: 32, data: float32Bytes([0, NaN]) })),
       isDecodeError('not_audio'),
     );
   });
@@ -263,17 +292,25 @@ describe('decodeWav: malformed corpus files (test/fixtures/audio/malformed)', ()
 
   test('random header corruption never escapes as anything but AudioDecodeError', () => {
     const rand = rng(99);
-    const good = buildWav({ format: 1, channels: 2, rate: 16000, bits: 16, data: pcm16(signal(1, 400, 3)[0]) });
+    const good = buildWav({
+      format: 1,
+      channels: 2,
+      rate: 16000,
+      bits: 16,
+      data: pcm16(signal(1, 400, 3)[0]),
+    });
     for (let round = 0; round < 2000; round++) {
       const bytes = good.slice(0, rand() < 0.2 ? Math.floor(rand() * good.length) : good.length);
       const flips = 1 + Math.floor(rand() * 4);
-      for (let f = 0; f < flips; f++) bytes[Math.floor(rand() * Math.min(48, bytes.length))] = Math.floor(rand() * 256);
+      for (let f = 0; f < flips; f++)
+        bytes[Math.floor(rand() * Math.min(48, bytes.length))] = Math.floor(rand() * 256);
       try {
         const d = decodeWav(bytes);
         assert.ok(d.samples.length > 0 && d.samples.length <= bytes.length);
         assert.ok(d.sampleRate >= 8000 && d.sampleRate <= 48000);
       } catch (err) {
         assert.ok(err instanceof AudioDecodeError, `round ${round}: ${String(err)}`);
+        assert.ok(!/[\n\r]/.test(err.message), `round ${round}: multi-line message`);
       }
     }
   });

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import wavefile from 'wavefile';
+import { FIXTURES } from '../helpers/audio.js';
+import { synthModel } from '../helpers/models.js';
+
+const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '' } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const work = mkdtempSync(join(tmpdir(), 'earshot-cli-'));
+function wav(seconds: number, rate = 16000): string {
+  const path = join(work, `tone-${seconds}-${rate}.wav`);
+  const w = new wavefile.WaveFile();
+  const s = Int16Array.from({ length: Math.round(seconds * rate) }, (_, i) =>
+    Math.round(8000 * Math.sin(i / 5)),
+  );
+  w.fromScratch(1, rate, '16', s);
+  writeFileSync(path, w.toBuffer());
+  return path;
+}
+
+describe('earshot transcribe', () => {
+  let model: string;
+  before(async () => {
+    model = await synthModel({ script: '<|0.00|> hello world<|1.00|><|1.00|> good morning<|2.50|>' });
+  });
+
+  test('text, json, srt, vtt and verbose_json say the script with its timestamps', async () => {
+    const file = wav(4);
+    const text = await run(['transcribe', file, '--model', model, '--format', 'text', '--language', 'en']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout, 'hello world good morning\n');
+    const json = await run(['transcribe', file, '--model', model, '--format', 'json', '--language', 'en']);
+    assert.deepEqual(JSON.parse(json.stdout), { text: 'hello world good morning' });
+    const srt = await run(['transcribe', file, '--model', model, '--format', 'srt', '--language', 'en']);
+    assert.equal(
+      srt.stdout,
+      '1\n00:00:00,000 --> 00:00:01,000\nhello world\n\n2\n00:00:01,000 --> 00:00:02,500\ngood morning\n',
+    );
+    const vtt = await run(['transcribe', file, '--model', model, '--format', 'vtt', '--language', 'en']);
+    assert.match(
+      vtt.stdout,
+      /^WEBVTT\n\n00:00:00\.000 --> 00:00:01\.000\nhello world\n\n00:00:01\.000 --> 00:00:02\.500\ngood morning\n$/,
+    );
+    const verbose = await run([
+      'transcribe',
+      file,
+      '--model',
+      model,
+      '--format',
+      'verbose_json',
+      '--word-timestamps',
+    ]);
+    const v = JSON.parse(verbose.stdout) as {
+      duration: number;
+      segments: unknown[];
+      words: { word: string }[];
+    };
+    assert.equal(v.duration, 4);
+    assert.equal(v.segments.length, 2);
+    assert.deepEqual(
+      v.words.map((w) => w.word),
+      ['hello', 'world', 'good', 'morning'],
+    );
+  });
+
+  test('several files, other sample rates', async () => {
+    const r = await run(['transcribe', wav(3, 8000), wav(3, 44100), '--model', model, '--language', 'en']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.match(/hello world good morning/g)?.length, 2);
+    assert.equal(r.stdout.match(/^==> /gm)?.length, 2);
+  });
+
+  const malformed = readdirSync(join(FIXTURES, 'audio/malformed'));
+  for (const name of malformed) {
+    test(`malformed ${name}: exit 2 with one clear line`, async () => {
+      const r = await run(['transcribe', join(FIXTURES, 'audio/malformed', name), '--model', model]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^earshot: .{20,}/);
+      assert.doesNotMatch(lines[0], /at .*\.ts:\d+/, 'no stack trace');
+    });
+  }
+
+  const usage: [string[], RegExp][] = [
+    [['transcribe'], /at least one FILE/],
+    [['transcribe', 'x.wav', '--format', 'docx'], /--format must be one of/],
+    [['transcribe', 'x.wav', '--bogus'], /Unknown option/],
+    [['transcribe', 'x.wav', '--dtype', 'q3'], /--dtype q3/],
+    [['transcribe', 'x.wav', '--device', 'tpu'], /--device must be cpu or cuda/],
+    [['models', 'synth', 'huge', '--out', '/tmp/x'], /micro, tiny, base or small/],
+    [['models', 'synth', 'micro'], /--out DIR/],
+    [['models', 'frobnicate'], /pull, list or synth/],
+    [['launch'], /unknown command/],
+  ];
+  for (const [args, message] of usage) {
+    test(`usage error: ${args.join(' ')}`, async () => {
+      const r = await run(args);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, message);
+    });
+  }
+
+  test('a file that does not exist', async () => {
+    const r = await run(['transcribe', join(work, 'missing.wav'), '--model', model]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing\.wav/);
+  });
+
+  test('a model that cannot be loaded: exit 1, one line saying what to do', async () => {
+    const r = await run(['transcribe', wav(1), '--model', join(work, 'no-model')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.trim(), /^earshot: model directory .* does not exist/);
+  });
+});

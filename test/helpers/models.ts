@@ -1,0 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { synthesizeWhisper, type SynthOptions } from '../../models/synth/index.js';
+
+const made: string[] = [];
+
+/** Builds a synthetic model into a fresh temp dir (micro builds in well under a second); removed at exit. */
+export async function synthModel(opts: Partial<SynthOptions> = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-model-'));
+  made.push(dir);
+  await synthesizeWhisper(dir, { size: 'micro', ...opts });
+  return dir;
+}
+
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
