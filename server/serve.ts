@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad.js';
 import { InferenceScheduler } from '../models/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
@@ -21,7 +21,7 @@ export interface RunningServer {
 
 export async function startServer(
   config: ServerConfig,
-  log = pino({ level: config.logLevel }),
+  log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {

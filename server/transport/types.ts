@@ -127,7 +127,9 @@ export class RequestAbortedError extends Error {
 
 export class ListenError extends Error {
   constructor(host: string, port: number, detail: string) {
-    super(`cannot listen on ${host}:${port} (${detail}): choose another --host/--port or stop the other server`);
+    super(
+      `cannot listen on ${host}:${port} (${detail}): choose another --host/--port or stop the other server`,
+    );
     this.name = 'ListenError';
   }
 }
@@ -141,7 +143,6 @@ export class TransportUnavailableError extends Error {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Building blocks shared by the two implementations, so that both behave the same by construction.
-
 
 export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 /** Body bytes buffered before the handler asks for the body; then the socket is paused. */
@@ -190,7 +191,8 @@ export interface PreparedResponse {
 /** Throws on invalid status or header (callers fall back to a 500). */
 export function prepareResponse(resp: HttpResponse, method: string): PreparedResponse {
   const status = resp.status;
-  if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`invalid HTTP status ${status}`);
+  if (!Number.isInteger(status) || status < 100 || status > 999)
+    throw new RangeError(`invalid HTTP status ${status}`);
   const headers: [string, string][] = [];
   let declaredLength: number | undefined;
   let closeConnection = false;
@@ -291,7 +293,9 @@ export class BodyCollector {
       this.fail(new BodyTooLargeError(this.limit));
       return;
     }
-    this.chunks.push(owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk));
+    this.chunks.push(
+      owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk),
+    );
     if (this.limit < 0 && this.size >= PREREAD_BYTES && !this.paused) {
       this.paused = true;
       this.flow.pause();
@@ -349,7 +353,8 @@ export class BodyCollector {
 }
 
 const VALID_CLOSE = (code: number) =>
-  Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+  Number.isInteger(code) &&
+  ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 
 /** Cuts a close reason to the 123 bytes a close frame allows, on a character boundary. */
 export function truncateReason(reason: string): string {
@@ -401,7 +406,8 @@ export abstract class BaseConnection<C> implements WsConnection {
 
   send(data: string | Uint8Array, binary: boolean = typeof data !== 'string'): SendResult {
     if (this.finished || this.socketGone) return 'dropped';
-    if (this.maxBackpressure > 0 && this.rawBuffered() > this.maxBackpressure) return this.oweDrain('dropped');
+    if (this.maxBackpressure > 0 && this.rawBuffered() > this.maxBackpressure)
+      return this.oweDrain('dropped');
     if (!this.rawSend(data, binary)) return this.oweDrain('dropped');
     if (this.rawBuffered() > this.maxBackpressure) return this.oweDrain('backpressure');
     return 'ok';
@@ -481,7 +487,9 @@ export abstract class BaseConnection<C> implements WsConnection {
   }
 
   private handlerFailed(what: string, err: unknown): void {
-    this.log.warn(`websocket ${what} handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`);
+    this.log.warn(
+      `websocket ${what} handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`,
+    );
     if (!this.finished) this.close(1011, 'internal error');
   }
 
@@ -495,7 +503,9 @@ export abstract class BaseConnection<C> implements WsConnection {
       try {
         this.handlers.close(this, this.context, info.code, info.reason);
       } catch (err) {
-        this.log.warn(`websocket close handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`);
+        this.log.warn(
+          `websocket close handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`,
+        );
       }
     });
   }

@@ -266,7 +266,8 @@ export class UwsTransport<C> implements Transport {
     // uWS reports the end of an empty body only after the handler returns; know it now so a quick answer can
     // keep the connection alive.
     const hasBody =
-      (Number.isSafeInteger(declared) && declared > 0) || /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
+      (Number.isSafeInteger(declared) && declared > 0) ||
+      /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
     if (readBody && hasBody) {
       res.onData((chunk, isLast) => {
         p.body.push(new Uint8Array(chunk), false);

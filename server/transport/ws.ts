@@ -174,7 +174,8 @@ export class WsTransport<C> implements Transport {
   listen(): Promise<{ port: number }> {
     const { host, port } = this.opts;
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err.code ?? err.message));
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new ListenError(host, port, err.code ?? err.message));
       this.server.once('error', onError);
       this.server.listen({ host, port, exclusive: true }, () => {
         this.server.off('error', onError);
@@ -227,7 +228,8 @@ export class WsTransport<C> implements Transport {
 
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
     const controller = new AbortController();
-    const declared = req.headers['content-length'] === undefined ? NaN : Number(req.headers['content-length']);
+    const declared =
+      req.headers['content-length'] === undefined ? NaN : Number(req.headers['content-length']);
     const body = new BodyCollector(
       { pause: () => req.pause(), resume: () => req.resume() },
       Number.isSafeInteger(declared) ? declared : undefined,
@@ -336,6 +338,8 @@ export class WsTransport<C> implements Transport {
 
   private logFailure(request: HttpRequest, err: unknown): void {
     if (err instanceof BodyTooLargeError || err instanceof RequestAbortedError) return;
-    this.log.warn(`${request.method} ${request.path} failed: ${err instanceof Error ? err.stack : String(err)}`);
+    this.log.warn(
+      `${request.method} ${request.path} failed: ${err instanceof Error ? err.stack : String(err)}`,
+    );
   }
 }

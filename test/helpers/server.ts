@@ -1,0 +1,71 @@
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { DEFAULTS, type ServerConfig } from '../../server/config.js';
+import { startServer, type RunningServer } from '../../server/serve.js';
+
+export async function startTestServer(
+  overrides: Partial<ServerConfig>,
+): Promise<RunningServer & { url: string; ws: string }> {
+  const config: ServerConfig = { ...DEFAULTS, host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
+  const s = await startServer(config, pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }));
+  return { ...s, url: `http://127.0.0.1:${s.port}`, ws: `ws://127.0.0.1:${s.port}` };
+}
+
+export interface Conversation {
+  messages: Record<string, unknown>[];
+  close: { code: number; reason: string };
+}
+
+const received = new WeakMap<WebSocket, Record<string, unknown>[]>();
+
+/**
+ * Opens /v1/listen, resolves once open (or rejects with the refusal's status, headers and body). Messages are
+ * recorded from the start: the server's opening Metadata can arrive in the same packet as the handshake.
+ */
+export function connect(url: string, protocols?: string[]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    const messages: Record<string, unknown>[] = [];
+    received.set(ws, messages);
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) messages.push(JSON.parse(String(data)) as Record<string, unknown>);
+    });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () =>
+        reject(
+          Object.assign(new Error(`HTTP ${res.statusCode}`), {
+            status: res.statusCode,
+            headers: res.headers,
+            body,
+          }),
+        ),
+      );
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Every message of the connection until the server closes the socket. */
+export function collect(ws: WebSocket): Promise<Conversation> {
+  const messages = received.get(ws)!;
+  return new Promise((resolve) =>
+    ws.once('close', (code, reason) => resolve({ messages, close: { code, reason: String(reason) } })),
+  );
+}
+
+/** Sends audio like a microphone would, but faster: `speed` times real time. */
+export async function sendPaced(
+  ws: WebSocket,
+  frames: Uint8Array[],
+  bytesPerSecond: number,
+  speed = 20,
+): Promise<void> {
+  for (const f of frames) {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(f);
+    await new Promise((r) => setTimeout(r, (f.length / bytesPerSecond / speed) * 1000));
+  }
+}
