@@ -60,8 +60,9 @@ export class InferenceScheduler {
   private readonly windowMs: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private busySince: number | null = null;
-  private busyTotal = 0;
+  /** Engine time only (not the batch-window wait): what admission control measures. */
+  private engineSince: number | null = null;
+  private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
   coalesced = 0;
 
@@ -118,7 +119,7 @@ export class InferenceScheduler {
   }
   /** Milliseconds the engine has been busy since the scheduler started (for utilisation). */
   busyMs(): number {
-    return this.busyTotal + (this.busySince === null ? 0 : this.now() - this.busySince);
+    return this.engineTotal + (this.engineSince === null ? 0 : this.now() - this.engineSince);
   }
   /** Age in ms of the oldest queued job of a kind (0 when none). */
   oldestWaitMs(kind?: JobKind): number {
@@ -135,7 +136,6 @@ export class InferenceScheduler {
   private async pump(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.busySince = this.now();
     try {
       while (this.queue.length > 0) {
         if (this.windowMs > 0 && this.queue.length < this.maxBatch) await this.sleep(this.windowMs);
@@ -144,8 +144,6 @@ export class InferenceScheduler {
       }
     } finally {
       this.running = false;
-      this.busyTotal += this.now() - (this.busySince ?? this.now());
-      this.busySince = null;
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -162,18 +160,22 @@ export class InferenceScheduler {
       return a.seq - b.seq;
     });
     const key = ordered[0].key;
-    const compatible = ordered.filter((q) => q.key === key);
-    // Round-robin: one job per session per round until the batch is full.
     const batch: Queued[] = [];
     const taken = new Set<Queued>();
-    while (batch.length < this.maxBatch && taken.size < compatible.length) {
-      const round = new Set<string>();
-      for (const q of compatible) {
-        if (batch.length >= this.maxBatch) break;
-        if (taken.has(q) || round.has(q.job.session)) continue;
-        round.add(q.job.session);
-        taken.add(q);
-        batch.push(q);
+    // Finals first, then interims; within each, rounds of one job per session until the batch is full.
+    for (const kind of ['final', 'interim'] as const) {
+      const pool = ordered.filter((q) => q.key === key && q.job.kind === kind);
+      let picked = 0;
+      while (batch.length < this.maxBatch && picked < pool.length) {
+        const round = new Set<string>();
+        for (const q of pool) {
+          if (batch.length >= this.maxBatch) break;
+          if (taken.has(q) || round.has(q.job.session)) continue;
+          round.add(q.job.session);
+          taken.add(q);
+          batch.push(q);
+          picked++;
+        }
       }
     }
     this.queue = this.queue.filter((q) => !taken.has(q));
@@ -184,12 +186,15 @@ export class InferenceScheduler {
     const start = this.now();
     const stamp = this.seq;
     for (const q of batch) this.lastServed.set(q.job.session, stamp);
+    this.engineSince = start;
     try {
       const results = await this.engine.decodeWindows(
         batch.map((q) => q.job.window),
         batch[0].job.options,
       );
       const end = this.now();
+      this.engineTotal += end - start;
+      this.engineSince = null;
       this.opts.onBatch?.({
         size: batch.length,
         finals: batch.filter((q) => q.job.kind === 'final').length,
@@ -200,6 +205,8 @@ export class InferenceScheduler {
       });
       batch.forEach((q, i) => q.resolve(results[i]));
     } catch (err) {
+      if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
+      this.engineSince = null;
       for (const q of batch) q.reject(err);
     }
   }

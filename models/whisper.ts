@@ -32,6 +32,8 @@ interface DecoderIO {
  */
 export class WhisperModel {
   readonly logmel: LogMel;
+  /** Observes each encoder call and decoder step (metrics); must be cheap. */
+  onTiming?: (stage: 'encoder' | 'decoder_step', ms: number, rows: number) => void;
   private constructor(
     readonly files: ModelDir,
     readonly tokenizer: WhisperTokenizer,
@@ -87,7 +89,9 @@ export class WhisperModel {
     const stacked = stackRows(features, [this.dims.numMelBins, 3000]);
     const input =
       meta.type === 'float16' ? floatTensor('float16', stacked.data as Float32Array, stacked.dims) : stacked;
+    const t0 = performance.now();
     const out = await this.encoder.run({ [this.encoder.inputNames[0]]: input });
+    this.onTiming?.('encoder', performance.now() - t0, features.length);
     const hidden = out[this.encoder.outputNames[0]];
     return hidden.type === 'float32' ? hidden : new ort.Tensor('float32', toFloat32(hidden), hidden.dims);
   }
@@ -166,7 +170,9 @@ export class DecoderBatch {
         frames,
       ]);
     }
+    const t0 = performance.now();
     const out = await decoder.run(feeds);
+    this.model.onTiming?.('decoder_step', performance.now() - t0, rows);
     for (const name of io.pastDecoder) this.past.set(name, out[name.replace('past_key_values', 'present')]);
     if (first)
       for (const name of io.pastEncoder) this.past.set(name, out[name.replace('past_key_values', 'present')]);

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AdmissionController } from '../models/admission.js';
 import type { VadModel } from '../models/vad.js';
+import type { Metrics } from './metrics.js';
 import type { InferenceScheduler } from '../models/scheduler.js';
 import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
 import type { ServerConfig } from './config.js';
@@ -29,6 +31,8 @@ export interface AppDeps {
   transcribe: (audio16k: Float32Array, opts: TranscribeOptions) => Promise<Transcript>;
   encodePrompt?: (text: string) => number[];
   session?: Partial<SessionConfig>;
+  admission: AdmissionController;
+  metrics: Metrics;
 }
 
 interface StreamContext {
@@ -132,6 +136,7 @@ export class EarshotApp {
     const admission = this.admit();
     if (!admission.ok) {
       this.counters.refused++;
+      this.d.metrics.refused.inc({ reason: admission.reason?.split(/[:(]/)[0].trim() ?? 'overloaded' });
       const res = jsonError(503, 'OVERLOADED', admission.reason ?? 'overloaded');
       res.headers = {
         ...res.headers,
@@ -160,6 +165,11 @@ export class EarshotApp {
       store: this.d.store,
       scheduler: this.d.scheduler,
       encodePrompt: this.d.encodePrompt,
+      interimBackoff: () => this.d.admission.interimBackoff(),
+      observe: {
+        result: (kind, lag) => this.d.metrics.result(kind, lag),
+        audio: (seconds) => this.d.metrics.audioReceived.inc(seconds),
+      },
       send: (msg) => conn.send(JSON.stringify(msg), false),
       bufferedAmount: () => conn.bufferedAmount(),
       close: (code, reason) => conn.close(code, reason),
@@ -169,6 +179,7 @@ export class EarshotApp {
     ctx.session = session;
     this.sessions.set(session.id, session);
     this.counters.opened++;
+    this.d.metrics.opened.inc();
     void this.d.store.open({
       id: session.id,
       subject: '',
@@ -210,6 +221,10 @@ export class EarshotApp {
       return a.ok
         ? json(200, { status: 'ready', streams: this.sessions.size })
         : json(503, { status: 'not ready', reason: a.reason });
+    }
+    if (path === '/metrics') {
+      const m = await this.d.metrics.render();
+      return { status: 200, headers: { 'content-type': m.contentType }, body: m.body };
     }
     if (path === '/v1/listen') {
       if (method !== 'POST') {

@@ -93,6 +93,14 @@ export const OPTIONS = {
     max: 1_000_000,
     help: 'hard cap on live streams',
   },
+  admissionTarget: {
+    flag: 'admission-target',
+    env: 'EARSHOT_ADMISSION_TARGET',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    help: 'inference utilisation new streams may fill (0 = only --max-streams limits)',
+  },
   endpointingMs: {
     flag: 'endpointing',
     env: 'EARSHOT_ENDPOINTING_MS',
@@ -181,6 +189,7 @@ export interface ServerConfig {
   jwtIssuer?: string;
   apiKeys?: string;
   maxStreams: number;
+  admissionTarget: number;
   endpointingMs: number;
   interimIntervalMs: number;
   maxBatch: number;
@@ -202,6 +211,7 @@ export const DEFAULTS: ServerConfig = {
   transport: 'auto',
   store: 'memory',
   maxStreams: 100,
+  admissionTarget: 0.85,
   endpointingMs: 500,
   interimIntervalMs: 1000,
   maxBatch: 8,
@@ -232,7 +242,9 @@ function coerce(key: Key, raw: unknown, source: string): unknown {
     if (raw === 'false' || raw === '0') return false;
     throw new ConfigError(`${where}: expected true or false`);
   }
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  // Flags and environment are text; a JSON config file must use JSON numbers.
+  const text = source !== 'config' && typeof raw === 'string' && raw.trim() !== '';
+  const n = typeof raw === 'number' ? raw : text ? Number(raw) : NaN;
   if (!Number.isFinite(n) || (o.kind === 'int' && !Number.isInteger(n))) {
     throw new ConfigError(
       `${where}: expected ${o.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`,

@@ -5,7 +5,9 @@ import { InferenceScheduler } from '../models/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
 import { decodeWindows, transcribe } from '../models/transcribe.js';
 import { WhisperModel } from '../models/whisper.js';
+import { AdmissionController } from '../models/admission.js';
 import { EarshotApp } from './app.js';
+import { Metrics } from './metrics.js';
 import { ConfigError, configHelp, loadConfig, type ServerConfig } from './config.js';
 import { MemoryStore } from './store.js';
 import { UsageError } from './cli.js';
@@ -23,6 +25,9 @@ export async function startServer(
   config: ServerConfig,
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
+  if (config.store !== 'memory') {
+    throw new ConfigError(`--store ${config.store}: only "memory" is available in this build`);
+  }
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {
     dtype: config.dtype,
@@ -31,39 +36,49 @@ export async function startServer(
     warn: (m) => log.warn(m),
   });
   const vad = await loadSileroVad({ threads: 1 });
+  // The probes below run on scrape or on a timer, after everything here exists.
+  const metrics = new Metrics({
+    activeStreams: () => app.sessions.size,
+    coalesced: () => scheduler.coalesced,
+    queued: () => scheduler.queued,
+  });
+  model.onTiming = (stage, ms) => metrics.stage(stage, ms);
   const scheduler = new InferenceScheduler(
     { decodeWindows: (w, o) => decodeWindows(model, w, o) },
-    { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs },
+    { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
   );
-  if (config.store !== 'memory')
-    throw new ConfigError(`--store ${config.store}: only "memory" is available in this build`);
-  const store = new MemoryStore();
-  const modelInfo = {
-    uuid: randomUUID(),
-    name: config.model,
-    version: model.files.encoderDtype,
-    arch: 'whisper',
-  };
-  const app = new EarshotApp({
+  const admission = new AdmissionController(
+    { maxStreams: config.maxStreams, targetUtilisation: config.admissionTarget },
+    {
+      busyMs: () => scheduler.busyMs(),
+      finalWaitMs: () => scheduler.oldestWaitMs('final'),
+      active: () => app.sessions.size,
+    },
+  );
+  const app: EarshotApp = new EarshotApp({
     config,
     log,
     scheduler,
+    admission,
+    metrics,
     vad,
-    store,
-    model: modelInfo,
+    store: new MemoryStore(),
+    model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
+    // Files share the engine with live streams: their windows queue as finals of a pseudo-session.
     transcribe: (audio, opts) =>
       transcribe(model, audio, opts, (windows, o) =>
         Promise.all(
-          windows.map(async (w) => {
-            const r = await scheduler.submit({ session: 'file', kind: 'final', window: w, options: o });
-            return r!;
-          }),
+          windows.map(
+            async (w) => (await scheduler.submit({ session: 'file', kind: 'final', window: w, options: o }))!,
+          ),
         ),
       ),
   });
+  const sampler = setInterval(() => admission.sample(), 1000);
+  sampler.unref();
+  admission.sample();
   const { port } = await app.start();
-  const synthetic = config.model.startsWith('synthetic:');
   log.info(
     {
       model: config.model,
@@ -77,7 +92,7 @@ export async function startServer(
     },
     `earshot listening on ${config.host}:${port} (ws://${config.host}:${port}/v1/listen)`,
   );
-  if (synthetic) {
+  if (config.model.startsWith('synthetic:')) {
     log.warn(
       `serving ${config.model}: a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`,
     );
@@ -91,6 +106,7 @@ export async function startServer(
     model,
     scheduler,
     async stop() {
+      clearInterval(sampler);
       await app.drain(config.drainTimeoutMs);
       await scheduler.idle();
       await app.close();

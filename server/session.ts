@@ -70,8 +70,10 @@ export interface SessionDeps {
   };
   /** Encodes the session's prompt (keyterms) into decoder tokens once. */
   encodePrompt?: (text: string) => number[];
-  /** Extra delay factor for interims under load (1 = nominal cadence). */
+  /** Extra delay factor for interims under load (1 = nominal cadence, Infinity = none now). */
   interimBackoff?: () => number;
+  /** Observes results and received audio (metrics). */
+  observe?: { result(kind: 'final' | 'interim', lag: number): void; audio(seconds: number): void };
   send(message: object): 'ok' | 'backpressure' | 'dropped';
   bufferedAmount(): number;
   close(code: number, reason: string): void;
@@ -301,6 +303,7 @@ export class StreamSession {
   private async ingest(samples: Float32Array): Promise<void> {
     if (samples.length === 0) return;
     this.append(samples);
+    this.d.observe?.audio(samples.length / RATE);
     const probs = await this.vad.push(samples);
     this.handle(this.segmenter.push(probs));
     this.maybeInterim();
@@ -494,6 +497,7 @@ export class StreamSession {
     }
     this.lastFinalEnd = Math.max(this.lastFinalEnd, decodedUntil);
     this.stats.finals++;
+    this.d.observe?.result('final', msg.lag);
     this.send(msg);
   }
 
@@ -551,6 +555,7 @@ export class StreamSession {
       return;
     }
     this.stats.interims++;
+    this.d.observe?.result('interim', this.receivedSeconds - to);
     this.send(
       resultsMessage({
         requestId: this.id,

@@ -55,7 +55,8 @@ export const attr = {
   floats: (value: readonly number[]): AttributeValue => ({ type: 'floats', value }),
 };
 
-export type GraphAttr = AttributeValue | { type: 'subgraph'; value: Graph } | { type: 'constTensor'; value: Initializer };
+export type GraphAttr =
+  AttributeValue | { type: 'subgraph'; value: Graph } | { type: 'constTensor'; value: Initializer };
 
 export interface NodeDef {
   op: string;
@@ -154,7 +155,12 @@ export class Graph {
     let name = this.scope.constCache.get(key);
     if (!name) {
       const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-      name = this.init(this.scope.unique(`const_i64_${values.join('_').replace(/-/g, 'm')}`), 'int64', dims, () => data);
+      name = this.init(
+        this.scope.unique(`const_i64_${values.join('_').replace(/-/g, 'm')}`),
+        'int64',
+        dims,
+        () => data,
+      );
       this.scope.constCache.set(key, name);
     }
     return name;
@@ -168,7 +174,12 @@ export class Graph {
     let name = this.scope.constCache.get(key);
     if (!name) {
       const data = Float32Array.from(arr);
-      name = this.init(this.scope.unique(`const_f32_${this.scope.constCache.size}`), 'float32', shape, () => data);
+      name = this.init(
+        this.scope.unique(`const_f32_${this.scope.constCache.size}`),
+        'float32',
+        shape,
+        () => data,
+      );
       this.scope.constCache.set(key, name);
     }
     return name;
@@ -232,8 +243,10 @@ function encodeGraph(g: Graph, initializers: Initializer[]): ProtoMessage {
       outputs: n.outputs,
       domain: n.domain,
       attributes: Object.entries(n.attrs).map(([k, a]) => {
-        if (a.type === 'subgraph') return attributeProto(k, { type: 'graph', value: encodeGraph(a.value, []) });
-        if (a.type === 'constTensor') return attributeProto(k, { type: 'tensor', value: initializerProto(a.value) });
+        if (a.type === 'subgraph')
+          return attributeProto(k, { type: 'graph', value: encodeGraph(a.value, []) });
+        if (a.type === 'constTensor')
+          return attributeProto(k, { type: 'tensor', value: initializerProto(a.value) });
         return attributeProto(k, a);
       }),
     }),

@@ -115,7 +115,8 @@ export class ProtoMessage {
   get size(): number {
     if (this.cachedSize >= 0) return this.cachedSize;
     let n = this.pending.length;
-    for (const p of this.parts) n += p.kind === 'raw' ? p.data.length : p.kind === 'msg' ? p.msg.size : p.size;
+    for (const p of this.parts)
+      n += p.kind === 'raw' ? p.data.length : p.kind === 'msg' ? p.msg.size : p.size;
     // Frozen once measured: a parent has already written this size as a length prefix.
     this.flush();
     this.cachedSize = n;
@@ -286,7 +287,11 @@ export function nodeProto(n: NodeProtoSpec): ProtoMessage {
 }
 
 /** ValueInfoProto for a tensor; `dims` undefined leaves the shape unknown, strings are symbolic dims. */
-export function valueInfoProto(name: string, elemType: number, dims?: readonly (number | string)[]): ProtoMessage {
+export function valueInfoProto(
+  name: string,
+  elemType: number,
+  dims?: readonly (number | string)[],
+): ProtoMessage {
   const tensorType = new ProtoMessage().varint(1, elemType);
   if (dims) {
     const shape = new ProtoMessage();

@@ -16,7 +16,11 @@ export function decoderInputs(spec: ArchSpec): IoSpec[] {
   const dh = d / H;
   const io: IoSpec[] = [
     { name: 'input_ids', type: 'int64', dims: ['batch_size', 'decoder_sequence_length'] },
-    { name: 'encoder_hidden_states', type: 'float32', dims: ['batch_size', 'encoder_sequence_length / 2', d] },
+    {
+      name: 'encoder_hidden_states',
+      type: 'float32',
+      dims: ['batch_size', 'encoder_sequence_length / 2', d],
+    },
   ];
   for (let i = 0; i < spec.decoderLayers; i++) {
     for (const [part, len] of [
@@ -24,7 +28,11 @@ export function decoderInputs(spec: ArchSpec): IoSpec[] {
       ['encoder', 'encoder_sequence_length_out'],
     ]) {
       for (const kv of ['key', 'value']) {
-        io.push({ name: `past_key_values.${i}.${part}.${kv}`, type: 'float32', dims: ['batch_size', H, len, dh] });
+        io.push({
+          name: `past_key_values.${i}.${part}.${kv}`,
+          type: 'float32',
+          dims: ['batch_size', H, len, dh],
+        });
       }
     }
   }
@@ -81,7 +89,11 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
   const one = g.i64([1], []);
   const positions = g.node('Range', [scalar(pastLen), scalar(total), one]);
   const tokens = n.weight('model.decoder.embed_tokens.weight', [spec.vocabSize, d], 'tokenEmbedding');
-  const posTable = n.weight('model.decoder.embed_positions.weight', [spec.maxTargetPositions, d], 'decoderPositions');
+  const posTable = n.weight(
+    'model.decoder.embed_positions.weight',
+    [spec.maxTargetPositions, d],
+    'decoderPositions',
+  );
   let x = g.node('Add', [g.node('Gather', [tokens, 'input_ids']), g.node('Gather', [posTable, positions])]);
 
   // Causal mask [T, past+T]: key j is hidden from query i when j > past_len + i.
@@ -109,7 +121,7 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
 
     n.at(`/${tag}/model/decoder/layers.${i}/encoder_attn/`);
     h = n.layerNorm(x, `${name}.encoder_attn_layer_norm`);
-    const qc = n.query(h, `${name}.encoder_attn`);
+    const qc = n.query(h, `${name}.encoder_attn`, true);
     let kc: string;
     let vc: string;
     if (withPast) {
@@ -118,15 +130,22 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
       vc = `past_key_values.${i}.encoder.value`;
       const empty = {
         type: 'constTensor' as const,
-        value: { name: '', type: 'float32' as const, dims: [0, spec.heads, 1, n.headDim], data: () => new Float32Array(0) },
+        value: {
+          name: '',
+          type: 'float32' as const,
+          dims: [0, spec.heads, 1, n.headDim],
+          data: () => new Float32Array(0),
+        },
       };
       g.node('Constant', [], { value: empty }, present('encoder', 'key'));
       g.node('Constant', [], { value: empty }, present('encoder', 'value'));
     } else {
-      const kv = n.keyValue('encoder_hidden_states', `${name}.encoder_attn`, {
-        k: present('encoder', 'key'),
-        v: present('encoder', 'value'),
-      });
+      const kv = n.keyValue(
+        'encoder_hidden_states',
+        `${name}.encoder_attn`,
+        { k: present('encoder', 'key'), v: present('encoder', 'value') },
+        true,
+      );
       kc = kv.k;
       vc = kv.v;
     }

@@ -29,7 +29,11 @@ export function buildEncoder(spec: ArchSpec, weights: WeightSource): Graph {
   x = conv(x, 'conv2', d, 2);
   n.at('/model/encoder/');
   x = g.node('Transpose', [x], { perm: attr.ints([0, 2, 1]) });
-  const pos = n.weight('model.encoder.embed_positions.weight', [spec.maxSourcePositions, d], 'encoderPositions');
+  const pos = n.weight(
+    'model.encoder.embed_positions.weight',
+    [spec.maxSourcePositions, d],
+    'encoderPositions',
+  );
   x = g.node('Add', [x, pos]);
 
   for (let i = 0; i < spec.encoderLayers; i++) {
@@ -43,7 +47,7 @@ export function buildEncoder(spec: ArchSpec, weights: WeightSource): Graph {
     x = g.node('Add', [x, n.feedForward(n.layerNorm(x, `${name}.final_layer_norm`), name)]);
   }
   n.at('/model/encoder/layer_norm/');
-  n.layerNorm(x, 'model.encoder.layer_norm', { out: 'last_hidden_state' });
+  n.layerNorm(x, 'model.encoder.layer_norm', { final: true, out: 'last_hidden_state' });
   g.output('last_hidden_state', 'float32', ['batch_size', 'encoder_sequence_length / 2', d]);
   return g;
 }

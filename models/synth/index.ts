@@ -61,7 +61,9 @@ const DTYPE_SUFFIX: Record<SynthDtype, string> = { fp32: '', q8: '_quantized', f
 
 function checkOptions(opts: SynthOptions): void {
   if (!(opts.size in SYNTH_DIMS)) {
-    throw new SynthError(`unknown synthetic model size "${opts.size}"; use one of ${Object.keys(SYNTH_DIMS).join(', ')}`);
+    throw new SynthError(
+      `unknown synthetic model size "${opts.size}"; use one of ${Object.keys(SYNTH_DIMS).join(', ')}`,
+    );
   }
   if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0 && opts.seed < 2 ** 32)) {
     throw new SynthError(`seed must be an integer in [0, 2^32), got ${opts.seed}`);
@@ -101,7 +103,7 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     timestamped: opts.timestamped ?? false,
   };
   const plan = opts.script === undefined ? undefined : planScript(tok, opts.script, spec.maxTargetPositions);
-  const weights = plan ? scriptedWeights(seed, plan.targets, spec.maxTargetPositions) : randomWeights(seed);
+  const weights = plan ? scriptedWeights(seed, plan.targets, plan.frames, spec) : randomWeights(seed);
   // A scripted model must be able to say its own tokens, so none of them may be suppressed.
   const suppress = suppressTokens(tok, new Set(plan?.tokens ?? []));
 
@@ -117,6 +119,7 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     script: opts.script ?? null,
     script_prompt: plan?.prompt ?? null,
     script_tokens: plan?.tokens ?? null,
+    script_token_times: plan?.times.map((t) => Math.round(t * 1000) / 1000) ?? null,
   };
   const side = { spec, tok, suppress, provenance };
   writeJson(join(outDir, 'config.json'), configJson(side));
@@ -135,7 +138,10 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     // Graphs are rebuilt per variant (cheap); weights are regenerated lazily while each file streams out.
     writeModel(join(outDir, 'onnx', `encoder_model${sfx}.onnx`), variant(buildEncoder(spec, weights), dtype));
     await new Promise((r) => setImmediate(r));
-    writeModel(join(outDir, 'onnx', `decoder_model_merged${sfx}.onnx`), variant(buildDecoder(spec, weights), dtype));
+    writeModel(
+      join(outDir, 'onnx', `decoder_model_merged${sfx}.onnx`),
+      variant(buildDecoder(spec, weights), dtype),
+    );
     await new Promise((r) => setImmediate(r));
   }
 }

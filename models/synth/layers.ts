@@ -16,6 +16,13 @@ export interface ArchSpec {
   timestamped: boolean;
 }
 
+const LINEAR_ROLES = {
+  plain: ['linear', 'bias'],
+  residual: ['residualLinear', 'residualBias'],
+  crossQuery: ['crossQuery', 'crossQueryBias'],
+  crossKey: ['crossKey', 'bias'],
+} as const satisfies Record<string, readonly [WeightRole, WeightRole]>;
+
 /** Graph + weights: nodes go to `g` (possibly an If branch), initializers to the root scope. */
 export class Net {
   constructor(
@@ -41,7 +48,7 @@ export class Net {
     return this;
   }
 
-  /** `final` marks the decoder's last LayerNorm (scripted models need it exact); `out` names the result. */
+  /** `final` marks the encoder's and decoder's last LayerNorm (scripted models set them exactly). */
   layerNorm(x: string, name: string, opts: { final?: boolean; out?: string } = {}): string {
     const d = this.spec.dModel;
     const w = this.weight(`${name}.weight`, [d], opts.final ? 'finalLnWeight' : 'lnWeight');
@@ -50,18 +57,19 @@ export class Net {
     return this.g.node('LayerNormalization', [x, w, b], attrs, opts.out);
   }
 
-  /** x·Wᵀ (+ b) with W stored transposed as `${name}.weight_T` [in, out]. */
+  /** x·Wᵀ (+ b) with W stored transposed as `${name}.weight_T` [in, out]; `kind` picks the weight roles. */
   linear(
     x: string,
     name: string,
     inDim: number,
     outDim: number,
-    opts: { bias?: boolean; residual?: boolean } = {},
+    opts: { bias?: boolean; kind?: keyof typeof LINEAR_ROLES } = {},
   ): string {
-    const w = this.weight(`${name}.weight_T`, [inDim, outDim], opts.residual ? 'residualLinear' : 'linear');
+    const [wRole, bRole] = LINEAR_ROLES[opts.kind ?? 'plain'];
+    const w = this.weight(`${name}.weight_T`, [inDim, outDim], wRole);
     let y = this.g.node('MatMul', [x, w]);
     if (opts.bias !== false) {
-      const b = this.weight(`${name}.bias`, [outDim], opts.residual ? 'residualBias' : 'bias');
+      const b = this.weight(`${name}.bias`, [outDim], bRole);
       y = this.g.node('Add', [y, b]);
     }
     return y;
@@ -88,18 +96,24 @@ export class Net {
     return g.node('Reshape', [t, g.i64([0, -1, this.spec.dModel])]);
   }
 
-  /** q = (x·Wq + bq)·dh^-0.5 as heads. */
-  query(x: string, name: string): string {
+  /** q = (x·Wq + bq)·dh^-0.5 as heads; `cross` marks encoder-attention queries. */
+  query(x: string, name: string, cross = false): string {
     const d = this.spec.dModel;
-    const q = this.linear(x, `${name}.q_proj`, d, d);
+    const q = this.linear(x, `${name}.q_proj`, d, d, { kind: cross ? 'crossQuery' : 'plain' });
     return this.splitHeads(this.g.node('Mul', [q, this.g.f32(1 / Math.sqrt(this.headDim))]));
   }
 
   /** Keys have no bias in Whisper; values do. */
-  keyValue(x: string, name: string, out: { k?: string; v?: string } = {}): { k: string; v: string } {
+  keyValue(
+    x: string,
+    name: string,
+    out: { k?: string; v?: string } = {},
+    cross = false,
+  ): { k: string; v: string } {
     const d = this.spec.dModel;
+    const kind = cross ? 'crossKey' : 'plain';
     return {
-      k: this.splitHeads(this.linear(x, `${name}.k_proj`, d, d, { bias: false }), out.k),
+      k: this.splitHeads(this.linear(x, `${name}.k_proj`, d, d, { bias: false, kind }), out.k),
       v: this.splitHeads(this.linear(x, `${name}.v_proj`, d, d), out.v),
     };
   }
@@ -119,12 +133,12 @@ export class Net {
     if (opts.mask) scores = g.node('Add', [scores, opts.mask]);
     const probs = g.node('Softmax', [scores], { axis: attr.int(-1) }, opts.probsName);
     const ctx = this.mergeHeads(g.node('MatMul', [probs, v]));
-    return { out: this.linear(ctx, `${name}.out_proj`, d, d, { residual: true }), probs };
+    return { out: this.linear(ctx, `${name}.out_proj`, d, d, { kind: 'residual' }), probs };
   }
 
   feedForward(x: string, name: string): string {
     const { dModel: d, ffn } = this.spec;
     const h = this.gelu(this.linear(x, `${name}.fc1`, d, ffn));
-    return this.linear(h, `${name}.fc2`, ffn, d, { residual: true });
+    return this.linear(h, `${name}.fc2`, ffn, d, { kind: 'residual' });
   }
 }

@@ -53,7 +53,15 @@ export function alignmentHeads(spec: ArchSpec): number[][] {
 /** SuppressTokens list: openai's non-speech symbols plus the task/control specials (as in the real files). */
 export function suppressTokens(tok: BpeTokenizer, keep: ReadonlySet<number> = new Set()): number[] {
   const v = tok.vocab;
-  const ids = [...tok.nonSpeechTokens(), v.sot, v.translate, v.transcribe, v.startoflm, v.startofprev, v.nospeech];
+  const ids = [
+    ...tok.nonSpeechTokens(),
+    v.sot,
+    v.translate,
+    v.transcribe,
+    v.startoflm,
+    v.startofprev,
+    v.nospeech,
+  ];
   return [...new Set(ids)].filter((t) => !keep.has(t)).sort((a, b) => a - b);
 }
 
@@ -124,7 +132,12 @@ export function generationConfigJson({ spec, tok, suppress }: SideFileInput): Js
     bos_token_id: v.eot,
     decoder_start_token_id: v.sot,
     eos_token_id: v.eot,
-    forced_decoder_ids: v.multilingual ? [[1, null], [2, v.transcribe]] : [[1, v.notimestamps]],
+    forced_decoder_ids: v.multilingual
+      ? [
+          [1, null],
+          [2, v.transcribe],
+        ]
+      : [[1, v.notimestamps]],
     is_multilingual: v.multilingual,
   };
   if (v.multilingual) {

@@ -132,9 +132,27 @@ export function quantizeMatMulsQ8(root: Graph): void {
       const acc = g.freshName(`${base}_output_quantized`);
       const accF = g.freshName(`${base}_output_quantized_cast`);
       rewritten.push(
-        { op: 'DynamicQuantizeLinear', name: g.freshName(`${a}_QuantizeLinear`), inputs: [a], outputs: [aq, aScale, aZp], attrs: {} },
-        { op: 'Mul', name: g.freshName(`${base}_scales_mul`), inputs: [aScale, w.scale], outputs: [scales], attrs: {} },
-        { op: 'MatMulInteger', name: g.freshName(`${base}_quant`), inputs: [aq, w.q, aZp, w.zp], outputs: [acc], attrs: {} },
+        {
+          op: 'DynamicQuantizeLinear',
+          name: g.freshName(`${a}_QuantizeLinear`),
+          inputs: [a],
+          outputs: [aq, aScale, aZp],
+          attrs: {},
+        },
+        {
+          op: 'Mul',
+          name: g.freshName(`${base}_scales_mul`),
+          inputs: [aScale, w.scale],
+          outputs: [scales],
+          attrs: {},
+        },
+        {
+          op: 'MatMulInteger',
+          name: g.freshName(`${base}_quant`),
+          inputs: [aq, w.q, aZp, w.zp],
+          outputs: [acc],
+          attrs: {},
+        },
         {
           op: 'Cast',
           name: g.freshName(`${base}_cast`),
@@ -142,7 +160,13 @@ export function quantizeMatMulsQ8(root: Graph): void {
           outputs: [accF],
           attrs: { to: attr.int(TensorDataType.FLOAT) },
         },
-        { op: 'Mul', name: g.freshName(`${base}_mul`), inputs: [accF, scales], outputs: n.outputs, attrs: {} },
+        {
+          op: 'Mul',
+          name: g.freshName(`${base}_mul`),
+          inputs: [accF, scales],
+          outputs: n.outputs,
+          attrs: {},
+        },
       );
     }
     g.nodes.splice(0, g.nodes.length, ...rewritten);

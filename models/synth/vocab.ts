@@ -283,7 +283,10 @@ function checkTimestampRules(tokens: number[], v: SynthVocab): void {
     const prevTs = i >= 1 && isTs(tokens[i - 1]);
     const prev2Ts = i < 2 || isTs(tokens[i - 2]);
     if (!isTs(t)) {
-      if (prevTs && !prev2Ts) fail('text follows a closing timestamp; open the next segment with one, e.g. "<|1.00|><|1.00|> more"');
+      if (prevTs && !prev2Ts)
+        fail(
+          'text follows a closing timestamp; open the next segment with one, e.g. "<|1.00|><|1.00|> more"',
+        );
       continue;
     }
     if (i >= 1 && prevTs && prev2Ts) fail('three timestamps in a row (a segment has no text)');

@@ -49,7 +49,9 @@ function split(s: string): string[] {
 }
 
 /** Words with their leading space, deduplicated, in a fixed order (ids depend on it). */
-export const SYNTH_WORDS: readonly string[] = [...new Set([...split(COMMON), ...split(CORPUS), ...split(CAPITALISED)])];
+export const SYNTH_WORDS: readonly string[] = [
+  ...new Set([...split(COMMON), ...split(CORPUS), ...split(CAPITALISED)]),
+];
 
 /**
  * Tokens the GPT-2 pre-tokenizer splits off on their own ("It's" -> "It", "'s"), and the space-prefixed

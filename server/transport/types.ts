@@ -150,6 +150,15 @@ const PREREAD_BYTES = 64 * 1024;
 
 export const defaultLog: TransportLog = { warn: (msg) => console.warn(msg) };
 
+/** Runs an async handler, turning a synchronous throw into a rejection. */
+export function invoke<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -170,7 +179,7 @@ export function responseForError(err: unknown): HttpResponse {
 
 export function validateIdleTimeout(sec: number | undefined): number {
   const s = sec ?? 0;
-  // uWS aborts the process on values in 1..7, so refuse them in both transports.
+  // uWS aborts the process (std::terminate) on 1..7 and on more than 960, so refuse them in both transports.
   if (!Number.isInteger(s) || s < 0 || (s > 0 && s < 8) || s > 960) {
     throw new RangeError(`idleTimeoutSec must be 0 (off) or an integer from 8 to 960, got ${sec}`);
   }

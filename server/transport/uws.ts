@@ -11,6 +11,7 @@ import {
   defaultLog,
   errorMessage,
   formatIp,
+  invoke,
   ListenError,
   prepareResponse,
   RequestAbortedError,
@@ -126,14 +127,6 @@ class UwsConnection<C> extends BaseConnection<C> {
 
   handleClose(code: number, message: ArrayBuffer): void {
     this.socketClosed(code, Buffer.from(message).toString('utf8'));
-  }
-}
-
-function invoke<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return fn();
-  } catch (err) {
-    return Promise.reject(err);
   }
 }
 
@@ -290,10 +283,12 @@ export class UwsTransport<C> implements Transport {
 
   private onHttp(res: UWS.HttpResponse, req: UWS.HttpRequest): void {
     const p = this.begin(res, req, true);
-    invoke(() => this.opts.http(p.request)).then(
-      (resp) => this.respond(p, resp),
-      (err: unknown) => this.fail(p, err),
-    );
+    invoke(() => this.opts.http(p.request))
+      .then(
+        (resp) => this.respond(p, resp),
+        (err: unknown) => this.fail(p, err),
+      )
+      .catch((err: unknown) => this.broken(p, err));
   }
 
   private onUpgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
@@ -301,20 +296,31 @@ export class UwsTransport<C> implements Transport {
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
     const p = this.begin(res, req, false);
-    invoke(() => this.opts.ws.handlers.upgrade(p.request)).then(
-      (decision) => {
-        if (p.done) return;
-        if (!decision.accept) {
-          this.respond(p, decision.response);
-          return;
-        }
-        p.done = true;
-        this.pending.delete(p);
-        const data: UserData<C> = { context: decision.context, remoteAddress: p.request.remoteAddress };
-        res.cork(() => res.upgrade(data, key, decision.protocol ?? '', extensions, context));
-      },
-      (err: unknown) => this.fail(p, err),
-    );
+    invoke(() => this.opts.ws.handlers.upgrade(p.request))
+      .then(
+        (decision) => {
+          if (p.done) return;
+          if (!decision.accept) {
+            this.respond(p, decision.response);
+            return;
+          }
+          p.done = true;
+          this.pending.delete(p);
+          const data: UserData<C> = { context: decision.context, remoteAddress: p.request.remoteAddress };
+          res.cork(() => res.upgrade(data, key, decision.protocol ?? '', extensions, context));
+        },
+        (err: unknown) => this.fail(p, err),
+      )
+      .catch((err: unknown) => this.broken(p, err));
+  }
+
+  /** A bug on our side (or a malformed decision) must not become an unhandled rejection. */
+  private broken(p: Pending, err: unknown): void {
+    this.log.warn(`transport error on ${p.request.method} ${p.request.path}: ${errorMessage(err)}`);
+    if (!p.done) {
+      this.settle(p);
+      p.res.close();
+    }
   }
 
   private fail(p: Pending, err: unknown): void {

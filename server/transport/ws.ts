@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_BACKPRESSURE,
   defaultLog,
   errorMessage,
+  invoke,
   ListenError,
   normalizeAddress,
   prepareResponse,
@@ -29,6 +30,8 @@ import {
 } from './types.js';
 
 const DRAIN_POLL_MS = 20;
+/** Bytes a client may send before its upgrade is decided (it should send none). */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 // ws reports protocol errors as an 'error' event and then closes with the matching code itself.
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
@@ -117,14 +120,6 @@ class WsConnection<C> extends BaseConnection<C> {
     clearInterval(this.drainTimer);
     clearInterval(this.idleTimer);
     this.drainTimer = this.idleTimer = undefined;
-  }
-}
-
-function invoke<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return fn();
-  } catch (err) {
-    return Promise.reject(err);
   }
 }
 
@@ -252,10 +247,15 @@ export class WsTransport<C> implements Transport {
       res.writeHead(Number(out.statusLine.slice(0, 3)), out.statusLine.slice(4), headers);
       res.end(out.body);
     };
-    invoke(() => this.opts.http(request)).then(respond, (err: unknown) => {
-      this.logFailure(request, err);
-      respond(responseForError(err));
-    });
+    invoke(() => this.opts.http(request))
+      .then(respond, (err: unknown) => {
+        this.logFailure(request, err);
+        respond(responseForError(err));
+      })
+      .catch((err: unknown) => {
+        this.log.warn(`transport error on ${request.method} ${request.path}: ${errorMessage(err)}`);
+        res.destroy();
+      });
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -266,14 +266,31 @@ export class WsTransport<C> implements Transport {
     const body = new BodyCollector({ pause: () => {}, resume: () => {} }, undefined);
     body.end();
     const request = this.makeRequest(req, body, controller);
+    // Node stops reading an upgrade socket, so a client that leaves would go unnoticed; read it (keeping
+    // whatever arrives for ws) to see the FIN while the decision is pending.
+    const early: Buffer[] = [head];
+    let earlyBytes = head.length;
+    const onData = (chunk: Buffer) => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.destroy();
+    };
     const gone = () => {
       this.pendingUpgrades.delete(socket);
       controller.abort();
+      socket.destroy();
     };
-    socket.once('close', gone);
-    const refuse = (resp: HttpResponse) => {
+    const unwatch = () => {
+      socket.off('data', onData);
+      socket.off('end', gone);
       socket.off('close', gone);
       this.pendingUpgrades.delete(socket);
+    };
+    socket.on('data', onData);
+    socket.once('end', gone);
+    socket.once('close', gone);
+    const refuse = (resp: HttpResponse) => {
+      unwatch();
       if (socket.destroyed) return;
       socket.once('finish', () => socket.destroy());
       socket.end(serializeResponse(this.prepare(resp, request)));
@@ -282,30 +299,40 @@ export class WsTransport<C> implements Transport {
       this.logFailure(request, err);
       refuse(responseForError(err));
     };
+    // A bug on our side (or a malformed decision) must not become an unhandled rejection.
+    const broken = (err: unknown) => {
+      this.log.warn(`transport error on ${request.method} ${request.path}: ${errorMessage(err)}`);
+      unwatch();
+      socket.destroy();
+    };
     if (request.path !== this.opts.ws.path || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       // uWS hands these to the HTTP handler too.
       this.pendingUpgrades.add(socket);
-      invoke(() => this.opts.http(request)).then(refuse, fail);
+      invoke(() => this.opts.http(request))
+        .then(refuse, fail)
+        .catch(broken);
       return;
     }
     this.pendingUpgrades.add(socket);
-    invoke(() => this.opts.ws.handlers.upgrade(request)).then((decision) => {
-      if (controller.signal.aborted || socket.destroyed || this.closing) {
-        socket.destroy();
-        return;
-      }
-      if (!decision.accept) {
-        refuse(decision.response);
-        return;
-      }
-      socket.off('close', gone);
-      this.pendingUpgrades.delete(socket);
-      this.chosenProtocol.set(req, decision.protocol ?? false);
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        socket.off('error', ignore);
-        this.onOpen(ws, socket, request.remoteAddress, decision.context);
-      });
-    }, fail);
+    invoke(() => this.opts.ws.handlers.upgrade(request))
+      .then((decision) => {
+        if (controller.signal.aborted || socket.destroyed || this.closing) {
+          socket.destroy();
+          return;
+        }
+        if (!decision.accept) {
+          refuse(decision.response);
+          return;
+        }
+        // No pause here: ws attaches its own 'data' listener synchronously and would not resume a paused socket.
+        unwatch();
+        this.chosenProtocol.set(req, decision.protocol ?? false);
+        this.wss.handleUpgrade(req, socket, Buffer.concat(early), (ws) => {
+          socket.off('error', ignore);
+          this.onOpen(ws, socket, request.remoteAddress, decision.context);
+        });
+      }, fail)
+      .catch(broken);
   }
 
   private onOpen(ws: WebSocket, socket: Duplex, remoteAddress: string, context: C): void {

@@ -29,9 +29,36 @@ for (const transport of ['uws', 'ws'] as const) {
   describe(`server over ${transport}`, () => {
     let server: Awaited<ReturnType<typeof startTestServer>>;
     before(async () => {
-      server = await startTestServer({ model, transport, maxStreams: 3, idleTimeoutMs: 1500 });
+      // Audio goes in at 20x real time here, which the measured admission estimate would rightly read as a heavy
+      // load per stream: these tests exercise the static cap (admission is tested with a clock double).
+      server = await startTestServer({
+        model,
+        transport,
+        maxStreams: 3,
+        idleTimeoutMs: 2500,
+        admissionTarget: 0,
+      });
     });
     after(() => server.stop());
+
+    test('/metrics exposes the scheduler and stream metrics', async () => {
+      const res = await fetch(`${server.url}/metrics`);
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      for (const name of [
+        'earshot_batch_size',
+        'earshot_queue_delay_seconds',
+        'earshot_inference_seconds',
+        'earshot_lag_seconds',
+        'earshot_streams_active',
+        'earshot_streams_refused_total',
+        'earshot_interims_coalesced',
+        'earshot_audio_decoded_seconds_total',
+        'earshot_realtime_factor',
+      ]) {
+        assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'));
+      }
+    });
 
     test('health and readiness', async () => {
       assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
@@ -77,6 +104,9 @@ for (const transport of ['uws', 'ws'] as const) {
         Math.abs(f.start! + f.duration! - fx.segments[i].end),
       ]);
       assert.ok(median(err) <= 0.15, `boundary errors ${err.map((e) => e.toFixed(3))}`);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /^earshot_results_total\{kind="final"\} [1-9]/m);
+      assert.match(metrics, /^earshot_inference_seconds_count\{stage="encoder"\} [1-9]/m);
       for (const f of finals) {
         for (const w of f.channel!.alternatives[0].words) {
           assert.ok(

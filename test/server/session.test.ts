@@ -255,6 +255,14 @@ describe('stream session pipeline', () => {
     assert.deepEqual(h.closed(), { code: 1011, reason: 'NET-0001' });
   });
 
+  test('a client far ahead of processing is closed with 1013, not buffered without bound', async () => {
+    const h = harness('', { maxQueuedSeconds: 1 });
+    const pcm = encode(fx.samples.subarray(0, 16000 * 3), 'linear16');
+    for (let i = 0; i < pcm.length; i += 3200) h.session.onAudio(pcm.subarray(i, i + 3200));
+    await h.closedP;
+    assert.equal(h.closed()!.code, 1013);
+  });
+
   test('undecodable audio closes with DATA-0000', async () => {
     const h = harness('encoding=float32');
     const bad = new Float32Array(1600).fill(NaN);

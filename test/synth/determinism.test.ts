@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { synthesizeWhisper } from '../../models/synth/index.js';
+import { synthesizeWhisper, type SynthOptions } from '../../models/synth/index.js';
 import { tempDir } from './helpers.js';
 
 function files(dir: string): Map<string, Buffer> {
@@ -15,7 +15,7 @@ function files(dir: string): Map<string, Buffer> {
 
 test('the same seed gives byte-identical files; another seed changes every .onnx', async (t) => {
   const root = tempDir(t);
-  const opts = { size: 'micro', timestamped: true, dtypes: ['fp32', 'q8', 'fp16'] } as const;
+  const opts: SynthOptions = { size: 'micro', timestamped: true, dtypes: ['fp32', 'q8', 'fp16'] };
   await synthesizeWhisper(join(root, 'a'), { ...opts, seed: 7 });
   await synthesizeWhisper(join(root, 'b'), { ...opts, seed: 7 });
   await synthesizeWhisper(join(root, 'c'), { ...opts, seed: 8 });
@@ -25,7 +25,10 @@ test('the same seed gives byte-identical files; another seed changes every .onnx
   for (const [name, bytes] of a) {
     if (name.endsWith('.onnx')) assert.ok(!bytes.equals(c.get(name)!), `${name} depends on the seed`);
   }
-  assert.ok(a.get('tokenizer.json')!.equals(c.get('tokenizer.json')!), 'the vocabulary does not depend on the seed');
+  assert.ok(
+    a.get('tokenizer.json')!.equals(c.get('tokenizer.json')!),
+    'the vocabulary does not depend on the seed',
+  );
 });
 
 test('the default seed is 1 and a script changes the weights', async (t) => {

@@ -3,9 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as ort from 'onnxruntime-node';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { SYNTH_DIMS, synthesizeWhisper } from '../../models/synth/index.js';
-import { decoderStep, encode, features, loadSessions, nextPast, type Sessions } from './helpers.js';
+import {
+  decoderStep,
+  encode,
+  features,
+  flag,
+  lastRow,
+  loadSessions,
+  nextPast,
+  type Sessions,
+} from './helpers.js';
 import { modelSummary } from './protoreader.js';
 
 type Json = Record<string, unknown>;
@@ -41,7 +50,10 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
       'tokenizer.json',
       'tokenizer_config.json',
     ]);
-    assert.deepEqual(readdirSync(join(dir, 'onnx')).sort(), ['decoder_model_merged.onnx', 'encoder_model.onnx']);
+    assert.deepEqual(readdirSync(join(dir, 'onnx')).sort(), [
+      'decoder_model_merged.onnx',
+      'encoder_model.onnx',
+    ]);
   });
 
   test('config and generation ids are the ones tokenizer.json assigns', () => {
@@ -117,9 +129,11 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
   });
 
   test('encoder I/O names, types and dims', () => {
-    const meta = (m: readonly ort.InferenceSession.ValueMetadata[]): unknown[] =>
+    const meta = (m: readonly InferenceSession.ValueMetadata[]): unknown[] =>
       m.map((x) => (x.isTensor ? [x.name, x.type, x.shape] : [x.name]));
-    assert.deepEqual(meta(s.encoder.inputMetadata), [['input_features', 'float32', ['batch_size', 80, 3000]]]);
+    assert.deepEqual(meta(s.encoder.inputMetadata), [
+      ['input_features', 'float32', ['batch_size', 80, 3000]],
+    ]);
     const out = s.encoder.outputMetadata[0];
     assert.ok(out.isTensor);
     assert.equal(out.name, 'last_hidden_state');
@@ -129,7 +143,7 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
   });
 
   test('merged decoder inputs and outputs: names, order, types, dims', () => {
-    const meta = (m: readonly ort.InferenceSession.ValueMetadata[]): unknown[] =>
+    const meta = (m: readonly InferenceSession.ValueMetadata[]): unknown[] =>
       m.map((x) => (x.isTensor ? [x.name, x.type, x.shape] : [x.name]));
     const inputs: unknown[] = [
       ['input_ids', 'int64', ['batch_size', 'decoder_sequence_length']],
@@ -140,14 +154,34 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
     const cross: unknown[] = [];
     for (let i = 0; i < L; i++) {
       for (const kv of ['key', 'value']) {
-        inputs.push([`past_key_values.${i}.decoder.${kv}`, 'float32', ['batch_size', H, 'past_decoder_sequence_length', DH]]);
-        outputs.push([`present.${i}.decoder.${kv}`, 'float32', ['batch_size', H, 'past_decoder_sequence_length + 1', DH]]);
+        inputs.push([
+          `past_key_values.${i}.decoder.${kv}`,
+          'float32',
+          ['batch_size', H, 'past_decoder_sequence_length', DH],
+        ]);
+        outputs.push([
+          `present.${i}.decoder.${kv}`,
+          'float32',
+          ['batch_size', H, 'past_decoder_sequence_length + 1', DH],
+        ]);
       }
       for (const kv of ['key', 'value']) {
-        inputs.push([`past_key_values.${i}.encoder.${kv}`, 'float32', ['batch_size', H, 'encoder_sequence_length_out', DH]]);
-        outputs.push([`present.${i}.encoder.${kv}`, 'float32', ['batch_size', H, 'encoder_sequence_length_out', DH]]);
+        inputs.push([
+          `past_key_values.${i}.encoder.${kv}`,
+          'float32',
+          ['batch_size', H, 'encoder_sequence_length_out', DH],
+        ]);
+        outputs.push([
+          `present.${i}.encoder.${kv}`,
+          'float32',
+          ['batch_size', H, 'encoder_sequence_length_out', DH],
+        ]);
       }
-      cross.push([`cross_attentions.${i}`, 'float32', ['batch_size', H, 'decoder_sequence_length', 'encoder_sequence_length_out']]);
+      cross.push([
+        `cross_attentions.${i}`,
+        'float32',
+        ['batch_size', H, 'decoder_sequence_length', 'encoder_sequence_length_out'],
+      ]);
     }
     inputs.push(['use_cache_branch', 'bool', [1]]);
     assert.deepEqual(meta(s.decoder.inputMetadata), inputs);
@@ -170,7 +204,12 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
     assert.deepEqual(enc.dims, [1, 1500, D]);
     const gen = readJson(dir, 'generation_config.json');
     const sot = gen.decoder_start_token_id as number;
-    const prompt = [sot, sot + 1, (gen.task_to_id as Json).transcribe as number, gen.no_timestamps_token_id as number];
+    const prompt = [
+      sot,
+      sot + 1,
+      (gen.task_to_id as Json).transcribe as number,
+      gen.no_timestamps_token_id as number,
+    ];
     const first = await decoderStep(s, enc, prompt);
     const V = readJson(dir, 'config.json').vocab_size as number;
     assert.deepEqual(first.logits.dims, [1, 4, V]);
@@ -189,6 +228,48 @@ describe('micro model: files, side-file ids and ONNX I/O', () => {
       // Cross-attention rows are probability distributions over the 1500 frames.
       const row = (second[`cross_attentions.${i}`].data as Float32Array).subarray(0, 1500);
       assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+    }
+  });
+
+  test('batches: two windows decoded together equal each decoded alone', async () => {
+    const f1 = features(80, 1);
+    const f2 = features(80, 2);
+    const both = new Float32Array(2 * 80 * 3000);
+    both.set(f1.data as Float32Array);
+    both.set(f2.data as Float32Array, 80 * 3000);
+    const enc2 = await encode(s, new Tensor('float32', both, [2, 80, 3000]));
+    assert.deepEqual(enc2.dims, [2, 1500, D]);
+    const V = readJson(dir, 'config.json').vocab_size as number;
+    const prompts = [
+      [300, 301, 302],
+      [400, 401, 402],
+    ];
+    const past: Record<string, Tensor> = {};
+    for (const m of s.decoder.inputMetadata) {
+      if (m.name.startsWith('past_key_values.'))
+        past[m.name] = new Tensor('float32', new Float32Array(0), [2, H, 0, DH]);
+    }
+    const first = await s.decoder.run({
+      ...past,
+      input_ids: new Tensor('int64', BigInt64Array.from(prompts.flat().map(BigInt)), [2, 3]),
+      encoder_hidden_states: enc2,
+      use_cache_branch: flag(false),
+    });
+    const second = await s.decoder.run({
+      ...nextPast(first),
+      input_ids: new Tensor('int64', BigInt64Array.of(7n, 8n), [2, 1]),
+      encoder_hidden_states: enc2,
+      use_cache_branch: flag(true),
+    });
+    assert.deepEqual(second.logits.dims, [2, 1, V]);
+    for (const [b, f] of [f1, f2].entries()) {
+      const enc = await encode(s, f);
+      const alone = await decoderStep(s, enc, [...prompts[b], b === 0 ? 7 : 8]);
+      const want = lastRow(alone.logits as Tensor);
+      const got = (second.logits.data as Float32Array).subarray(b * V, (b + 1) * V);
+      let maxDiff = 0;
+      for (let i = 0; i < V; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i] - got[i]));
+      assert.ok(maxDiff < 1e-4, `batch row ${b}: max |Δ| ${maxDiff}`);
     }
   });
 

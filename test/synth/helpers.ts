@@ -1,5 +1,5 @@
 // Shared helpers for the synthetic-model tests: temp dirs, ORT sessions, and an independent greedy decoder.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -32,7 +32,8 @@ export async function loadSessions(dir: string, suffix = ''): Promise<Sessions> 
 /** Deterministic non-trivial log-mel-like features in Whisper's (x+4)/4 range. */
 export function features(mels = 80, seed = 1): ort.Tensor {
   const data = new Float32Array(mels * 3000);
-  for (let i = 0; i < data.length; i++) data[i] = 0.6 * Math.sin(i * 0.013 * seed) + 0.4 * Math.cos(i * 0.00071);
+  for (let i = 0; i < data.length; i++)
+    data[i] = 0.6 * Math.sin(i * 0.013 * seed) + 0.4 * Math.cos(i * 0.00071);
   return new ort.Tensor('float32', data, [1, mels, 3000]);
 }
 
@@ -112,7 +113,12 @@ export interface GreedyOptions {
 }
 
 /** Greedy decoding with the KV cache, independent of transformers.js. Returns the sampled tokens. */
-export async function greedy(s: Sessions, enc: ort.Tensor, prompt: number[], o: GreedyOptions): Promise<number[]> {
+export async function greedy(
+  s: Sessions,
+  enc: ort.Tensor,
+  prompt: number[],
+  o: GreedyOptions,
+): Promise<number[]> {
   const sampled: number[] = [];
   let out = await decoderStep(s, enc, prompt);
   let past = nextPast(out);
@@ -187,4 +193,45 @@ export function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number 
     sbb += y * y;
   }
   return sab / Math.sqrt(saa * sbb);
+}
+
+export interface GenerationConfig {
+  decoder_start_token_id: number;
+  eos_token_id: number;
+  bos_token_id: number;
+  pad_token_id: number;
+  no_timestamps_token_id: number;
+  prev_sot_token_id: number;
+  is_multilingual: boolean;
+  lang_to_id: Record<string, number>;
+  task_to_id: { translate: number; transcribe: number };
+  suppress_tokens: number[];
+  begin_suppress_tokens: number[];
+  alignment_heads: number[][];
+  max_initial_timestamp_index: number;
+  max_length: number;
+}
+
+export interface ModelConfig {
+  vocab_size: number;
+  d_model: number;
+  decoder_layers: number;
+  decoder_attention_heads: number;
+  num_mel_bins: number;
+  decoder_start_token_id: number;
+  eos_token_id: number;
+  earshot_synth: {
+    script_tokens: number[] | null;
+    script_token_times: number[] | null;
+    script_prompt: number[] | null;
+    seed: number;
+  };
+}
+
+export function readGeneration(dir: string): GenerationConfig {
+  return JSON.parse(readFileSync(join(dir, 'generation_config.json'), 'utf8')) as GenerationConfig;
+}
+
+export function readConfig(dir: string): ModelConfig {
+  return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as ModelConfig;
 }

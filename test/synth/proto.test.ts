@@ -12,12 +12,20 @@ import { tempDir } from './helpers.js';
 describe('protobuf writer', () => {
   test('varints, negative int64, fixed32 floats and nested messages encode per the wire format', () => {
     const inner = new ProtoMessage().varint(1, 300).string(2, 'hé');
-    const m = new ProtoMessage().varint(1, 0).varint(2, -1).float(3, 1.5).message(4, inner).packedVarints(5, [1, -2]);
+    const m = new ProtoMessage()
+      .varint(1, 0)
+      .varint(2, -1)
+      .float(3, 1.5)
+      .message(4, inner)
+      .packedVarints(5, [1, -2]);
     const b = m.toBytes();
     assert.equal(b.length, m.size);
     assert.deepEqual([...b.subarray(0, 2)], [0x08, 0x00]);
     // -1 as int64: ten bytes of two's complement.
-    assert.deepEqual([...b.subarray(2, 13)], [0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    assert.deepEqual(
+      [...b.subarray(2, 13)],
+      [0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+    );
     const fields = readFields(b);
     assert.deepEqual(
       fields.map((f) => f.field),
@@ -52,7 +60,10 @@ describe('protobuf writer', () => {
   test('writeFile streams the same bytes as toBytes and leaves no temp file', (t) => {
     const dir = tempDir(t);
     const big = new Uint8Array(5_000_000).map((_, i) => i % 251);
-    const m = new ProtoMessage().string(1, 'x').lazyBytes(2, big.length, () => big).varint(3, 42);
+    const m = new ProtoMessage()
+      .string(1, 'x')
+      .lazyBytes(2, big.length, () => big)
+      .varint(3, 42);
     const path = join(dir, 'm.bin');
     m.writeFile(path);
     assert.deepEqual(readFileSync(path), Buffer.from(m.toBytes()));

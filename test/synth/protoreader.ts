@@ -1,6 +1,7 @@
 // A minimal protobuf reader, independent of models/onnx/proto.ts, to inspect written files in tests.
 
-export type Field = { field: number; wire: 0; value: bigint } | { field: number; wire: 2 | 5 | 1; bytes: Uint8Array };
+export type Field =
+  { field: number; wire: 0; value: bigint } | { field: number; wire: 2 | 5 | 1; bytes: Uint8Array };
 
 export function readVarint(buf: Uint8Array, pos: number): [bigint, number] {
   let result = 0n;
@@ -44,7 +45,9 @@ export function readFields(buf: Uint8Array): Field[] {
 }
 
 export function sub(fields: Field[], field: number): Uint8Array[] {
-  return fields.filter((f) => f.field === field && f.wire === 2).map((f) => (f as { bytes: Uint8Array }).bytes);
+  return fields
+    .filter((f) => f.field === field && f.wire === 2)
+    .map((f) => (f as { bytes: Uint8Array }).bytes);
 }
 
 export function str(bytes: Uint8Array): string {
@@ -64,7 +67,10 @@ export function modelSummary(file: Uint8Array): {
   const opsets = sub(model, 8).map((b) => {
     const f = readFields(b);
     const domain = sub(f, 1)[0];
-    return { domain: domain ? str(domain) : '', version: (f.find((x) => x.field === 2) as { value: bigint }).value };
+    return {
+      domain: domain ? str(domain) : '',
+      version: (f.find((x) => x.field === 2) as { value: bigint }).value,
+    };
   });
   const graph = readFields(sub(model, 7)[0]);
   const initializers = sub(graph, 5).map((t) => str(sub(readFields(t), 8)[0]));

@@ -91,7 +91,9 @@ export class Server {
             },
             message: (conn, _context, data, isBinary) => {
               this.messages.push({ conn, data, isBinary });
-              if (this.echo) conn.send(isBinary ? new Uint8Array(data as ArrayBuffer) : (data as string), isBinary);
+              if (data === 'throw') throw new Error('message handler exploded');
+              if (this.echo)
+                conn.send(isBinary ? new Uint8Array(data as ArrayBuffer) : (data as string), isBinary);
             },
             drain: (conn) => {
               this.drains.push(conn);
@@ -165,7 +167,9 @@ export class Server {
           response: {
             status: 400,
             headers: { 'content-type': 'application/json', 'dg-error': 'invalid sample_rate' },
-            body: JSON.stringify({ error: { code: 'bad_request', message: 'sample_rate must be 8000..48000' } }),
+            body: JSON.stringify({
+              error: { code: 'bad_request', message: 'sample_rate must be 8000..48000' },
+            }),
           },
         };
       case 'busy':
@@ -179,6 +183,9 @@ export class Server {
         };
       case 'throw':
         throw new Error('upgrade exploded');
+      case 'badheader':
+        // Header injection attempt: must become a 500, not a split response.
+        return { accept: false, response: { status: 400, headers: { 'x-bad': 'a\r\nx-injected: 1' } } };
       case 'hold':
         return this.hold.promise;
     }
@@ -223,8 +230,26 @@ export function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }
   return once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
 }
 
-export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  return once(ws, 'message').then(([data, isBinary]) => ({ data: data as Buffer, isBinary: isBinary as boolean }));
+export interface Inbox {
+  next(): Promise<{ data: Buffer; isBinary: boolean }>;
+}
+
+/** Queues a client's messages (ws may emit several in one tick, so once('message') could miss some). */
+export function inbox(ws: WebSocket): Inbox {
+  const queue: { data: Buffer; isBinary: boolean }[] = [];
+  const waiters: ((m: { data: Buffer; isBinary: boolean }) => void)[] = [];
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    const m = { data, isBinary };
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  return {
+    next: () => {
+      const m = queue.shift();
+      return m ? Promise.resolve(m) : new Promise((r) => waiters.push(r));
+    },
+  };
 }
 
 export interface Refusal {
@@ -264,12 +289,21 @@ export function request(
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = http.request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers: opts.headers,
+        agent: false,
+      },
       (res) => {
         answered = true;
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }),
+        );
         res.on('error', reject);
       },
     );

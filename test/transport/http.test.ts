@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { once } from 'node:events';
 import { KINDS, request, withServer, Server } from './harness.js';
 import { ListenError } from '../../server/transport/index.js';
 
@@ -72,7 +73,11 @@ for (const kind of KINDS) {
 
     test('a body over the limit gives 413 and the server keeps serving', () =>
       withServer(kind, async (s) => {
-        const declared = await request(s.port, { method: 'POST', path: '/small', body: Buffer.alloc(4096, 1) });
+        const declared = await request(s.port, {
+          method: 'POST',
+          path: '/small',
+          body: Buffer.alloc(4096, 1),
+        });
         assert.equal(declared.status, 413);
         const err = json(declared.body).error as Record<string, string>;
         assert.equal(err.code, 'body_too_large');
@@ -121,7 +126,8 @@ for (const kind of KINDS) {
           socket.write(raw);
           const end = Date.now() + 5000;
           while (!until(received)) {
-            if (Date.now() > end) throw new Error(`no complete answer to ${raw.split('\r\n')[0]}: ${received}`);
+            if (Date.now() > end)
+              throw new Error(`no complete answer to ${raw.split('\r\n')[0]}: ${received}`);
             await new Promise((r) => setTimeout(r, 5));
           }
           return received;
@@ -135,6 +141,21 @@ for (const kind of KINDS) {
         assert.match(again, /^HTTP\/1.1 204 /);
         socket.destroy();
       }));
+
+    test('close() also ends idle keep-alive HTTP connections', async () => {
+      const s = await new Server(kind).start();
+      const socket = net.connect(s.port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      socket.write('GET /text HTTP/1.1\r\nHost: x\r\n\r\n');
+      const end = Date.now() + 5000;
+      while (!received.endsWith('hello world') && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 5));
+      assert.ok(received.endsWith('hello world'));
+      const closed = once(socket, 'close');
+      await s.close();
+      await closed;
+    });
 
     test('a plain GET on the WebSocket path goes to the HTTP handler', () =>
       withServer(kind, async (s) => {

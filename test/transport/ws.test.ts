@@ -8,7 +8,7 @@ import {
   delay,
   KINDS,
   MAX_PAYLOAD,
-  nextMessage,
+  inbox,
   refusal,
   waitFor,
   withServer,
@@ -19,18 +19,21 @@ for (const kind of KINDS) {
   describe(`websocket over ${kind}`, { timeout: 20000 }, () => {
     test('upgrade accepted with context and the chosen subprotocol', () =>
       withServer(kind, async (s) => {
-        const client = await connect(`${s.url}?user=alice&encoding=linear16`, ['token', 'eyJhbGciOi.jwt.sig']);
+        const client = await connect(`${s.url}?user=alice&encoding=linear16`, [
+          'token',
+          'eyJhbGciOi.jwt.sig',
+        ]);
         assert.equal(client.protocol, 'token');
         await waitFor('open', () => s.opened.length === 1);
         const { conn, context } = s.opened[0];
-        assert.deepEqual(context, { user: 'alice', offered: 'token, eyJhbGciOi.jwt.sig' } satisfies Ctx);
+        assert.deepEqual(context, { user: 'alice', offered: 'token,eyJhbGciOi.jwt.sig' } satisfies Ctx);
         assert.equal(conn.remoteAddress, '127.0.0.1');
         assert.equal(s.transport.connectionCount(), 1);
         const req = s.upgradeRequests[0];
         assert.equal(req.method, 'GET');
         assert.equal(req.path, '/v1/listen');
         assert.equal(req.query.get('encoding'), 'linear16');
-        assert.equal(req.headers['sec-websocket-protocol'], 'token, eyJhbGciOi.jwt.sig');
+        assert.equal(req.headers['sec-websocket-protocol'], 'token,eyJhbGciOi.jwt.sig');
         assert.equal((await req.body(10)).length, 0);
         const plain = await connect(s.url);
         assert.equal(plain.protocol, '');
@@ -56,8 +59,19 @@ for (const kind of KINDS) {
         assert.equal(boom.status, 500);
         assert.deepEqual(JSON.parse(boom.body), { error: { code: 'internal', message: 'upgrade exploded' } });
         assert.ok(s.warnings.some((w) => w.includes('upgrade exploded')));
+        const injected = await refusal(`${s.url}?mode=badheader`);
+        assert.equal(injected.status, 500);
+        assert.equal(injected.headers['x-injected'], undefined);
         assert.equal(s.opened.length, 0);
         assert.equal(s.transport.connectionCount(), 0);
+      }));
+
+    test('an upgrade on another path is answered by the HTTP handler', () =>
+      withServer(kind, async (s) => {
+        const r = await refusal(`ws://127.0.0.1:${s.port}/elsewhere`);
+        assert.equal(r.status, 404);
+        assert.equal(JSON.parse(r.body).error.code, 'not_found');
+        assert.equal(s.upgradeRequests.length, 0);
       }));
 
     test('a client that leaves before the upgrade decision causes no open or close', () =>
@@ -82,15 +96,16 @@ for (const kind of KINDS) {
     test('text and binary messages both ways; received binary data stays valid', () =>
       withServer(kind, async (s) => {
         const client = await connect(s.url);
+        const messages = inbox(client);
         const text = 'KeepAlive ✓ ' + 'x'.repeat(1000);
         client.send(text);
-        const echoedText = await nextMessage(client);
+        const echoedText = await messages.next();
         assert.equal(echoedText.isBinary, false);
         assert.equal(echoedText.data.toString('utf8'), text);
         const blobs = Array.from({ length: 20 }, (_, i) => randomBytes(1000 + i * 997));
         for (const b of blobs) client.send(b);
         for (const b of blobs) {
-          const m = await nextMessage(client);
+          const m = await messages.next();
           assert.equal(m.isBinary, true);
           assert.ok(m.data.equals(b));
         }
@@ -157,6 +172,19 @@ for (const kind of KINDS) {
         assert.equal(s.opened[0].conn.send('after'), 'dropped');
       }));
 
+    test('a throwing message handler closes that connection with 1011, logged, not fatal', () =>
+      withServer(kind, async (s) => {
+        const client = await connect(s.url);
+        const closed = closeOf(client);
+        client.send('throw');
+        assert.deepEqual(await closed, { code: 1011, reason: 'internal error' });
+        assert.ok(s.warnings.some((w) => w.includes('message handler exploded')));
+        await waitFor('close handler', () => s.closed.length === 1);
+        assert.equal(s.closed[0].code, 1011);
+        const other = await connect(s.url);
+        other.close();
+      }));
+
     test('terminate() drops the connection: client and handler see 1006', () =>
       withServer(kind, async (s) => {
         const client = await connect(s.url);
@@ -171,9 +199,10 @@ for (const kind of KINDS) {
     test('a message over maxPayloadBytes closes with 1009; one at the limit passes', () =>
       withServer(kind, async (s) => {
         const client = await connect(s.url);
+        const messages = inbox(client);
         const closed = closeOf(client);
         client.send(Buffer.alloc(MAX_PAYLOAD, 7));
-        const echo = await nextMessage(client);
+        const echo = await messages.next();
         assert.equal(echo.data.length, MAX_PAYLOAD);
         client.send(Buffer.alloc(MAX_PAYLOAD + 1));
         assert.equal((await closed).code, 1009);
@@ -185,10 +214,11 @@ for (const kind of KINDS) {
     test('stopAccepting() refuses new connections while open ones go on', () =>
       withServer(kind, async (s) => {
         const client = await connect(s.url);
+        const messages = inbox(client);
         s.transport.stopAccepting();
         await assert.rejects(connect(s.url), /ECONNREFUSED/);
         client.send('still here');
-        assert.equal((await nextMessage(client)).data.toString(), 'still here');
+        assert.equal((await messages.next()).data.toString(), 'still here');
         assert.equal(s.transport.connectionCount(), 1);
         client.close();
         await waitFor('close', () => s.closed.length === 1);
@@ -209,13 +239,15 @@ for (const kind of KINDS) {
 
     test('200 concurrent connections open, talk and close cleanly', () =>
       withServer(kind, async (s) => {
-        const clients = await Promise.all(Array.from({ length: 200 }, (_, i) => connect(`${s.url}?user=u${i}`)));
+        const clients = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => connect(`${s.url}?user=u${i}`)),
+        );
         await waitFor('opens', () => s.opened.length === 200);
         assert.equal(s.transport.connectionCount(), 200);
         assert.equal(new Set(s.opened.map((o) => o.conn.id)).size, 200);
         const replies = await Promise.all(
           clients.map((c, i) => {
-            const reply = nextMessage(c);
+            const reply = inbox(c).next();
             c.send(`hello ${i}`);
             return reply;
           }),

@@ -1,0 +1,137 @@
+import client from 'prom-client';
+import type { BatchInfo } from '../models/scheduler.js';
+
+/** Prometheus metrics on one registry per server (tests start several servers in one process). */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly batchSize: client.Histogram;
+  readonly queueDelay: client.Histogram;
+  readonly inference: client.Histogram<'stage'>;
+  readonly lag: client.Histogram<'kind'>;
+  readonly refused: client.Counter<'reason'>;
+  readonly opened: client.Counter;
+  readonly results: client.Counter<'kind'>;
+  readonly audioReceived: client.Counter;
+  readonly audioDecoded: client.Counter;
+  readonly engineSeconds: client.Counter;
+
+  constructor(probe: { activeStreams(): number; coalesced(): number; queued(): number }) {
+    const r = this.registry;
+    client.collectDefaultMetrics({ register: r, prefix: 'earshot_process_' });
+    this.batchSize = new client.Histogram({
+      name: 'earshot_batch_size',
+      help: 'Windows per inference batch',
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32],
+      registers: [r],
+    });
+    this.queueDelay = new client.Histogram({
+      name: 'earshot_queue_delay_seconds',
+      help: 'Time the oldest job of a batch waited for inference',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [r],
+    });
+    this.inference = new client.Histogram({
+      name: 'earshot_inference_seconds',
+      help: 'Inference latency by stage: encoder call, decoder step, whole batch',
+      labelNames: ['stage'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
+    this.lag = new client.Histogram({
+      name: 'earshot_lag_seconds',
+      help: 'Seconds of received audio not yet decoded when a result was sent',
+      labelNames: ['kind'],
+      buckets: [0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30],
+      registers: [r],
+    });
+    this.refused = new client.Counter({
+      name: 'earshot_streams_refused_total',
+      help: 'Streams refused by admission control',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    this.opened = new client.Counter({
+      name: 'earshot_streams_opened_total',
+      help: 'Streams opened',
+      registers: [r],
+    });
+    this.results = new client.Counter({
+      name: 'earshot_results_total',
+      help: 'Results messages sent',
+      labelNames: ['kind'],
+      registers: [r],
+    });
+    this.audioReceived = new client.Counter({
+      name: 'earshot_audio_received_seconds_total',
+      help: 'Seconds of audio received from clients',
+      registers: [r],
+    });
+    this.audioDecoded = new client.Counter({
+      name: 'earshot_audio_decoded_seconds_total',
+      help: 'Seconds of audio run through Whisper (interims re-decode audio, so this exceeds speech time)',
+      registers: [r],
+    });
+    this.engineSeconds = new client.Counter({
+      name: 'earshot_engine_busy_seconds_total',
+      help: 'Seconds the inference engine was busy',
+      registers: [r],
+    });
+    new client.Gauge({
+      name: 'earshot_streams_active',
+      help: 'Live streams',
+      registers: [r],
+      collect() {
+        this.set(probe.activeStreams());
+      },
+    });
+    new client.Gauge({
+      name: 'earshot_queue_depth',
+      help: 'Jobs waiting for inference',
+      registers: [r],
+      collect() {
+        this.set(probe.queued());
+      },
+    });
+    new client.Gauge({
+      name: 'earshot_interims_coalesced',
+      help: 'Queued interims replaced by a newer one of the same stream (cumulative)',
+      registers: [r],
+      collect() {
+        this.set(probe.coalesced());
+      },
+    });
+    const engine = this.engineSeconds;
+    const decoded = this.audioDecoded;
+    new client.Gauge({
+      name: 'earshot_realtime_factor',
+      help: 'Engine seconds per second of audio decoded (below 1 is faster than real time)',
+      registers: [r],
+      async collect() {
+        const e = (await engine.get()).values[0]?.value ?? 0;
+        const a = (await decoded.get()).values[0]?.value ?? 0;
+        this.set(a > 0 ? e / a : 0);
+      },
+    });
+  }
+
+  batch(info: BatchInfo): void {
+    this.batchSize.observe(info.size);
+    this.queueDelay.observe(info.queueDelayMs / 1000);
+    this.inference.observe({ stage: 'batch' }, info.serviceMs / 1000);
+    this.audioDecoded.inc(info.audioSeconds);
+    this.engineSeconds.inc(info.serviceMs / 1000);
+  }
+
+  stage(stage: 'encoder' | 'decoder_step', ms: number): void {
+    this.inference.observe({ stage }, ms / 1000);
+  }
+
+  result(kind: 'final' | 'interim', lag: number): void {
+    this.results.inc({ kind });
+    this.lag.observe({ kind }, lag);
+  }
+
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
