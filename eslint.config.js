@@ -1,7 +1,17 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/', 'plugin/node_modules/', 'plugin/dist/', 'bench/out/', '**/scratch*', '.tk-scratch*'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.cache/',
+      'plugin/node_modules/',
+      'plugin/dist/',
+      'bench/out/',
+      '**/scratch*',
+      '.tk-scratch*',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 
 const installed = 'node_modules/.package-lock.json';
-const stale = !existsSync(installed) || statSync('package-lock.json').mtimeMs > statSync(installed).mtimeMs + 1000;
+const stale =
+  !existsSync(installed) || statSync('package-lock.json').mtimeMs > statSync(installed).mtimeMs + 1000;
 if (stale) {
   process.stderr.write('earshot: installing dependencies (npm ci)...\n');
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
