@@ -32,7 +32,7 @@ interface Msg {
   metadata?: { request_id: string };
 }
 
-function harness(qs: string, config: Partial<SessionConfig> = {}) {
+function harness(qs: string, config: Partial<SessionConfig> = {}, buffered = () => 0) {
   const engine = new FakeEngine();
   const scheduler = new InferenceScheduler(engine, { batchWindowMs: 0 });
   const store = new MemoryStore();
@@ -53,7 +53,7 @@ function harness(qs: string, config: Partial<SessionConfig> = {}) {
       messages.push(JSON.parse(JSON.stringify(m)) as Msg);
       return 'ok';
     },
-    bufferedAmount: () => 0,
+    bufferedAmount: buffered,
     close: (code, reason) => {
       closed = { code, reason };
       resolveClosed();
@@ -229,6 +229,34 @@ describe('stream session pipeline', () => {
     for (let i = 1; i < all.length; i++) {
       assert.ok(all[i].start >= all[i - 1].end - 1e-6, `word ${i} overlaps the previous one`);
     }
+  });
+
+  test('an utterance reaching the maximum length is committed with a forced split', async () => {
+    const h = harness('endpointing=false', { maxUtteranceSeconds: 2.5 });
+    stream(h.session, encode(fx.samples.subarray(0, 16000 * 4.1), 'linear16'));
+    h.session.onText('{"type":"CloseStream"}');
+    await h.closedP;
+    const f = finals(h.messages);
+    assert.ok(f.length >= 2, `finals ${f.length}`);
+    assert.ok(f[0].duration! <= 2.5 + 1e-6, 'the first piece is cut at the limit');
+    assert.equal(f[0].speech_final, false);
+    assert.ok(
+      Math.abs(f[1].start! - (f[0].start! + f[0].duration!)) < 1e-6,
+      'the next piece starts where it was cut',
+    );
+  });
+
+  test('a client that does not read loses interims, never finals', async () => {
+    const h = harness('interim_results=true', { interimIntervalMs: 300 }, () => 64 * 1024 * 1024);
+    for (const f of randomFrames(encode(fx.samples, 'linear16'), 5, 3200, 3201)) {
+      h.session.onAudio(f);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    h.session.onText('{"type":"CloseStream"}');
+    await h.closedP;
+    assert.equal(h.messages.filter((m) => m.type === 'Results' && !m.is_final).length, 0);
+    assert.equal(finals(h.messages).length, 3);
+    assert.ok(h.session.stats.droppedInterims > 0);
   });
 
   test('UtteranceEnd after utterance_end_ms without words', async () => {
