@@ -21,7 +21,9 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   if (existsSync(spec) && statSync(spec).isDirectory()) return spec;
   if (spec.startsWith('synthetic:')) return synthesizeCached(spec, opts);
   if (spec.startsWith('/') || spec.startsWith('.')) {
-    throw new ModelLoadError(`model directory ${spec} does not exist`);
+    throw new ModelLoadError(
+      `model directory ${spec} does not exist (pass --model DIR with an onnx-community Whisper export, a name such as tiny.en, or synthetic:tiny)`,
+    );
   }
   return pullModel(spec, {
     ...opts,

@@ -79,6 +79,14 @@ export async function startServer(
   sampler.unref();
   admission.sample();
   const { port } = await app.start();
+  if (config.model.startsWith('synthetic:')) {
+    log.warn(
+      `serving ${config.model}: a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`,
+    );
+  }
+  log.warn(
+    'auth is OFF: anyone who can reach this port can transcribe; configure --api-keys or --jwt-secret',
+  );
   log.info(
     {
       model: config.model,
@@ -91,14 +99,6 @@ export async function startServer(
       auth: 'off',
     },
     `earshot listening on ${config.host}:${port} (ws://${config.host}:${port}/v1/listen)`,
-  );
-  if (config.model.startsWith('synthetic:')) {
-    log.warn(
-      `serving ${config.model}: a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`,
-    );
-  }
-  log.warn(
-    'auth is OFF: anyone who can reach this port can transcribe; configure --api-keys or --jwt-secret',
   );
   return {
     app,
