@@ -1,6 +1,7 @@
 // Hugging Face hub client: fetches a Whisper ONNX export into a local cache with resumable downloads.
 // A complete cache is served with no network access at all, so an offline machine keeps working.
 import { createHash, type Hash } from 'node:crypto';
+import { DTYPE_SUFFIX, isDtype, type Dtype } from './model-dir.js';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -48,18 +49,6 @@ const KNOWN_MODELS = [
 // Sizes with a `_timestamped` sibling (cross-attention outputs, needed for word timestamps).
 const TIMESTAMPED_MODELS = new Set(KNOWN_MODELS.filter((m) => m !== 'large-v3'));
 
-// transformers.js dtype -> ONNX file suffix (utils/dtypes.js DEFAULT_DTYPE_SUFFIX_MAPPING).
-const DTYPE_SUFFIX: Record<string, string> = {
-  fp32: '',
-  fp16: '_fp16',
-  q8: '_quantized',
-  int8: '_int8',
-  uint8: '_uint8',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
-
 const SIDE_FILES = [
   'config.json',
   'generation_config.json',
@@ -102,7 +91,7 @@ function unknownModel(name: string): HubError {
 }
 
 export function filesForDtype(dtype: string): string[] {
-  const suffix = DTYPE_SUFFIX[dtype];
+  const suffix = isDtype(dtype) ? DTYPE_SUFFIX[dtype] : undefined;
   if (suffix === undefined) {
     throw new HubError(`unknown dtype "${dtype}": use one of ${Object.keys(DTYPE_SUFFIX).join(', ')}`);
   }
@@ -528,7 +517,7 @@ export async function pullModel(
   }
   const files = [
     ...wanted.filter((f) => f !== 'config.json'),
-    ...externalDataFiles(config, DTYPE_SUFFIX[dtype]),
+    ...externalDataFiles(config, DTYPE_SUFFIX[dtype as Dtype]),
   ];
   const missing: string[] = [];
   for (const path of files) if (!(await isDone(dir, meta, path))) missing.push(path);
