@@ -7,10 +7,12 @@ import type { InferenceScheduler } from '../models/scheduler.js';
 import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
 import type { ServerConfig } from './config.js';
 import { ParamError, parseListenParams, type ListenParams } from './params.js';
+import { transcriptionsHandler } from './openai.js';
+import { sessionsHandler } from './sessions-routes.js';
 import { prerecordedHandler } from './prerecorded.js';
 import type { ModelInfo } from './protocol.js';
 import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from './session.js';
-import type { TranscriptStore } from './store.js';
+import type { SessionRecord, StoredFinal, TranscriptStore } from './store.js';
 import { createTransport } from './transport/index.js';
 import {
   jsonError,
@@ -38,6 +40,10 @@ export interface AppDeps {
 interface StreamContext {
   id: string;
   params: ListenParams;
+  /** The stored record when this connection continues an earlier session. */
+  resumed?: SessionRecord;
+  /** Finals after the client's resume_from, re-sent first. */
+  replay: StoredFinal[];
   session?: StreamSession;
 }
 
@@ -146,11 +152,42 @@ export class EarshotApp {
       };
       return { accept: false as const, response: res };
     }
+    if (params.session && this.sessions.has(params.session)) {
+      const res = jsonError(
+        409,
+        'SESSION_LIVE',
+        `session ${params.session} is still streaming on another connection`,
+      );
+      res.headers = {
+        ...res.headers,
+        'dg-error': `session: ${params.session} is live`,
+        'dg-request-id': requestId,
+      };
+      return { accept: false as const, response: res };
+    }
+    const resumed = params.session ? await this.d.store.get(params.session) : undefined;
+    if (params.resumeFrom !== undefined && !resumed) {
+      const res = jsonError(404, 'SESSION_NOT_FOUND', `no session ${params.session} to resume`);
+      res.headers = {
+        ...res.headers,
+        'dg-error': `session: no session ${params.session}`,
+        'dg-request-id': requestId,
+      };
+      return { accept: false as const, response: res };
+    }
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     return {
       accept: true as const,
       protocol: offered.includes('token') ? 'token' : undefined,
-      context: { id: params.session ?? requestId, params } as StreamContext,
+      context: {
+        id: params.session ?? requestId,
+        params,
+        resumed,
+        replay:
+          resumed && params.resumeFrom !== undefined
+            ? await this.d.store.finals(resumed.id, params.resumeFrom)
+            : [],
+      } as StreamContext,
     };
   }
 
@@ -175,6 +212,9 @@ export class EarshotApp {
       close: (code, reason) => conn.close(code, reason),
       log,
       onEnd: (s) => this.sessions.delete(s.id),
+      // A resumed session continues its clock and its seq numbering.
+      timeOffset: ctx.resumed?.duration,
+      seqStart: ctx.resumed?.lastSeq,
     });
     ctx.session = session;
     this.sessions.set(session.id, session);
@@ -183,10 +223,10 @@ export class EarshotApp {
     void this.d.store.open({
       id: session.id,
       subject: '',
-      created: new Date().toISOString(),
+      created: ctx.resumed?.created ?? new Date().toISOString(),
       status: 'live',
-      duration: 0,
-      lastSeq: 0,
+      duration: ctx.resumed?.duration ?? 0,
+      lastSeq: ctx.resumed?.lastSeq ?? 0,
       params: { ...ctx.params },
     });
     const p = ctx.params;
@@ -200,10 +240,12 @@ export class EarshotApp {
         interim_results: p.interimResults,
         endpointing: p.endpointing,
         ignored: p.ignored,
+        resumed_from: p.resumeFrom,
       },
       'stream opened',
     );
     session.start();
+    session.replay(ctx.replay);
   }
 
   async http(req: HttpRequest): Promise<HttpResponse> {
@@ -225,6 +267,16 @@ export class EarshotApp {
     if (path === '/metrics') {
       const m = await this.d.metrics.render();
       return { status: 200, headers: { 'content-type': m.contentType }, body: m.body };
+    }
+    if (path.startsWith('/v1/sessions/')) {
+      return sessionsHandler(req, this.d.store, (id) => this.sessions.get(id));
+    }
+    if (path === '/v1/audio/transcriptions') {
+      if (method !== 'POST') return jsonError(405, 'METHOD', 'POST a multipart form with the audio file');
+      return transcriptionsHandler(req, {
+        maxBodyBytes: this.d.config.maxBodyBytes,
+        transcribe: this.d.transcribe,
+      });
     }
     if (path === '/v1/listen') {
       if (method !== 'POST') {

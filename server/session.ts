@@ -15,7 +15,7 @@ import {
   type DgWord,
   type ModelInfo,
 } from './protocol.js';
-import type { TranscriptStore } from './store.js';
+import type { StoredFinal, TranscriptStore } from './store.js';
 import { agreedPrefix, clampWords, collapseRepeats } from './words.js';
 
 const RATE = 16000;
@@ -172,6 +172,27 @@ export class StreamSession {
       }),
     );
     this.touch();
+  }
+
+  /** Resume: re-sends stored finals (after the client's last seen seq) before any new result. */
+  replay(finals: readonly StoredFinal[]): void {
+    for (const f of finals) {
+      this.send(
+        resultsMessage({
+          requestId: this.id,
+          model: this.d.model,
+          start: f.start,
+          end: f.end,
+          isFinal: true,
+          speechFinal: f.speech_final,
+          fromFinalize: f.from_finalize,
+          words: f.words,
+          punctuated: this.d.params.punctuate || this.d.params.smartFormat,
+          seq: f.seq,
+          lag: 0,
+        }),
+      );
+    }
   }
 
   onAudio(bytes: Uint8Array): void {

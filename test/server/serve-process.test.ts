@@ -49,7 +49,10 @@ describe('earshot serve', () => {
     assert.equal(banner.device, 'cpu');
     assert.equal(banner.transport, 'uws');
     assert.equal(banner.auth, 'off');
-    assert.ok(s.lines.some((l) => /auth is OFF/.test(l)), 'says loudly that auth is off');
+    assert.ok(
+      s.lines.some((l) => /auth is OFF/.test(l)),
+      'says loudly that auth is off',
+    );
     const ws = await connect(`ws://127.0.0.1:${port}/v1/listen`);
     const done = collect(ws);
     const fx = speechFixture();
@@ -78,6 +81,9 @@ describe('earshot serve', () => {
     assert.equal(await s.exit, 1);
     const lines = s.stderr().trim().split('\n');
     assert.equal(lines.length, 1, s.stderr());
-    assert.match(lines[0], /^earshot: model directory \/nonexistent\/whisper does not exist \(pass --model DIR/);
+    assert.match(
+      lines[0],
+      /^earshot: model directory \/nonexistent\/whisper does not exist \(pass --model DIR/,
+    );
   });
 });
