@@ -1,4 +1,4 @@
-import { PcmDecoder } from '../audio/pcm.js';
+import { bytesPerSample, PcmDecoder } from '../audio/pcm.js';
 import { StreamingResampler } from '../audio/resample.js';
 import { UtteranceSegmenter, type SegmentEvent } from '../audio/segmenter.js';
 import type { VadModel, VadStream } from '../models/vad.js';
@@ -116,8 +116,8 @@ export class StreamSession {
   private chain: Promise<void> = Promise.resolve();
   private finals: Promise<void> = Promise.resolve();
   private queuedSamples = 0;
-  /** 16 kHz audio from sample index `bufStart` on. */
-  private buf = new Float32Array(RATE * 4);
+  /** 16 kHz audio from sample index `bufStart` on; grown on first audio, so idle connections cost little. */
+  private buf = new Float32Array(0);
   private bufLen = 0;
   private bufStart = 0;
   private received = 0;
@@ -204,10 +204,7 @@ export class StreamSession {
       return;
     }
     this.stats.bytes += bytes.length;
-    const samples =
-      bytes.length /
-      ((this.d.params.encoding === 'linear16' ? 2 : this.d.params.encoding === 'float32' ? 4 : 1) *
-        this.d.params.channels);
+    const samples = bytes.length / (bytesPerSample(this.d.params.encoding) * this.d.params.channels);
     this.queuedSamples += (samples * RATE) / this.d.params.sampleRate;
     if (this.queuedSamples > this.d.config.maxQueuedSeconds * RATE) {
       this.fail(1013, 'audio arrives faster than it can be processed');
@@ -269,7 +266,7 @@ export class StreamSession {
     this.clearIdle();
     this.d.scheduler.dropInterims(this.id);
     this.enqueue(async () => {
-      await this.flushAudio(false);
+      await this.flushAudio();
     });
     void this.chain.then(() => this.finals).then(() => this.end());
   }
@@ -278,7 +275,7 @@ export class StreamSession {
   async drain(): Promise<void> {
     if (this.closed || this.ending) return this.whenDone();
     this.ending = true;
-    this.enqueue(async () => this.flushAudio(false));
+    this.enqueue(async () => this.flushAudio());
     await this.chain;
     await this.finals;
     this.finish(1001, 'server shutting down');
@@ -294,7 +291,7 @@ export class StreamSession {
   private closeStream(): void {
     if (this.ending) return;
     this.ending = true;
-    this.enqueue(async () => this.flushAudio(false));
+    this.enqueue(async () => this.flushAudio());
     void this.chain
       .then(() => this.finals)
       .then(() => {
@@ -344,7 +341,7 @@ export class StreamSession {
         this.bufStart += drop;
       }
       if (this.bufLen + samples.length > this.buf.length) {
-        const grown = new Float32Array(Math.max(this.buf.length * 2, this.bufLen + samples.length));
+        const grown = new Float32Array(Math.max(this.buf.length * 2, this.bufLen + samples.length, RATE * 4));
         grown.set(this.buf.subarray(0, this.bufLen));
         this.buf = grown;
       }
@@ -400,14 +397,15 @@ export class StreamSession {
     };
   }
 
-  private async flushAudio(fromFinalize: boolean): Promise<void> {
+  /** End of input: the resampler's and the segmenter's tails, then what is still open becomes final. */
+  private async flushAudio(): Promise<void> {
     const tail = this.resampler?.flush();
     if (tail?.length) {
       this.append(tail);
       this.handle(this.segmenter.push(await this.vad.push(tail)));
     }
     this.handle(this.segmenter.flush());
-    this.finalizeNow(fromFinalize);
+    this.finalizeNow(false);
   }
 
   /** Decode what is buffered now (Finalize, close): the utterance in progress becomes final. */
