@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdmissionController } from '../models/admission.js';
 import type { VadModel } from '../models/vad.js';
@@ -258,6 +259,9 @@ export class EarshotApp {
   private async route(req: HttpRequest): Promise<HttpResponse> {
     const { method, path } = req;
     if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/' || path === '/index.html') {
+      return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: INDEX_HTML };
+    }
     if (path === '/readyz') {
       const a = this.admit();
       return a.ok
@@ -312,6 +316,8 @@ export class EarshotApp {
     await this.transport?.close();
   }
 }
+
+const INDEX_HTML = readFileSync(new URL('./static/index.html', import.meta.url));
 
 function json(status: number, body: unknown): HttpResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };

@@ -148,6 +148,9 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
   const prompt = [q.get('prompt') ?? '', terms.join(', ')].filter(Boolean).join(' ').trim();
   if (prompt.length > 2000)
     throw new ParamError('prompt', 'prompt and keyterms together must stay under 2000 characters');
+  const diarize = bool(q, 'diarize', false);
+  // Speaker labels arrive with the diarization engine; until then the parameter is accepted and reported ignored.
+  if (diarize) ignored.push('diarize');
   return {
     encoding,
     sampleRate,
@@ -157,7 +160,7 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     endpointing,
     utteranceEndMs,
     vadEvents: bool(q, 'vad_events', false),
-    diarize: bool(q, 'diarize', false),
+    diarize,
     punctuate: bool(q, 'punctuate', false),
     smartFormat: bool(q, 'smart_format', false),
     prompt: prompt || undefined,

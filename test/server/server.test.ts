@@ -60,6 +60,15 @@ for (const transport of ['uws', 'ws'] as const) {
       }
     });
 
+    test('GET / serves the live captions page', async () => {
+      const res = await fetch(`${server.url}/`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type')!, /text\/html/);
+      const html = await res.text();
+      assert.match(html, /\/v1\/listen\?/);
+      assert.match(html, /format=\$\{f\}/, 'links the SRT/VTT export');
+    });
+
     test('health and readiness', async () => {
       assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
       const ready = await fetch(`${server.url}/readyz`);
