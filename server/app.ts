@@ -259,6 +259,7 @@ export class EarshotApp {
   private async route(req: HttpRequest): Promise<HttpResponse> {
     const { method, path } = req;
     if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/favicon.ico') return { status: 204 };
     if (path === '/' || path === '/index.html') {
       return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: INDEX_HTML };
     }
