@@ -142,11 +142,12 @@ async function decodeLockstep(
         );
         row.noSpeechProb = Math.exp(at[ids.noSpeech] - logSumExp(at, 0, vocab));
       }
-      const logits = step.logits.slice((b * t + t - 1) * vocab, (b * t + t) * vocab);
+      // The step's logits are ours: filter the last position in place.
+      const logits = step.logits.subarray((b * t + t - 1) * vocab, (b * t + t) * vocab);
       const temperature = row.req.temperature ?? 0;
-      applyFilters(logits, ids, { sampled: row.sampled, timestamps: row.req.timestamps !== false });
-      const token = temperature > 0 ? sample(logits, temperature, row.draw()) : argmax(logits);
-      const logprob = logits[token] - logSumExp(logits, 0, vocab);
+      const f = applyFilters(logits, ids, { sampled: row.sampled, timestamps: row.req.timestamps !== false });
+      const token = temperature > 0 ? sample(logits, temperature, row.draw()) : f.argmax;
+      const logprob = logits[token] - f.lse;
       row.sumLogprob += logprob;
       if (token === ids.eot) {
         row.done = row.finished = true;

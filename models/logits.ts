@@ -7,16 +7,25 @@ export interface FilterState {
   timestamps: boolean;
 }
 
+/** The filtered row's log-normaliser and most likely token, so a caller needs no further pass over the vocabulary. */
+export interface Filtered {
+  lse: number;
+  argmax: number;
+}
+
 /**
  * openai's logit filters in their order (whisper/decoding.py): SuppressTokens, SuppressBlank at the first sampled
  * position, ApplyTimestampRules. Mutates `logits` (one row of the vocabulary) in place.
  */
-export function applyFilters(logits: Float32Array, ids: SpecialIds, s: FilterState): void {
+export function applyFilters(logits: Float32Array, ids: SpecialIds, s: FilterState): Filtered {
   const ninf = -Infinity;
   for (const t of ids.suppressTokens) if (t < logits.length) logits[t] = ninf;
   const seq = s.sampled;
   if (seq.length === 0) for (const t of ids.beginSuppressTokens) if (t < logits.length) logits[t] = ninf;
-  if (!s.timestamps) return;
+  if (!s.timestamps) {
+    const all = maxAndLogSumExp(logits, 0, logits.length);
+    return { lse: all.lse, argmax: all.arg };
+  }
   const tsBegin = ids.timestampBegin;
   logits[ids.noTimestamps] = ninf;
   const lastWasTs = seq.length >= 1 && seq[seq.length - 1] >= tsBegin;
@@ -43,20 +52,48 @@ export function applyFilters(logits: Float32Array, ids: SpecialIds, s: FilterSta
     if (ids.maxInitialTimestampIndex !== null) logits.fill(ninf, tsBegin + ids.maxInitialTimestampIndex + 1);
   }
   // If the timestamps together are likelier than any text token, a timestamp must come next.
-  const lse = logSumExp(logits, 0, logits.length);
-  const tsLogprob = logSumExp(logits, tsBegin, logits.length) - lse;
-  let maxText = ninf;
-  for (let i = 0; i < tsBegin; i++) if (logits[i] > maxText) maxText = logits[i];
-  if (tsLogprob > maxText - lse) logits.fill(ninf, 0, tsBegin);
+  const text = maxAndLogSumExp(logits, 0, tsBegin);
+  const ts = maxAndLogSumExp(logits, tsBegin, logits.length);
+  if (ts.lse > text.max) {
+    logits.fill(ninf, 0, tsBegin);
+    return { lse: ts.lse, argmax: ts.arg };
+  }
+  return { lse: logAddExp(text.lse, ts.lse), argmax: text.max >= ts.max ? text.arg : ts.arg };
+}
+
+/**
+ * Maximum, its index and logsumexp of a range: the hot loop of every decoder step, run once per row. Terms more
+ * than 40 nats under the maximum are skipped (each adds under 4e-18 relative to the sum).
+ */
+export function maxAndLogSumExp(
+  x: Float32Array,
+  from: number,
+  to: number,
+): { max: number; arg: number; lse: number } {
+  let m = -Infinity;
+  let arg = from;
+  for (let i = from; i < to; i++) {
+    if (x[i] > m) {
+      m = x[i];
+      arg = i;
+    }
+  }
+  if (m === -Infinity) return { max: m, arg, lse: m };
+  const floor = m - 40;
+  let sum = 0;
+  for (let i = from; i < to; i++) if (x[i] > floor) sum += Math.exp(x[i] - m);
+  return { max: m, arg, lse: m + Math.log(sum) };
+}
+
+function logAddExp(a: number, b: number): number {
+  if (a === -Infinity) return b;
+  if (b === -Infinity) return a;
+  const m = Math.max(a, b);
+  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
 }
 
 export function logSumExp(x: Float32Array, from: number, to: number): number {
-  let m = -Infinity;
-  for (let i = from; i < to; i++) if (x[i] > m) m = x[i];
-  if (m === -Infinity) return -Infinity;
-  let s = 0;
-  for (let i = from; i < to; i++) s += Math.exp(x[i] - m);
-  return m + Math.log(s);
+  return maxAndLogSumExp(x, from, to).lse;
 }
 
 export function argmax(x: Float32Array): number {

@@ -69,3 +69,18 @@ export function stackRows(parts: readonly Float32Array[], dims: readonly number[
   parts.forEach((p, i) => out.set(p, i * size));
   return new ort.Tensor('float32', out, [parts.length, ...dims]);
 }
+
+/** Concatenates float32 tensors along axis 0. */
+export function concatRows(parts: readonly ort.Tensor[]): ort.Tensor {
+  const total = parts.reduce((n, p) => n + (p.data as Float32Array).length, 0);
+  const out = new Float32Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p.data as Float32Array, o);
+    o += (p.data as Float32Array).length;
+  }
+  return new ort.Tensor('float32', out, [
+    parts.reduce((n, p) => n + p.dims[0], 0),
+    ...parts[0].dims.slice(1),
+  ]);
+}

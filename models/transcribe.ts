@@ -262,13 +262,21 @@ export interface Transcript {
 export interface TranscribeOptions extends DecodeOptions {
   /** Condition each window on the previous one's text (openai's default; off makes windows independent). */
   conditionOnPreviousText?: boolean;
+  /**
+   * Batched mode (faster-whisper's BatchedInferencePipeline): cut the audio into independent windows of at most
+   * 30 s and decode up to this many together. 1 (default) is openai's sequential seek loop.
+   */
+  batchSize?: number;
+  /** Batched mode: the windows, in seconds (e.g. speech regions from VAD); default: consecutive 30-s windows. */
+  windows?: readonly { start: number; end: number }[];
 }
 
 export type WindowDecoder = (windows: readonly WindowInput[], opts: DecodeOptions) => Promise<WindowResult[]>;
 
 /**
- * Long-form transcription, openai's seek loop over 30-s windows. `decode` lets a server route the windows through
- * its shared scheduler; by default they run on the model directly.
+ * Long-form transcription. Sequential mode is openai's seek loop over 30-s windows, each conditioned on the text
+ * before it; batched mode decodes independent windows together, which is several times faster where the decoder
+ * batches (see bench/engine.ts). `decode` lets a server route windows through its shared scheduler.
  */
 export async function transcribe(
   model: WhisperModel,
@@ -276,8 +284,27 @@ export async function transcribe(
   opts: TranscribeOptions = {},
   decode: WindowDecoder = (w, o) => decodeWindows(model, w, o),
 ): Promise<Transcript> {
-  const duration = audio.length / SAMPLE_RATE;
-  const segments: Segment[] = [];
+  const segments =
+    (opts.batchSize ?? 1) > 1 || opts.windows
+      ? await batched(audio, opts, decode)
+      : await sequential(audio, opts, decode);
+  const language = segments.language;
+  const list = segments.list.map((s, id) => ({ ...s, id }));
+  return {
+    text: list.map((s) => s.text).join(''),
+    language: language ?? 'en',
+    duration: round(audio.length / SAMPLE_RATE),
+    segments: list,
+    words: opts.wordTimestamps ? list.flatMap((s) => s.words ?? []) : undefined,
+  };
+}
+
+async function sequential(
+  audio: Float32Array,
+  opts: TranscribeOptions,
+  decode: WindowDecoder,
+): Promise<{ list: Segment[]; language?: string }> {
+  const list: Segment[] = [];
   let seek = 0;
   let language: string | undefined = opts.language && opts.language !== 'auto' ? opts.language : undefined;
   let context: number[] = [];
@@ -290,19 +317,46 @@ export async function transcribe(
       language,
     });
     language ??= r.language;
-    for (const s of r.segments) segments.push({ ...s, id: segments.length });
+    list.push(...r.segments);
     if (condition && r.decode.temperature <= 0.5) {
       context = [...context, ...r.segments.flatMap((s) => s.tokens)].slice(-223);
     } else context = [];
     const advance = Math.round((r.consumed > 0 ? r.consumed : window.length / SAMPLE_RATE) * SAMPLE_RATE);
     seek += Math.max(advance, SAMPLE_RATE * FRAME_SECONDS);
   }
-  const words = opts.wordTimestamps ? segments.flatMap((s) => s.words ?? []) : undefined;
-  return {
-    text: segments.map((s) => s.text).join(''),
-    language: language ?? 'en',
-    duration: round(duration),
-    segments,
-    words,
-  };
+  return { list, language };
+}
+
+async function batched(
+  audio: Float32Array,
+  opts: TranscribeOptions,
+  decode: WindowDecoder,
+): Promise<{ list: Segment[]; language?: string }> {
+  const duration = audio.length / SAMPLE_RATE;
+  const spans =
+    opts.windows ??
+    Array.from({ length: Math.ceil(duration / 30) }, (_, i) => ({
+      start: i * 30,
+      end: Math.min(duration, i * 30 + 30),
+    }));
+  const windows: WindowInput[] = spans
+    .filter((w) => w.end - w.start >= 0.02)
+    .map((w) => {
+      const a = Math.round(w.start * SAMPLE_RATE);
+      return {
+        audio: audio.subarray(a, Math.min(audio.length, a + N_SAMPLES, Math.round(w.end * SAMPLE_RATE))),
+        offset: w.start,
+      };
+    });
+  const size = Math.max(1, opts.batchSize ?? 8);
+  const list: Segment[] = [];
+  let language: string | undefined;
+  for (let i = 0; i < windows.length; i += size) {
+    const results = await decode(windows.slice(i, i + size), opts);
+    for (const r of results) {
+      language ??= r.language;
+      list.push(...r.segments);
+    }
+  }
+  return { list, language };
 }

@@ -3,14 +3,19 @@ import { LogMel } from '../audio/logmel.js';
 import { ModelLoadError } from './errors.js';
 import { readModelDir, type DtypeChoice, type ModelDir } from './model-dir.js';
 import { createSession, type Device } from './session.js';
-import { emptyTensor, floatTensor, selectRows, stackRows, toFloat32 } from './tensors.js';
+import { concatRows, emptyTensor, floatTensor, selectRows, stackRows, toFloat32 } from './tensors.js';
 import { WhisperTokenizer } from './tokenizer.js';
 
 export interface WhisperLoadOptions {
   dtype?: DtypeChoice;
   device?: Device;
-  /** Intra-op threads per graph; 0 = onnxruntime's default (all cores). */
+  /** Intra-op threads per graph; 0 = one per core. */
   threads?: number;
+  /**
+   * Windows per encoder call. On CPU one at a time is fastest (a batch of 2 measured 1.5x slower per window: the
+   * 1500-frame activations fall out of cache); on a GPU the encoder batches well. Default: 1 on CPU, 8 on CUDA.
+   */
+  encoderBatch?: number;
   warn?: (msg: string) => void;
 }
 
@@ -65,8 +70,12 @@ export class WhisperModel {
         `${files.dir}: tokenizer.json and generation_config.json disagree on <|notimestamps|> (${tokenizer.id('<|notimestamps|>')} vs ${files.ids.noTimestamps})`,
       );
     }
-    return new WhisperModel(files, tokenizer, enc.session, dec.session, enc.device, io);
+    const model = new WhisperModel(files, tokenizer, enc.session, dec.session, enc.device, io);
+    model.encoderBatch = opts.encoderBatch ?? (enc.device === 'cuda' ? 8 : 1);
+    return model;
   }
+
+  encoderBatch = 1;
 
   get dims() {
     return this.files.dims;
@@ -83,8 +92,17 @@ export class WhisperModel {
     return this.logmel.compute(audio);
   }
 
-  /** Encodes several windows in one call; returns last_hidden_state [B,1500,d]. */
+  /** Encodes windows, `encoderBatch` per call; returns last_hidden_state [B,1500,d] for all of them. */
   async encode(features: readonly Float32Array[]): Promise<ort.Tensor> {
+    if (features.length <= this.encoderBatch) return this.encodeCall(features);
+    const parts: ort.Tensor[] = [];
+    for (let i = 0; i < features.length; i += this.encoderBatch) {
+      parts.push(await this.encodeCall(features.slice(i, i + this.encoderBatch)));
+    }
+    return concatRows(parts);
+  }
+
+  private async encodeCall(features: readonly Float32Array[]): Promise<ort.Tensor> {
     const meta = this.encoder.inputMetadata[0] as { type?: string };
     const stacked = stackRows(features, [this.dims.numMelBins, 3000]);
     const input =

@@ -8,7 +8,9 @@ import { isDtype, type Dtype } from '../models/model-dir.js';
 import { progressBar } from '../models/progress.js';
 import { resolveModel } from '../models/resolve.js';
 import { synthesizeWhisper, type SynthDtype, type SynthSize } from '../models/synth/index.js';
+import { detectSpeechWindows } from '../models/speech-windows.js';
 import { transcribe } from '../models/transcribe.js';
+import { loadSileroVad } from '../models/vad.js';
 import { WhisperModel } from '../models/whisper.js';
 import { formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
 
@@ -23,6 +25,7 @@ Usage:
   earshot serve [--host 0.0.0.0] [--port 8080] [--model M] [--device cpu|cuda] [--config FILE] ...
   earshot transcribe FILE... [--format json|verbose_json|text|srt|vtt] [--model M] [--language L]
                              [--word-timestamps] [--dtype D] [--device cpu|cuda] [--prompt TEXT]
+                             [--batch-size N]  (N > 1: decode VAD speech windows N at a time)
   earshot models pull NAME [--dtype D]       download from the Hugging Face hub into the cache
   earshot models list                        models in the cache
   earshot models synth SIZE --out DIR        a Whisper-architecture model with pseudo-random weights
@@ -69,7 +72,12 @@ async function cmdTranscribe(args: string[]): Promise<number> {
     threads: { type: 'string' },
     diarize: { type: 'boolean' },
     'word-timestamps': { type: 'boolean' },
+    'batch-size': { type: 'string', default: '1' },
   });
+  const batchSize = Number(str(values['batch-size']));
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 64) {
+    throw new UsageError('--batch-size must be an integer from 1 to 64');
+  }
   if (positionals.length === 0) throw new UsageError('transcribe needs at least one FILE');
   const format = str(values.format) as TextFormat;
   if (!TEXT_FORMATS.includes(format))
@@ -94,12 +102,16 @@ async function cmdTranscribe(args: string[]): Promise<number> {
     threads: Number(str(values.threads) ?? 0),
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
   });
+  // Batched mode decodes the speech regions Silero finds, up to 30 s each, several at a time.
+  const vad = batchSize > 1 ? await loadSileroVad() : undefined;
   try {
     for (const a of audio) {
       const t = await transcribe(model, a.samples16k, {
         language: str(values.language),
         prompt: str(values.prompt),
         wordTimestamps: values['word-timestamps'] === true || format === 'verbose_json',
+        batchSize,
+        windows: vad ? await detectSpeechWindows(vad, a.samples16k) : undefined,
       });
       if (audio.length > 1 && format !== 'json' && format !== 'verbose_json')
         process.stdout.write(`==> ${a.file} <==\n`);
@@ -111,6 +123,7 @@ async function cmdTranscribe(args: string[]): Promise<number> {
     }
   } finally {
     await model.release();
+    await vad?.release();
   }
   return 0;
 }

@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad.js';
 import { InferenceScheduler } from '../models/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
+import { detectSpeechWindows } from '../models/speech-windows.js';
 import { decodeWindows, transcribe } from '../models/transcribe.js';
 import { WhisperModel } from '../models/whisper.js';
 import { AdmissionController } from '../models/admission.js';
@@ -65,14 +66,20 @@ export async function startServer(
     store: new MemoryStore(),
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
-    // Files share the engine with live streams: their windows queue as finals of a pseudo-session.
-    transcribe: (audio, opts) =>
-      transcribe(model, audio, opts, (windows, o) =>
-        Promise.all(
-          windows.map(
-            async (w) => (await scheduler.submit({ session: 'file', kind: 'final', window: w, options: o }))!,
+    // Files share the engine with live streams: their speech windows (VAD) queue together as finals of a
+    // pseudo-session, so the scheduler batches them.
+    transcribe: async (audio, opts) =>
+      transcribe(
+        model,
+        audio,
+        { ...opts, batchSize: 64, windows: await detectSpeechWindows(vad, audio) },
+        (windows, o) =>
+          Promise.all(
+            windows.map(
+              async (w) =>
+                (await scheduler.submit({ session: 'file', kind: 'final', window: w, options: o }))!,
+            ),
           ),
-        ),
       ),
   });
   const sampler = setInterval(() => admission.sample(), 1000);

@@ -49,11 +49,11 @@ describe('live captions page in Chromium', { skip }, () => {
     await page.goto(`${server.url}/`);
     await page.click('#start');
     // The fake microphone loops the 10.6 s file: wait for the three utterances of its first pass.
-    await page.waitForFunction(() => document.querySelectorAll('#captions .final').length >= 3, undefined, {
+    await page.waitForFunction("document.querySelectorAll('#captions .final').length >= 3", undefined, {
       timeout: 30_000,
     });
     await page.click('#stop');
-    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('closed'));
+    await page.waitForFunction("document.getElementById('status').textContent.startsWith('closed')");
     const finals = await page.$$eval('#captions .final', (els) => els.map((e) => e.textContent));
     assert.ok(
       finals.slice(0, 3).every((t) => /^\d\d:\d\d ?hello world$/.test(t!)),

@@ -1,0 +1,406 @@
+/**
+ * Streaming benchmark: N real-time WebSocket clients (a separate process) against an earshot server (another
+ * process); per-stream endpoint-to-final delay, interim cadence, lag, refusals, server CPU and RSS.
+ *   npm run bench:stream -- [--model SPEC] [--dtype q8] [--streams N] [--seconds S] [--endpointing 500]
+ *                           [--find-capacity] [--compare-batching | --no-batching] [--admission]
+ *                           [--idle-connections 10000 --transports uws,ws]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { resolveModel } from '../models/resolve.js';
+import { decodeWindows } from '../models/transcribe.js';
+import { WhisperModel } from '../models/whisper.js';
+import { OUT_DIR, quantile, table, writeReport } from './lib/report.js';
+import type { StreamRecord } from './stream/clients.js';
+import { plotSvg } from './stream/plot.js';
+import { cpuSeconds, rssMiB } from './stream/proc.js';
+
+// A tiny-architecture model that says ~11 tokens per window, like a 2.5-s utterance of real speech: a random
+// model would decode 224 tokens and fall back through every temperature, which no real model does.
+const DEFAULT_MODEL = `synthetic:tiny:script=${encodeURIComponent('<|0.00|> the and of to a in is it<|2.50|>')}`;
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: DEFAULT_MODEL },
+    dtype: { type: 'string', default: 'q8' },
+    streams: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '40' },
+    endpointing: { type: 'string', default: '500' },
+    'max-batch': { type: 'string', default: '8' },
+    threads: { type: 'string', default: '0' },
+    'find-capacity': { type: 'boolean', default: false },
+    'compare-batching': { type: 'boolean', default: false },
+    'no-batching': { type: 'boolean', default: false },
+    admission: { type: 'boolean', default: false },
+    'idle-connections': { type: 'string' },
+    transports: { type: 'string', default: 'uws,ws' },
+  },
+});
+const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
+const ROOT = new URL('../', import.meta.url).pathname;
+const endpointing = Number(values.endpointing);
+const seconds = Number(values.seconds);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Server {
+  proc: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(extra: string[]): Promise<Server> {
+  const port = await freePort();
+  const args = [
+    'bin/earshot.js',
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--log-level',
+    'warn',
+    ...extra,
+  ];
+  const proc = spawn(
+    'bash',
+    ['-c', `ulimit -n 65536 2>/dev/null; exec node ${args.map((a) => `'${a}'`).join(' ')}`],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    proc,
+    port,
+    stop: () =>
+      new Promise((r) => {
+        proc.once('exit', () => r());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+function runClients(
+  args: object,
+  onReady?: (line: Record<string, unknown>, child: ChildProcess) => Promise<void>,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'bash',
+      [
+        '-c',
+        `ulimit -n 65536 2>/dev/null; exec node --import tsx bench/stream/clients.ts '${JSON.stringify(args)}'`,
+      ],
+      { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout!.on('data', async (d: Buffer) => {
+      out += d;
+      const lines = out.split('\n');
+      out = lines.pop()!;
+      for (const l of lines) {
+        const msg = JSON.parse(l) as Record<string, unknown>;
+        if (msg && !Array.isArray(msg) && msg.ready && onReady) {
+          await onReady(msg, child);
+          child.stdin!.end();
+        } else resolve(msg);
+      }
+    });
+    child.on('exit', (code) => (code ? reject(new Error(`clients exited ${code}`)) : undefined));
+  });
+}
+
+interface Level {
+  streams: number;
+  refused: number;
+  finalDelayMs: { p50: number; p95: number; p99: number; n: number };
+  cadenceGapMs: { p50: number; p95: number; n: number };
+  lagS: { p50: number; p95: number; max: number };
+  missedFinals: number;
+  serverCpu: number;
+  serverRssMiB: number;
+  pass: boolean;
+}
+
+function analyse(records: StreamRecord[], streams: number, cpu: number, rss: number): Level {
+  const delays: number[] = [];
+  const gaps: number[] = [];
+  const lags: number[] = [];
+  let missed = 0;
+  for (const r of records.filter((x) => !x.refused)) {
+    lags.push(...r.results.map((x) => x.lag));
+    for (const seg of r.truth) {
+      const endMs = seg.end * 1000 + 100; // the frame holding the segment's last audio leaves within 100 ms
+      const final = r.results.find((x) => x.final && x.text && x.end >= seg.end - 0.3 && x.start <= seg.end);
+      if (final) delays.push(final.at - endMs);
+      else missed++;
+      if (seg.end - seg.start >= 2) {
+        const times = r.results.filter((x) => x.at >= seg.start * 1000 && x.at <= endMs).map((x) => x.at);
+        const marks = [seg.start * 1000, ...times, endMs];
+        let worst = 0;
+        for (let i = 1; i < marks.length; i++) worst = Math.max(worst, marks[i] - marks[i - 1]);
+        gaps.push(worst);
+      }
+    }
+  }
+  const refused = records.filter((x) => x.refused || x.closeCode === 1013).length;
+  const finalDelayMs = {
+    p50: quantile(delays, 0.5),
+    p95: quantile(delays, 0.95),
+    p99: quantile(delays, 0.99),
+    n: delays.length,
+  };
+  const cadenceGapMs = { p50: quantile(gaps, 0.5), p95: quantile(gaps, 0.95), n: gaps.length };
+  return {
+    streams,
+    refused,
+    finalDelayMs,
+    cadenceGapMs,
+    lagS: { p50: quantile(lags, 0.5), p95: quantile(lags, 0.95), max: Math.max(0, ...lags) },
+    missedFinals: missed,
+    serverCpu: cpu,
+    serverRssMiB: rss,
+    pass:
+      refused === 0 &&
+      missed <= delays.length * 0.02 &&
+      finalDelayMs.p95 <= endpointing + 1000 &&
+      (gaps.length === 0 || cadenceGapMs.p95 <= 2000),
+  };
+}
+
+const files = existsSync(CORPUS)
+  ? readdirSync(CORPUS)
+      .filter((f) => f.endsWith('.wav'))
+      .map((f) => CORPUS + f)
+  : [];
+
+async function level(server: Server, streams: number): Promise<Level> {
+  const cpu0 = cpuSeconds(server.proc.pid!);
+  const t0 = performance.now();
+  let rss = rssMiB(server.proc.pid!);
+  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(server.proc.pid!))), 1000);
+  const records = (await runClients({
+    url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=true&endpointing=${endpointing}`,
+    streams,
+    seconds,
+    files,
+  })) as StreamRecord[];
+  clearInterval(sampler);
+  const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
+  const l = analyse(records, streams, cpu, rss);
+  process.stderr.write(
+    `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}% -> ${l.pass ? 'pass' : 'FAIL'}\n`,
+  );
+  return l;
+}
+
+/**
+ * The compute bound: what the engine sustains in isolation. A stream costs, per second, f/interval interim decodes
+ * (f = speech fraction of the corpus, one interim per interval of speech) and u final decodes (u = utterances per
+ * second); each decode costs the per-item time of a batch of B 2.5-s windows. Bound = 1 s / cost per stream-second.
+ */
+async function computeBound(
+  dir: string,
+  batch: number,
+): Promise<{ bound: number; perItemMs: number; speechFraction: number; utterancesPerSecond: number }> {
+  const m = await WhisperModel.load(dir, { dtype: values.dtype as 'q8', threads: Number(values.threads) });
+  const window = () => ({
+    audio: Float32Array.from({ length: 40000 }, (_, i) => 0.1 * Math.sin(i / 7)),
+    offset: 0,
+  });
+  const opts = { wordTimestamps: true, temperatures: [0], language: 'en' };
+  await decodeWindows(m, [window()], opts);
+  const t: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    await decodeWindows(m, Array.from({ length: batch }, window), opts);
+    t.push((performance.now() - t0) / batch);
+  }
+  await m.release();
+  const { readFileSync } = await import('node:fs');
+  let speech = 0;
+  let total = 0;
+  let utterances = 0;
+  for (const f of files) {
+    const j = JSON.parse(readFileSync(f.replace(/\.wav$/, '.json'), 'utf8')) as {
+      duration: number;
+      segments: { start: number; end: number }[];
+    };
+    total += j.duration;
+    speech += j.segments.reduce((s, x) => s + x.end - x.start, 0);
+    utterances += j.segments.length;
+  }
+  const perItemMs = quantile(t, 0.5);
+  const f = speech / total;
+  const u = utterances / total;
+  const costPerStreamSecond = ((f / 1.0 + u) * perItemMs) / 1000;
+  return { bound: 1 / costPerStreamSecond, perItemMs, speechFraction: f, utterancesPerSecond: u };
+}
+
+async function capacity(
+  maxBatch: number,
+): Promise<{ levels: Level[]; capacity: number; bound: Awaited<ReturnType<typeof computeBound>> }> {
+  const dir = await resolveModel(values.model, { dtype: values.dtype });
+  const bound = await computeBound(dir, maxBatch);
+  process.stderr.write(
+    `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} utterances/s)\n`,
+  );
+  const server = await startServer(serverArgs(maxBatch));
+  const levels: Level[] = [];
+  try {
+    const steps = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
+    for (const n of steps) {
+      const l = await level(server, n);
+      levels.push(l);
+      if (!l.pass) break;
+    }
+  } finally {
+    await server.stop();
+  }
+  const passing = levels.filter((l) => l.pass);
+  return { levels, capacity: passing.length ? passing[passing.length - 1].streams : 0, bound };
+}
+
+function serverArgs(maxBatch: number): string[] {
+  return [
+    '--model',
+    values.model,
+    '--dtype',
+    values.dtype,
+    '--threads',
+    values.threads,
+    '--max-batch',
+    String(maxBatch),
+    '--max-streams',
+    '100000',
+    '--admission-target',
+    values.admission ? '0.85' : '0',
+  ];
+}
+
+function levelRow(l: Level): Record<string, string | number> {
+  return {
+    streams: l.streams,
+    'final p50 ms': Math.round(l.finalDelayMs.p50),
+    'final p95 ms': Math.round(l.finalDelayMs.p95),
+    'final p99 ms': Math.round(l.finalDelayMs.p99),
+    finals: l.finalDelayMs.n,
+    missed: l.missedFinals,
+    'cadence p95 ms': Math.round(l.cadenceGapMs.p95),
+    'lag p95 s': +l.lagS.p95.toFixed(2),
+    refused: l.refused,
+    'cpu %': Math.round(l.serverCpu * 100),
+    'rss MiB': Math.round(l.serverRssMiB),
+    SLO: l.pass ? 'pass' : 'FAIL',
+  };
+}
+
+const report: Record<string, unknown> = { options: values, endpointingMs: endpointing };
+
+if (values['idle-connections']) {
+  const n = Number(values['idle-connections']);
+  const rows: Record<string, string | number>[] = [];
+  for (const transport of values.transports.split(',')) {
+    const server = await startServer([
+      ...serverArgs(8),
+      '--transport',
+      transport,
+      '--model',
+      'synthetic:micro',
+    ]);
+    const before = rssMiB(server.proc.pid!);
+    let row: Record<string, string | number> = {};
+    await runClients(
+      { url: `ws://127.0.0.1:${server.port}/v1/listen`, streams: n, seconds: 0, files: [], idle: true },
+      async (msg) => {
+        await new Promise((r) => setTimeout(r, 2000));
+        const after = rssMiB(server.proc.pid!);
+        row = {
+          transport,
+          connections: n - Number(msg.failed),
+          failed: Number(msg.failed),
+          'accept s': +(Number(msg.acceptMs) / 1000).toFixed(2),
+          'rss before MiB': Math.round(before),
+          'rss after MiB': Math.round(after),
+          'KiB per connection': Math.round(((after - before) * 1024) / n),
+        };
+      },
+    );
+    await server.stop();
+    rows.push(row);
+  }
+  console.log(`\n${n} idle /v1/listen connections\n`);
+  console.log(table(rows));
+  report.idle = rows;
+} else if (values['find-capacity']) {
+  if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
+  const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};
+  const modes = values['compare-batching']
+    ? [Number(values['max-batch']), 1]
+    : [values['no-batching'] ? 1 : Number(values['max-batch'])];
+  for (const b of modes) {
+    process.stderr.write(`\n--max-batch ${b}\n`);
+    runs[`batch ${b}`] = await capacity(b);
+  }
+  for (const [name, r] of Object.entries(runs)) {
+    console.log(
+      `\n${name}: capacity ${r.capacity} streams, compute bound ${r.bound.bound.toFixed(1)} -> capacity/bound ${(r.capacity / r.bound.bound).toFixed(2)}\n`,
+    );
+    console.log(table(r.levels.map(levelRow)));
+  }
+  if (modes.length === 2) {
+    const [a, b] = Object.values(runs);
+    console.log(
+      `\nbatched/unbatched capacity: ${a.capacity}/${b.capacity} = ${(a.capacity / Math.max(1, b.capacity)).toFixed(2)}`,
+    );
+  }
+  report.capacity = runs;
+  const first = Object.values(runs)[0];
+  writeFileSync(
+    `${OUT_DIR}stream-latest.svg`,
+    plotSvg(
+      `earshot ${values.model.split(':').slice(0, 2).join(':')} ${values.dtype}: latency vs streams`,
+      [
+        {
+          name: 'final delay p50 (s)',
+          color: '#1f77b4',
+          points: first.levels.map((l) => [l.streams, l.finalDelayMs.p50 / 1000]),
+        },
+        {
+          name: 'final delay p95 (s)',
+          color: '#d62728',
+          points: first.levels.map((l) => [l.streams, l.finalDelayMs.p95 / 1000]),
+        },
+        { name: 'lag p95 (s)', color: '#2ca02c', points: first.levels.map((l) => [l.streams, l.lagS.p95]) },
+      ],
+      'seconds',
+    ),
+  );
+} else {
+  if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
+  const server = await startServer(serverArgs(values['no-batching'] ? 1 : Number(values['max-batch'])));
+  const l = await level(server, Number(values.streams));
+  await server.stop();
+  console.log(`\n${values.streams} stream(s), ${seconds} s, endpointing ${endpointing} ms\n`);
+  console.log(table([levelRow(l)]));
+  report.level = l;
+}
+console.log(writeReport('stream', report));
