@@ -147,11 +147,14 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
   let missed = 0;
   for (const r of records.filter((x) => !x.refused)) {
     lags.push(...r.results.map((x) => x.lag));
+    // Endpoint to final, as the speaker sees it: from the moment speech ended (stream time = wall time since the
+    // stream opened, the client paces like a microphone) to the final's arrival. It includes the frame buffering
+    // (up to 100 ms) and the endpointing silence the server must wait for. Measured per final, so utterances closer
+    // than the endpointing (merged into one final) are not counted twice.
+    for (const f of r.results) if (f.final && f.speechFinal && f.text) delays.push(f.at - f.end * 1000);
     for (const seg of r.truth) {
-      const endMs = seg.end * 1000 + 100; // the frame holding the segment's last audio leaves within 100 ms
-      const final = r.results.find((x) => x.final && x.text && x.end >= seg.end - 0.3 && x.start <= seg.end);
-      if (final) delays.push(final.at - endMs);
-      else missed++;
+      const endMs = seg.end * 1000;
+      if (!r.results.some((x) => x.final && x.text && x.end > seg.start && x.start < seg.end)) missed++;
       if (seg.end - seg.start >= 2) {
         const times = r.results.filter((x) => x.at >= seg.start * 1000 && x.at <= endMs).map((x) => x.at);
         const marks = [seg.start * 1000, ...times, endMs];
