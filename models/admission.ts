@@ -16,6 +16,13 @@ export interface AdmissionOptions {
   minStreams?: number;
   /** A final waiting longer than this in the queue means overloaded. */
   maxFinalWaitMs?: number;
+  /**
+   * Engine fraction one speaking stream is expected to use, calibrated at startup: what admission assumes until
+   * the sliding window holds enough measurement (a burst of streams joining at once has not spoken yet).
+   */
+  priorCostPerStream?: number;
+  /** How much measurement the window must hold before it replaces the prior, ms. */
+  trustAfterMs?: number;
   now?: () => number;
 }
 
@@ -50,10 +57,16 @@ export class AdmissionController {
     this.maxFinalWaitMs = opts.maxFinalWaitMs ?? 2000;
   }
 
+  /** Since when streams have been live without a break: measurement is only trusted once they have spoken. */
+  private loadedSince: number | null = null;
+
   /** Records the engine's cumulative busy time; call every second or so. */
   sample(): void {
     const at = this.now();
-    this.samples.push({ at, busyMs: this.probe.busyMs(), active: this.probe.active() });
+    const active = this.probe.active();
+    if (active === 0) this.loadedSince = null;
+    else this.loadedSince ??= at;
+    this.samples.push({ at, busyMs: this.probe.busyMs(), active });
     while (this.samples.length > 2 && at - this.samples[1].at >= this.windowMs) this.samples.shift();
   }
 
@@ -68,7 +81,9 @@ export class AdmissionController {
     const meanActive = this.samples.length
       ? this.samples.reduce((s, x) => s + x.active, 0) / this.samples.length
       : active;
-    const perStream = meanActive > 0 && utilisation > 0.02 ? utilisation / meanActive : 0;
+    const measured = meanActive > 0 && utilisation > 0.02 ? utilisation / meanActive : 0;
+    const trusted = this.loadedSince !== null && at - this.loadedSince >= (this.opts.trustAfterMs ?? 10_000);
+    const perStream = trusted ? measured : Math.max(measured, this.opts.priorCostPerStream ?? 0);
     const capacity = perStream > 0 && this.target > 0 ? Math.floor(this.target / perStream) : Infinity;
     return { active, utilisation, capacity, finalWaitMs: this.probe.finalWaitMs() };
   }
@@ -100,13 +115,14 @@ export class AdmissionController {
   }
 
   /**
-   * How much to stretch the interim cadence: 1 at light load, growing as utilisation passes 60%, and interims stop
-   * (Infinity) while finals are queueing: interims degrade before finals do.
+   * How much to stretch the interim cadence: 1 at light load, up to 1.8 as utilisation passes 60% (a 1-s cadence
+   * stays under the 2-s interim promise), and interims stop (Infinity) while finals are queueing: interims degrade
+   * before finals do.
    */
   interimBackoff(): number {
     const s = this.state();
     if (s.finalWaitMs > 500) return Infinity;
     if (s.utilisation <= 0.6) return 1;
-    return Math.min(4, 1 + (s.utilisation - 0.6) * 10);
+    return Math.min(1.8, 1 + (s.utilisation - 0.6) * 2);
   }
 }

@@ -79,17 +79,10 @@ export class EarshotApp {
     return this.transport?.kind ?? 'none';
   }
 
-  /** Capacity check for a new stream (extended by the scheduler's load estimate). */
+  /** Capacity check for a new stream: draining, then admission control (the stream cap and the measured load). */
   admit(): Admission {
     if (this.draining) return { ok: false, reason: 'server is draining', retryAfterSeconds: 5 };
-    if (this.sessions.size >= this.d.config.maxStreams) {
-      return {
-        ok: false,
-        reason: `at capacity (${this.sessions.size} streams, --max-streams)`,
-        retryAfterSeconds: 5,
-      };
-    }
-    return { ok: true };
+    return this.d.admission.decide();
   }
 
   async start(): Promise<{ port: number }> {

@@ -49,7 +49,11 @@ export async function startServer(
     { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
   );
   const admission = new AdmissionController(
-    { maxStreams: config.maxStreams, targetUtilisation: config.admissionTarget },
+    {
+      maxStreams: config.maxStreams,
+      targetUtilisation: config.admissionTarget,
+      priorCostPerStream: await calibrate(model, config.interimIntervalMs),
+    },
     {
       busyMs: () => scheduler.busyMs(),
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
@@ -120,6 +124,26 @@ export async function startServer(
       await model.release();
     },
   };
+}
+
+/**
+ * Engine fraction one speaking stream needs: a 3-s window's decode time (measured twice, warming onnxruntime up
+ * too) times the decodes per second of a conversation (interims at the cadence over ~80% speech, ~0.35 finals).
+ */
+async function calibrate(model: WhisperModel, interimIntervalMs: number): Promise<number> {
+  const window = { audio: Float32Array.from({ length: 48000 }, (_, i) => 0.1 * Math.sin(i / 7)), offset: 0 };
+  // A 3-s utterance says a dozen tokens; cap it so a random (synthetic) model does not decode 224.
+  const opts = {
+    temperatures: [0],
+    wordTimestamps: true,
+    maxNewTokens: 24,
+    language: model.ids.isMultilingual ? 'en' : undefined,
+  };
+  await decodeWindows(model, [window], opts);
+  const t0 = performance.now();
+  await decodeWindows(model, [window], opts);
+  const seconds = (performance.now() - t0) / 1000;
+  return (0.8 * (1000 / interimIntervalMs) + 0.35) * seconds;
 }
 
 export async function serveCommand(args: string[]): Promise<number> {

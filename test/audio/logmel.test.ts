@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoFeatureExtractor, env } from '@huggingface/transformers';
 import { HOP_LENGTH, LogMel, N_FFT, N_FRAMES, N_SAMPLES, SAMPLE_RATE } from '../../audio/logmel.js';
+import type { ArchSpec } from '../../models/synth/layers.js';
+import { preprocessorConfigJson } from '../../models/synth/sidefiles.js';
 
 env.allowRemoteModels = false;
 
@@ -23,20 +25,8 @@ async function loadReference(nMels: 80 | 128): Promise<Extractor> {
   try {
     writeFileSync(
       join(dir, 'preprocessor_config.json'),
-      JSON.stringify({
-        chunk_length: 30,
-        feature_extractor_type: 'WhisperFeatureExtractor',
-        feature_size: nMels,
-        hop_length: 160,
-        n_fft: 400,
-        n_samples: 480000,
-        nb_max_frames: 3000,
-        padding_side: 'right',
-        padding_value: 0.0,
-        processor_class: 'WhisperProcessor',
-        return_attention_mask: false,
-        sampling_rate: 16000,
-      }),
+      // The same file the model generator writes (only the mel count matters to it).
+      JSON.stringify(preprocessorConfigJson({ mels: nMels } as ArchSpec)),
     );
     const fe = await AutoFeatureExtractor.from_pretrained(dir, { local_files_only: true });
     return fe as unknown as Extractor;

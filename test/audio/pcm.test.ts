@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { concat } from '../helpers/audio.js';
 import { AudioDecodeError } from '../../audio/errors.js';
 import {
   MULAW_TABLE,
@@ -30,16 +31,6 @@ function encode(samples: number[], encoding: Encoding): Uint8Array {
     return new Uint8Array(b);
   }
   return Uint8Array.from(samples, (s) => linearToMulaw(s * 32767));
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const ENCODINGS: Encoding[] = ['linear16', 'float32', 'mulaw'];

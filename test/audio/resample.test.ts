@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { concat } from '../helpers/audio.js';
 import { StreamingResampler, resample } from '../../audio/resample.js';
 
 function rng(seed: number): () => number {
@@ -14,16 +15,6 @@ function sine(rate: number, freq: number, seconds: number, amp = 0.5, phase = 0)
     { length: Math.round(rate * seconds) },
     (_, i) => amp * Math.sin((2 * Math.PI * freq * i) / rate + phase),
   );
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Amplitude of the component at `freq` (single-bin DFT over the middle of the signal, away from edges). */

@@ -6,7 +6,7 @@ import { parseListenParams } from '../../server/params.js';
 import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from '../../server/session.js';
 import { MemoryStore } from '../../server/store.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
-import { encode, median, randomFrames, speechFixture, type Enc } from '../helpers/audio.js';
+import { concat, encode, median, randomFrames, speechFixture, type Enc } from '../helpers/audio.js';
 
 /** Pipeline tests: real PCM decoding, resampling and Silero VAD; a deterministic engine double. */
 
@@ -208,14 +208,7 @@ describe('stream session pipeline', () => {
     const speech = fx.segments.map((s) =>
       fx.samples.subarray(Math.round(s.start * 16000), Math.round(s.end * 16000)),
     );
-    const glued = new Float32Array(speech.reduce((n, s) => n + s.length, 0) * 2);
-    let o = 0;
-    for (let k = 0; k < 2; k++) {
-      for (const s of speech) {
-        glued.set(s, o);
-        o += s.length;
-      }
-    }
+    const glued = concat([...speech, ...speech]);
     for (const f of randomFrames(encode(glued, 'linear16'), 9, 3200, 3201)) {
       h.session.onAudio(f);
       await new Promise((r) => setTimeout(r, 3));
