@@ -124,7 +124,7 @@ function runClients(
         } else resolve(msg);
       }
     });
-    child.on('exit', (code) => (code ? reject(new Error(`clients exited ${code}`)) : undefined));
+    child.on('exit', (code) => (code ? reject(new Error(`clients exited ${code}`)) : resolve(undefined)));
   });
 }
 

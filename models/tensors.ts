@@ -1,27 +1,7 @@
 import ort from 'onnxruntime-node';
+import { float32ToFloat16Bits, halfToFloat } from './float16.js';
 
-/** IEEE half -> float, for models whose logits or caches are float16 (onnxruntime-node hands them out as Uint16Array). */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-export function floatToHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign | (exp < -10 ? 0 : ((mant | 0x800000) >> (1 - exp + 13)) & 0x3ff);
-  if (exp >= 31) return sign | 0x7c00 | (((x >>> 23) & 0xff) === 0xff && mant ? 0x200 : 0);
-  return sign | (exp << 10) | (mant >> 13);
-}
+export { halfToFloat };
 
 export function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
@@ -38,7 +18,7 @@ export function toFloat32(t: ort.Tensor): Float32Array {
 export function floatTensor(type: string, data: Float32Array, dims: readonly number[]): ort.Tensor {
   if (type === 'float16') {
     const half = new Uint16Array(data.length);
-    for (let i = 0; i < data.length; i++) half[i] = floatToHalf(data[i]);
+    for (let i = 0; i < data.length; i++) half[i] = float32ToFloat16Bits(data[i]);
     return new ort.Tensor('float16', half, dims);
   }
   return new ort.Tensor('float32', data, dims);

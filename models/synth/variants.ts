@@ -5,35 +5,9 @@
 //  - fp16 (`_fp16`): fp16 initializers behind Cast nodes, float32 inputs/outputs (keep_io_types=True).
 import { type Graph, type Initializer, attr, numel } from '../onnx/graph.js';
 import { TensorDataType } from '../onnx/proto.js';
+import { float32ToFloat16Bits } from '../float16.js';
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE binary32 -> binary16 bit pattern, round to nearest even (overflow -> ±inf). */
-export function float32ToFloat16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
+export { float32ToFloat16Bits };
 
 export function float16BitsToFloat32(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
