@@ -269,7 +269,7 @@ async function capacity(
   const server = await startServer(serverArgs(maxBatch));
   const levels: Level[] = [];
   try {
-    const steps = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
+    const steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
     for (const n of steps) {
       const l = await level(server, n);
       levels.push(l);
