@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { AdmissionController } from '../models/admission.js';
+import type { AdmissionController, Decision } from '../models/admission.js';
 import type { VadModel } from '../models/vad.js';
 import type { Metrics } from './metrics.js';
 import type { InferenceScheduler } from '../models/scheduler.js';
@@ -48,13 +48,6 @@ interface StreamContext {
   session?: StreamSession;
 }
 
-/** Admission decision for a new stream. */
-export interface Admission {
-  ok: boolean;
-  reason?: string;
-  retryAfterSeconds?: number;
-}
-
 /**
  * The earshot server: HTTP routes and /v1/listen streams over one transport. Owns the live sessions and the
  * shutdown sequence; inference goes through the shared scheduler.
@@ -80,7 +73,7 @@ export class EarshotApp {
   }
 
   /** Capacity check for a new stream: draining, then admission control (the stream cap and the measured load). */
-  admit(): Admission {
+  admit(): Decision {
     if (this.draining) return { ok: false, reason: 'server is draining', retryAfterSeconds: 5 };
     return this.d.admission.decide();
   }
@@ -118,56 +111,43 @@ export class EarshotApp {
 
   private async upgrade(req: HttpRequest) {
     const requestId = randomUUID();
+    // Refusals before the upgrade: JSON body, and Deepgram's dg-error / dg-request-id headers.
+    const refuse = (
+      status: number,
+      code: string,
+      message: string,
+      dgError: string,
+      extra: Record<string, string> = {},
+    ) => {
+      const response = jsonError(status, code, message);
+      response.headers = { ...response.headers, 'dg-error': dgError, 'dg-request-id': requestId, ...extra };
+      return { accept: false as const, response };
+    };
     let params: ListenParams;
     try {
       params = parseListenParams(req.query, { endpointingMs: this.d.config.endpointingMs });
     } catch (err) {
       if (err instanceof ParamError) {
-        const res = jsonError(400, 'INVALID_QUERY_PARAMETER', err.message);
-        res.headers = {
-          ...res.headers,
-          'dg-error': `${err.param}: ${err.message}`,
-          'dg-request-id': requestId,
-        };
-        return { accept: false as const, response: res };
+        return refuse(400, 'INVALID_QUERY_PARAMETER', err.message, `${err.param}: ${err.message}`);
       }
       throw err;
     }
     const admission = this.admit();
     if (!admission.ok) {
       this.counters.refused++;
-      this.d.metrics.refused.inc({ reason: admission.reason?.split(/[:(]/)[0].trim() ?? 'overloaded' });
-      const res = jsonError(503, 'OVERLOADED', admission.reason ?? 'overloaded');
-      res.headers = {
-        ...res.headers,
-        'retry-after': String(admission.retryAfterSeconds ?? 5),
-        'dg-error': admission.reason ?? 'overloaded',
-        'dg-request-id': requestId,
-      };
-      return { accept: false as const, response: res };
+      this.d.metrics.refused.inc({ reason: admission.reason.split(/[:(]/)[0].trim() });
+      return refuse(503, 'OVERLOADED', admission.reason, admission.reason, {
+        'retry-after': String(admission.retryAfterSeconds),
+      });
     }
     if (params.session && this.sessions.has(params.session)) {
-      const res = jsonError(
-        409,
-        'SESSION_LIVE',
-        `session ${params.session} is still streaming on another connection`,
-      );
-      res.headers = {
-        ...res.headers,
-        'dg-error': `session: ${params.session} is live`,
-        'dg-request-id': requestId,
-      };
-      return { accept: false as const, response: res };
+      const message = `session ${params.session} is still streaming on another connection`;
+      return refuse(409, 'SESSION_LIVE', message, `session: ${message}`);
     }
     const resumed = params.session ? await this.d.store.get(params.session) : undefined;
     if (params.resumeFrom !== undefined && !resumed) {
-      const res = jsonError(404, 'SESSION_NOT_FOUND', `no session ${params.session} to resume`);
-      res.headers = {
-        ...res.headers,
-        'dg-error': `session: no session ${params.session}`,
-        'dg-request-id': requestId,
-      };
-      return { accept: false as const, response: res };
+      const message = `no session ${params.session} to resume`;
+      return refuse(404, 'SESSION_NOT_FOUND', message, `session: ${message}`);
     }
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     return {
