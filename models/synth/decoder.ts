@@ -36,6 +36,16 @@ export function decoderInputs(spec: ArchSpec): IoSpec[] {
       }
     }
   }
+  if (spec.extraInputs?.includes('cache_position')) {
+    io.push({ name: 'cache_position', type: 'int64', dims: ['decoder_sequence_length'] });
+  }
+  if (spec.extraInputs?.includes('encoder_attention_mask')) {
+    io.push({
+      name: 'encoder_attention_mask',
+      type: 'int64',
+      dims: ['batch_size', 'encoder_sequence_length / 2'],
+    });
+  }
   io.push({ name: 'use_cache_branch', type: 'bool', dims: [1] });
   return io;
 }
@@ -87,7 +97,11 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
   const axis0 = g.i64([0]);
   const scalar = (v: string): string => g.node('Squeeze', [v, axis0]);
   const one = g.i64([1], []);
-  const positions = g.node('Range', [scalar(pastLen), scalar(total), one]);
+  // With a cache_position input the graph takes the positions from it, as those exports do: a runtime that fed
+  // wrong ones would decode differently.
+  const positions = spec.extraInputs?.includes('cache_position')
+    ? 'cache_position'
+    : g.node('Range', [scalar(pastLen), scalar(total), one]);
   const tokens = n.weight('model.decoder.embed_tokens.weight', [spec.vocabSize, d], 'tokenEmbedding');
   const posTable = n.weight(
     'model.decoder.embed_positions.weight',

@@ -18,6 +18,7 @@ import {
 } from './sidefiles.js';
 import { convertToFp16, quantizeMatMulsQ8 } from './variants.js';
 import { BpeTokenizer, buildVocab } from './vocab.js';
+import type { ExtraDecoderInput } from './layers.js';
 import { randomWeights, scriptedWeights } from './weights.js';
 
 export { SynthError } from './errors.js';
@@ -31,6 +32,8 @@ export interface SynthOptions {
   seed?: number;
   /** Add cross_attentions.{i} decoder outputs (like the *_timestamped repos). */
   timestamped?: boolean;
+  /** Declare optional decoder inputs that some exports have, to test runtimes against them. */
+  extraInputs?: ExtraDecoderInput[];
   /** ONNX variants to write; default ['fp32']. q8 => *_quantized.onnx, fp16 => *_fp16.onnx. */
   dtypes?: SynthDtype[];
   /** Scripted model: says this transcript whatever the audio, e.g. "<|0.00|> hello world<|1.00|>". */
@@ -101,6 +104,7 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     maxSourcePositions: 1500,
     maxTargetPositions: 448,
     timestamped: opts.timestamped ?? false,
+    extraInputs: opts.extraInputs,
   };
   const plan = opts.script === undefined ? undefined : planScript(tok, opts.script, spec.maxTargetPositions);
   const weights = plan ? scriptedWeights(seed, plan.targets, plan.frames, spec) : randomWeights(seed);

@@ -14,7 +14,11 @@ export interface ArchSpec {
   maxSourcePositions: number;
   maxTargetPositions: number;
   timestamped: boolean;
+  /** Optional decoder inputs some exports declare (transformers 4.43-4.45 `cache_position`, `encoder_attention_mask`). */
+  extraInputs?: readonly ExtraDecoderInput[];
 }
+
+export type ExtraDecoderInput = 'cache_position' | 'encoder_attention_mask';
 
 const LINEAR_ROLES = {
   plain: ['linear', 'bias'],
