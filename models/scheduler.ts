@@ -139,8 +139,9 @@ export class InferenceScheduler {
     try {
       while (this.queue.length > 0) {
         if (this.windowMs > 0 && this.queue.length < this.maxBatch) await this.sleep(this.windowMs);
+        // The wait may have emptied the queue (a closed stream's interims dropped, a newer interim replacing one).
         const batch = this.pick();
-        await this.runBatch(batch);
+        if (batch.length > 0) await this.runBatch(batch);
       }
     } finally {
       this.running = false;
@@ -151,6 +152,7 @@ export class InferenceScheduler {
   /** Finals first (oldest first), then interims; round-robin between sessions; one options key per batch. */
   pick(): Queued[] {
     const served = (s: string) => this.lastServed.get(s) ?? -1;
+    if (this.queue.length === 0) return [];
     const ordered = [...this.queue].sort((a, b) => {
       if (a.job.kind !== b.job.kind) return a.job.kind === 'final' ? -1 : 1;
       if (a.job.kind === 'interim') {

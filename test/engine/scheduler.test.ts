@@ -87,6 +87,23 @@ describe('inference scheduler', () => {
     assert.ok(ran <= 2, 'only the newest interim of s1 and s2 ran');
   });
 
+  test('a queue emptied during the batch window is not an error', async () => {
+    let wake!: () => void;
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, {
+      maxBatch: 8,
+      batchWindowMs: 10,
+      sleep: () => new Promise<void>((r) => (wake = r)),
+    });
+    const p = s.submit(job('a', 'interim', 'lonely'));
+    await new Promise((r) => setImmediate(r));
+    s.dropInterims('a'); // the stream closed while the scheduler waited to fill a batch
+    wake();
+    assert.equal(await p, null);
+    await s.idle();
+    assert.deepEqual(engine.batches, []);
+  });
+
   test('jobs with other decode options never share a batch', async () => {
     const engine = new ManualEngine();
     const s = new InferenceScheduler(engine, { maxBatch: 8, batchWindowMs: 0 });
