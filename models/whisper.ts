@@ -170,7 +170,7 @@ export class DecoderBatch {
     inputIds.forEach((r, i) => r.forEach((tok, j) => (ids[i * t + j] = BigInt(tok))));
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids, [rows, t]),
-      encoder_hidden_states: this.hidden,
+      encoder_hidden_states: this.hiddenFeed(),
       use_cache_branch: new ort.Tensor('bool', new Uint8Array([first ? 0 : 1]), [1]),
     };
     for (const name of [...io.pastDecoder, ...io.pastEncoder]) {
@@ -202,9 +202,19 @@ export class DecoderBatch {
     };
   }
 
+  private hiddenAs?: ort.Tensor;
+  /** encoder_hidden_states in the type the decoder declares (float16-IO exports), converted once per batch. */
+  private hiddenFeed(): ort.Tensor {
+    const meta = this.model.io.meta.get('encoder_hidden_states') as { type?: string } | undefined;
+    if (meta?.type !== 'float16') return this.hidden;
+    this.hiddenAs ??= floatTensor('float16', this.hidden.data as Float32Array, this.hidden.dims);
+    return this.hiddenAs;
+  }
+
   /** Drops finished rows so they stop costing compute; `rows` are indices into the current batch. */
   keepRows(rows: readonly number[]): void {
     if (rows.length === this.rows && rows.every((r, i) => r === i)) return;
+    this.hiddenAs = undefined;
     this.hidden = selectRows(this.hidden, rows);
     for (const [name, tensor] of this.past) this.past.set(name, selectRows(tensor, rows));
   }

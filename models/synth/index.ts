@@ -16,7 +16,7 @@ import {
   tokenizerConfigJson,
   tokenizerJson,
 } from './sidefiles.js';
-import { convertToFp16, quantizeMatMulsQ8 } from './variants.js';
+import { convertToFp16, float16Io, quantizeMatMulsQ8 } from './variants.js';
 import { BpeTokenizer, buildVocab } from './vocab.js';
 import type { ExtraDecoderInput } from './layers.js';
 import { randomWeights, scriptedWeights } from './weights.js';
@@ -34,6 +34,8 @@ export interface SynthOptions {
   timestamped?: boolean;
   /** Declare optional decoder inputs that some exports have, to test runtimes against them. */
   extraInputs?: ExtraDecoderInput[];
+  /** float16 graph IO (features, hidden states, KV caches, logits), as exports without keep_io_types have. */
+  float16Io?: boolean;
   /** ONNX variants to write; default ['fp32']. q8 => *_quantized.onnx, fp16 => *_fp16.onnx. */
   dtypes?: SynthDtype[];
   /** Scripted model: says this transcript whatever the audio, e.g. "<|0.00|> hello world<|1.00|>". */
@@ -135,6 +137,18 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
   const variant = (g: Graph, dtype: SynthDtype): Graph => {
     if (dtype === 'fp16') convertToFp16(g);
     if (dtype === 'q8') quantizeMatMulsQ8(g);
+    if (opts.float16Io) {
+      const kv = (prefix: string) =>
+        [...g.inputs, ...g.outputs].map((v) => v.name).filter((n) => n.startsWith(prefix));
+      if (g.inputs.some((i) => i.name === 'input_features')) {
+        float16Io(g, { inputs: ['input_features'], outputs: ['last_hidden_state'] });
+      } else {
+        float16Io(g, {
+          inputs: ['encoder_hidden_states', ...kv('past_key_values.')],
+          outputs: ['logits', ...kv('present.'), ...kv('cross_attentions.')],
+        });
+      }
+    }
     return g;
   };
   for (const dtype of dtypes) {

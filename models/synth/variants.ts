@@ -3,7 +3,7 @@
 //    per-tensor scale, DynamicQuantizeLinear on the activation, MatMulInteger, Cast, Mul (ORT fuses the four
 //    into DynamicQuantizeMatMul).
 //  - fp16 (`_fp16`): fp16 initializers behind Cast nodes, float32 inputs/outputs (keep_io_types=True).
-import { type Graph, type Initializer, attr, numel } from '../onnx/graph.js';
+import { type Graph, type Initializer, type NodeDef, attr, numel } from '../onnx/graph.js';
 import { TensorDataType } from '../onnx/proto.js';
 import { float32ToFloat16Bits } from '../float16.js';
 
@@ -144,5 +144,46 @@ export function quantizeMatMulsQ8(root: Graph): void {
       );
     }
     g.nodes.splice(0, g.nodes.length, ...rewritten);
+  }
+}
+
+/**
+ * float16 graph IO (exports made without keep_io_types): the named inputs are declared float16 and cast to float32
+ * on entry, the named outputs are computed in float32 and cast to float16 on exit. Runtimes must read IO types from
+ * the session and convert; the float32 math inside keeps results comparable with the fp32 file.
+ */
+export function float16Io(g: Graph, io: { inputs: readonly string[]; outputs: readonly string[] }): void {
+  const all = g.allGraphs();
+  const casts: NodeDef[] = [];
+  for (const name of io.inputs) {
+    const decl = g.inputs.find((i) => i.name === name);
+    if (!decl) throw new Error(`internal: no graph input ${name}`);
+    decl.type = 'float16';
+    const inner = g.freshName(`${name}/float32`);
+    for (const sub of all)
+      for (const n of sub.nodes) n.inputs = n.inputs.map((x) => (x === name ? inner : x));
+    casts.push({
+      op: 'Cast',
+      name: g.freshName(`${name}/cast`),
+      inputs: [name],
+      outputs: [inner],
+      attrs: { to: attr.int(1) },
+    });
+  }
+  g.nodes.unshift(...casts);
+  for (const name of io.outputs) {
+    const decl = g.outputs.find((o) => o.name === name);
+    const producer = g.nodes.find((n) => n.outputs.includes(name));
+    if (!decl || !producer) throw new Error(`internal: no graph output ${name}`);
+    decl.type = 'float16';
+    const inner = g.freshName(`${name}/float32`);
+    producer.outputs = producer.outputs.map((x) => (x === name ? inner : x));
+    g.nodes.push({
+      op: 'Cast',
+      name: g.freshName(`${name}/cast`),
+      inputs: [inner],
+      outputs: [name],
+      attrs: { to: attr.int(10) },
+    });
   }
 }
