@@ -203,6 +203,31 @@ export class WhisperTokenizer {
     return out;
   }
 
+  /**
+   * Transcript text of generated ids: what a person may read. Added tokens (specials, timestamps) are skipped
+   * without splitting the byte stream, a character split over several tokens comes out whole, and what is not
+   * text is dropped: invalid or unfinished UTF-8 (no U+FFFD) and control characters (whitespace ones become a
+   * space). `decode` stays the exact HF decode.
+   */
+  decodeText(ids: readonly number[]): string {
+    const stream = this.textStream();
+    let out = '';
+    for (const id of ids) out += stream.push(id);
+    return out + stream.end();
+  }
+
+  /** decodeText one token at a time: an unfinished character is held until the token that completes it. */
+  textStream(): TextStream {
+    const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+    return {
+      push: (id) => {
+        const bytes = this.idToBytes[id];
+        return bytes === undefined ? '' : cleanText(decoder.decode(bytes, { stream: true }));
+      },
+      end: () => cleanText(decoder.decode()),
+    };
+  }
+
   /** The raw bytes of a BPE token; for added tokens the UTF-8 of their content; empty for unknown ids. */
   tokenBytes(id: number): Uint8Array {
     const bytes = this.idToBytes[id];
@@ -253,6 +278,22 @@ export class WhisperTokenizer {
     }
     return ids;
   }
+}
+
+export interface TextStream {
+  /** The text this token completes (possibly empty). */
+  push(id: number): string;
+  /** Ends the stream; an unfinished character is dropped. */
+  end(): string;
+}
+
+// Whitespace controls separate words, so they become a space; other controls and the replacement character that
+// stands for invalid bytes carry no text.
+const WHITESPACE_CONTROL = /[\t\n\v\f\r\x85]/g;
+const NOT_TEXT = /[\p{Cc}\uFFFD]/gu;
+
+function cleanText(s: string): string {
+  return s.replace(WHITESPACE_CONTROL, ' ').replace(NOT_TEXT, '');
 }
 
 function tokenStringToBytes(token: string): Uint8Array {

@@ -181,6 +181,41 @@ describe('WhisperTokenizer', () => {
     assert.equal(tok.decode(e), 'é');
   });
 
+  test('decodeText holds a character split over tokens until it is whole, across timestamps too', () => {
+    const emoji = tok.encode(' 😀'); // Ġ, (F0 9F), 98, 80
+    assert.equal(tok.decodeText(emoji), ' 😀');
+    const ts = tok.id('<|0.00|>')!;
+    assert.equal(tok.decodeText([...emoji.slice(0, 2), ts, ...emoji.slice(2)]), ' 😀');
+    const stream = tok.textStream();
+    assert.deepEqual(
+      emoji.map((t) => stream.push(t)),
+      [' ', '', '', '😀'],
+    );
+    assert.equal(stream.end(), '');
+    // An unfinished or invalid sequence is dropped, not turned into U+FFFD.
+    assert.equal(tok.decodeText(emoji.slice(0, 3)), ' ');
+    assert.equal(tok.decodeText([...emoji.slice(2), ...tok.encode(' ok')]), ' ok');
+  });
+
+  test('decodeText drops control characters; whitespace controls become a space', () => {
+    const ids = tok.encode('\u0000\u0001a\u000eb\u007f\u0085c\nd\te\u009f');
+    assert.equal(tok.decodeText(ids), 'ab c d e');
+    for (const t of [0x00, 0x01, 0x0e, 0x1f, 0x7f]) {
+      assert.equal(tok.decodeText(tok.encode(`x${String.fromCharCode(t)}y`)), 'xy', `U+${t.toString(16)}`);
+    }
+  });
+
+  test('decodeText of random id sequences is valid text', () => {
+    const rand = mulberry32(5);
+    for (let i = 0; i < 300; i++) {
+      const ids = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * 344));
+      const text = tok.decodeText(ids);
+      assert.doesNotMatch(text, /[\p{Cc}\uFFFD]/u, JSON.stringify(ids));
+      assert.doesNotMatch(text, /\p{Cs}/u, 'no lone surrogate');
+      assert.equal(Buffer.from(text, 'utf8').toString('utf8'), text);
+    }
+  });
+
   test('decode of random id sequences matches transformers.js', () => {
     const rand = mulberry32(3);
     const noTs = tok.id('<|notimestamps|>')!;
