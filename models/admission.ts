@@ -1,36 +1,73 @@
 /**
- * Admission control from measured service times. The engine's busy fraction over a sliding window, divided by the
- * streams that caused it, is the cost of one stream; capacity is how many such streams fit under a target
- * utilisation. A queue that already holds finals waiting too long refuses new streams outright: the server is
- * behind now, whatever the estimate says.
+ * Admission control. Each stream is priced by what it asks for: its expected decodes per second (finals per
+ * utterance, interims at the cadence while speaking, or almost none when it asked for no interims). One number,
+ * the engine seconds a decode costs, turns that demand into utilisation. It starts as a calibrated prior and is
+ * replaced by measurement from the first decodes on: engine busy time over windows decoded, at the batch sizes
+ * the real load forms. A queue that already holds finals waiting too long refuses new streams outright: the
+ * server is behind now, whatever the estimate says (streams that speak more than the model assumes end there).
  */
+
+/** What a stream asks for that changes its cost (the parsed /v1/listen parameters satisfy it). */
+export interface StreamShape {
+  interimResults: boolean;
+  endpointing: number | false;
+}
+
+/** Conversation statistics the demand model assumes (the corpus conversations: 75% speech, 0.33 turns/s). */
+export const SPEECH = {
+  /** Fraction of a stream's time that is speech. */
+  fraction: 0.75,
+  /** Utterances (finals) per second of stream. */
+  utterancesPerSecond: 0.33,
+  /** Fraction of speech in utterances long enough for early commits, which need interims even when not asked. */
+  longFraction: 0.1,
+  /** Longest utterance before a forced split (endpointing off). */
+  maxUtteranceSeconds: 28,
+};
+
+/** A stream's expected decodes per second of stream time. */
+export function streamDemand(stream: StreamShape, interimIntervalMs = 1000): number {
+  const interimsPerSpeechSecond = 1000 / interimIntervalMs;
+  if (stream.endpointing === false) {
+    // No utterance ends: every stretch of speech is long, so it runs on interims (early commits) either way.
+    return SPEECH.fraction * interimsPerSpeechSecond + 1 / SPEECH.maxUtteranceSeconds;
+  }
+  const speechWithInterims = stream.interimResults ? SPEECH.fraction : SPEECH.fraction * SPEECH.longFraction;
+  return speechWithInterims * interimsPerSpeechSecond + SPEECH.utterancesPerSecond;
+}
+
+/** The stream /readyz and callers without parameters ask about: interims on, default endpointing. */
+const TYPICAL: StreamShape = { interimResults: true, endpointing: 500 };
 
 export interface AdmissionOptions {
   /** Hard cap (--max-streams). */
   maxStreams: number;
   /** Utilisation the estimate plans for (headroom for bursts of speech); 0 turns the estimate off. */
   targetUtilisation?: number;
-  /** Sliding window for the busy fraction, in ms. */
+  /** Sliding window of measurement, in ms. */
   windowMs?: number;
-  /** Streams admitted on trust before there is a measurement. */
+  /** Streams admitted whatever the estimate says (one stream must always be possible). */
   minStreams?: number;
   /** A final waiting longer than this in the queue means overloaded. */
   maxFinalWaitMs?: number;
-  /**
-   * Engine fraction one speaking stream is expected to use, calibrated at startup: what admission assumes until
-   * the sliding window holds enough measurement (a burst of streams joining at once has not spoken yet).
-   */
-  priorCostPerStream?: number;
-  /** How much measurement the window must hold before it replaces the prior, ms. */
-  trustAfterMs?: number;
+  /** Engine seconds one decode costs, calibrated at start-up: the estimate until streams have been measured. */
+  priorDecodeSeconds?: number;
+  /** How many measured decodes weigh as much as the prior: estimate = (busy + prior * w) / (decodes + w). */
+  priorWeight?: number;
+  /** Interim cadence at nominal load (--interim-interval), for pricing streams that ask for interims. */
+  interimIntervalMs?: number;
   now?: () => number;
 }
 
 export interface AdmissionState {
   active: number;
-  /** Engine busy fraction over the window, 0..1. */
+  /** Engine busy fraction measured over the window, 0..1. */
   utilisation: number;
-  /** Streams the measured cost allows (Infinity before there is load to measure). */
+  /** Engine fraction the admitted streams are expected to use, by the current decode cost. */
+  committed: number;
+  /** Engine seconds per decode the estimate uses (0 = unknown: nothing limits but the hard cap). */
+  decodeSeconds: number;
+  /** Typical streams (interims on) that fit under the target in all (Infinity when the cost is unknown). */
   capacity: number;
   /** How long the oldest queued final has waited, ms. */
   finalWaitMs: number;
@@ -38,80 +75,135 @@ export interface AdmissionState {
 
 export type Decision = { ok: true } | { ok: false; reason: string; retryAfterSeconds: number };
 
+interface Sample {
+  at: number;
+  busyMs: number;
+  decodes: number;
+}
+
+interface Admitted {
+  demand: number;
+  since: number;
+}
+
+/** Admitted streams whose connection has not opened yet are forgotten after this long (the upgrade failed). */
+const PENDING_TTL_MS = 10_000;
+
 export class AdmissionController {
-  private samples: { at: number; busyMs: number; active: number }[] = [];
+  private samples: Sample[] = [];
+  /** Live streams, oldest first. */
+  private live: Admitted[] = [];
+  /** Admitted, not yet counted by the probe (the upgrade is in progress). */
+  private pending: Admitted[] = [];
   private readonly now: () => number;
   private readonly target: number;
   private readonly windowMs: number;
   private readonly minStreams: number;
   private readonly maxFinalWaitMs: number;
+  private readonly interimIntervalMs: number;
 
   constructor(
     private readonly opts: AdmissionOptions,
-    private readonly probe: { busyMs(): number; finalWaitMs(): number; active(): number },
+    private readonly probe: {
+      /** Cumulative engine busy time. */
+      busyMs(): number;
+      /** Cumulative windows decoded. */
+      decodes(): number;
+      finalWaitMs(): number;
+      active(): number;
+    },
   ) {
     this.now = opts.now ?? (() => performance.now());
     this.target = opts.targetUtilisation ?? 0.85;
     this.windowMs = opts.windowMs ?? 20_000;
     this.minStreams = opts.minStreams ?? 1;
     this.maxFinalWaitMs = opts.maxFinalWaitMs ?? 2000;
+    this.interimIntervalMs = opts.interimIntervalMs ?? 1000;
   }
 
-  /** Since when streams have been live without a break: measurement is only trusted once they have spoken. */
-  private loadedSince: number | null = null;
+  /** Decodes per second a stream of this shape is expected to ask for. */
+  demand(stream: StreamShape = TYPICAL): number {
+    return streamDemand(stream, this.interimIntervalMs);
+  }
 
   /** Records the engine's cumulative busy time; call every second or so. */
   sample(): void {
     const at = this.now();
-    const active = this.probe.active();
-    if (active === 0) this.loadedSince = null;
-    else this.loadedSince ??= at;
-    this.samples.push({ at, busyMs: this.probe.busyMs(), active });
+    this.reconcile(at);
+    this.samples.push({ at, busyMs: this.probe.busyMs(), decodes: this.probe.decodes() });
     while (this.samples.length > 2 && at - this.samples[1].at >= this.windowMs) this.samples.shift();
   }
 
-  state(): AdmissionState {
+  /**
+   * Matches the admitted streams to the probe's count. The probe says how many streams are live, not which ones
+   * ended: the oldest are forgotten first, so only the mix of demands is approximate, never the count.
+   */
+  private reconcile(at: number): void {
+    this.pending = this.pending.filter((p) => at - p.since < PENDING_TTL_MS);
     const active = this.probe.active();
-    const first = this.samples[0];
-    const at = this.now();
-    const busy = this.probe.busyMs();
-    const span = first ? at - first.at : 0;
-    const utilisation = span > 0 ? Math.min(1, Math.max(0, (busy - first.busyMs) / span)) : 0;
-    // Streams that produced that load: the mean over the window, so a stream that just joined does not dilute it.
-    const meanActive = this.samples.length
-      ? this.samples.reduce((s, x) => s + x.active, 0) / this.samples.length
-      : active;
-    const measured = meanActive > 0 && utilisation > 0.02 ? utilisation / meanActive : 0;
-    const trusted = this.loadedSince !== null && at - this.loadedSince >= (this.opts.trustAfterMs ?? 10_000);
-    const perStream = trusted ? measured : Math.max(measured, this.opts.priorCostPerStream ?? 0);
-    const capacity = perStream > 0 && this.target > 0 ? Math.floor(this.target / perStream) : Infinity;
-    return { active, utilisation, capacity, finalWaitMs: this.probe.finalWaitMs() };
+    while (this.live.length < active) {
+      // A stream that opened: the oldest admission, or one that bypassed decide() (priced as typical, warm).
+      this.live.push(this.pending.shift() ?? { demand: this.demand(), since: -Infinity });
+    }
+    while (this.live.length > active) this.live.shift();
   }
 
-  decide(): Decision {
+  /** Engine seconds per decode: measurement over the window, pulled towards the prior while there is little. */
+  private decodeSeconds(): number {
+    const first = this.samples[0];
+    const busy = first ? (this.probe.busyMs() - first.busyMs) / 1000 : 0;
+    const decodes = first ? this.probe.decodes() - first.decodes : 0;
+    const prior = this.opts.priorDecodeSeconds;
+    if (!prior) return decodes > 0 ? busy / decodes : 0;
+    const weight = this.opts.priorWeight ?? 1;
+    return (busy + prior * weight) / (decodes + weight);
+  }
+
+  state(): AdmissionState {
+    const at = this.now();
+    this.reconcile(at);
+    const first = this.samples[0];
+    const span = first ? at - first.at : 0;
+    const utilisation = span > 0 ? Math.min(1, Math.max(0, (this.probe.busyMs() - first.busyMs) / span)) : 0;
+    const decodeSeconds = this.decodeSeconds();
+    const demand = [...this.live, ...this.pending].reduce((s, x) => s + x.demand, 0);
+    const typical = decodeSeconds * this.demand();
+    return {
+      active: this.live.length,
+      utilisation,
+      committed: decodeSeconds * demand,
+      decodeSeconds,
+      capacity: typical > 0 && this.target > 0 ? Math.floor(this.target / typical) : Infinity,
+      finalWaitMs: this.probe.finalWaitMs(),
+    };
+  }
+
+  /** Whether a stream of this shape could join now (/readyz asks this; nothing is counted). */
+  decide(stream?: StreamShape): Decision {
     const s = this.state();
-    if (s.active >= this.opts.maxStreams) {
-      return {
-        ok: false,
-        reason: `at the stream limit (${s.active} streams, --max-streams)`,
-        retryAfterSeconds: 10,
-      };
+    const streams = s.active + this.pending.length;
+    if (streams >= this.opts.maxStreams) {
+      return refuse(`at the stream limit: ${streams} streams (--max-streams ${this.opts.maxStreams})`, 10);
     }
     if (s.finalWaitMs > this.maxFinalWaitMs) {
-      return {
-        ok: false,
-        reason: `overloaded: finals are waiting ${Math.round(s.finalWaitMs)} ms for inference`,
-        retryAfterSeconds: 5,
-      };
+      return refuse(`overloaded: finals are waiting ${Math.round(s.finalWaitMs)} ms for inference`, 5);
     }
-    if (s.active >= this.minStreams && s.active + 1 > s.capacity) {
-      return {
-        ok: false,
-        reason: `at measured capacity (${s.active} streams use ${Math.round(s.utilisation * 100)}% of inference; about ${s.capacity} fit)`,
-        retryAfterSeconds: 5,
-      };
+    const demand = this.demand(stream);
+    const needs = s.decodeSeconds * demand;
+    if (this.target > 0 && streams >= this.minStreams && s.committed + needs > this.target) {
+      return refuse(
+        `at capacity: ${streams} streams use ${pct(s.committed)} of inference, a new one needs about ${pct(needs)}`,
+        5,
+      );
     }
     return { ok: true };
+  }
+
+  /** decide() for a stream that is joining now: on yes it counts until the probe sees it (or the upgrade fails). */
+  admit(stream: StreamShape): Decision {
+    const d = this.decide(stream);
+    if (d.ok) this.pending.push({ demand: this.demand(stream), since: this.now() });
+    return d;
   }
 
   /**
@@ -126,3 +218,9 @@ export class AdmissionController {
     return Math.min(1.8, 1 + (s.utilisation - 0.6) * 2);
   }
 }
+
+function refuse(reason: string, retryAfterSeconds: number): Decision {
+  return { ok: false, reason: `${reason}; retry in ${retryAfterSeconds} s`, retryAfterSeconds };
+}
+
+const pct = (x: number) => `${Math.max(1, Math.round(x * 100))}%`;

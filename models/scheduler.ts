@@ -65,6 +65,8 @@ export class InferenceScheduler {
   private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
   coalesced = 0;
+  /** Windows the engine has finished (or failed): with busyMs(), the engine seconds a decode costs. */
+  windowsDone = 0;
 
   constructor(
     private readonly engine: BatchEngine,
@@ -197,6 +199,7 @@ export class InferenceScheduler {
       const end = this.now();
       this.engineTotal += end - start;
       this.engineSince = null;
+      this.windowsDone += batch.length;
       this.opts.onBatch?.({
         size: batch.length,
         finals: batch.filter((q) => q.job.kind === 'final').length,
@@ -209,6 +212,7 @@ export class InferenceScheduler {
     } catch (err) {
       if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
       this.engineSince = null;
+      this.windowsDone += batch.length;
       for (const q of batch) q.reject(err);
     }
   }

@@ -72,10 +72,13 @@ export class EarshotApp {
     return this.transport?.kind ?? 'none';
   }
 
-  /** Capacity check for a new stream: draining, then admission control (the stream cap and the measured load). */
-  admit(): Decision {
+  /**
+   * Capacity check: draining, then admission control (the stream cap, queued finals, the load priced by each
+   * stream's parameters). With a joining stream's parameters it is counted; without (/readyz) it is only asked.
+   */
+  admit(params?: ListenParams): Decision {
     if (this.draining) return { ok: false, reason: 'server is draining', retryAfterSeconds: 5 };
-    return this.d.admission.decide();
+    return params ? this.d.admission.admit(params) : this.d.admission.decide();
   }
 
   async start(): Promise<{ port: number }> {
@@ -132,7 +135,7 @@ export class EarshotApp {
       }
       throw err;
     }
-    const admission = this.admit();
+    const admission = this.admit(params);
     if (!admission.ok) {
       this.counters.refused++;
       this.d.metrics.refused.inc({ reason: admission.reason.split(/[:(]/)[0].trim() });

@@ -52,10 +52,12 @@ export async function startServer(
     {
       maxStreams: config.maxStreams,
       targetUtilisation: config.admissionTarget,
-      priorCostPerStream: await calibrate(model, config.interimIntervalMs),
+      priorDecodeSeconds: await calibrate(model, config.maxBatch),
+      interimIntervalMs: config.interimIntervalMs,
     },
     {
       busyMs: () => scheduler.busyMs(),
+      decodes: () => scheduler.windowsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
       active: () => app.sessions.size,
     },
@@ -127,25 +129,31 @@ export async function startServer(
 }
 
 /**
- * Engine fraction one speaking stream needs: a 3-s window's decode time (measured twice, warming onnxruntime up
- * too) times the decodes per second of a conversation (interims at the cadence over ~80% speech, ~0.35 finals).
+ * Engine seconds one decode costs: a batch of 3-s windows (a typical utterance; the batch a loaded server forms)
+ * decoded to a realistic length, ~3 tokens per second of speech plus the timestamps, so a random (synthetic)
+ * model is not timed decoding 224 tokens no real model says. The first call warms onnxruntime up. Admission
+ * prices each stream by its decodes per second times this, until measurement replaces it.
  */
-async function calibrate(model: WhisperModel, interimIntervalMs: number): Promise<number> {
-  const window = { audio: Float32Array.from({ length: 48000 }, (_, i) => 0.1 * Math.sin(i / 7)), offset: 0 };
-  // A 3-s utterance says a dozen tokens; cap it so a random (synthetic) model does not decode 224.
+async function calibrate(model: WhisperModel, maxBatch: number): Promise<number> {
+  const seconds = 3;
+  const window = () => ({
+    audio: Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.1 * Math.sin(i / 7)),
+    offset: 0,
+  });
   const opts = {
     temperatures: [0],
     wordTimestamps: true,
-    maxNewTokens: 24,
+    maxNewTokens: 3 * seconds + 2,
     language: model.ids.isMultilingual ? 'en' : undefined,
   };
-  await decodeWindows(model, [window], opts);
+  const batch = Math.min(4, maxBatch);
+  await decodeWindows(model, [window()], opts);
   const t0 = performance.now();
-  await decodeWindows(model, [window], opts);
-  const seconds = (performance.now() - t0) / 1000;
-  return (0.8 * (1000 / interimIntervalMs) + 0.35) * seconds;
+  await decodeWindows(model, Array.from({ length: batch }, window), opts);
+  return (performance.now() - t0) / 1000 / batch;
 }
 
+/** `earshot serve` once its command line is parsed and checked (server/cli.ts): run until SIGTERM/SIGINT. */
 export async function serveCommand(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${configHelp()}\n`);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AdmissionController } from '../../models/admission.js';
 import {
   InferenceScheduler,
   type BatchEngine,
@@ -133,88 +132,5 @@ describe('inference scheduler', () => {
     const b = s.submit(job('b', 'final', 'fb'));
     await assert.rejects(a, /boom/);
     assert.notEqual(await b, null);
-  });
-});
-
-describe('admission control', () => {
-  function setup(maxStreams = 100) {
-    let now = 0;
-    let busy = 0;
-    let active = 0;
-    let finalWait = 0;
-    const a = new AdmissionController(
-      { maxStreams, windowMs: 10_000, now: () => now },
-      { busyMs: () => busy, finalWaitMs: () => finalWait, active: () => active },
-    );
-    return {
-      a,
-      /** Advances the clock with `streams` streams keeping the engine busy `util` of the time. */
-      run(seconds: number, streams: number, util: number) {
-        active = streams;
-        for (let i = 0; i < seconds; i++) {
-          now += 1000;
-          busy += 1000 * util;
-          a.sample();
-        }
-      },
-      setWait(ms: number) {
-        finalWait = ms;
-      },
-    };
-  }
-
-  test('capacity comes from the measured cost per stream', () => {
-    const h = setup();
-    assert.deepEqual(h.a.decide(), { ok: true }, 'no load measured yet: admit');
-    h.run(15, 4, 0.4); // 10% of the engine per stream
-    assert.equal(h.a.state().capacity, 8); // 0.85 / 0.1
-    assert.deepEqual(h.a.decide(), { ok: true });
-    h.run(15, 8, 0.8);
-    const d = h.a.decide();
-    assert.equal(d.ok, false);
-    assert.match((d as { reason: string }).reason, /measured capacity/);
-  });
-
-  test('a burst of streams joining an idle server is limited by the calibrated prior until load is measured', () => {
-    let now = 0;
-    let active = 0;
-    const a = new AdmissionController(
-      { maxStreams: 100, windowMs: 10_000, priorCostPerStream: 0.2, now: () => now },
-      { busyMs: () => 0, finalWaitMs: () => 0, active: () => active },
-    );
-    for (let i = 0; i < 30; i++) {
-      now += 1000;
-      a.sample(); // a long idle stretch: nothing measured
-    }
-    const admitted: boolean[] = [];
-    for (let i = 0; i < 8; i++) {
-      const d = a.decide();
-      admitted.push(d.ok);
-      if (d.ok) active++;
-    }
-    assert.equal(admitted.filter(Boolean).length, 4, 'floor(0.85 / 0.2) streams');
-  });
-
-  test('the hard cap and a queue of waiting finals refuse new streams', () => {
-    const h = setup(2);
-    h.run(2, 2, 0.01);
-    assert.match((h.a.decide() as { reason: string }).reason, /max-streams/);
-    const g = setup();
-    g.run(5, 1, 0.05);
-    g.setWait(3000);
-    const d = g.a.decide();
-    assert.equal(d.ok, false);
-    assert.match((d as { reason: string }).reason, /finals are waiting/);
-  });
-
-  test('interims degrade before finals: cadence stretches with load, stops while finals queue', () => {
-    const h = setup();
-    h.run(10, 2, 0.3);
-    assert.equal(h.a.interimBackoff(), 1);
-    h.run(10, 2, 0.9);
-    const stretched = h.a.interimBackoff();
-    assert.ok(stretched > 1 && stretched <= 1.8, `${stretched}`);
-    h.setWait(800);
-    assert.equal(h.a.interimBackoff(), Infinity);
   });
 });
