@@ -153,7 +153,6 @@ async function calibrate(model: WhisperModel, maxBatch: number): Promise<number>
   return (performance.now() - t0) / 1000 / batch;
 }
 
-/** `earshot serve` once its command line is parsed and checked (server/cli.ts): run until SIGTERM/SIGINT. */
 export async function serveCommand(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${configHelp()}\n`);
