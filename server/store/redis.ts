@@ -1,0 +1,170 @@
+// The shared store for several replicas: the session record, its finals and its lease live in Redis, so a stream
+// resumed on any replica replays what was acknowledged. A final is acknowledged by Redis before it is sent; while
+// Redis is unreachable, appends wait (bounded in time and in count) for it to return, then fail loudly.
+import { Redis } from 'ioredis';
+import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from '../store.js';
+
+export interface RedisStoreOptions {
+  url: string;
+  /** Keys expire this long after the session's last write (0: never). */
+  retentionHours: number;
+  /** One command's bound; a slower Redis counts as down for that attempt. */
+  commandTimeoutMs?: number;
+  /** How long a write waits for Redis to come back before the stream is told the store is gone. */
+  outageMs?: number;
+  /** Writes allowed to wait at once, across every stream (bounds memory during an outage). */
+  maxWaiting?: number;
+  prefix?: string;
+}
+
+/** The store cannot take a write: the stream closes 1011 saying so rather than send a final it could lose. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+// Take the lease if free or already ours, and (re)arm its expiry; release only our own.
+const LEASE = `local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export class RedisStore implements TranscriptStore {
+  private readonly redis: Redis;
+  private waiting = 0;
+  private readonly ttlSeconds: number;
+
+  constructor(private readonly o: RedisStoreOptions) {
+    this.ttlSeconds = Math.round(o.retentionHours * 3600);
+    this.redis = new Redis(o.url, {
+      commandTimeout: o.commandTimeoutMs ?? 2000,
+      // Commands wait for a (re)connection only briefly (commandTimeout); our write loop decides how long a final
+      // may wait for Redis, so ioredis must not retry on its own.
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+      lazyConnect: false,
+    });
+    // Connection errors surface through commands and available(); without a listener ioredis logs each one.
+    this.redis.on('error', () => undefined);
+  }
+
+  /** Whether a new stream can be promised durable finals right now. */
+  available(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  private key(kind: 'rec' | 'fin' | 'lease', session: string): string {
+    // The hash tag keeps one session's keys on one slot of a Redis Cluster.
+    return `${this.o.prefix ?? 'earshot:'}${kind}:{${session}}`;
+  }
+
+  /** Runs a write until Redis acknowledges it, waiting out an outage up to outageMs. */
+  private async write<T>(run: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.o.outageMs ?? 30_000);
+    if (this.waiting >= (this.o.maxWaiting ?? 10_000)) {
+      throw new StoreUnavailableError('transcript store (Redis) is unreachable and its write buffer is full');
+    }
+    this.waiting++;
+    try {
+      for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+        try {
+          return await run();
+        } catch (err) {
+          if (err instanceof Fatal) throw err;
+          if (Date.now() + delay > deadline) {
+            throw new StoreUnavailableError(
+              `transcript store (Redis) unreachable for ${Math.round((this.o.outageMs ?? 30_000) / 1000)} s: ${(err as Error).message}`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private expire(m: ReturnType<Redis['multi']>, session: string): void {
+    if (this.ttlSeconds > 0) {
+      m.expire(this.key('rec', session), this.ttlSeconds);
+      m.expire(this.key('fin', session), this.ttlSeconds);
+    }
+  }
+
+  async open(record: SessionRecord): Promise<void> {
+    const existing = await this.get(record.id);
+    const fields = existing ? { status: 'live' } : record;
+    await this.write(async () => {
+      const m = this.redis.multi();
+      m.hset(this.key('rec', record.id), encode(fields));
+      this.expire(m, record.id);
+      check(await m.exec());
+    });
+  }
+
+  async append(session: string, final: StoredFinal): Promise<void> {
+    await this.write(async () => {
+      if (!(await this.redis.exists(this.key('rec', session)))) throw new Fatal(`unknown session ${session}`);
+      // Idempotent: a retried ZADD of the same member and score changes nothing.
+      const m = this.redis.multi();
+      m.zadd(this.key('fin', session), final.seq, JSON.stringify(final));
+      m.hset(this.key('rec', session), 'lastSeq', JSON.stringify(final.seq));
+      this.expire(m, session);
+      check(await m.exec());
+    }).catch((err: unknown) => {
+      throw err instanceof Fatal ? new Error(err.message) : err;
+    });
+  }
+
+  async finals(session: string, afterSeq = -1): Promise<StoredFinal[]> {
+    const raw = await this.redis.zrangebyscore(this.key('fin', session), `(${afterSeq}`, '+inf');
+    return raw.map((r) => JSON.parse(r) as StoredFinal);
+  }
+
+  async get(session: string): Promise<SessionRecord | undefined> {
+    const h = await this.redis.hgetall(this.key('rec', session));
+    if (!h.id) return undefined;
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)])) as SessionRecord;
+  }
+
+  async update(session: string, patch: RecordPatch): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
+    await this.write(async () => {
+      // Only an existing record is patched (HSET on a missing key would create a record without an id).
+      if (!(await this.redis.exists(this.key('rec', session)))) return;
+      const m = this.redis.multi();
+      m.hset(this.key('rec', session), encode(patch));
+      this.expire(m, session);
+      check(await m.exec());
+    });
+  }
+
+  async delete(session: string): Promise<boolean> {
+    const n = await this.redis.del(this.key('rec', session), this.key('fin', session));
+    return n > 0;
+  }
+
+  /** One live connection per session across replicas: taken (or renewed) by its holder, expires if it dies. */
+  async lease(session: string, holder: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(LEASE, 1, this.key('lease', session), holder, String(ttlMs))) === 1;
+  }
+
+  async release(session: string, holder: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.key('lease', session), holder).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+/** An error no retry can fix. */
+class Fatal extends Error {}
+
+function encode(fields: object): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.stringify(v)]));
+}
+
+function check(results: [Error | null, unknown][] | null): void {
+  if (!results) throw new Error('Redis transaction aborted');
+  for (const [err] of results) if (err) throw err;
+}

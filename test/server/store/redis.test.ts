@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { SessionRecord, StoredFinal } from '../../../server/store.js';
+import { RedisStore, StoreUnavailableError } from '../../../server/store/redis.js';
+import { NO_REDIS, startRedis, type TestRedis } from '../../helpers/redis.js';
+
+const record = (id: string): SessionRecord => ({
+  id,
+  subject: 'alice',
+  created: new Date(0).toISOString(),
+  status: 'live',
+  duration: 0,
+  committed: 0,
+  lastSeq: 0,
+  params: { language: 'en', interim: true },
+});
+const final = (seq: number): StoredFinal => ({
+  seq,
+  start: seq,
+  end: seq + 0.5,
+  transcript: `w${seq}`,
+  words: [{ word: `w${seq}`, start: seq, end: seq + 0.5, confidence: 0.9, punctuated_word: `w${seq}` }],
+  speech_final: true,
+  from_finalize: false,
+});
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('RedisStore against a real redis-server', { skip: NO_REDIS }, () => {
+  let redis: TestRedis;
+  const stores: RedisStore[] = [];
+  const store = (o: Partial<ConstructorParameters<typeof RedisStore>[0]> = {}) => {
+    const s = new RedisStore({ url: redis.url, retentionHours: 1, commandTimeoutMs: 500, ...o });
+    stores.push(s);
+    return s;
+  };
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await redis?.stop();
+  });
+
+  test('two replicas share a session: one writes, the other reads the same record and finals', async () => {
+    const a = store();
+    const b = store();
+    await a.open(record('shared'));
+    for (let i = 1; i <= 4; i++) await a.append('shared', final(i));
+    await a.update('shared', { committed: 4.5, duration: 5 });
+    const r = await b.get('shared');
+    assert.equal(r?.lastSeq, 4);
+    assert.equal(r?.committed, 4.5);
+    assert.deepEqual(r?.params, { language: 'en', interim: true });
+    assert.deepEqual(
+      (await b.finals('shared', 2)).map((f) => f.seq),
+      [3, 4],
+    );
+    assert.deepEqual((await b.finals('shared'))[0], final(1));
+    assert.equal(await b.delete('shared'), true);
+    assert.equal(await a.get('shared'), undefined);
+  });
+
+  test('append to an unknown session fails at once (no outage wait)', async () => {
+    const a = store({ outageMs: 60_000 });
+    const t0 = Date.now();
+    await assert.rejects(() => a.append('ghost', final(1)), /unknown session/);
+    assert.ok(Date.now() - t0 < 30_000);
+  });
+
+  test('one lease per session: the holder renews, others are refused, it expires when the holder stops', async () => {
+    const a = store();
+    const b = store();
+    assert.equal(await a.lease('L', 'replica-a', 300), true);
+    assert.equal(await b.lease('L', 'replica-b', 300), false);
+    assert.equal(await a.lease('L', 'replica-a', 300), true);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await b.lease('L', 'replica-b', 5000), true);
+    await a.release('L', 'replica-a'); // not a's any more: no effect
+    assert.equal(await a.lease('L', 'replica-a', 300), false);
+    await b.release('L', 'replica-b');
+    assert.equal(await a.lease('L', 'replica-a', 300), true);
+  });
+
+  test('Redis restarted mid-stream: a write waits for it and nothing acknowledged is lost', async () => {
+    const a = store({ outageMs: 20_000 });
+    await a.open(record('restart'));
+    await a.append('restart', final(1));
+    const restarting = redis.restart(800);
+    await until(() => !a.available());
+    const pending = a.append('restart', final(2));
+    await restarting;
+    await pending;
+    await a.append('restart', final(3));
+    assert.deepEqual(
+      (await a.finals('restart')).map((f) => f.seq),
+      [1, 2, 3],
+    );
+    assert.equal(a.available(), true);
+  });
+
+  test('an outage longer than the limit fails the write with StoreUnavailableError', async () => {
+    const a = store({ outageMs: 600 });
+    await a.open(record('outage'));
+    await redis.stop();
+    try {
+      await until(() => !a.available());
+      await assert.rejects(() => a.append('outage', final(1)), StoreUnavailableError);
+    } finally {
+      await redis.restart();
+    }
+  });
+});
