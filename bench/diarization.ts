@@ -1,0 +1,143 @@
+/**
+ * Diarization accuracy: DER (0.25 s collar, optimal speaker mapping) and speaker-count error per corpus file, for
+ * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, online
+ * clustering over the finals in order, a final split where its speaker changes), per embedding.
+ *
+ *   npm run bench:diarization [-- --only builtin|onnx]
+ *
+ * Reads ../shared/corpus; the random-weight ONNX speaker model is generated once into .cache/. Its DER is
+ * meaningless as accuracy (random weights): the row shows that the ONNX path runs end to end and what it costs.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { loadAudioFile } from '../audio/load.js';
+import { type SegmenterOptions, UtteranceSegmenter } from '../audio/segmenter.js';
+import { BuiltinEmbedder } from '../models/speaker/builtin.js';
+import { type TimeSpan, LiveDiarizer, diarizeFile } from '../models/speaker/diarize.js';
+import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
+import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
+import { writeSpeakerModel } from '../models/speaker/synth.js';
+import { loadSileroVad, type SileroVad } from '../models/vad.js';
+import { type Turn, diarizationError, parseRttm } from './lib/der.js';
+import { table, writeReport } from './lib/report.js';
+
+const CORPUS = new URL('../../shared/corpus/', import.meta.url).pathname;
+const FILES = [
+  'conversations/two-speakers',
+  'conversations/three-speakers',
+  'conversations/four-speakers-noisy',
+  'speakers/five-speakers',
+  'speakers/similar-voices',
+  'speakers/fast-turns',
+];
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+
+interface Utterance {
+  /** Padded audio span (what a final decodes). */
+  audio: TimeSpan;
+  /** Unpadded speech span (what a final reports). */
+  speech: TimeSpan;
+}
+
+/** Silero + the session's segmenter, exactly as a live stream cuts finals. */
+async function utterances(vad: SileroVad, audio: Float32Array, opts: Partial<SegmenterOptions>) {
+  const probs = await vad.createStream().push(audio);
+  const seg = new UtteranceSegmenter({ frameSeconds: vad.frameSamples / 16000, ...opts });
+  const out: Utterance[] = [];
+  let start: { time: number; speech: number } | undefined;
+  for (const e of [...seg.push(probs), ...seg.flush()]) {
+    if (e.type === 'speech_start') start = e;
+    else if (start) {
+      out.push({
+        audio: { start: e.start, end: e.time },
+        speech: { start: start.speech, end: e.type === 'speech_end' ? e.speech : e.time },
+      });
+      start = e.type === 'forced_split' ? { time: e.time, speech: e.time } : undefined;
+    }
+  }
+  return out;
+}
+
+const clipTo = (turns: Turn[], span: TimeSpan): Turn[] =>
+  turns
+    .map((t) => ({ ...t, start: Math.max(t.start, span.start), end: Math.min(t.end, span.end) }))
+    .filter((t) => t.end > t.start);
+
+async function offline(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> {
+  const utts = await utterances(vad, audio, { endpointingMs: 300, speechPadMs: 100 });
+  const d = await diarizeFile(
+    e,
+    audio,
+    utts.map((u) => u.audio),
+  );
+  const turns = d.turns.map((t) => ({ start: t.start, end: t.end, speaker: `s${t.speaker}` }));
+  return utts.flatMap((u) => clipTo(turns, u.speech));
+}
+
+async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> {
+  const utts = await utterances(vad, audio, { endpointingMs: 500 });
+  const live = new LiveDiarizer(e);
+  const out: Turn[] = [];
+  for (const u of utts) {
+    const a = audio.subarray(Math.round(u.audio.start * 16000), Math.round(u.audio.end * 16000));
+    const r = await live.labelFinal(a, u.audio.start);
+    out.push(
+      ...clipTo(
+        r.turns.map((t) => ({ ...t, speaker: `s${t.speaker}` })),
+        u.speech,
+      ),
+    );
+  }
+  return out;
+}
+
+async function embedders(): Promise<SpeakerEmbedder[]> {
+  const list: SpeakerEmbedder[] = [];
+  if (!only || only === 'builtin') list.push(new BuiltinEmbedder());
+  if (!only || only === 'onnx') {
+    const dir = new URL('../.cache/speaker/', import.meta.url).pathname;
+    mkdirSync(dir, { recursive: true });
+    const path = `${dir}synthetic-resnet.onnx`;
+    if (!existsSync(path)) writeSpeakerModel(path, { kind: 'wespeaker' });
+    list.push(await loadOnnxEmbedder(path));
+  }
+  return list;
+}
+
+const vad = await loadSileroVad();
+const rows: Record<string, string | number>[] = [];
+const results: unknown[] = [];
+for (const e of await embedders()) {
+  for (const name of FILES) {
+    const audio = (await loadAudioFile(`${CORPUS}${name}.wav`)).samples16k;
+    const ref = parseRttm(readFileSync(`${CORPUS}${name}.rttm`, 'utf8'));
+    for (const [path, run] of [
+      ['file', offline],
+      ['live', live],
+    ] as const) {
+      const cpu0 = process.cpuUsage();
+      const hyp = await run(e, vad, audio);
+      const cpu = process.cpuUsage(cpu0);
+      const r = diarizationError(ref, hyp, { collar: 0.25 });
+      const row = {
+        embedding: e.name,
+        file: name.split('/')[1],
+        path,
+        'DER %': Number((100 * r.der).toFixed(2)),
+        'miss %': Number(((100 * r.missed) / r.total).toFixed(2)),
+        'FA %': Number(((100 * r.falseAlarm) / r.total).toFixed(2)),
+        'conf %': Number(((100 * r.confusion) / r.total).toFixed(2)),
+        speakers: `${r.hypSpeakers}/${r.refSpeakers}`,
+        'count err': Math.abs(r.hypSpeakers - r.refSpeakers),
+        'CPU s': Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+      };
+      rows.push(row);
+      results.push({ ...row, result: r });
+    }
+  }
+  await e.release();
+}
+await vad.release();
+console.log('Diarization: DER with a 0.25 s collar, optimal mapping; speakers = found/true\n');
+console.log(table(rows));
+console.log(`\n${writeReport('diarization', { rows: results })}`);

@@ -1,0 +1,227 @@
+/**
+ * Speaker clustering on cosine similarity of L2-normalised embeddings.
+ * - OnlineClusterer: one per live session; each utterance joins the most similar speaker when the similarity
+ *   reaches the threshold (that speaker's centroid moves towards it), else becomes a new speaker, up to maxSpeakers
+ *   (then it joins the nearest). Numbers are never reused or reordered, and the state is plain JSON so a resumed
+ *   session keeps its labels.
+ * - agglomerative(): offline, over a whole file: average linkage, stopping at the threshold unless min/max speakers
+ *   force otherwise.
+ */
+import { cosine } from './embedding.js';
+
+export interface SpeakerCentroid {
+  id: number;
+  /** Weighted sum of the member embeddings (its direction is the centroid). */
+  sum: number[];
+  /** Total weight (seconds of speech) behind it. */
+  weight: number;
+}
+
+export interface OnlineClusterState {
+  version: 1;
+  threshold: number;
+  maxSpeakers: number;
+  speakers: SpeakerCentroid[];
+}
+
+export interface OnlineClusterOptions {
+  threshold: number;
+  /** Default 8. */
+  maxSpeakers?: number;
+}
+
+export interface Assignment {
+  speaker: number;
+  /** Cosine similarity to the speaker's centroid before the update (1 for a new speaker's first clip). */
+  similarity: number;
+  isNew: boolean;
+}
+
+export class ClusterStateError extends Error {
+  override name = 'ClusterStateError';
+}
+
+export class OnlineClusterer {
+  private readonly threshold: number;
+  private readonly maxSpeakers: number;
+  private readonly speakers: { id: number; sum: Float64Array; weight: number; unit: Float32Array }[] = [];
+
+  constructor(opts: OnlineClusterOptions, state?: OnlineClusterState) {
+    this.threshold = opts.threshold;
+    this.maxSpeakers = opts.maxSpeakers ?? 8;
+    if (!(this.maxSpeakers >= 1))
+      throw new ClusterStateError(`maxSpeakers must be >= 1, got ${this.maxSpeakers}`);
+    if (state) {
+      if (state.version !== 1 || !Array.isArray(state.speakers)) {
+        throw new ClusterStateError('speaker clustering state is not a version 1 state');
+      }
+      const dim = state.speakers[0]?.sum.length;
+      for (const s of state.speakers) {
+        if (!Number.isInteger(s.id) || s.sum.length !== dim || !(s.weight > 0)) {
+          throw new ClusterStateError(`speaker ${s.id} in the clustering state is malformed`);
+        }
+        const sum = Float64Array.from(s.sum);
+        this.speakers.push({ id: s.id, sum, weight: s.weight, unit: unit(sum) });
+      }
+    }
+  }
+
+  static fromJSON(state: OnlineClusterState): OnlineClusterer {
+    return new OnlineClusterer(state, state);
+  }
+
+  get count(): number {
+    return this.speakers.length;
+  }
+
+  /** The best match without changing anything (speaker -1 when there is none yet). */
+  nearest(embedding: Float32Array): { speaker: number; similarity: number; second: number } {
+    let speaker = -1;
+    let similarity = -Infinity;
+    let second = -Infinity;
+    for (const s of this.speakers) {
+      const sim = cosine(embedding, s.unit);
+      if (sim > similarity) {
+        second = similarity;
+        similarity = sim;
+        speaker = s.id;
+      } else if (sim > second) second = sim;
+    }
+    return { speaker, similarity, second };
+  }
+
+  /** Labels an embedding and updates the clusters; `weight` is the clip's duration (longer clips count more). */
+  assign(embedding: Float32Array, weight = 1): Assignment {
+    const best = this.nearest(embedding);
+    if (best.speaker >= 0 && (best.similarity >= this.threshold || this.count >= this.maxSpeakers)) {
+      const s = this.speakers.find((x) => x.id === best.speaker)!;
+      for (let i = 0; i < s.sum.length; i++) s.sum[i] += weight * embedding[i];
+      s.weight += weight;
+      s.unit = unit(s.sum);
+      return { speaker: s.id, similarity: best.similarity, isNew: false };
+    }
+    const id = this.speakers.length === 0 ? 0 : Math.max(...this.speakers.map((s) => s.id)) + 1;
+    const sum = Float64Array.from(embedding, (x) => x * weight);
+    this.speakers.push({ id, sum, weight, unit: unit(sum) });
+    return { speaker: id, similarity: 1, isNew: true };
+  }
+
+  toJSON(): OnlineClusterState {
+    return {
+      version: 1,
+      threshold: this.threshold,
+      maxSpeakers: this.maxSpeakers,
+      speakers: this.speakers.map((s) => ({ id: s.id, sum: [...s.sum], weight: s.weight })),
+    };
+  }
+}
+
+function unit(sum: Float64Array): Float32Array {
+  let n = 0;
+  for (const x of sum) n += x * x;
+  n = Math.sqrt(n) || 1;
+  return Float32Array.from(sum, (x) => x / n);
+}
+
+export interface AgglomerativeOptions {
+  /** Merging stops when the best average similarity falls below this (unless more than maxSpeakers remain). */
+  threshold: number;
+  minSpeakers?: number;
+  maxSpeakers?: number;
+}
+
+/**
+ * Average-linkage agglomerative clustering. Returns one label per embedding, numbered by first appearance
+ * (the first item is speaker 0).
+ */
+export function agglomerative(embeddings: readonly Float32Array[], opts: AgglomerativeOptions): number[] {
+  const n = embeddings.length;
+  if (n === 0) return [];
+  const minK = Math.max(1, opts.minSpeakers ?? 1);
+  const maxK = Math.max(minK, opts.maxSpeakers ?? n);
+  // sim[i][j]: average pairwise similarity between clusters i and j (Lance-Williams update for average linkage).
+  const sim = embeddings.map((a) => embeddings.map((b) => cosine(a, b)));
+  const size = new Array<number>(n).fill(1);
+  const alive = new Array<boolean>(n).fill(true);
+  const parent = Array.from({ length: n }, (_, i) => i);
+  let k = n;
+  while (k > minK) {
+    let bi = -1;
+    let bj = -1;
+    let best = -Infinity;
+    for (let i = 0; i < n; i++) {
+      if (!alive[i]) continue;
+      for (let j = i + 1; j < n; j++) {
+        if (alive[j] && sim[i][j] > best) {
+          best = sim[i][j];
+          bi = i;
+          bj = j;
+        }
+      }
+    }
+    if (best < opts.threshold && k <= maxK) break;
+    for (let m = 0; m < n; m++) {
+      if (!alive[m] || m === bi || m === bj) continue;
+      const s = (size[bi] * sim[bi][m] + size[bj] * sim[bj][m]) / (size[bi] + size[bj]);
+      sim[bi][m] = s;
+      sim[m][bi] = s;
+    }
+    size[bi] += size[bj];
+    alive[bj] = false;
+    parent[bj] = bi;
+    k--;
+  }
+  const root = (i: number): number => (parent[i] === i ? i : root(parent[i]));
+  const ids = new Map<number, number>();
+  return embeddings.map((_, i) => {
+    const r = root(i);
+    if (!ids.has(r)) ids.set(r, ids.size);
+    return ids.get(r)!;
+  });
+}
+
+/** Unit-length mean of the embeddings of each label (index = label). */
+export function centroids(
+  embeddings: readonly Float32Array[],
+  labels: readonly number[],
+  weights?: readonly number[],
+): Float32Array[] {
+  const k = Math.max(-1, ...labels) + 1;
+  const dim = embeddings[0]?.length ?? 0;
+  const sums = Array.from({ length: k }, () => new Float64Array(dim));
+  labels.forEach((l, i) => {
+    const w = weights?.[i] ?? 1;
+    for (let d = 0; d < dim; d++) sums[l][d] += w * embeddings[i][d];
+  });
+  return sums.map(unit);
+}
+
+export interface KnownSpeaker {
+  name: string;
+  embedding: Float32Array;
+}
+
+/**
+ * Names clusters after known speakers: each name goes to at most one cluster, best pairs first, and only when the
+ * similarity reaches the threshold. Returns the name per cluster index (undefined when none matched).
+ */
+export function nameClusters(
+  clusterCentroids: readonly Float32Array[],
+  known: readonly KnownSpeaker[],
+  threshold: number,
+): (string | undefined)[] {
+  const pairs: { c: number; k: number; sim: number }[] = [];
+  clusterCentroids.forEach((c, ci) =>
+    known.forEach((s, ki) => pairs.push({ c: ci, k: ki, sim: cosine(c, s.embedding) })),
+  );
+  pairs.sort((a, b) => b.sim - a.sim);
+  const names = new Array<string | undefined>(clusterCentroids.length);
+  const usedKnown = new Set<number>();
+  for (const p of pairs) {
+    if (p.sim < threshold) break;
+    if (names[p.c] !== undefined || usedKnown.has(p.k)) continue;
+    names[p.c] = known[p.k].name;
+    usedKnown.add(p.k);
+  }
+  return names;
+}

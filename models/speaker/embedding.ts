@@ -1,0 +1,44 @@
+/**
+ * The one interface every speaker embedding implements: audio clips in, fixed-size vectors out, compared by cosine
+ * similarity (same speaker → close to 1).
+ */
+
+export const EMBEDDING_SAMPLE_RATE = 16000;
+
+export interface SpeakerEmbedder {
+  /** e.g. "builtin" or the model file's name; reported in logs and benchmarks. */
+  readonly name: string;
+  readonly dim: number;
+  /** Cosine similarity above which two embeddings are taken as the same speaker (the embedder's own calibration). */
+  readonly sameSpeakerThreshold: number;
+  /** Shortest clip that gives a usable embedding, seconds. */
+  readonly minSeconds: number;
+  /** One L2-normalised embedding per clip (16 kHz mono, [-1, 1]); clips may differ in length. */
+  embed(clips: readonly Float32Array[]): Promise<Float32Array[]>;
+  release(): Promise<void>;
+}
+
+/** Bad clip or model input: the message says what and why. */
+export class SpeakerEmbeddingError extends Error {
+  override name = 'SpeakerEmbeddingError';
+}
+
+export function l2normalize(v: Float32Array): Float32Array {
+  let s = 0;
+  for (const x of v) s += x * x;
+  const n = Math.sqrt(s);
+  if (n > 0) for (let i = 0; i < v.length; i++) v[i] /= n;
+  return v;
+}
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
