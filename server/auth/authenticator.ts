@@ -1,10 +1,9 @@
 // The one entry point: a request in, a Principal or a Refusal out.
 
-import type { HttpRequest } from '../transport/types.js';
 import { ApiKeyStore } from './api-keys.js';
 import { extractCredential, looksLikeJwt, offeredAuthSubprotocol } from './credentials.js';
 import { JwtVerifier, type JwtOptions } from './jwt.js';
-import { ANONYMOUS, refusal, type Principal, type Refusal } from './types.js';
+import { ANONYMOUS, refusal, type AuthRequest, type Principal, type Refusal } from './types.js';
 
 export interface AuthConfig {
   /** `NAME:KEY[:admin],...` or `@FILE`. */
@@ -90,7 +89,7 @@ export class Authenticator {
     return `auth on: ${parts.join(', ')}`;
   }
 
-  async authenticate(req: HttpRequest): Promise<AuthResult> {
+  async authenticate(req: AuthRequest): Promise<AuthResult> {
     if (!this.enabled) {
       const protocol = offeredAuthSubprotocol(req.headers['sec-websocket-protocol']);
       const result: AuthResult =

@@ -1,7 +1,6 @@
 // Where a request carries its credential: Authorization (Token / Bearer), the WebSocket subprotocol, or ?token=.
 
-import type { HttpRequest } from '../transport/types.js';
-import { refusal, type Refusal } from './types.js';
+import { refusal, type AuthRequest, type Refusal } from './types.js';
 
 export interface Credential {
   value: string;
@@ -23,7 +22,7 @@ const malformed = (message: string) => refusal(401, 'MALFORMED_CREDENTIAL', mess
  * The request's credential, undefined when it carries none, or a refusal when one is malformed or several differ.
  * The subprotocol (if offered) is reported even without auth configured, since the client needs it answered.
  */
-export function extractCredential(req: HttpRequest): Credential | Refusal | undefined {
+export function extractCredential(req: AuthRequest): Credential | Refusal | undefined {
   const found: Credential[] = [];
 
   const authorization = req.headers['authorization'];

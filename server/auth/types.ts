@@ -1,6 +1,9 @@
 // What authentication decides: who is asking, or why they are refused.
 
-import type { HttpResponse } from '../transport/types.js';
+import type { HttpRequest, HttpResponse } from '../transport/types.js';
+
+/** The parts of a request that authentication reads. */
+export type AuthRequest = Pick<HttpRequest, 'headers' | 'query' | 'remoteAddress'>;
 
 export interface Principal {
   /** Owner of sessions: the JWT `sub`, `key:NAME` for an API key, '' for the anonymous principal (auth off). */

@@ -2,25 +2,15 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HttpRequest } from '../../../server/transport/types.js';
+import type { AuthRequest } from '../../../server/auth/types.js';
 
 export function request(
-  o: {
-    headers?: Record<string, string>;
-    query?: string;
-    remoteAddress?: string;
-    path?: string;
-    method?: string;
-  } = {},
-): HttpRequest {
+  o: { headers?: Record<string, string>; query?: string; remoteAddress?: string } = {},
+): AuthRequest {
   return {
-    method: o.method ?? 'GET',
-    path: o.path ?? '/v1/listen',
     query: new URLSearchParams(o.query ?? ''),
     headers: o.headers ?? {},
     remoteAddress: o.remoteAddress ?? '203.0.113.7',
-    body: () => Promise.reject(new Error('no body in this test')),
-    signal: new AbortController().signal,
   };
 }
 
