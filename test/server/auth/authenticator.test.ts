@@ -83,7 +83,7 @@ describe('Authenticator: refusals', () => {
   });
 
   test('malformed headers and parameters', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { authorization: 'Basic dXNlcjpwYXNz' },
       { authorization: 'Token' },
       { authorization: `Token ${KEY} extra` },
