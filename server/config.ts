@@ -1,23 +1,29 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { Command, Option as CommanderOption } from 'commander';
 import { isDtype, type Dtype } from '../models/model-dir.js';
 
-/** A configuration value that cannot be used; startup stops with this one line. */
+/** A configuration value that cannot be used; startup stops with this one line (exit 2). */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'int' | 'number' | 'bool';
-
-interface Option {
+interface Common {
   flag: string;
   env: string;
-  kind: Kind;
   help: string;
+  /** The placeholder in --help (`--port <n>`). */
+  arg?: string;
   choices?: readonly string[];
-  min?: number;
-  max?: number;
+  /**
+   * false: part of the contract but not built yet, so startup refuses it rather than ignoring it; a list: only
+   * values of these schemes work (`memory`, `file:DIR` is scheme `file`). Absent: implemented.
+   */
+  implemented?: false | readonly string[];
 }
+
+/** Numbers always carry their range: every numeric value is checked, whichever source it came from. */
+type Option = Common &
+  ({ kind: 'string' } | { kind: 'bool' } | { kind: 'int' | 'number'; min: number; max: number });
 
 /** Every server setting: flag, environment variable and config-file key (the camelCase name) in one table. */
 export const OPTIONS = {
@@ -68,23 +74,82 @@ export const OPTIONS = {
     flag: 'store',
     env: 'EARSHOT_STORE',
     kind: 'string',
-    help: 'transcript store: memory, file:DIR or redis://...',
+    arg: 'store',
+    implemented: ['memory'],
+    help: 'transcript store: memory (file:DIR and redis://... are not implemented yet)',
   },
+  // Auth and diarization are part of the contract but not built yet: refused at startup, never ignored.
   jwtSecret: {
     flag: 'jwt-secret',
     env: 'EARSHOT_JWT_SECRET',
     kind: 'string',
+    arg: 'secret',
+    implemented: false,
     help: 'HS256 secret for Bearer JWTs',
   },
-  jwksUrl: { flag: 'jwks-url', env: 'EARSHOT_JWKS_URL', kind: 'string', help: 'JWKS URL for Bearer JWTs' },
+  jwksUrl: {
+    flag: 'jwks-url',
+    env: 'EARSHOT_JWKS_URL',
+    kind: 'string',
+    arg: 'url',
+    implemented: false,
+    help: 'JWKS URL for Bearer JWTs',
+  },
   jwtAudience: {
     flag: 'jwt-audience',
     env: 'EARSHOT_JWT_AUDIENCE',
     kind: 'string',
+    arg: 'aud',
+    implemented: false,
     help: 'required JWT aud',
   },
-  jwtIssuer: { flag: 'jwt-issuer', env: 'EARSHOT_JWT_ISSUER', kind: 'string', help: 'required JWT iss' },
-  apiKeys: { flag: 'api-keys', env: 'EARSHOT_API_KEYS', kind: 'string', help: 'NAME:KEY,... or @FILE' },
+  jwtIssuer: {
+    flag: 'jwt-issuer',
+    env: 'EARSHOT_JWT_ISSUER',
+    kind: 'string',
+    arg: 'iss',
+    implemented: false,
+    help: 'required JWT iss',
+  },
+  apiKeys: {
+    flag: 'api-keys',
+    env: 'EARSHOT_API_KEYS',
+    kind: 'string',
+    arg: 'keys',
+    implemented: false,
+    help: 'API keys: NAME:KEY,...',
+  },
+  apiKeysFile: {
+    flag: 'api-keys-file',
+    env: 'EARSHOT_API_KEYS_FILE',
+    kind: 'string',
+    arg: 'file',
+    implemented: false,
+    help: 'API keys, one NAME:KEY a line',
+  },
+  allowedOrigins: {
+    flag: 'allowed-origins',
+    env: 'EARSHOT_ALLOWED_ORIGINS',
+    kind: 'string',
+    arg: 'origins',
+    implemented: false,
+    help: 'browser Origins allowed to connect, comma-separated',
+  },
+  allowAnonymous: {
+    flag: 'allow-anonymous',
+    env: 'EARSHOT_ALLOW_ANONYMOUS',
+    kind: 'bool',
+    implemented: false,
+    help: 'with auth configured, also serve requests without a credential',
+  },
+  speakerModel: {
+    flag: 'speaker-model',
+    env: 'EARSHOT_SPEAKER_MODEL',
+    kind: 'string',
+    arg: 'model',
+    implemented: false,
+    help: 'speaker-embedding model for diarization',
+  },
   maxStreams: {
     flag: 'max-streams',
     env: 'EARSHOT_MAX_STREAMS',
@@ -149,6 +214,14 @@ export const OPTIONS = {
     max: 600_000,
     help: 'SIGTERM: longest wait (ms) for streams to finish',
   },
+  flushTimeoutMs: {
+    flag: 'flush-timeout',
+    env: 'EARSHOT_FLUSH_TIMEOUT_MS',
+    kind: 'int',
+    min: 0,
+    max: 3_600_000,
+    help: 'CloseStream: longest wait (ms) for the last finals, then 1011 naming what was not decoded (0 = none)',
+  },
   maxFrameBytes: {
     flag: 'max-frame-bytes',
     env: 'EARSHOT_MAX_FRAME_BYTES',
@@ -188,6 +261,10 @@ export interface ServerConfig {
   jwtAudience?: string;
   jwtIssuer?: string;
   apiKeys?: string;
+  apiKeysFile?: string;
+  allowedOrigins?: string;
+  allowAnonymous?: boolean;
+  speakerModel?: string;
   maxStreams: number;
   admissionTarget: number;
   endpointingMs: number;
@@ -196,6 +273,7 @@ export interface ServerConfig {
   batchWindowMs: number;
   idleTimeoutMs: number;
   drainTimeoutMs: number;
+  flushTimeoutMs: number;
   maxFrameBytes: number;
   maxBodyBytes: number;
   logLevel: string;
@@ -218,88 +296,206 @@ export const DEFAULTS: ServerConfig = {
   batchWindowMs: 5,
   idleTimeoutMs: 10_000,
   drainTimeoutMs: 30_000,
+  flushTimeoutMs: 60_000,
   maxFrameBytes: 1024 * 1024,
   maxBodyBytes: 200 * 1024 * 1024,
   logLevel: 'info',
 };
 
 type Key = keyof typeof OPTIONS;
+type Source = { kind: 'flag' } | { kind: 'env' } | { kind: 'config'; file: string };
 
-function coerce(key: Key, raw: unknown, source: string): unknown {
+const entries = Object.entries(OPTIONS) as [Key, Option][];
+
+/** Names where a value came from, as the user wrote it: the flag, the variable, or the file and its key. */
+function origin(key: Key, source: Source): string {
   const o: Option = OPTIONS[key];
-  const where = `${source} ${source === 'flag' ? `--${o.flag}` : source === 'env' ? o.env : key}`;
+  if (source.kind === 'flag') return `--${o.flag}`;
+  return source.kind === 'env' ? o.env : `config file ${source.file}: "${key}"`;
+}
+
+export interface NumberSpec {
+  kind: 'int' | 'number';
+  min: number;
+  max: number;
+}
+
+/**
+ * A number checked against its range. Text (flags, environment) is parsed; a JSON config file must use JSON
+ * numbers, so `textAllowed` is false there. The message names `where` and the range.
+ */
+export function checkedNumber(where: string, raw: unknown, spec: NumberSpec, textAllowed = true): number {
+  const text = textAllowed && typeof raw === 'string' && raw.trim() !== '';
+  const n = typeof raw === 'number' ? raw : text ? Number(raw) : NaN;
+  const what = spec.kind === 'int' ? 'an integer' : 'a number';
+  if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) {
+    throw new ConfigError(
+      `${where}: expected ${what} from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  if (n < spec.min || n > spec.max)
+    throw new ConfigError(`${where}: ${n} is outside ${spec.min}..${spec.max}`);
+  return n;
+}
+
+const DTYPES = 'fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4';
+
+/** A --dtype value, checked. */
+export function checkedDtype(where: string, raw: string | undefined): Dtype | undefined {
+  if (raw === undefined) return undefined;
+  if (!isDtype(raw)) throw new ConfigError(`${where} ${raw} is not one of ${DTYPES}`);
+  return raw;
+}
+
+function coerce(key: Key, raw: unknown, source: Source): unknown {
+  const o: Option = OPTIONS[key];
+  const where = origin(key, source);
+  let value: unknown;
   if (o.kind === 'string') {
     if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
     if (o.choices && !o.choices.includes(raw))
       throw new ConfigError(`${where}: "${raw}" is not one of ${o.choices.join(', ')}`);
     if (key === 'dtype' && !isDtype(raw))
-      throw new ConfigError(`${where}: "${raw}" is not a dtype (fp32, fp16, q8, ...)`);
-    return raw;
+      throw new ConfigError(`${where}: "${raw}" is not a dtype (${DTYPES})`);
+    value = raw;
+  } else if (o.kind === 'bool') {
+    if (typeof raw === 'boolean') value = raw;
+    else if (raw === 'true' || raw === '1') value = true;
+    else if (raw === 'false' || raw === '0') value = false;
+    else throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+  } else {
+    value = checkedNumber(where, raw, o, source.kind !== 'config');
   }
-  if (o.kind === 'bool') {
-    if (typeof raw === 'boolean') return raw;
-    if (raw === 'true' || raw === '1') return true;
-    if (raw === 'false' || raw === '0') return false;
-    throw new ConfigError(`${where}: expected true or false`);
-  }
-  // Flags and environment are text; a JSON config file must use JSON numbers.
-  const text = source !== 'config' && typeof raw === 'string' && raw.trim() !== '';
-  const n = typeof raw === 'number' ? raw : text ? Number(raw) : NaN;
-  if (!Number.isFinite(n) || (o.kind === 'int' && !Number.isInteger(n))) {
-    throw new ConfigError(
-      `${where}: expected ${o.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  if ((o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
-    throw new ConfigError(`${where}: ${n} is outside ${o.min}..${o.max}`);
-  }
-  return n;
+  refuseUnimplemented(key, value, source);
+  return value;
 }
 
-/** flags > environment > config file > defaults. */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const o of Object.values(OPTIONS)) options[o.flag] = { type: 'string' };
-  let flags: Record<string, string | undefined>;
-  try {
-    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-    flags = parsed.values as Record<string, string | undefined>;
-  } catch (err) {
-    throw new ConfigError(`${(err as Error).message} (earshot serve --help lists the options)`);
+/** An option of the contract that is not built yet stops startup: accepting and ignoring it would mislead. */
+function refuseUnimplemented(key: Key, value: unknown, source: Source): void {
+  const o: Option = OPTIONS[key];
+  if (o.implemented === undefined) return;
+  const scheme = String(value).split(':')[0];
+  if (o.implemented !== false && o.implemented.includes(scheme)) return;
+  const what =
+    o.implemented === false ? `--${o.flag}` : `--${o.flag} ${scheme}${scheme === value ? '' : ':...'}`;
+  const from =
+    source.kind === 'flag' ? '' : ` (from ${source.kind === 'env' ? o.env : `config file ${source.file}`})`;
+  const remedy =
+    o.implemented !== false
+      ? `use ${o.implemented.map((v) => `--${o.flag} ${v}`).join(' or ')}`
+      : source.kind === 'flag'
+        ? 'remove it'
+        : source.kind === 'env'
+          ? `unset ${o.env}`
+          : `remove "${key}" from the file`;
+  throw new ConfigError(`${what}${from} is not implemented yet in this version; ${remedy}`);
+}
+
+function placeholder(key: Key, o: Option): string {
+  if (o.kind === 'int' || o.kind === 'number')
+    return key.endsWith('Ms') ? 'ms' : key.endsWith('Bytes') ? 'bytes' : 'n';
+  return o.arg ?? o.flag.split('-').pop()!;
+}
+
+function describe(key: Key, o: Option): string {
+  const parts = [o.help];
+  if (o.choices) parts.push(`(${o.choices.join('|')})`);
+  if (o.kind === 'int' || o.kind === 'number') parts.push(`(${o.min}..${o.max})`);
+  // The config-file key is the camelCase flag unless the name carries a unit.
+  const camel = o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  if (camel !== key) parts.push(`[config: ${key}]`);
+  if (o.implemented === false) parts.push('(NOT IMPLEMENTED YET: refused)');
+  return parts.join(' ');
+}
+
+/**
+ * `earshot serve`'s command line, generated from OPTIONS: per-option help with range, default and variable.
+ * Commander parses only; precedence and checks are configFromCommand's, so they hold for every source.
+ */
+export function serveCommandLine(): Command {
+  const cmd = new Command('serve')
+    .description('serve live transcription (Deepgram /v1/listen), the file routes and the captions page')
+    .addHelpText(
+      'after',
+      '\nPrecedence: flags > environment > --config FILE (JSON, camelCase keys: maxBatch) > defaults.',
+    );
+  for (const [key, o] of entries) {
+    const arg = o.kind === 'bool' ? '' : ` <${placeholder(key, o)}>`;
+    const opt = new CommanderOption(`--${o.flag}${arg}`, describe(key, o)).env(o.env);
+    const fallback = (DEFAULTS as unknown as Record<string, unknown>)[key];
+    if (fallback !== undefined) opt.default(fallback);
+    cmd.addOption(opt);
   }
+  cmd.addOption(
+    new CommanderOption('--config <file>', 'JSON file with any of the options above').env('EARSHOT_CONFIG'),
+  );
+  return cmd;
+}
+
+/** flags > environment > config file > defaults, from a parsed serveCommandLine(). */
+export function configFromCommand(cmd: Command, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  // Commander also fills in defaults and process.env; only what was typed on this command line counts here.
+  const typed = (flag: string): unknown => {
+    const name = cmd.options.find((x) => x.long === `--${flag}`)?.attributeName();
+    return name !== undefined && cmd.getOptionValueSource(name) === 'cli'
+      ? cmd.getOptionValue(name)
+      : undefined;
+  };
   const out: Record<string, unknown> = { ...DEFAULTS };
-  const file = flags.config ?? env.EARSHOT_CONFIG;
-  if (file) {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
-    }
-    if (!json || typeof json !== 'object' || Array.isArray(json))
-      throw new ConfigError(`config file ${file}: expected a JSON object`);
-    for (const [k, v] of Object.entries(json)) {
-      if (!(k in OPTIONS))
-        throw new ConfigError(
-          `config file ${file}: unknown key "${k}" (keys: ${Object.keys(OPTIONS).join(', ')})`,
-        );
-      out[k] = coerce(k as Key, v, 'config');
-    }
-  }
-  for (const [k, o] of Object.entries(OPTIONS) as [Key, Option][]) {
+  const file = (typed('config') as string | undefined) ?? (env.EARSHOT_CONFIG || undefined);
+  if (file) Object.assign(out, readConfigFile(file));
+  for (const [k, o] of entries) {
     const v = env[o.env];
-    if (v !== undefined && v !== '') out[k] = coerce(k, v, 'env');
+    if (v !== undefined && v !== '') out[k] = coerce(k, v, { kind: 'env' });
   }
-  for (const [k, o] of Object.entries(OPTIONS) as [Key, Option][]) {
-    const v = flags[o.flag];
-    if (v !== undefined) out[k] = coerce(k, v, 'flag');
+  for (const [k, o] of entries) {
+    const v = typed(o.flag);
+    if (v !== undefined) out[k] = coerce(k, v, { kind: 'flag' });
   }
   return out as unknown as ServerConfig;
 }
 
-export function configHelp(): string {
-  const rows = Object.values(OPTIONS).map(
-    (o: Option) => `  --${o.flag.padEnd(18)} ${o.env.padEnd(30)} ${o.help}`,
-  );
-  return `earshot serve [options]   (flags > environment > --config FILE (JSON) > defaults)\n\n${rows.join('\n')}\n  --config FILE      EARSHOT_CONFIG                 JSON file with any of the keys above (camelCase)`;
+function readConfigFile(file: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why =
+      e.code === 'ENOENT'
+        ? 'no such file'
+        : e instanceof SyntaxError
+          ? `not valid JSON (${e.message})`
+          : e.message;
+    throw new ConfigError(`config file ${file}: ${why}`);
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new ConfigError(`config file ${file}: expected a JSON object of options ({"port": 8080})`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (!(k in OPTIONS))
+      throw new ConfigError(
+        `config file ${file}: unknown key "${k}" (keys: ${Object.keys(OPTIONS).join(', ')})`,
+      );
+    out[k] = coerce(k as Key, v, { kind: 'config', file });
+  }
+  return out;
+}
+
+/** Commander's error text as one line without its "error: " prefix. */
+export function commanderMessage(err: Error): string {
+  return err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+}
+
+/** Parses serve's arguments without touching the process (no output, no exit): for tests and embedding. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const cmd = serveCommandLine()
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (err) {
+    throw new ConfigError(`${commanderMessage(err as Error)} (earshot serve --help lists the options)`);
+  }
+  return configFromCommand(cmd, env);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -10,9 +10,12 @@ import { synthModel } from '../helpers/models.js';
 
 const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '' } });
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '', ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -101,21 +104,70 @@ describe('earshot transcribe', () => {
   const usage: [string[], RegExp][] = [
     [['transcribe'], /at least one FILE/],
     [['transcribe', 'x.wav', '--format', 'docx'], /--format must be one of/],
-    [['transcribe', 'x.wav', '--bogus'], /Unknown option/],
+    [['transcribe', 'x.wav', '--bogus'], /^earshot: unknown option '--bogus' \(earshot transcribe --help\)$/],
     [['transcribe', 'x.wav', '--dtype', 'q3'], /--dtype q3/],
     [['transcribe', 'x.wav', '--device', 'tpu'], /--device must be cpu or cuda/],
     [['models', 'synth', 'huge', '--out', '/tmp/x'], /micro, tiny, base or small/],
     [['models', 'synth', 'micro'], /--out DIR/],
-    [['models', 'frobnicate'], /pull, list or synth/],
+    [['models', 'frobnicate'], /unknown command 'frobnicate' \(earshot models --help\)/],
     [['launch'], /unknown command/],
   ];
   for (const [args, message] of usage) {
     test(`usage error: ${args.join(' ')}`, async () => {
       const r = await run(args);
       assert.equal(r.code, 2);
-      assert.match(r.stderr, message);
+      assert.match(r.stderr.trim(), message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     });
   }
+
+  test('an unknown --language: exit 2, one line naming the languages the model knows', async () => {
+    const r = await run(['transcribe', wav(1), '--model', model, '--language', 'zz']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(
+      r.stderr,
+      /^earshot: --language zz: not a language of this model; use en, zh, de, .* or auto\n$/,
+    );
+  });
+
+  test('out-of-range numbers: one line, exit 2', async () => {
+    for (const [flag, value, message] of [
+      ['--batch-size', '0', /^earshot: --batch-size: 0 is outside 1\.\.64\n$/],
+      ['--batch-size', '-1', /^earshot: --batch-size: -1 is outside 1\.\.64\n$/],
+      ['--threads', '-2', /^earshot: --threads: -2 is outside 0\.\.256\n$/],
+      ['--threads', 'many', /^earshot: --threads: expected an integer from 0 to 256, got "many"\n$/],
+    ] as const) {
+      const r = await run(['transcribe', wav(1), '--model', model, flag, value]);
+      assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  test('--diarize is refused, not ignored', async () => {
+    const r = await run(['transcribe', wav(1), '--model', model, '--diarize']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^earshot: --diarize is not implemented yet in this version/);
+  });
+
+  test('without --model: synthetic:tiny, with the SYNTHETIC warning; models list shows the built model', async () => {
+    // A micro model where the cache keeps synthetic:tiny stands in for it (building tiny takes a while).
+    const cache = mkdtempSync(join(tmpdir(), 'earshot-cache-'));
+    const empty = await run(['models', 'list'], { EARSHOT_CACHE_DIR: cache });
+    assert.equal(empty.code, 0);
+    assert.match(empty.stdout, /^no models in /);
+    cpSync(model, join(cache, 'synthetic', 'tiny-fp32'), { recursive: true });
+    const r = await run(['transcribe', wav(3), '--language', 'en'], { EARSHOT_CACHE_DIR: cache });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello world good morning\n');
+    assert.match(
+      r.stderr,
+      /^earshot: warning: synthetic:tiny is a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en/m,
+    );
+    const list = await run(['models', 'list'], { EARSHOT_CACHE_DIR: cache });
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^synthetic:tiny\tfp32\t[\d.]+ MB\tcomplete\t.*tiny-fp32\n$/);
+  });
 
   test('a file that does not exist', async () => {
     const r = await run(['transcribe', join(work, 'missing.wav'), '--model', model]);
@@ -127,5 +179,30 @@ describe('earshot transcribe', () => {
     const r = await run(['transcribe', wav(1), '--model', join(work, 'no-model')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr.trim(), /^earshot: model directory .* does not exist/);
+  });
+});
+
+describe('every command has its own --help', () => {
+  const helps: [string[], string][] = [
+    [['--help'], 'earshot'],
+    [['serve', '--help'], 'earshot serve'],
+    [['transcribe', '--help'], 'earshot transcribe'],
+    [['help', 'transcribe'], 'earshot transcribe'],
+    [['models', '--help'], 'earshot models'],
+    [['models', 'pull', '--help'], 'earshot models pull'],
+    [['models', 'list', '--help'], 'earshot models list'],
+    [['models', 'synth', '--help'], 'earshot models synth'],
+  ];
+  for (const [args, usage] of helps) {
+    test(args.join(' '), async () => {
+      const r = await run(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.startsWith(`Usage: ${usage} [options]`), r.stdout);
+      assert.match(r.stdout, /-h, --help/);
+    });
+  }
+  test('transcribe --help shows the defaults', async () => {
+    const r = await run(['transcribe', '--help']);
+    assert.match(r.stdout.replace(/\s+/g, ' '), /--batch-size <n> .*\(1\.\.64\) \(default: "1"\)/);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig } from '../../server/config.js';
+import { ConfigError, DEFAULTS, loadConfig, OPTIONS, serveCommandLine } from '../../server/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-config-'));
 function file(json: unknown): string {
@@ -36,14 +36,24 @@ describe('configuration', () => {
     [['--port', 'http'], {}, /--port: expected an integer/],
     [['--device', 'tpu'], {}, /not one of cpu, cuda/],
     [['--dtype', 'q3'], {}, /not a dtype/],
-    [['--nope', '1'], {}, /Unknown option/],
+    [['--nope', '1'], {}, /unknown option '--nope'/],
+    // Negative numbers are values to range-check, not an "ambiguous argument".
+    [['--max-batch', '-1'], {}, /^--max-batch: -1 is outside 1\.\.64$/],
+    [['--max-batch=0'], {}, /--max-batch: 0 is outside 1\.\.64/],
+    [['--admission-target', '1.5'], {}, /--admission-target: 1\.5 is outside 0\.\.1/],
+    [['--max-batch', '2.5'], {}, /--max-batch: expected an integer from 1 to 64, got "2\.5"/],
+    [['--max-batch'], {}, /argument missing/],
+    [[], { EARSHOT_MAX_BATCH: '-1' }, /EARSHOT_MAX_BATCH: -1 is outside 1\.\.64/],
+    [['--config', file({ maxBatch: 65 })], {}, /"maxBatch": 65 is outside 1\.\.64/],
+    [['extra'], {}, /too many arguments/],
     [[], { EARSHOT_MAX_STREAMS: '0' }, /EARSHOT_MAX_STREAMS: 0 is outside/],
     [[], { EARSHOT_TRANSPORT: 'quic' }, /EARSHOT_TRANSPORT: "quic" is not one of/],
-    [['--config', '/nonexistent/earshot.json'], {}, /config file \/nonexistent\/earshot\.json/],
-    [['--config', file('{port: 1')], {}, /config file .*JSON/],
+    [['--config', '/nonexistent/earshot.json'], {}, /config file \/nonexistent\/earshot\.json: no such file/],
+    [['--config', file('{port: 1')], {}, /config file .*: not valid JSON/],
     [['--config', file([1, 2])], {}, /expected a JSON object/],
     [['--config', file({ prot: 1 })], {}, /unknown key "prot"/],
-    [['--config', file({ port: '80' })], {}, /config port: expected an integer/],
+    [['--config', file({ port: '80' })], {}, /"port": expected an integer from 0 to 65535, got "80"/],
+    [['--config', file({ allowAnonymous: 'yes' })], {}, /"allowAnonymous": expected true or false/],
   ];
   for (const [argv, env, message] of bad) {
     test(`refuses ${[...argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')}`, () => {
@@ -53,4 +63,101 @@ describe('configuration', () => {
       );
     });
   }
+});
+
+type Spec = (typeof OPTIONS)[keyof typeof OPTIONS];
+const options = Object.entries(OPTIONS) as [
+  string,
+  Spec & { min?: number; max?: number; implemented?: unknown },
+][];
+
+describe('every numeric option is range-checked from every source', () => {
+  for (const [key, o] of options) {
+    if (o.kind !== 'int' && o.kind !== 'number') continue;
+    test(`${key}: below ${o.min} and above ${o.max}`, () => {
+      for (const n of [o.min! - 1, o.max! + 1]) {
+        const outside = new RegExp(`: ${n} is outside ${o.min}\\.\\.${o.max}`);
+        const sources: [string[], NodeJS.ProcessEnv, string][] = [
+          [[`--${o.flag}`, String(n)], {}, `--${o.flag}`],
+          [[], { [o.env]: String(n) }, o.env],
+          [['--config', file({ [key]: n })], {}, `"${key}"`],
+        ];
+        for (const [argv, env, where] of sources) {
+          assert.throws(
+            () => loadConfig(argv, env),
+            (e: unknown) => e instanceof ConfigError && e.message.includes(where) && outside.test(e.message),
+            `${where}=${n}`,
+          );
+        }
+      }
+      assert.equal(loadConfig([`--${o.flag}`, String(o.max)], {})[key as keyof typeof DEFAULTS], o.max);
+    });
+  }
+});
+
+describe('options that are not implemented yet are refused, never ignored', () => {
+  const pending = options.filter(([, o]) => o.implemented === false);
+  test('auth and diarization are marked', () => {
+    assert.deepEqual(pending.map(([, o]) => o.flag).sort(), [
+      'allow-anonymous',
+      'allowed-origins',
+      'api-keys',
+      'api-keys-file',
+      'jwks-url',
+      'jwt-audience',
+      'jwt-issuer',
+      'jwt-secret',
+      'speaker-model',
+    ]);
+  });
+  for (const [key, o] of pending) {
+    test(`--${o.flag} from a flag, the environment and a config file`, () => {
+      const value = o.kind === 'bool' ? 'true' : 'x';
+      const refusals: [string[], NodeJS.ProcessEnv, RegExp][] = [
+        [o.kind === 'bool' ? [`--${o.flag}`] : [`--${o.flag}`, value], {}, /; remove it$/],
+        [[], { [o.env]: value }, new RegExp(`\\(from ${o.env}\\) .*; unset ${o.env}$`)],
+        [
+          ['--config', file({ [key]: o.kind === 'bool' ? true : value })],
+          {},
+          /; remove "\w+" from the file$/,
+        ],
+      ];
+      for (const [argv, env, remedy] of refusals) {
+        assert.throws(
+          () => loadConfig(argv, env),
+          (e: unknown) =>
+            e instanceof ConfigError &&
+            e.message.startsWith(`--${o.flag}`) &&
+            e.message.includes('is not implemented yet in this version') &&
+            remedy.test(e.message),
+        );
+      }
+    });
+  }
+
+  test('--store: memory works; file:DIR and redis:// are refused without echoing the URL', () => {
+    assert.equal(loadConfig(['--store', 'memory'], {}).store, 'memory');
+    for (const store of ['file:/var/lib/earshot', 'redis://:secret@redis:6379']) {
+      assert.throws(
+        () => loadConfig(['--store', store], {}),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          /^--store (file|redis):\.\.\. is not implemented yet in this version; use --store memory$/.test(
+            e.message,
+          ),
+      );
+    }
+  });
+});
+
+test('serve --help is generated from the table: every flag, variable, default and range', () => {
+  // Line wrapping depends on the terminal width: compare with whitespace collapsed.
+  const help = serveCommandLine().helpInformation({ error: false }).replace(/\s+/g, ' ');
+  for (const [key, o] of options) {
+    assert.ok(help.includes(`--${o.flag}`), o.flag);
+    assert.ok(help.includes(o.env), o.env);
+    if (o.kind === 'int' || o.kind === 'number') assert.ok(help.includes(`(${o.min}..${o.max})`), key);
+  }
+  assert.match(help, /--max-batch <n> most windows per inference batch \(1\.\.64\) \(default: 8,/);
+  assert.match(help, /--jwt-secret <secret> [^-]*\(NOT IMPLEMENTED YET: refused\)/);
 });
