@@ -17,7 +17,8 @@ export class Metrics {
 
   constructor(probe: { activeStreams(): number; coalesced(): number; queued(): number }) {
     const r = this.registry;
-    client.collectDefaultMetrics({ register: r, prefix: 'earshot_process_' });
+    // Standard names (process_cpu_seconds_total, nodejs_heap_...), as dashboards and alerts for Node expect them.
+    client.collectDefaultMetrics({ register: r });
     this.batchSize = new client.Histogram({
       name: 'earshot_batch_size',
       help: 'Windows per inference batch',
