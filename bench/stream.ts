@@ -4,11 +4,13 @@
  *   npm run bench:stream -- [--model SPEC] [--dtype q8] [--streams N] [--seconds S] [--endpointing 500]
  *                           [--find-capacity] [--compare-batching | --no-batching] [--admission]
  *                           [--idle-connections 10000 --transports uws,ws]
+ *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
+import { SPEECH } from '../models/admission.js';
 import { resolveModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/transcribe.js';
 import { WhisperModel } from '../models/whisper.js';
@@ -35,12 +37,17 @@ const { values } = parseArgs({
     admission: { type: 'boolean', default: false },
     'idle-connections': { type: 'string' },
     transports: { type: 'string', default: 'uws,ws' },
+    join: { type: 'string' },
+    'join-spread-ms': { type: 'string', default: '700' },
+    interims: { type: 'string', default: 'true' },
+    'admission-target': { type: 'string', default: '0.85' },
   },
 });
 const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
 const endpointing = Number(values.endpointing);
 const seconds = Number(values.seconds);
+const interims = values.interims !== 'false';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -195,16 +202,17 @@ const files = existsSync(CORPUS)
       .map((f) => CORPUS + f)
   : [];
 
-async function level(server: Server, streams: number): Promise<Level> {
+async function level(server: Server, streams: number, spreadMs?: number): Promise<Level> {
   const cpu0 = cpuSeconds(server.proc.pid!);
   const t0 = performance.now();
   let rss = rssMiB(server.proc.pid!);
   const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(server.proc.pid!))), 1000);
   const records = (await runClients({
-    url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=true&endpointing=${endpointing}`,
+    url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=${interims}&endpointing=${endpointing}`,
     streams,
     seconds,
     files,
+    spreadMs,
   })) as StreamRecord[];
   clearInterval(sampler);
   const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
@@ -217,8 +225,9 @@ async function level(server: Server, streams: number): Promise<Level> {
 
 /**
  * The compute bound: what the engine sustains in isolation. A stream costs, per second, f/interval interim decodes
- * (f = speech fraction of the corpus, one interim per interval of speech) and u final decodes (u = utterances per
- * second); each decode costs the per-item time of a batch of B 2.5-s windows. Bound = 1 s / cost per stream-second.
+ * (f = speech fraction of the corpus, one interim per interval of speech; without interim_results only the long
+ * utterances' share, as admission prices it) and u final decodes (u = utterances per second); each decode costs
+ * the per-item time of a batch of B 2.5-s windows. Bound = 1 s / cost per stream-second.
  */
 async function computeBound(
   dir: string,
@@ -254,7 +263,8 @@ async function computeBound(
   const perItemMs = quantile(t, 0.5);
   const f = speech / total;
   const u = utterances / total;
-  const costPerStreamSecond = ((f / 1.0 + u) * perItemMs) / 1000;
+  const interimsPerSecond = interims ? f / 1.0 : (f * SPEECH.longFraction) / 1.0;
+  const costPerStreamSecond = ((interimsPerSecond + u) * perItemMs) / 1000;
   return { bound: 1 / costPerStreamSecond, perItemMs, speechFraction: f, utterancesPerSecond: u };
 }
 
@@ -295,7 +305,7 @@ function serverArgs(maxBatch: number): string[] {
     '--max-streams',
     '100000',
     '--admission-target',
-    values.admission ? '0.85' : '0',
+    values.admission || values.join ? values['admission-target'] : '0',
   ];
 }
 
@@ -353,6 +363,32 @@ if (values['idle-connections']) {
   console.log(`\n${n} idle /v1/listen connections\n`);
   console.log(table(rows));
   report.idle = rows;
+} else if (values.join) {
+  // A burst: N streams join spread apart, admission on. At 90% of the compute bound all should be admitted and
+  // keep their finals within endpointing + 1 s.
+  if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
+  const maxBatch = Number(values['max-batch']);
+  const bound = await computeBound(await resolveModel(values.model, { dtype: values.dtype }), maxBatch);
+  const offered = values.join.endsWith('%')
+    ? Math.max(1, Math.floor((bound.bound * Number(values.join.slice(0, -1))) / 100))
+    : Number(values.join);
+  const spreadMs = Number(values['join-spread-ms']);
+  const server = await startServer(serverArgs(maxBatch));
+  const l = await level(server, offered, spreadMs);
+  await server.stop();
+  const row = {
+    offered,
+    admitted: offered - l.refused,
+    'compute bound': +bound.bound.toFixed(1),
+    'offered/bound': +(offered / bound.bound).toFixed(2),
+    ...levelRow(l),
+  };
+  delete (row as Record<string, unknown>).streams;
+  console.log(
+    `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s\n`,
+  );
+  console.log(table([row]));
+  report.join = { offered, admitted: offered - l.refused, spreadMs, interims, bound, level: l };
 } else if (values['find-capacity']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};

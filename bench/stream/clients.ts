@@ -14,6 +14,8 @@ interface Args {
   seconds: number;
   files: string[];
   idle?: boolean;
+  /** Streams join this far apart (a burst); otherwise starts are staggered over 3 s. */
+  spreadMs?: number;
 }
 const args = JSON.parse(process.argv[2]) as Args;
 
@@ -51,7 +53,7 @@ const clips = args.files.map((f) => {
 async function runStream(i: number, t0: number): Promise<StreamRecord> {
   const clip = clips[i % clips.length];
   // Stagger starts so streams do not speak in lockstep.
-  const offsetMs = (i * 997) % 3000;
+  const offsetMs = args.spreadMs !== undefined ? i * args.spreadMs : (i * 997) % 3000;
   await new Promise((r) => setTimeout(r, offsetMs));
   const rec: StreamRecord = { refused: false, offsetMs, truth: [], results: [] };
   const ws = new WebSocket(args.url);
