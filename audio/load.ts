@@ -7,9 +7,9 @@ import { basename, extname } from 'node:path';
 import { AudioDecodeError } from './errors.js';
 import { decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
 import { SAMPLE_RATE } from './logmel.js';
-import { decodePcm, type Encoding } from './pcm.js';
-import { resample } from './resample.js';
-import { decodeWav, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, type DecodedAudio } from './wav.js';
+import { decodePcm, PcmDecoder, type Encoding } from './pcm.js';
+import { resample, StreamingResampler } from './resample.js';
+import { decodeWav, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, WavStreamDecoder, type DecodedAudio } from './wav.js';
 
 export type Container = 'wav' | 'mp3' | 'ogg' | 'flac' | 'webm' | 'mp4' | 'unknown';
 
@@ -58,12 +58,7 @@ function withSamples16k(audio: DecodedAudio): LoadedAudio {
   return { ...audio, samples16k };
 }
 
-function decodeRaw(
-  bytes: Uint8Array,
-  encoding: Encoding,
-  rate: number | undefined,
-  channels: 1 | 2,
-): DecodedAudio {
+function checkRawRate(encoding: Encoding, rate: number | undefined): number {
   if (rate === undefined) {
     throw new AudioDecodeError(
       'unsupported',
@@ -76,8 +71,18 @@ function decodeRaw(
       `sample rate ${rate} Hz is outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz: resample the audio`,
     );
   }
+  return rate;
+}
+
+function decodeRaw(
+  bytes: Uint8Array,
+  encoding: Encoding,
+  rate: number | undefined,
+  channels: 1 | 2,
+): DecodedAudio {
+  const sampleRate = checkRawRate(encoding, rate);
   const samples = decodePcm(bytes, { encoding, channels });
-  return { samples, sampleRate: rate, channels, duration: samples.length / rate };
+  return { samples, sampleRate, channels, duration: samples.length / sampleRate };
 }
 
 const CONTAINER_HINT = 'send WAV, or mp3/ogg/flac/webm/mp4 audio';
@@ -122,6 +127,152 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
   } catch (err) {
     if (err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
       throw new AudioDecodeError('not_audio', `unrecognised audio format: ${CONTAINER_HINT}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** A growable float32 array: one allocation when the final length is known up front. */
+class SampleBuffer {
+  private data: Float32Array;
+  length = 0;
+
+  constructor(expected: number) {
+    this.data = new Float32Array(Math.max(1024, expected));
+  }
+
+  append(samples: Float32Array): void {
+    if (this.length + samples.length > this.data.length) {
+      const grown = new Float32Array(Math.max(this.data.length * 2, this.length + samples.length));
+      grown.set(this.data.subarray(0, this.length));
+      this.data = grown;
+    }
+    this.data.set(samples, this.length);
+    this.length += samples.length;
+  }
+
+  /** The samples; a copy only when much of the buffer would be wasted. */
+  take(): Float32Array {
+    const used = this.data.subarray(0, this.length);
+    return this.length < this.data.length * 0.9 ? used.slice() : used;
+  }
+}
+
+/**
+ * A decoder from the source's frames to 16 kHz as they arrive, so that neither the upload nor its
+ * source-rate samples are ever held whole: only the 16 kHz result grows.
+ */
+class To16k {
+  private readonly resampler: StreamingResampler | null;
+  readonly out: SampleBuffer;
+
+  constructor(
+    readonly sampleRate: number,
+    expectedFrames: number,
+  ) {
+    this.resampler = sampleRate === SAMPLE_RATE ? null : new StreamingResampler(sampleRate, SAMPLE_RATE);
+    this.out = new SampleBuffer(Math.ceil((expectedFrames * SAMPLE_RATE) / sampleRate) + 64);
+  }
+
+  push(samples: Float32Array): void {
+    if (samples.length) this.out.append(this.resampler ? this.resampler.push(samples) : samples);
+  }
+
+  finish(channels: number, frames: number): LoadedAudio {
+    if (this.resampler) this.out.append(this.resampler.flush());
+    const samples16k = this.out.take();
+    // Only the 16 kHz signal is kept; `samples` is it too (callers of the stream path only need samples16k).
+    return {
+      samples: samples16k,
+      sampleRate: SAMPLE_RATE,
+      channels,
+      duration: frames / this.sampleRate,
+      samples16k,
+    };
+  }
+}
+
+/** Reads an async source until at least n bytes (or its end); returns them and the iterator to go on with. */
+async function readHead(
+  source: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; rest: AsyncIterator<Uint8Array> }> {
+  const rest = source[Symbol.asyncIterator]();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < n) {
+    const next = await rest.next();
+    if (next.done) break;
+    parts.push(next.value);
+    size += next.value.length;
+  }
+  return { head: parts.length === 1 ? parts[0] : Buffer.concat(parts), rest };
+}
+
+async function* chain(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (first.length) yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
+async function collectAll(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/**
+ * decodeAudio for audio arriving in chunks (an upload): WAV and headerless PCM are converted to 16 kHz as they
+ * arrive, so memory is the 16 kHz result, not the upload. Other containers are collected and go through ffmpeg.
+ * An error from the source (client gone, body too large) propagates as is.
+ */
+export async function decodeAudioStream(
+  source: AsyncIterable<Uint8Array>,
+  opts: DecodeOptions = {},
+): Promise<LoadedAudio> {
+  const { head, rest } = await readHead(source, 12);
+  if (head.length === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  const container = sniffContainer(head);
+  const chunks = chain(head, rest);
+  if (container === 'wav') return decodeWavStream(chunks, opts);
+  if (container === 'unknown' && opts.rawEncoding) {
+    const encoding = opts.rawEncoding;
+    const rate = checkRawRate(encoding, opts.rawSampleRate);
+    const channels = opts.rawChannels ?? 1;
+    const pcm = new PcmDecoder({ encoding, channels });
+    const out = new To16k(rate, 0);
+    let frames = 0;
+    for await (const chunk of chunks) {
+      const samples = pcm.push(chunk);
+      frames += samples.length;
+      out.push(samples);
+    }
+    return out.finish(channels, frames);
+  }
+  return decodeAudio(await collectAll(chunks), opts);
+}
+
+async function decodeWavStream(chunks: AsyncIterable<Uint8Array>, opts: DecodeOptions): Promise<LoadedAudio> {
+  const wav = new WavStreamDecoder();
+  let out: To16k | undefined;
+  const it = chunks[Symbol.asyncIterator]();
+  try {
+    for (let next = await it.next(); !next.done; next = await it.next()) {
+      const samples = wav.push(next.value);
+      const f = wav.format;
+      if (f && !out) {
+        const frameBytes = (f.bits / 8) * f.channels;
+        out = new To16k(f.sampleRate, f.dataUnknownSize ? 0 : Math.floor(f.dataDeclared / frameBytes));
+      }
+      out?.push(samples);
+    }
+    const { channels, frames } = wav.end();
+    return out!.finish(channels, frames);
+  } catch (err) {
+    // Encodings we do not convert ourselves (ADPCM, 96 kHz, ...) are refused from the header alone, before any
+    // sample: ffmpeg gets the whole file when it is installed.
+    if (err instanceof AudioDecodeError && err.code === 'unsupported' && !wav.format) {
+      const whole = Buffer.concat([wav.headerBytes, await collectAll({ [Symbol.asyncIterator]: () => it })]);
+      return decodeAudio(whole, opts);
     }
     throw err;
   }

@@ -73,8 +73,11 @@ interface Layout {
   dataUnknownSize: boolean;
 }
 
-/** Walks the chunk list with bounds checks; throws AudioDecodeError for anything structurally broken. */
-function walkChunks(bytes: Uint8Array): Layout {
+/**
+ * Walks the chunk list with bounds checks; throws AudioDecodeError for anything structurally broken. With
+ * complete=false, bytes are the start of a file still arriving: undefined means "need more bytes".
+ */
+function walkChunks(bytes: Uint8Array, complete = true): Layout | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const container = fourcc(bytes, 0);
   const littleEndian = container !== 'RIFX';
@@ -97,6 +100,7 @@ function walkChunks(bytes: Uint8Array): Layout {
       return { littleEndian, dataStart: body, dataDeclared: declared, dataUnknownSize: unknown };
     }
     if (body + size > bytes.length) {
+      if (!complete) return undefined;
       throw new AudioDecodeError(
         'truncated',
         `WAV file is cut short: its "${printable(id)}" chunk declares ${size} bytes but the file ends after ${bytes.length - body}; upload the complete file`,
@@ -111,6 +115,7 @@ function walkChunks(bytes: Uint8Array): Layout {
     }
     pos = body + size + (size & 1);
   }
+  if (!complete) return undefined;
   if (bytes.length < 44) {
     throw new AudioDecodeError(
       'truncated',
@@ -133,16 +138,39 @@ function readFmt(bytes: Uint8Array): FmtChunk {
   return wav.fmt as FmtChunk;
 }
 
-/** Decodes a complete WAV file to mono float32; AudioDecodeError for anything malformed or unsupported. */
-export function decodeWav(bytes: Uint8Array): DecodedAudio {
-  if (bytes.length === 0)
+/** Everything about a WAV's samples, read from the bytes before them. */
+export interface WavFormat {
+  format: number;
+  bits: number;
+  channels: number;
+  sampleRate: number;
+  littleEndian: boolean;
+  /** Offset of the first sample byte. */
+  dataStart: number;
+  dataDeclared: number;
+  dataUnknownSize: boolean;
+}
+
+/** Headers (fmt, LIST, cover art...) longer than this before the samples are refused. */
+const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads and validates a WAV header. bytes is the whole file (complete=true) or the start of one still arriving:
+ * then undefined means more bytes are needed to reach the data chunk.
+ */
+export function parseWavHeader(bytes: Uint8Array, complete = true): WavFormat | undefined {
+  if (bytes.length === 0) {
+    if (!complete) return undefined;
     throw new AudioDecodeError('empty', 'the WAV file is empty (0 bytes): send some audio');
+  }
   const container = bytes.length >= 4 ? fourcc(bytes, 0) : '';
   const isRiff = container === 'RIFF' || container === 'RIFX' || container === 'RF64';
   if (!isRiff) {
+    if (!complete && bytes.length < 4) return undefined;
     throw new AudioDecodeError('not_audio', `not a WAV file (no RIFF header): ${HINT}`);
   }
   if (bytes.length < 12) {
+    if (!complete) return undefined;
     throw new AudioDecodeError(
       'truncated',
       `WAV file is cut short (${bytes.length} bytes): upload the complete file`,
@@ -155,8 +183,17 @@ export function decodeWav(bytes: Uint8Array): DecodedAudio {
     );
   }
 
-  const layout = walkChunks(bytes);
-  const fmt = readFmt(bytes);
+  const layout = walkChunks(bytes, complete);
+  if (!layout) {
+    if (bytes.length > MAX_HEADER_BYTES) {
+      throw new AudioDecodeError(
+        'bad_header',
+        `WAV file has no data chunk in its first ${MAX_HEADER_BYTES >> 20} MiB: ${HINT}`,
+      );
+    }
+    return undefined;
+  }
+  const fmt = readFmt(bytes.subarray(0, layout.dataStart));
 
   const channels = fmt.numChannels;
   const rate = fmt.sampleRate;
@@ -192,25 +229,95 @@ export function decodeWav(bytes: Uint8Array): DecodedAudio {
           : (FORMAT_NAMES[format] ?? `format 0x${format.toString(16)}`);
     throw new AudioDecodeError('unsupported', `WAV encoding ${name} is not supported: ${HINT}`);
   }
+  return { format, bits, channels, sampleRate: rate, ...layout };
+}
 
-  const frameBytes = (bits / 8) * channels;
-  const present = bytes.length - layout.dataStart;
-  let usable = present;
-  if (!layout.dataUnknownSize) {
-    if (layout.dataDeclared - present > frameBytes) {
+/**
+ * Decodes a WAV arriving in chunks: push() returns the mono samples (at the file's rate) of every complete frame
+ * so far, end() applies the size policy. Memory is one partial frame plus, until the samples start, the header.
+ */
+export class WavStreamDecoder {
+  private head: Uint8Array = new Uint8Array(0);
+  private info: WavFormat | undefined;
+  /** Bytes after dataStart, whether used or not (for the truncation check). */
+  private present = 0;
+  private frames = 0;
+  private partial: Uint8Array = new Uint8Array(0);
+
+  /** The header, once push() has seen it. */
+  get format(): WavFormat | undefined {
+    return this.info;
+  }
+
+  /** Header bytes held before the samples start (the whole input so far while the format is unknown). */
+  get headerBytes(): Uint8Array {
+    return this.head;
+  }
+
+  push(chunk: Uint8Array): Float32Array {
+    if (!this.info) {
+      this.head = concat(this.head, chunk);
+      this.info = parseWavHeader(this.head, false);
+      if (!this.info) return EMPTY;
+      chunk = this.head.subarray(this.info.dataStart);
+      this.head = this.head.slice(0, this.info.dataStart);
+    }
+    const { dataDeclared, dataUnknownSize, bits, channels } = this.info;
+    const frameBytes = (bits / 8) * channels;
+    const room = dataUnknownSize ? Infinity : Math.max(0, dataDeclared - this.present);
+    this.present += chunk.length;
+    // Bytes past the declared size (a trailing chunk such as LIST) are not samples.
+    const usable = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    const bytes = this.partial.length ? concat(this.partial, usable) : usable;
+    const frames = Math.floor(bytes.length / frameBytes);
+    this.partial = bytes.slice(frames * frameBytes);
+    if (frames === 0) return EMPTY;
+    this.frames += frames;
+    return convert(bytes, 0, frames, channels, this.info.format, bits, this.info.littleEndian);
+  }
+
+  /** The input is complete: throws for a cut-short or sample-less file; returns the format and duration. */
+  end(): WavFormat & { frames: number; duration: number } {
+    const info = this.info ?? parseWavHeader(this.head, true)!;
+    const frameBytes = (info.bits / 8) * info.channels;
+    if (!info.dataUnknownSize && info.dataDeclared - this.present > frameBytes) {
       throw new AudioDecodeError(
         'truncated',
-        `WAV data chunk declares ${layout.dataDeclared} bytes but only ${present} are present: the file is cut short or its header is wrong; upload the complete file`,
+        `WAV data chunk declares ${info.dataDeclared} bytes but only ${this.present} are present: the file is cut short or its header is wrong; upload the complete file`,
       );
     }
-    usable = Math.min(present, layout.dataDeclared);
+    if (this.frames === 0)
+      throw new AudioDecodeError('empty', 'the WAV file contains no audio samples: send some audio');
+    return { ...info, frames: this.frames, duration: this.frames / info.sampleRate };
   }
-  const frames = Math.floor(usable / frameBytes);
-  if (frames === 0)
-    throw new AudioDecodeError('empty', 'the WAV file contains no audio samples: send some audio');
+}
 
-  const samples = convert(bytes, layout.dataStart, frames, channels, format, bits, layout.littleEndian);
-  return { samples, sampleRate: rate, channels, duration: frames / rate };
+const EMPTY = new Float32Array(0);
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Decodes a complete WAV file to mono float32; AudioDecodeError for anything malformed or unsupported. */
+export function decodeWav(bytes: Uint8Array): DecodedAudio {
+  const info = parseWavHeader(bytes)!;
+  const frameBytes = (info.bits / 8) * info.channels;
+  const present = bytes.length - info.dataStart;
+  // Refuse a lying header before converting anything.
+  if (!info.dataUnknownSize && info.dataDeclared - present > frameBytes) {
+    throw new AudioDecodeError(
+      'truncated',
+      `WAV data chunk declares ${info.dataDeclared} bytes but only ${present} are present: the file is cut short or its header is wrong; upload the complete file`,
+    );
+  }
+  const decoder = new WavStreamDecoder();
+  const samples = decoder.push(bytes);
+  const { sampleRate, channels, duration } = decoder.end();
+  return { samples, sampleRate, channels, duration };
 }
 
 function alawToLinear(byte: number): number {

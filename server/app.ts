@@ -5,12 +5,11 @@ import type { AdmissionController, Decision } from '../models/admission.js';
 import type { VadModel } from '../models/vad.js';
 import type { Metrics } from './metrics.js';
 import type { InferenceScheduler } from '../models/scheduler.js';
-import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
 import type { ServerConfig } from './config.js';
 import { ParamError, parseListenParams, type ListenParams } from './params.js';
 import { transcriptionsHandler } from './openai.js';
 import { sessionsHandler } from './sessions-routes.js';
-import { prerecordedHandler } from './prerecorded.js';
+import { prerecordedHandler, type FileTranscriber } from './prerecorded.js';
 import type { ModelInfo } from './protocol.js';
 import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from './session.js';
 import type { SessionRecord, StoredFinal, TranscriptStore } from './store.js';
@@ -30,8 +29,10 @@ export interface AppDeps {
   vad: VadModel;
   store: TranscriptStore;
   model: ModelInfo;
-  /** Whole-file transcription for the pre-recorded routes. */
-  transcribe: (audio16k: Float32Array, opts: TranscribeOptions) => Promise<Transcript>;
+  /** Whole-file transcription for the pre-recorded routes; stops its work when the signal aborts. */
+  transcribe: FileTranscriber;
+  /** File transcriptions running at once (each holds its decoded audio); default 2. */
+  maxFileJobs?: number;
   encodePrompt?: (text: string) => number[];
   session?: Partial<SessionConfig>;
   admission: AdmissionController;
@@ -254,10 +255,12 @@ export class EarshotApp {
     }
     if (path === '/v1/audio/transcriptions') {
       if (method !== 'POST') return jsonError(405, 'METHOD', 'POST a multipart form with the audio file');
-      return transcriptionsHandler(req, {
-        maxBodyBytes: this.d.config.maxBodyBytes,
-        transcribe: this.d.transcribe,
-      });
+      return this.fileJob(() =>
+        transcriptionsHandler(req, {
+          maxBodyBytes: this.d.config.maxBodyBytes,
+          transcribe: this.d.transcribe,
+        }),
+      );
     }
     if (path === '/v1/listen') {
       if (method !== 'POST') {
@@ -267,14 +270,43 @@ export class EarshotApp {
           'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)',
         );
       }
-      return prerecordedHandler(req, {
-        maxBodyBytes: this.d.config.maxBodyBytes,
-        endpointingMs: this.d.config.endpointingMs,
-        model: this.d.model,
-        transcribe: this.d.transcribe,
-      });
+      return this.fileJob(() =>
+        prerecordedHandler(req, {
+          maxBodyBytes: this.d.config.maxBodyBytes,
+          endpointingMs: this.d.config.endpointingMs,
+          model: this.d.model,
+          transcribe: this.d.transcribe,
+        }),
+      );
     }
     return jsonError(404, 'NOT_FOUND', `no route for ${method} ${path}`);
+  }
+
+  /** File transcriptions running now. */
+  fileJobs = 0;
+
+  /**
+   * A file shares the engine with the streams: the same admission decides (503 + Retry-After when it does not
+   * fit, before the body is read), and at most maxFileJobs run at once.
+   */
+  private async fileJob(run: () => Promise<HttpResponse>): Promise<HttpResponse> {
+    const limit = this.d.maxFileJobs ?? 2;
+    const a: Decision =
+      this.fileJobs >= limit
+        ? { ok: false, reason: `at the file job limit (${limit} at once)`, retryAfterSeconds: 5 }
+        : this.admit();
+    if (!a.ok) {
+      this.d.metrics.refused.inc({ reason: a.reason.split(/[:(]/)[0].trim() });
+      const res = jsonError(503, 'OVERLOADED', a.reason);
+      res.headers = { ...res.headers, 'retry-after': String(a.retryAfterSeconds) };
+      return res;
+    }
+    this.fileJobs++;
+    try {
+      return await run();
+    } finally {
+      this.fileJobs--;
+    }
   }
 
   /** SIGTERM: refuse new streams, finalize every live one, deliver its finals, close 1001, within timeoutMs. */

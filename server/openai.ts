@@ -1,13 +1,21 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import busboy from 'busboy';
 import { AudioDecodeError } from '../audio/errors.js';
-import { decodeAudio } from '../audio/load.js';
-import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
+import { decodeAudioStream, type LoadedAudio } from '../audio/load.js';
 import { formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
-import { audioErrorResponse } from './prerecorded.js';
-import { BodyTooLargeError, jsonError, type HttpRequest, type HttpResponse } from './transport/types.js';
+import { audioErrorResponse, clientGone, type FileTranscriber } from './prerecorded.js';
+import {
+  BodyTooLargeError,
+  jsonError,
+  RequestAbortedError,
+  type HttpRequest,
+  type HttpResponse,
+} from './transport/types.js';
 
 export interface TranscriptionsDeps {
   maxBodyBytes: number;
-  transcribe: (audio16k: Float32Array, opts: TranscribeOptions) => Promise<Transcript>;
+  transcribe: FileTranscriber;
 }
 
 /** OpenAI's error shape: {"error": {"message", "type", "param", "code"}}. */
@@ -19,36 +27,91 @@ function openaiError(status: number, message: string, param: string | null, code
   };
 }
 
+/** The text fields of a form, in order, repeated names kept (FormData's get/getAll). */
+class Fields {
+  private readonly values = new Map<string, string[]>();
+  add(name: string, value: string): void {
+    this.values.set(name, [...(this.values.get(name) ?? []), value]);
+  }
+  get(name: string): string | null {
+    return this.values.get(name)?.[0] ?? null;
+  }
+  getAll(name: string): string[] {
+    return this.values.get(name) ?? [];
+  }
+}
+
+class MultipartError extends Error {}
+
+/**
+ * Streams a multipart body through busboy: text fields are collected, the "file" part is decoded to 16 kHz as it
+ * arrives (never held whole). Throws MultipartError for a form that cannot be parsed or has no file.
+ */
+async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: { 'content-type': type },
+      limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 200 },
+    });
+  } catch (err) {
+    throw new MultipartError((err as Error).message);
+  }
+  const fields = new Fields();
+  let decoding: Promise<LoadedAudio> | undefined;
+  // A failed decode stops the upload at once; the rest of the body is not read.
+  const stop = new AbortController();
+  parser.on('field', (name, value) => fields.add(name, value));
+  parser.on('file', (name, stream) => {
+    if (name !== 'file' || decoding) {
+      stream.resume();
+      return;
+    }
+    decoding = decodeAudioStream(stream);
+    decoding.catch(() => stop.abort());
+  });
+  try {
+    await pipeline(Readable.from(req.stream(maxBodyBytes)), parser, { signal: stop.signal });
+  } catch (err) {
+    if (!stop.signal.aborted) {
+      if (err instanceof BodyTooLargeError || err instanceof RequestAbortedError) throw err;
+      throw new MultipartError((err as Error).message);
+    }
+  }
+  if (!decoding) throw new MultipartError('the "file" field with the audio is missing');
+  return { fields, audio: await decoding };
+}
+
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible multipart: file, model, language, prompt, response_format,
- * temperature, timestamp_granularities[]. Multipart is parsed by undici's FormData (built into Node).
+ * temperature, timestamp_granularities[].
  */
 export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsDeps): Promise<HttpResponse> {
   const type = req.headers['content-type'] ?? '';
-  if (!type.startsWith('multipart/form-data')) {
+  if (!/^multipart\/form-data\b/i.test(type)) {
     return openaiError(415, 'send multipart/form-data with a "file" field', 'file', 'unsupported_media_type');
   }
-  let form: FormData;
+  let form: Fields;
+  let audio: LoadedAudio;
   try {
-    const body = await req.body(d.maxBodyBytes);
-    form = await new Request('http://earshot.local/', {
-      method: 'POST',
-      headers: { 'content-type': type },
-      body,
-    }).formData();
+    ({ fields: form, audio } = await readForm(req, type, d.maxBodyBytes));
   } catch (err) {
     if (err instanceof BodyTooLargeError) return jsonError(413, 'body_too_large', err.message);
-    return openaiError(
-      400,
-      `the multipart body cannot be parsed: ${(err as Error).message}`,
-      null,
-      'invalid_multipart',
-    );
+    if (err instanceof RequestAbortedError) return clientGone();
+    if (err instanceof MultipartError && /"file" field/.test(err.message))
+      return openaiError(400, err.message, 'file', 'missing_file');
+    if (err instanceof MultipartError) {
+      return openaiError(
+        400,
+        `the multipart body cannot be parsed: ${err.message}`,
+        null,
+        'invalid_multipart',
+      );
+    }
+    if (err instanceof AudioDecodeError) return audioError(err);
+    throw err;
   }
-  const file = form.get('file');
-  if (!(file instanceof Blob))
-    return openaiError(400, 'the "file" field with the audio is missing', 'file', 'missing_file');
-  const format = (form.get('response_format') as string | null) ?? 'json';
+  const format = form.get('response_format') ?? 'json';
   if (!TEXT_FORMATS.includes(format as TextFormat)) {
     return openaiError(
       400,
@@ -57,7 +120,7 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
       'invalid_value',
     );
   }
-  const granularities = form.getAll('timestamp_granularities[]').map(String);
+  const granularities = form.getAll('timestamp_granularities[]');
   if (granularities.some((g) => g !== 'segment' && g !== 'word')) {
     return openaiError(
       400,
@@ -66,7 +129,7 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
       'invalid_value',
     );
   }
-  const language = (form.get('language') as string | null) || undefined;
+  const language = form.get('language') || undefined;
   if (language && !/^[a-zA-Z]{2,3}$/.test(language)) {
     return openaiError(
       400,
@@ -84,14 +147,17 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     return openaiError(400, 'diarize=true is not available in this build', 'diarize', 'unsupported');
   }
   try {
-    const audio = await decodeAudio(new Uint8Array(await file.arrayBuffer()));
     const words = granularities.includes('word');
-    const transcript = await d.transcribe(audio.samples16k, {
-      language: language?.toLowerCase(),
-      prompt: (form.get('prompt') as string | null) || undefined,
-      wordTimestamps: words,
-      temperatures: t === undefined || t === 0 ? undefined : [t],
-    });
+    const transcript = await d.transcribe(
+      audio.samples16k,
+      {
+        language: language?.toLowerCase(),
+        prompt: form.get('prompt') || undefined,
+        wordTimestamps: words,
+        temperatures: t === undefined || t === 0 ? undefined : [t],
+      },
+      req.signal,
+    );
     const out = formatTranscript(
       transcript,
       format as TextFormat,
@@ -99,15 +165,17 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     );
     return { status: 200, headers: { 'content-type': out.contentType }, body: out.body };
   } catch (err) {
-    if (err instanceof AudioDecodeError) {
-      const res = audioErrorResponse(err);
-      return openaiError(
-        res.status,
-        err.message,
-        'file',
-        res.status === 415 ? 'unsupported_media_type' : 'invalid_audio',
-      );
-    }
+    if (req.signal.aborted) return clientGone();
     throw err;
   }
+}
+
+function audioError(err: AudioDecodeError): HttpResponse {
+  const res = audioErrorResponse(err);
+  return openaiError(
+    res.status,
+    err.message,
+    'file',
+    res.status === 415 ? 'unsupported_media_type' : 'invalid_audio',
+  );
 }

@@ -1,16 +1,29 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AudioDecodeError } from '../audio/errors.js';
-import { decodeAudio } from '../audio/load.js';
+import { decodeAudioStream } from '../audio/load.js';
 import type { Transcript, TranscribeOptions } from '../models/transcribe.js';
 import { ParamError, parseListenParams } from './params.js';
 import { toDgWords, transcriptOf, type ModelInfo } from './protocol.js';
-import { BodyTooLargeError, jsonError, type HttpRequest, type HttpResponse } from './transport/types.js';
+import {
+  BodyTooLargeError,
+  jsonError,
+  RequestAbortedError,
+  type HttpRequest,
+  type HttpResponse,
+} from './transport/types.js';
+
+/** Whole-file transcription; stops submitting work (and rejects) once signal aborts. */
+export type FileTranscriber = (
+  audio16k: Float32Array,
+  opts: TranscribeOptions,
+  signal?: AbortSignal,
+) => Promise<Transcript>;
 
 export interface PrerecordedDeps {
   maxBodyBytes: number;
   endpointingMs: number;
   model: ModelInfo;
-  transcribe: (audio16k: Float32Array, opts: TranscribeOptions) => Promise<Transcript>;
+  transcribe: FileTranscriber;
 }
 
 /** Maps audio decoding failures to HTTP: a missing ffmpeg is 415 (the container is unsupported here), else 400. */
@@ -34,19 +47,19 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
         'earshot takes the audio in the request body, not a URL to fetch',
       );
     }
-    const body = await req.body(d.maxBodyBytes);
     const raw = /audio\/(l16|pcm|raw|basic|x-raw)/.test(contentType) || req.query.has('encoding');
-    const audio = await decodeAudio(
-      new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+    const hash = createHash('sha256');
+    const audio = await decodeAudioStream(
+      hashed(req.stream(d.maxBodyBytes), hash),
       raw
         ? { rawEncoding: params.encoding, rawSampleRate: params.sampleRate, rawChannels: params.channels }
         : {},
     );
-    const t = await d.transcribe(audio.samples16k, {
-      language: params.language,
-      prompt: params.prompt,
-      wordTimestamps: true,
-    });
+    const t = await d.transcribe(
+      audio.samples16k,
+      { language: params.language, prompt: params.prompt, wordTimestamps: true },
+      req.signal,
+    );
     const words = toDgWords(t.segments.flatMap((s) => s.words ?? []));
     const punctuated = params.punctuate || params.smartFormat;
     const confidence = words.length ? words.reduce((s, w) => s + w.confidence, 0) / words.length : 0;
@@ -56,7 +69,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
       metadata: {
         transaction_key: 'deprecated',
         request_id: requestId,
-        sha256: createHash('sha256').update(body).digest('hex'),
+        sha256: hash.digest('hex'),
         created: new Date().toISOString(),
         duration: t.duration,
         channels: 1,
@@ -97,6 +110,23 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     }
     if (err instanceof AudioDecodeError) return audioErrorResponse(err);
     if (err instanceof BodyTooLargeError) return jsonError(413, 'PAYLOAD_TOO_LARGE', err.message);
+    // Nobody reads this answer; the transport drops it.
+    if (err instanceof RequestAbortedError || req.signal.aborted) return clientGone();
     throw err;
+  }
+}
+
+/** The answer to a request whose client left (never seen by anyone). */
+export function clientGone(): HttpResponse {
+  return jsonError(499, 'CLIENT_CLOSED_REQUEST', 'the client closed the connection');
+}
+
+async function* hashed(
+  chunks: AsyncIterable<Uint8Array>,
+  hash: ReturnType<typeof createHash>,
+): AsyncGenerator<Uint8Array> {
+  for await (const c of chunks) {
+    hash.update(c);
+    yield c;
   }
 }

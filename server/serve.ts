@@ -3,11 +3,11 @@ import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad.js';
 import { InferenceScheduler } from '../models/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
-import { detectSpeechWindows } from '../models/speech-windows.js';
-import { decodeWindows, transcribe } from '../models/transcribe.js';
+import { decodeWindows } from '../models/transcribe.js';
 import { WhisperModel } from '../models/whisper.js';
 import { AdmissionController } from '../models/admission.js';
 import { EarshotApp } from './app.js';
+import { fileTranscriber } from './file-jobs.js';
 import { Metrics } from './metrics.js';
 import { ConfigError, configHelp, loadConfig, type ServerConfig } from './config.js';
 import { MemoryStore } from './store.js';
@@ -44,8 +44,14 @@ export async function startServer(
     queued: () => scheduler.queued,
   });
   model.onTiming = (stage, ms) => metrics.stage(stage, ms);
+  let abandoned = false;
   const scheduler = new InferenceScheduler(
-    { decodeWindows: (w, o) => decodeWindows(model, w, o) },
+    // After an abandoned drain, queued batches fail at once instead of running: only a batch already on the
+    // engine is left to finish.
+    {
+      decodeWindows: (w, o) =>
+        abandoned ? Promise.reject(new Error('server stopped')) : decodeWindows(model, w, o),
+    },
     { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
   );
   const admission = new AdmissionController(
@@ -72,21 +78,7 @@ export async function startServer(
     store: new MemoryStore(),
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
-    // Files share the engine with live streams: their speech windows (VAD) queue together as finals of a
-    // pseudo-session, so the scheduler batches them.
-    transcribe: async (audio, opts) =>
-      transcribe(
-        model,
-        audio,
-        { ...opts, batchSize: 64, windows: await detectSpeechWindows(vad, audio) },
-        (windows, o) =>
-          Promise.all(
-            windows.map(
-              async (w) =>
-                (await scheduler.submit({ session: 'file', kind: 'final', window: w, options: o }))!,
-            ),
-          ),
-      ),
+    transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
   });
   const sampler = setInterval(() => admission.sample(), 1000);
   sampler.unref();
@@ -120,10 +112,19 @@ export async function startServer(
     scheduler,
     async stop() {
       clearInterval(sampler);
+      const deadline = Date.now() + config.drainTimeoutMs;
       await app.drain(config.drainTimeoutMs);
-      await scheduler.idle();
+      // The drain limit holds: inference still queued or running at the deadline is abandoned, not awaited.
+      const idle = await Promise.race([
+        scheduler.idle().then(() => true),
+        new Promise<false>((r) => setTimeout(r, Math.max(0, deadline - Date.now()), false).unref()),
+      ]);
       await app.close();
-      await model.release();
+      if (idle) await model.release();
+      else {
+        abandoned = true;
+        log.warn({ queued: scheduler.queued }, 'drain limit reached: abandoning queued inference');
+      }
     },
   };
 }

@@ -18,6 +18,12 @@ export interface HttpRequest {
    * handler lets that error through) and with RequestAbortedError when the client goes away. Call at most once.
    */
   body(limitBytes: number): Promise<Buffer>;
+  /**
+   * The body as it arrives, for uploads too large to hold: chunks in order, the socket paused while the consumer
+   * lags. Throws BodyTooLargeError as soon as limitBytes is passed (at once when content-length says so), and
+   * RequestAbortedError when the client goes away. Use either body() or stream(), once.
+   */
+  stream(limitBytes: number): AsyncIterable<Uint8Array>;
   /** Aborted when the client disconnects before the response (or upgrade) is written. */
   signal: AbortSignal;
 }
@@ -272,17 +278,25 @@ interface FlowControl {
 
 /**
  * Collects a request body from the moment the request arrives (uWS drops body chunks that come before a data
- * handler is attached), pausing the socket after PREREAD_BYTES until the handler asks for the body.
+ * handler is attached), pausing the socket while PREREAD_BYTES wait unconsumed: before the handler asks for the
+ * body, or while a stream() consumer lags. read() takes the whole body; stream() hands it over chunk by chunk.
  */
 export class BodyCollector {
   private chunks: Buffer[] = [];
+  /** Bytes received so far (what the limit applies to). */
   private size = 0;
+  /** Bytes held in chunks. */
+  private held = 0;
   private limit = -1;
   private ended = false;
   private failure: Error | undefined;
   private paused = false;
   private waiter: { resolve(b: Buffer): void; reject(e: Error): void } | undefined;
   private requested = false;
+  private streaming = false;
+  /** The rest of the body is read and thrown away (the consumer stopped early). */
+  private discarding = false;
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly flow: FlowControl,
@@ -302,19 +316,20 @@ export class BodyCollector {
       this.fail(new BodyTooLargeError(this.limit));
       return;
     }
+    if (this.discarding) return;
     this.chunks.push(
       owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk),
     );
-    if (this.limit < 0 && this.size >= PREREAD_BYTES && !this.paused) {
-      this.paused = true;
-      this.flow.pause();
-    }
+    this.held += chunk.byteLength;
+    if ((!this.requested || this.streaming) && this.held >= PREREAD_BYTES) this.setPaused(true);
+    this.notify();
   }
 
   end(): void {
     if (this.failure || this.ended) return;
     this.ended = true;
     if (this.waiter) this.waiter.resolve(this.take());
+    this.notify();
   }
 
   abort(): void {
@@ -322,42 +337,89 @@ export class BodyCollector {
   }
 
   read(limitBytes: number): Promise<Buffer> {
-    if (this.requested) return Promise.reject(new Error('request body already read: call body() once'));
+    const refused = this.request(limitBytes);
+    if (refused) return Promise.reject(refused);
+    if (this.ended) return Promise.resolve(this.take());
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.setPaused(false);
+    });
+  }
+
+  async *stream(limitBytes: number): AsyncGenerator<Uint8Array> {
+    const refused = this.request(limitBytes);
+    if (refused) throw refused;
+    this.streaming = true;
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        const chunk = this.chunks.shift();
+        if (chunk) {
+          this.held -= chunk.length;
+          if (this.held < PREREAD_BYTES) this.setPaused(false);
+          yield chunk;
+        } else if (this.ended) {
+          return;
+        } else {
+          this.setPaused(false);
+          await new Promise<void>((r) => (this.wake = r));
+        }
+      }
+    } finally {
+      if (!this.ended && !this.failure) {
+        // The consumer gave up (bad audio, a refusal): read the rest without keeping it; the response closes.
+        this.discarding = true;
+        this.chunks = [];
+        this.held = 0;
+        this.setPaused(false);
+      }
+    }
+  }
+
+  /** Starts the one read of the body; returns the error to throw when it cannot be had. */
+  private request(limitBytes: number): Error | undefined {
+    if (this.requested) return new Error('request body already read: call body() or stream() once');
     this.requested = true;
     this.limit = Math.max(0, limitBytes);
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure) return this.failure;
     if (
       this.size > this.limit ||
       (this.declaredLength !== undefined && this.declaredLength > this.limit && !this.ended)
     ) {
       this.fail(new BodyTooLargeError(this.limit));
-      return Promise.reject(this.failure);
+      return this.failure;
     }
-    if (this.ended) return Promise.resolve(this.take());
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-      if (this.paused) {
-        this.paused = false;
-        this.flow.resume();
-      }
-    });
+    return undefined;
+  }
+
+  private setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    if (paused) this.flow.pause();
+    else this.flow.resume();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 
   private take(): Buffer {
     const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
     this.chunks = [];
+    this.held = 0;
     return body;
   }
 
   private fail(err: Error): void {
     this.failure = err;
     this.chunks = [];
+    this.held = 0;
     // Let the rest of the body be read and discarded; the response closes the connection.
-    if (this.paused) {
-      this.paused = false;
-      this.flow.resume();
-    }
+    this.setPaused(false);
     if (this.waiter) this.waiter.reject(err);
+    this.notify();
   }
 }
 

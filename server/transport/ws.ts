@@ -217,6 +217,7 @@ export class WsTransport<C> implements Transport {
       headers,
       remoteAddress: normalizeAddress(req.socket.remoteAddress),
       body: (limit) => body.read(limit),
+      stream: (limit) => body.stream(limit),
       signal: controller.signal,
     };
   }
