@@ -2,6 +2,7 @@
  * Decoding of compressed containers (mp3, ogg, flac, webm, mp4, ...) through an ffmpeg child process:
  * bytes on stdin, mono float32 at 16 kHz on stdout. Bounded in time and in output size so a hostile or broken
  * upload cannot hang a request or exhaust memory. EARSHOT_FFMPEG overrides the binary (default `ffmpeg` on PATH).
+ * It is looked up when first needed and again after 30 s, so installing ffmpeg needs no restart.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,25 +24,31 @@ function ffmpegBinary(): string {
 const MISSING_MESSAGE =
   'decoding this audio format needs ffmpeg, which is not installed: install ffmpeg (apt-get install ffmpeg) or send WAV';
 
-const availability = new Map<string, Promise<boolean>>();
+/** How long a lookup's answer holds: installing ffmpeg needs no restart, and a burst of uploads costs one probe. */
+const LOOKUP_TTL_MS = 30_000;
+const lookups = new Map<string, { at: number; available: Promise<boolean> }>();
 
-/** Whether ffmpeg can be started (checked once per process and binary). */
+function probe(binary: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    try {
+      const child = spawn(binary, ['-hide_banner', '-version'], { stdio: 'ignore' });
+      child.once('error', () => resolve(false));
+      child.once('close', (code) => resolve(code === 0));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** Whether ffmpeg can be started: looked up when needed, the answer kept for 30 s per binary. */
 export function ffmpegAvailable(): Promise<boolean> {
   const binary = ffmpegBinary();
-  let known = availability.get(binary);
-  if (!known) {
-    known = new Promise<boolean>((resolve) => {
-      try {
-        const child = spawn(binary, ['-hide_banner', '-version'], { stdio: 'ignore' });
-        child.once('error', () => resolve(false));
-        child.once('close', (code) => resolve(code === 0));
-      } catch {
-        resolve(false);
-      }
-    });
-    availability.set(binary, known);
-  }
-  return known;
+  const now = Date.now();
+  const known = lookups.get(binary);
+  if (known && now - known.at < LOOKUP_TTL_MS) return known.available;
+  const available = probe(binary);
+  lookups.set(binary, { at: now, available });
+  return available;
 }
 
 export interface FfmpegOptions {

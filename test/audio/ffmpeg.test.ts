@@ -212,3 +212,28 @@ describe('ffmpeg missing', () => {
     }
   });
 });
+
+describe('ffmpeg is looked up when needed', () => {
+  test('a PATH that gains an ffmpeg is noticed after the 30-s cache, without a restart', async (t) => {
+    const bin = mkdtempSync(join(tmpdir(), 'earshot-path-'));
+    const saved = { PATH: process.env.PATH, EARSHOT_FFMPEG: process.env.EARSHOT_FFMPEG };
+    delete process.env.EARSHOT_FFMPEG;
+    process.env.PATH = bin;
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      t.mock.timers.tick(31_000); // what earlier tests found has expired
+      assert.equal(await ffmpegAvailable(), false);
+      writeFileSync(join(bin, 'ffmpeg'), '#!/bin/sh\necho "ffmpeg version 0-fake"\n', { mode: 0o755 });
+      t.mock.timers.tick(1_000);
+      assert.equal(await ffmpegAvailable(), false, 'the answer is kept briefly');
+      t.mock.timers.tick(30_000);
+      assert.equal(await ffmpegAvailable(), true, 'found once the cache expired');
+    } finally {
+      t.mock.timers.reset();
+      process.env.PATH = saved.PATH;
+      if (saved.EARSHOT_FFMPEG === undefined) delete process.env.EARSHOT_FFMPEG;
+      else process.env.EARSHOT_FFMPEG = saved.EARSHOT_FFMPEG;
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
