@@ -9,9 +9,8 @@ import { AdmissionController } from '../models/admission.js';
 import { EarshotApp } from './app.js';
 import { fileTranscriber } from './file-jobs.js';
 import { Metrics } from './metrics.js';
-import { ConfigError, configHelp, loadConfig, type ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig } from './config.js';
 import { MemoryStore } from './store.js';
-import { UsageError } from './cli.js';
 
 /** Everything `earshot serve` starts, for tests and embedding. */
 export interface RunningServer {
@@ -154,18 +153,8 @@ async function calibrate(model: WhisperModel, maxBatch: number): Promise<number>
   return (performance.now() - t0) / 1000 / batch;
 }
 
-export async function serveCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${configHelp()}\n`);
-    return 0;
-  }
-  let config: ServerConfig;
-  try {
-    config = loadConfig(args);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+/** `earshot serve` once its command line is parsed and checked (server/cli.ts): run until SIGTERM/SIGINT. */
+export async function serveCommand(config: ServerConfig): Promise<number> {
   const log = pino({ level: config.logLevel });
   const server = await startServer(config, log);
   await new Promise<void>((resolve) => {
