@@ -215,7 +215,7 @@ export function nameClusters(
     known.forEach((s, ki) => pairs.push({ c: ci, k: ki, sim: cosine(c, s.embedding) })),
   );
   pairs.sort((a, b) => b.sim - a.sim);
-  const names = new Array<string | undefined>(clusterCentroids.length);
+  const names: (string | undefined)[] = Array.from({ length: clusterCentroids.length }, () => undefined);
   const usedKnown = new Set<number>();
   for (const p of pairs) {
     if (p.sim < threshold) break;

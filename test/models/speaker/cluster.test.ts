@@ -1,0 +1,64 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OnlineClusterer, agglomerative, nameClusters } from '../../../models/speaker/cluster.js';
+import { l2normalize } from '../../../models/speaker/embedding.js';
+
+/** A unit vector near axis `axis` (jitter in the other dims). */
+function near(axis: number, jitter = 0.1, seed = 1, dim = 6): Float32Array {
+  const v = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    v[i] = (seed / 2 ** 32 - 0.5) * jitter;
+  }
+  v[axis] += 1;
+  return l2normalize(v);
+}
+
+describe('speaker clustering', () => {
+  test('online: a speaker keeps its number; a new voice gets the next one', () => {
+    const c = new OnlineClusterer({ threshold: 0.7 });
+    const seq = [0, 1, 0, 2, 1, 0].map((a, i) => c.assign(near(a, 0.1, i + 1)).speaker);
+    assert.deepEqual(seq, [0, 1, 0, 2, 1, 0]);
+    assert.equal(c.count, 3);
+  });
+
+  test('online: max_speakers caps new speakers (the extra voice joins the nearest)', () => {
+    const c = new OnlineClusterer({ threshold: 0.7, maxSpeakers: 2 });
+    c.assign(near(0));
+    c.assign(near(1));
+    const r = c.assign(near(2));
+    assert.ok(r.speaker === 0 || r.speaker === 1);
+    assert.equal(c.count, 2);
+  });
+
+  test('online: the state survives JSON (a resumed session keeps its labels)', () => {
+    const c = new OnlineClusterer({ threshold: 0.7 });
+    for (const a of [2, 0, 1]) c.assign(near(a));
+    const resumed = OnlineClusterer.fromJSON(JSON.parse(JSON.stringify(c.toJSON())));
+    assert.equal(resumed.assign(near(1, 0.1, 9)).speaker, 2);
+    assert.equal(resumed.assign(near(2, 0.1, 9)).speaker, 0);
+    assert.equal(resumed.assign(near(3, 0.1, 9)).speaker, 3);
+    assert.throws(() => OnlineClusterer.fromJSON({ version: 2 } as never), /version 1/);
+  });
+
+  test('offline: average linkage finds the speakers; min/max speakers override the threshold', () => {
+    const xs = [0, 0, 1, 1, 0, 2, 2, 1].map((a, i) => near(a, 0.2, i + 3));
+    assert.deepEqual(agglomerative(xs, { threshold: 0.7 }), [0, 0, 1, 1, 0, 2, 2, 1]);
+    assert.equal(new Set(agglomerative(xs, { threshold: 0.7, maxSpeakers: 2 })).size, 2);
+    assert.equal(new Set(agglomerative(xs, { threshold: -1, minSpeakers: 3 })).size, 3);
+    assert.deepEqual(agglomerative([], { threshold: 0.5 }), []);
+  });
+
+  test('known speakers: a cluster takes a name only when similar enough, each name once', () => {
+    const names = nameClusters(
+      [near(0), near(1), near(2)],
+      [
+        { name: 'ada', embedding: near(1, 0.1, 5) },
+        { name: 'bob', embedding: near(0, 0.1, 6) },
+        { name: 'cy', embedding: near(4, 0.1, 7) },
+      ],
+      0.7,
+    );
+    assert.deepEqual(names, ['bob', 'ada', undefined]);
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
+import { LiveDiarizer, diarizeFile, slidingWindows } from '../../../models/speaker/diarize.js';
+import { cosine } from '../../../models/speaker/embedding.js';
+
+const SR = 16000;
+
+/** A vowel-like voice: harmonics of f0 (slight vibrato) under two formant peaks, 4 Hz syllable envelope. */
+function voice(f0: number, formants: [number, number], seconds: number, phase = 0): Float32Array {
+  const out = new Float32Array(Math.round(seconds * SR));
+  const amps: number[] = [];
+  for (let h = 1; h * f0 < 7000; h++) {
+    const f = h * f0;
+    amps.push(
+      Math.exp(-(((f - formants[0]) / 150) ** 2)) + 0.6 * Math.exp(-(((f - formants[1]) / 250) ** 2)) + 0.02,
+    );
+  }
+  let ph = 0;
+  for (let i = 0; i < out.length; i++) {
+    const t = i / SR;
+    ph += (2 * Math.PI * f0 * (1 + 0.01 * Math.sin(2 * Math.PI * 5 * t))) / SR;
+    let s = 0;
+    for (let h = 0; h < amps.length; h++) s += amps[h] * Math.sin((h + 1) * ph);
+    out[i] = 0.1 * s * (0.6 + 0.4 * Math.sin(2 * Math.PI * 4 * t + phase));
+  }
+  return out;
+}
+
+const A = (s: number, p = 0) => voice(100, [600, 1200], s, p);
+const B = (s: number, p = 0) => voice(230, [850, 2300], s, p);
+
+function concat(...parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+describe('diarization', () => {
+  const e = new BuiltinEmbedder();
+
+  test('the built-in embedding: same voice similar, different voices apart (by its own threshold)', async () => {
+    const [a1, a2, b1] = await e.embed([A(2), A(2, 1), B(2)]);
+    assert.ok(cosine(a1, a2) > e.sameSpeakerThreshold);
+    assert.ok(cosine(a1, b1) < e.sameSpeakerThreshold);
+  });
+
+  test('sliding windows cover the span, the last one flush with its end', () => {
+    assert.deepEqual(slidingWindows({ start: 0, end: 1.8 }), [{ start: 0, end: 1.8 }]);
+    const w = slidingWindows({ start: 1, end: 4.2 });
+    assert.equal(w[0].start, 1);
+    assert.equal(w.at(-1)!.end, 4.2);
+    for (const x of w) assert.ok(Math.abs(x.end - x.start - 1.5) < 1e-9);
+  });
+
+  test('a one-speaker recording gives one speaker', async () => {
+    const audio = concat(A(3), new Float32Array(SR), A(4, 2), new Float32Array(SR), A(2.5, 1));
+    const speech = [
+      { start: 0, end: 3 },
+      { start: 4, end: 8 },
+      { start: 9, end: 11.5 },
+    ];
+    const d = await diarizeFile(e, audio, speech);
+    assert.equal(d.speakers.length, 1);
+    assert.ok(d.turns.every((t) => t.speaker === 0));
+  });
+
+  test('two alternating voices: two speakers, turns labelled, names from reference clips', async () => {
+    const gap = new Float32Array(SR / 2);
+    const audio = concat(A(2.5), gap, B(2.5), gap, A(2.5, 1), gap, B(2.5, 1));
+    const speech = [0, 3, 6, 9].map((s) => ({ start: s, end: s + 2.5 }));
+    const d = await diarizeFile(e, audio, speech, {
+      known: [
+        { name: 'bea', audio: B(2, 2) },
+        { name: 'al', audio: A(2, 2) },
+      ],
+    });
+    assert.equal(d.speakers.length, 2);
+    const at = (t: number) => d.turns.find((x) => x.start <= t && t < x.end)!;
+    assert.deepEqual(
+      [1, 4, 7, 10].map((t) => at(t).name),
+      ['al', 'bea', 'al', 'bea'],
+    );
+    assert.deepEqual(
+      [1, 4, 7, 10].map((t) => at(t).speaker),
+      [0, 1, 0, 1],
+    );
+    const forced = await diarizeFile(e, audio, speech, { maxSpeakers: 1 });
+    assert.equal(forced.speakers.length, 1);
+  });
+
+  test('live: a final with a speaker change and no pause splits its words at the change', async () => {
+    const live = new LiveDiarizer(e);
+    const first = await live.labelFinal(A(2.5), 0);
+    assert.equal(first.speaker, 0);
+    // Stream time 10 s: 3 s of A then 3 s of B, back to back. The change is located to about ±0.5 s (1.5 s
+    // windows, 0.5 s hop), so words within 0.5 s of it are not asserted.
+    const words = [10.2, 11, 11.8, 12.2, 13.5, 14.2, 15, 15.6].map((s) => ({ start: s, end: s + 0.3 }));
+    const r = await live.labelFinal(concat(A(3, 1), B(3)), 10, words);
+    assert.deepEqual(
+      r.words.map((w) => w.speaker),
+      [0, 0, 0, 0, 1, 1, 1, 1],
+    );
+    assert.ok(r.turns.length === 2 && Math.abs(r.turns[1].start - 13) < 0.6, JSON.stringify(r.turns));
+    for (const w of r.words) assert.ok(w.confidence >= 0 && w.confidence <= 1);
+  });
+
+  test('live: labels survive a resume through the JSON state', async () => {
+    const live = new LiveDiarizer(e);
+    await live.labelFinal(B(2), 0);
+    await live.labelFinal(A(2), 3);
+    const resumed = new LiveDiarizer(e, {}, JSON.parse(JSON.stringify(live.state)));
+    assert.equal((await resumed.labelFinal(A(2, 1), 6)).speaker, 1);
+    assert.equal((await resumed.labelFinal(B(2, 1), 9)).speaker, 0);
+  });
+});
