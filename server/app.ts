@@ -65,6 +65,7 @@ export class EarshotApp {
       ...DEFAULT_SESSION_CONFIG,
       interimIntervalMs: d.config.interimIntervalMs,
       idleTimeoutMs: d.config.idleTimeoutMs,
+      flushTimeoutMs: d.config.flushTimeoutMs,
       ...d.session,
     };
   }
@@ -93,8 +94,9 @@ export class EarshotApp {
         ws: {
           path: '/v1/listen',
           maxPayloadBytes: config.maxFrameBytes,
-          // Finals must never be dropped by the transport: the session sheds interims itself far below this.
-          maxBackpressureBytes: 64 * 1024 * 1024,
+          // The session sheds interims past its own bound (1 MiB); finals that cannot be queued below this mean the
+          // client does not read, and the session closes it with 1008 (its finals are stored for a resume).
+          maxBackpressureBytes: SEND_QUEUE_LIMIT_BYTES,
           handlers: {
             upgrade: (req) => this.upgrade(req),
             open: (conn, ctx) => this.open(conn, ctx),
@@ -144,10 +146,11 @@ export class EarshotApp {
         'retry-after': String(admission.retryAfterSeconds),
       });
     }
-    if (params.session && this.sessions.has(params.session)) {
+    if (params.session && !(await this.previousConnectionDone(params.session))) {
       const message = `session ${params.session} is still streaming on another connection`;
       return refuse(409, 'SESSION_LIVE', message, `session: ${message}`);
     }
+    if (this.draining) return refuse(503, 'OVERLOADED', 'server is draining', 'server is draining');
     const resumed = params.session ? await this.d.store.get(params.session) : undefined;
     if (params.resumeFrom !== undefined && !resumed) {
       const message = `no session ${params.session} to resume`;
@@ -167,6 +170,22 @@ export class EarshotApp {
             : [],
       } as StreamContext,
     };
+  }
+
+  /**
+   * A client that dropped and reconnected at once finds its previous connection still flushing (decoding what it
+   * received into the store): wait for that, bounded, so the resume sees every final. A live one answers at once.
+   */
+  private async previousConnectionDone(id: string): Promise<boolean> {
+    const previous = this.sessions.get(id);
+    if (!previous) return true;
+    if (!previous.flushing) return false;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      previous.whenDone(),
+      new Promise((r) => (timer = setTimeout(r, RESUME_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    return !this.sessions.has(id);
   }
 
   private open(conn: WsConnection, ctx: StreamContext): void {
@@ -189,10 +208,14 @@ export class EarshotApp {
       bufferedAmount: () => conn.bufferedAmount(),
       close: (code, reason) => conn.close(code, reason),
       log,
-      onEnd: (s) => this.sessions.delete(s.id),
-      // A resumed session continues its clock and its seq numbering.
-      timeOffset: ctx.resumed?.duration,
+      onEnd: (s) => {
+        if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+      },
+      // A resumed session continues its seq numbering, and its clock from the committed time: the client
+      // re-sends its audio from there (committed_until in the opening Metadata).
+      timeOffset: ctx.resumed?.committed,
       seqStart: ctx.resumed?.lastSeq,
+      resumed: ctx.resumed !== undefined,
     });
     ctx.session = session;
     this.sessions.set(session.id, session);
@@ -204,6 +227,7 @@ export class EarshotApp {
       created: ctx.resumed?.created ?? new Date().toISOString(),
       status: 'live',
       duration: ctx.resumed?.duration ?? 0,
+      committed: ctx.resumed?.committed ?? 0,
       lastSeq: ctx.resumed?.lastSeq ?? 0,
       params: { ...ctx.params },
     });
@@ -309,15 +333,15 @@ export class EarshotApp {
     }
   }
 
-  /** SIGTERM: refuse new streams, finalize every live one, deliver its finals, close 1001, within timeoutMs. */
+  /**
+   * SIGTERM: refuse new streams, finalize every live one and deliver its finals; each closes 1001 once done or at
+   * the deadline (its reason then says what was not decoded), so this returns within timeoutMs.
+   */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.transport?.stopAccepting();
-    const all = Promise.all([...this.sessions.values()].map((s) => s.drain()));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
-    await Promise.race([all, timeout]);
-    clearTimeout(timer);
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all([...this.sessions.values()].map((s) => s.drain(deadline)));
   }
 
   async close(): Promise<void> {
@@ -325,6 +349,11 @@ export class EarshotApp {
     await this.transport?.close();
   }
 }
+
+/** Per-connection send queue: a few MiB above where sessions stop sending interims. */
+const SEND_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
+/** How long a reconnecting client's upgrade waits for its previous connection to finish flushing. */
+const RESUME_WAIT_MS = 10_000;
 
 const INDEX_HTML = readFileSync(new URL('./static/index.html', import.meta.url));
 

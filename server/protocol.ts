@@ -111,14 +111,27 @@ export function resultsMessage(a: {
   return msg;
 }
 
+/** Extension fields of Metadata: where the session stands, so a client can resume it (additive to Deepgram's). */
+export interface ResumePoint {
+  session: string;
+  /** This connection continues an earlier one of the session. */
+  resumed: boolean;
+  /** Seq of the last final stored: resume with resume_from=last_seq to replay nothing, lower to replay more. */
+  lastSeq: number;
+  /** Seconds up to which all audio is final or judged non-speech: a resuming client re-sends audio from here. */
+  committedUntil: number;
+}
+
 export function metadataMessage(a: {
   requestId: string;
   model: ModelInfo;
   created: Date;
   duration: number;
   channels: number;
+  resume?: ResumePoint;
 }) {
   const { uuid, ...info } = a.model;
+  const r = a.resume;
   return {
     type: 'Metadata' as const,
     transaction_key: 'deprecated',
@@ -129,6 +142,14 @@ export function metadataMessage(a: {
     channels: a.channels,
     models: [uuid],
     model_info: { [uuid]: info },
+    ...(r
+      ? {
+          session: r.session,
+          resumed: r.resumed,
+          last_seq: r.lastSeq,
+          committed_until: r3(r.committedUntil),
+        }
+      : {}),
   };
 }
 
@@ -138,6 +159,12 @@ export function speechStartedMessage(timestamp: number) {
 
 export function utteranceEndMessage(lastWordEnd: number) {
   return { type: 'UtteranceEnd' as const, channel: [0, 1], last_word_end: r3(lastWordEnd) };
+}
+
+/** Client input quoted in an error message: JSON, cut to `max` characters so a huge frame is not echoed back. */
+export function quoteInput(value: unknown, max = 64): string {
+  const s = JSON.stringify(value) ?? String(value);
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 export function errorMessage(code: string, description: string) {

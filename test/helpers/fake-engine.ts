@@ -1,14 +1,30 @@
+import type { Word } from '../../models/alignment.js';
 import type { BatchEngine } from '../../models/scheduler.js';
 import type { DecodeOptions, WindowInput, WindowResult } from '../../models/transcribe.js';
 
 /**
  * A deterministic engine double for pipeline tests: a window of audio "says" one word per 0.4 s slot, named by
  * the slot's index from the window start (w0, w1, ...), so growing windows from the same start agree on their
- * prefix exactly as a stable recogniser would. It records every call.
+ * prefix exactly as a stable recogniser would. It records every call. `hold()` stalls it until released (an
+ * engine slower than any timeout, without timing), and `words` replaces what a window says.
  */
 export class FakeEngine implements BatchEngine {
   calls: { windows: number; offsets: number[]; temperatures?: readonly number[] }[] = [];
   delayMs = 0;
+  /** What a window says, from its offset and duration in seconds (default: the w0, w1, ... slots). */
+  words: (offset: number, duration: number) => Word[] = slotWords;
+  private gate: Promise<void> | null = null;
+
+  /** Decodes wait until the returned function is called (those already running too). */
+  hold(): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    this.gate = gate;
+    return () => {
+      if (this.gate === gate) this.gate = null;
+      release();
+    };
+  }
 
   async decodeWindows(windows: readonly WindowInput[], opts: DecodeOptions): Promise<WindowResult[]> {
     this.calls.push({
@@ -17,18 +33,13 @@ export class FakeEngine implements BatchEngine {
       temperatures: opts.temperatures,
     });
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    while (this.gate) await this.gate;
     return windows.map((w) => {
       const duration = w.audio.length / 16000;
-      const n = Math.floor(duration / 0.4);
-      const words = Array.from({ length: n }, (_, i) => ({
-        word: ` w${i}`,
-        start: w.offset + i * 0.4,
-        end: w.offset + (i + 1) * 0.4,
-        probability: 0.9,
-      }));
+      const words = this.words(w.offset, duration);
       const text = words.map((x) => x.word).join('');
       return {
-        segments: n
+        segments: words.length
           ? [
               {
                 id: 0,
@@ -62,4 +73,13 @@ export class FakeEngine implements BatchEngine {
       };
     });
   }
+}
+
+function slotWords(offset: number, duration: number): Word[] {
+  return Array.from({ length: Math.floor(duration / 0.4) }, (_, i) => ({
+    word: ` w${i}`,
+    start: offset + i * 0.4,
+    end: offset + (i + 1) * 0.4,
+    probability: 0.9,
+  }));
 }

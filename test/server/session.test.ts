@@ -66,6 +66,7 @@ function harness(qs: string, config: Partial<SessionConfig> = {}, buffered = () 
     created: '',
     status: 'live',
     duration: 0,
+    committed: 0,
     lastSeq: 0,
     params: {},
   });

@@ -1,0 +1,101 @@
+import { InferenceScheduler } from '../../models/scheduler.js';
+import type { VadModel } from '../../models/vad.js';
+import { parseListenParams } from '../../server/params.js';
+import {
+  DEFAULT_SESSION_CONFIG,
+  StreamSession,
+  type SessionConfig,
+  type SessionDeps,
+} from '../../server/session.js';
+import { MemoryStore } from '../../server/store.js';
+import { FakeEngine } from './fake-engine.js';
+
+/** What a session sent, as the client parses it. */
+export interface Msg {
+  type: string;
+  is_final?: boolean;
+  speech_final?: boolean;
+  from_finalize?: boolean;
+  start?: number;
+  duration?: number;
+  seq?: number;
+  err_code?: string;
+  description?: string;
+  session?: string;
+  resumed?: boolean;
+  last_seq?: number;
+  committed_until?: number;
+  channel?: { alternatives: { transcript: string; words: { word: string; start: number; end: number }[] }[] };
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  o: object;
+  msg?: string;
+}
+
+/**
+ * A StreamSession on the fake engine (real PCM decoding, resampling and Silero VAD), its store and what it sent,
+ * closed with and logged. `send`/`buffered` stand in for the transport.
+ */
+export function sessionHarness(
+  vad: VadModel,
+  qs: string,
+  opts: {
+    config?: Partial<SessionConfig>;
+    engine?: FakeEngine;
+    store?: MemoryStore;
+    send?: SessionDeps['send'];
+    buffered?: () => number;
+    resume?: { timeOffset: number; seqStart: number };
+  } = {},
+) {
+  const engine = opts.engine ?? new FakeEngine();
+  const scheduler = new InferenceScheduler(engine, { batchWindowMs: 0 });
+  const store = opts.store ?? new MemoryStore();
+  const messages: Msg[] = [];
+  const logs: LogLine[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  let resolveClosed: () => void;
+  const closedP = new Promise<void>((r) => (resolveClosed = r));
+  const log = (level: LogLine['level']) => (o: object, msg?: string) => logs.push({ level, o, msg });
+  const id = 'sess-1';
+  const session = new StreamSession({
+    id,
+    params: parseListenParams(new URLSearchParams(qs), { endpointingMs: 500 }),
+    config: { ...DEFAULT_SESSION_CONFIG, ...opts.config },
+    model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
+    vad,
+    store,
+    scheduler,
+    send: (m) => {
+      messages.push(JSON.parse(JSON.stringify(m)) as Msg);
+      return opts.send ? opts.send(m) : 'ok';
+    },
+    bufferedAmount: opts.buffered ?? (() => 0),
+    close: (code, reason) => {
+      closed = { code, reason };
+      resolveClosed();
+    },
+    log: { info: log('info'), warn: log('warn'), error: log('error') },
+    timeOffset: opts.resume?.timeOffset,
+    seqStart: opts.resume?.seqStart,
+    resumed: opts.resume !== undefined,
+  });
+  void store.open({
+    id,
+    subject: '',
+    created: '',
+    status: 'live',
+    duration: opts.resume?.timeOffset ?? 0,
+    committed: opts.resume?.timeOffset ?? 0,
+    lastSeq: opts.resume?.seqStart ?? 0,
+    params: {},
+  });
+  session.start();
+  return { id, session, engine, store, messages, logs, closedP, closed: () => closed, scheduler };
+}
+
+export const finals = (m: readonly Msg[]) => m.filter((x) => x.type === 'Results' && x.is_final);
+export const wordsOf = (m: Msg) => m.channel!.alternatives[0].words;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
