@@ -151,6 +151,16 @@ export class TransportUnavailableError extends Error {
 // Building blocks shared by the two implementations, so that both behave the same by construction.
 
 export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
+/** Request line plus headers, as node:http allows by default; both transports answer 431 past it. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export function headersTooLarge(): HttpResponse {
+  return jsonError(
+    431,
+    'headers_too_large',
+    `request line and headers exceed ${MAX_HEADER_BYTES >> 10} KiB: send a shorter URL or fewer headers`,
+  );
+}
 /** Body bytes buffered before the handler asks for the body; then the socket is paused. */
 const PREREAD_BYTES = 64 * 1024;
 

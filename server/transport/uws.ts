@@ -11,7 +11,9 @@ import {
   defaultLog,
   errorMessage,
   formatIp,
+  headersTooLarge,
   invoke,
+  MAX_HEADER_BYTES,
   ListenError,
   prepareResponse,
   RequestAbortedError,
@@ -62,6 +64,12 @@ export function loadUwsBinding(): Uws {
 export function uwsPayloadCeiling(maxPayloadBytes: number): number {
   return Math.min(Math.max(maxPayloadBytes * 4, 16 * 1024 * 1024), 0x7fffffff);
 }
+
+/** Reasons uWS gives its close handler when it drops a connection for a protocol error. */
+const UWS_DROP_CODES: Record<string, number> = {
+  'Received too big message': 1009,
+  'Received invalid UTF-8': 1007,
+};
 
 interface UserData<C> {
   context: C;
@@ -126,8 +134,22 @@ class UwsConnection<C> extends BaseConnection<C> {
   }
 
   handleClose(code: number, message: ArrayBuffer): void {
-    this.socketClosed(code, Buffer.from(message).toString('utf8'));
+    const reason = Buffer.from(message).toString('utf8');
+    // uWS drops the TCP connection without a close frame on these (the client sees 1006, and nothing here can
+    // change that); the app at least learns what happened.
+    const dropped = code === 1006 ? UWS_DROP_CODES[reason] : undefined;
+    if (dropped) {
+      this.socketGone = true;
+      this.failed(dropped, reason);
+    } else this.socketClosed(code, reason);
   }
+}
+
+/** About what node:http counts against its header limit: the request line and every header line. */
+function headerBytes(r: HttpRequest): number {
+  let n = r.method.length + r.path.length + r.query.toString().length + 12;
+  for (const [name, value] of Object.entries(r.headers)) n += name.length + value.length + 4;
+  return n;
 }
 
 export class UwsTransport<C> implements Transport {
@@ -284,6 +306,10 @@ export class UwsTransport<C> implements Transport {
 
   private onHttp(res: UWS.HttpResponse, req: UWS.HttpRequest): void {
     const p = this.begin(res, req, true);
+    if (headerBytes(p.request) > MAX_HEADER_BYTES) {
+      this.respond(p, headersTooLarge());
+      return;
+    }
     invoke(() => this.opts.http(p.request))
       .then(
         (resp) => this.respond(p, resp),
@@ -297,6 +323,10 @@ export class UwsTransport<C> implements Transport {
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
     const p = this.begin(res, req, false);
+    if (headerBytes(p.request) > MAX_HEADER_BYTES) {
+      this.respond(p, headersTooLarge());
+      return;
+    }
     invoke(() => this.opts.ws.handlers.upgrade(p.request))
       .then(
         (decision) => {

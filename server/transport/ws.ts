@@ -12,8 +12,11 @@ import {
   DEFAULT_MAX_BACKPRESSURE,
   defaultLog,
   errorMessage,
+  headersTooLarge,
   invoke,
+  jsonError,
   ListenError,
+  MAX_HEADER_BYTES,
   normalizeAddress,
   prepareResponse,
   RequestAbortedError,
@@ -153,7 +156,11 @@ export class WsTransport<C> implements Transport {
     this.log = log;
     this.maxBackpressure = opts.ws.maxBackpressureBytes ?? DEFAULT_MAX_BACKPRESSURE;
     this.idleTimeoutSec = validateIdleTimeout(opts.ws.idleTimeoutSec);
-    this.server = createServer((req, res) => this.onHttp(req, res));
+    this.server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => this.onHttp(req, res));
+    // Node answers parse errors itself (431 for oversized headers, 400 otherwise) with no body; send our JSON.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      this.onClientError(err, socket),
+    );
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
@@ -334,6 +341,19 @@ export class WsTransport<C> implements Transport {
         });
       }, fail)
       .catch(broken);
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const resp =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? headersTooLarge()
+        : jsonError(400, 'bad_request', `malformed HTTP request (${err.code ?? err.message})`);
+    socket.once('finish', () => socket.destroy());
+    socket.end(serializeResponse(prepareResponse(resp, 'GET')));
   }
 
   private onOpen(ws: WebSocket, socket: Duplex, remoteAddress: string, context: C): void {

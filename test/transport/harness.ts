@@ -59,6 +59,8 @@ export class Server {
   readonly closed: ClosedEvent[] = [];
   readonly drains: WsConnection[] = [];
   readonly upgradeRequests: HttpRequest[] = [];
+  /** POST /stream: bytes received after each chunk. */
+  readonly streamed: number[] = [];
   /** Upgrades with ?mode=hold wait for this. */
   hold = deferred<UpgradeDecision<Ctx>>();
   echo = true;
@@ -139,6 +141,15 @@ export class Server {
         await delay(50);
         const body = await req.body(8 * 1024 * 1024);
         return { status: 200, headers: { 'x-body-length': String(body.length) }, body };
+      }
+      case 'POST /stream': {
+        // Streams the body, recording each chunk as it arrives; ?limit= bytes.
+        let total = 0;
+        for await (const chunk of req.stream(Number(req.query.get('limit') ?? 8 * 1024 * 1024))) {
+          total += chunk.length;
+          this.streamed.push(total);
+        }
+        return json(200, { total });
       }
       case 'POST /small':
         await req.body(1024);
