@@ -105,10 +105,16 @@ describe('Limiter', () => {
     const r = await limiter.chargeAudio('alice', 30);
     isRefusal(r, 'AUDIO_QUOTA_EXCEEDED');
     assert.match(r.message, /100 audio seconds per day/);
-    // The refused file charged nothing, to either budget: 20 s are left today.
-    assert.equal(await limiter.chargeAudio('alice', 20), undefined);
+    assert.equal(await limiter.chargeAudio('alice', 20), undefined, '20 s were left today');
     isRefusal(await limiter.openStream('alice'), 'AUDIO_QUOTA_EXCEEDED');
     assert.equal(await limiter.chargeAudio('bob', 100), undefined);
+  });
+
+  test('a file refused by one budget is not charged to the others', async () => {
+    const { limiter } = setup({ audioSecondsPerHour: 100, audioSecondsPerDay: 90 });
+    assert.equal(await limiter.chargeAudio('alice', 80), undefined); // hour: 20 left, day: 10 left
+    isRefusal(await limiter.chargeAudio('alice', 15), 'AUDIO_QUOTA_EXCEEDED'); // the hour took 15, then gave it back
+    assert.equal(await limiter.chargeAudio('alice', 10), undefined);
   });
 
   test('a file longer than the whole budget is charged when the budget is full, not refused forever', async () => {
