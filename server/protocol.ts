@@ -112,7 +112,7 @@ export function resultsMessage(a: {
 }
 
 /** Extension fields of Metadata: where the session stands, so a client can resume it (additive to Deepgram's). */
-export interface ResumePoint {
+interface ResumePoint {
   session: string;
   /** This connection continues an earlier one of the session. */
   resumed: boolean;

@@ -28,7 +28,7 @@ export interface Msg {
   channel?: { alternatives: { transcript: string; words: { word: string; start: number; end: number }[] }[] };
 }
 
-export interface LogLine {
+interface LogLine {
   level: 'info' | 'warn' | 'error';
   o: object;
   msg?: string;
