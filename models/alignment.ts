@@ -24,7 +24,7 @@ export function splitWords(
     if (startsWord) words.push({ text: '', tokens: [t], first: i });
     else words[words.length - 1].tokens.push(t);
   });
-  for (const w of words) w.text = tokenizer.decode(w.tokens);
+  for (const w of words) w.text = tokenizer.decodeText(w.tokens);
   return words.filter((w) => w.text.trim().length > 0);
 }
 

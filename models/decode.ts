@@ -1,4 +1,5 @@
 import type ort from 'onnxruntime-node';
+import { UnsupportedLanguageError, validLanguages } from './languages.js';
 import { applyFilters, argmax, logSumExp, rng, sample } from './logits.js';
 import { selectRows } from './tensors.js';
 import type { WhisperModel } from './whisper.js';
@@ -48,7 +49,7 @@ export function promptFor(model: WhisperModel, r: DecodeRequest): { tokens: numb
   tokens.push(ids.sot);
   if (ids.isMultilingual) {
     const lang = ids.languages.get(r.language ?? 'en');
-    if (lang === undefined) throw new Error(`language "${r.language}" is not one this model knows`);
+    if (lang === undefined) throw new UnsupportedLanguageError(r.language ?? 'en', validLanguages(ids));
     const task = r.task === 'translate' ? ids.translate : ids.transcribe;
     tokens.push(lang);
     if (task !== undefined) tokens.push(task);

@@ -2,6 +2,7 @@ import { deflateSync } from 'node:zlib';
 import { N_SAMPLES, SAMPLE_RATE } from '../audio/logmel.js';
 import { alignWords, estimateWords, FRAME_SECONDS, round, type Word } from './alignment.js';
 import { decodeBatch, detectLanguage, type DecodeRequest, type DecodeResult } from './decode.js';
+import { checkLanguage, validLanguages } from './languages.js';
 import { selectRows } from './tensors.js';
 import type { WhisperModel } from './whisper.js';
 import type ort from 'onnxruntime-node';
@@ -136,19 +137,16 @@ async function resolveLanguages(
   hidden: ort.Tensor,
   wanted: (string | undefined)[],
 ): Promise<(string | undefined)[]> {
+  const valid = validLanguages(model.ids);
+  const codes = wanted.map((l) => checkLanguage(l, valid));
   if (!model.ids.isMultilingual) return wanted.map(() => undefined);
-  const auto = (l: string | undefined) => !l || l === 'auto' || l === 'multi';
-  for (const l of wanted) {
-    if (!auto(l) && !model.ids.languages.has(l!))
-      throw new Error(`language "${l}" is not supported by this model`);
-  }
-  const detect = wanted.map((l, i) => (auto(l) ? i : -1)).filter((i) => i >= 0);
-  if (detect.length === 0) return wanted;
+  const detect = codes.map((l, i) => (l === undefined ? i : -1)).filter((i) => i >= 0);
+  if (detect.length === 0) return codes;
   const found = await detectLanguage(
     model,
     detect.length === wanted.length ? hidden : selectRows(hidden, detect),
   );
-  const out = [...wanted];
+  const out = [...codes];
   detect.forEach((i, k) => (out[i] = found[k].language));
   return out;
 }
@@ -178,6 +176,8 @@ function toResult(
           offset: w.offset,
         })
       : undefined;
+  // One text stream over the window: a character split across a segment boundary belongs to the later segment.
+  const text = model.tokenizer.textStream();
   const segments: Segment[] = silent
     ? []
     : slices
@@ -188,8 +188,8 @@ function toResult(
             id: 0,
             seek: Math.round(w.offset * 100),
             start: round(w.offset + start),
-            end: round(w.offset + Math.min(end, duration)),
-            text: model.tokenizer.decode(textTokens),
+            end: round(w.offset + end),
+            text: textTokens.map((t) => text.push(t)).join(''),
             tokens: textTokens,
             temperature: d.temperature,
             avg_logprob: d.avgLogprob,
@@ -220,6 +220,8 @@ function toResult(
 /**
  * openai's segment split: consecutive timestamp pairs close a segment; a single trailing timestamp means the last
  * segment is complete and the whole window is consumed, otherwise the seek advances to the last closed pair.
+ * Times are clamped to the window: the model sees it padded to 30 s and may name a timestamp past its audio
+ * (random weights always do), which would put a segment after the end of the file or after the next window.
  */
 export function splitSegments(
   tokens: readonly number[],
@@ -227,7 +229,7 @@ export function splitSegments(
   duration: number,
 ): { slices: { from: number; to: number; start: number; end: number }[]; consumed: number } {
   const isTs = (t: number) => t >= tsBegin;
-  const time = (t: number) => (t - tsBegin) * FRAME_SECONDS;
+  const time = (t: number) => Math.min((t - tsBegin) * FRAME_SECONDS, duration);
   const n = tokens.length;
   const singleEnding = n >= 2 && !isTs(tokens[n - 2]) && isTs(tokens[n - 1]);
   const cuts: number[] = [];
@@ -306,7 +308,7 @@ async function sequential(
 ): Promise<{ list: Segment[]; language?: string }> {
   const list: Segment[] = [];
   let seek = 0;
-  let language: string | undefined = opts.language && opts.language !== 'auto' ? opts.language : undefined;
+  let language = checkLanguage(opts.language);
   let context: number[] = [];
   const condition = opts.conditionOnPreviousText ?? true;
   while (seek < audio.length) {
