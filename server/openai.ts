@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AudioDecodeError } from '../audio/errors.js';
 import { decodeAudioStream, type LoadedAudio } from '../audio/load.js';
+import { checkLanguage, languageName, UnsupportedLanguageError } from '../models/languages.js';
 import { formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
 import { audioErrorResponse, clientGone, type FileTranscriber } from './prerecorded.js';
 import {
@@ -16,6 +17,8 @@ import {
 export interface TranscriptionsDeps {
   maxBodyBytes: number;
   transcribe: FileTranscriber;
+  /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
+  languages?: readonly string[];
 }
 
 /** OpenAI's error shape: {"error": {"message", "type", "param", "code"}}. */
@@ -129,14 +132,12 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
       'invalid_value',
     );
   }
-  const language = form.get('language') || undefined;
-  if (language && !/^[a-zA-Z]{2,3}$/.test(language)) {
-    return openaiError(
-      400,
-      `language must be an ISO-639-1 code such as en, got "${language}"`,
-      'language',
-      'invalid_value',
-    );
+  let language: string | undefined;
+  try {
+    language = checkLanguage((form.get('language') as string | null) || undefined, d.languages);
+  } catch (err) {
+    if (!(err instanceof UnsupportedLanguageError)) throw err;
+    return openaiError(400, err.message, 'language', 'invalid_value');
   }
   const temperature = form.get('temperature');
   const t = temperature === null ? undefined : Number(temperature);
@@ -151,7 +152,7 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     const transcript = await d.transcribe(
       audio.samples16k,
       {
-        language: language?.toLowerCase(),
+        language,
         prompt: form.get('prompt') || undefined,
         wordTimestamps: words,
         temperatures: t === undefined || t === 0 ? undefined : [t],
@@ -159,7 +160,8 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
       req.signal,
     );
     const out = formatTranscript(
-      transcript,
+      // OpenAI names the language in verbose_json ("english"), not its code.
+      { ...transcript, language: languageName(transcript.language) },
       format as TextFormat,
       granularities.length ? (granularities as ('segment' | 'word')[]) : ['segment'],
     );

@@ -1,4 +1,5 @@
 import type { Encoding } from '../audio/pcm.js';
+import { checkLanguage, UnsupportedLanguageError } from '../models/languages.js';
 
 /** A /v1/listen parameter earshot implements, given a value it cannot honour: refused before the upgrade. */
 export class ParamError extends Error {
@@ -102,6 +103,8 @@ export interface ParamDefaults {
   endpointingMs: number;
   /** Whether a body-less request (pre-recorded) is parsed: then sample_rate may come from the container. */
   prerecorded?: boolean;
+  /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
+  languages?: readonly string[];
 }
 
 /** Validates a /v1/listen query string the way Deepgram does: unknown Deepgram parameters are accepted. */
@@ -118,15 +121,12 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
   }
   const sampleRate = intIn(q, 'sample_rate', 8000, 48000) ?? (encoding === 'mulaw' ? 8000 : 16000);
   const channels = intIn(q, 'channels', 1, 2) ?? 1;
-  let language = q.get('language') ?? undefined;
-  if (language !== undefined) {
-    if (language === 'multi' || language === 'auto' || language === '') language = undefined;
-    else if (!/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})*$/.test(language)) {
-      throw new ParamError(
-        'language',
-        `language "${language}" is not a language code (e.g. en, de, pt-BR) or multi`,
-      );
-    } else language = language.split(/[-_]/)[0].toLowerCase();
+  let language: string | undefined;
+  try {
+    language = checkLanguage(q.get('language') ?? undefined, defaults.languages);
+  } catch (err) {
+    if (err instanceof UnsupportedLanguageError) throw new ParamError('language', err.message);
+    throw err;
   }
   const ep = q.get('endpointing');
   let endpointing: number | false = defaults.endpointingMs;
