@@ -56,12 +56,13 @@ describe('Deepgram words', () => {
       'so thank you thank you bye',
     );
     assert.equal(agreedPrefix(w('a b c d'), w('a b x d')), 2);
+    // A word squeezed to nothing by the floor keeps a positive duration (20 ms) and the next one starts after it.
     const c = clampWords(w('a b c'), 0.5, 2.2, 1);
     assert.deepEqual(
       c.map((x) => [x.start, x.end]),
       [
-        [1, 1],
-        [1, 2],
+        [1, 1.02],
+        [1.02, 2],
         [2, 2.2],
       ],
     );
