@@ -65,6 +65,10 @@ export class SpeechStream extends stt.SpeechStream {
   #sentHigh = 0;
   #usageReported = 0;
   #requestReconnect?: () => void;
+  /** committed_until of the resumed connection: the point where the previous connection dropped. */
+  #dropPoint?: number;
+  /** END_OF_SPEECH held back because the server ended the utterance only because the connection dropped. */
+  #heldEnd?: NodeJS.Timeout;
 
   constructor(sttInstance: stt.STT, opts: STTOptions, connOptions: APIConnectOptions) {
     super(sttInstance, opts.sampleRate, connOptions);
@@ -205,9 +209,17 @@ export class SpeechStream extends stt.SpeechStream {
     let gotMetadata!: (m: MetadataMessage) => void;
     const metadata = new Promise<MetadataMessage>((r) => (gotMetadata = r));
     let seenMetadata = false;
+    let resumeAt: number | undefined;
     conn.listen((m) => {
       if (m.type === 'Metadata') {
-        if (!seenMetadata) gotMetadata(m as unknown as MetadataMessage);
+        // Settled here, synchronously: the replayed finals that follow are judged against this connection's state.
+        if (!seenMetadata) {
+          const meta = m as unknown as MetadataMessage;
+          resumeAt = this.#resumePoint(meta, resuming);
+          this.#dropPoint =
+            resuming && typeof meta.committed_until === 'number' ? meta.committed_until : undefined;
+          gotMetadata(meta);
+        }
         seenMetadata = true;
       } else {
         this.#onMessage(m);
@@ -223,7 +235,7 @@ export class SpeechStream extends stt.SpeechStream {
         throw new APITimeoutError({ message: `earshot: no Metadata in ${this.#connOptions.timeoutMs} ms` });
       }
       if ('closed' in first) throw closeError(first.closed);
-      const cursor = this.#resumePoint(first, resuming);
+      const cursor = resumeAt!;
       this.#sessionOpened = true;
       const sending = this.#send(conn, cursor, attempt.signal).then(() => 'closing' as const);
       const next = await Promise.race([sending, closed, reconnect, stop]);
@@ -363,16 +375,35 @@ export class SpeechStream extends stt.SpeechStream {
       this.#emit({ type: SpeechEventType.FINAL_TRANSCRIPT, alternatives: [data()] });
       this.#reportUsage();
     }
-    if (r.speech_final) this.#endSpeech();
+    if (r.speech_final) {
+      const end = r.start + r.duration;
+      if (this.#dropPoint !== undefined && Math.abs(end - this.#dropPoint) <= 0.1) {
+        // The server closed the utterance where the connection dropped, not where the speaker stopped: if the
+        // re-sent audio carries on with speech, the utterance continues; otherwise it ends shortly.
+        this.#holdEnd();
+      } else {
+        this.#endSpeech();
+      }
+    }
+  }
+
+  #holdEnd(): void {
+    clearTimeout(this.#heldEnd);
+    const ms = (this.#opts.endpointingMs === false ? 0 : this.#opts.endpointingMs) + 1000;
+    this.#heldEnd = setTimeout(() => this.#endSpeech(), ms).unref();
   }
 
   #startSpeech(): void {
+    clearTimeout(this.#heldEnd);
+    this.#heldEnd = undefined;
     if (this.#speaking) return;
     this.#speaking = true;
     this.#emit({ type: SpeechEventType.START_OF_SPEECH });
   }
 
   #endSpeech(): void {
+    clearTimeout(this.#heldEnd);
+    this.#heldEnd = undefined;
     if (!this.#speaking) return;
     this.#speaking = false;
     this.#emit({ type: SpeechEventType.END_OF_SPEECH });
