@@ -1,11 +1,21 @@
-// Hugging Face hub client: fetches a Whisper ONNX export into a local cache with resumable downloads.
-// A complete cache is served with no network access at all, so an offline machine keeps working.
-import { createHash, type Hash } from 'node:crypto';
-import { DTYPE_SUFFIX, isDtype, type Dtype } from './model-dir.js';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+// Hugging Face hub client on @huggingface/hub, using the standard hub cache (the one Python's huggingface_hub
+// writes), so a model pulled by either is reused by the other. A complete cache is served with no network access.
+// What the library does not do is added around it: resume, progress, checksums, refs/<revision>, clear errors.
+import { createHash } from 'node:crypto';
+import { createReadStream, renameSync, statSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { ReadableStream } from 'node:stream/web';
+import {
+  downloadFileToCacheDir,
+  getHFHubCachePath,
+  getRepoFolderName,
+  modelInfo,
+  pathsInfo,
+  type PathInfo,
+} from '@huggingface/hub';
+import { DTYPE_SUFFIX, isDtype, type Dtype } from './model-dir.js';
+import { homedir } from 'node:os';
 
 export interface HubProgress {
   file: string;
@@ -16,8 +26,11 @@ export interface HubProgress {
 export interface HubOptions {
   endpoint?: string;
   token?: string;
+  /** earshot's cache root; hub downloads go under its `hub/` folder (see hubCacheDir). */
   cacheDir?: string;
   revision?: string;
+  /** Never touch the network (default: HF_HUB_OFFLINE). */
+  offline?: boolean;
   onProgress?: (p: HubProgress) => void;
   fetchImpl?: typeof fetch;
 }
@@ -34,39 +47,37 @@ export class HubError extends Error {
 const OFFLINE_HINT = 'offline? pass --model DIR with a local model, or --model synthetic:tiny';
 
 // Short names users type (`--model tiny.en`) and the onnx-community repos behind them.
-const KNOWN_MODELS = [
-  'tiny',
-  'tiny.en',
-  'base',
-  'base.en',
-  'small',
-  'small.en',
-  'medium',
-  'medium.en',
-  'large-v3',
-  'large-v3-turbo',
-];
+const KNOWN_MODELS =
+  'tiny tiny.en base base.en small small.en medium medium.en large-v3 large-v3-turbo'.split(' ');
 // Sizes with a `_timestamped` sibling (cross-attention outputs, needed for word timestamps).
 const TIMESTAMPED_MODELS = new Set(KNOWN_MODELS.filter((m) => m !== 'large-v3'));
 
-const SIDE_FILES = [
-  'config.json',
-  'generation_config.json',
-  'preprocessor_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-];
+const SIDE_FILES =
+  'config.json generation_config.json preprocessor_config.json tokenizer.json tokenizer_config.json'.split(
+    ' ',
+  );
 
-const META_FILE = '.earshot-download.json';
+const COMMIT = /^[0-9a-f]{40}$/;
 const MAX_ATTEMPTS = 5;
 const RETRY_DELAY_MS = 200;
 // A connection that delivers nothing for this long is treated as dropped and resumed.
 const IDLE_TIMEOUT_MS = 60_000;
 
+/** earshot's own cache root (synthetic models; the hub cache too when EARSHOT_CACHE_DIR is set). */
 export function defaultCacheDir(): string {
   if (process.env.EARSHOT_CACHE_DIR) return resolve(process.env.EARSHOT_CACHE_DIR);
   if (process.env.XDG_CACHE_HOME) return resolve(process.env.XDG_CACHE_HOME, 'earshot');
   return join(homedir(), '.cache', 'earshot');
+}
+
+/**
+ * The Hugging Face hub cache: `ROOT/hub` for an earshot root given explicitly or by EARSHOT_CACHE_DIR, otherwise
+ * the standard one (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub).
+ */
+export function hubCacheDir(root?: string): string {
+  const explicit = root !== undefined && resolve(root) !== defaultCacheDir();
+  if (explicit || process.env.EARSHOT_CACHE_DIR) return join(root ?? defaultCacheDir(), 'hub');
+  return resolve(getHFHubCachePath());
 }
 
 export function repoForModelName(name: string): string {
@@ -98,347 +109,9 @@ export function filesForDtype(dtype: string): string[] {
   return [...SIDE_FILES, `onnx/encoder_model${suffix}.onnx`, `onnx/decoder_model_merged${suffix}.onnx`];
 }
 
-/** Where a repo revision lives in the cache (whether or not it has been downloaded). */
-export function modelCacheDir(repo: string, revision = 'main', cacheDir = defaultCacheDir()): string {
-  return join(cacheDir, 'models', repo.replace('/', '--'), encodeURIComponent(revision));
-}
-
-interface FileMeta {
-  size: number | null;
-  etag: string | null;
-  // sha256 of the content when the hub says so (x-linked-etag of LFS/xet files).
-  sha256?: string;
-  done: boolean;
-}
-
-interface RepoMeta {
-  repo: string;
-  revision: string;
-  commit?: string;
-  files: Record<string, FileMeta>;
-}
-
-async function readMeta(dir: string): Promise<RepoMeta | null> {
-  try {
-    const meta = JSON.parse(await readFile(join(dir, META_FILE), 'utf8')) as RepoMeta;
-    return typeof meta === 'object' && meta !== null && typeof meta.files === 'object' ? meta : null;
-  } catch {
-    return null;
-  }
-}
-
-async function writeMeta(dir: string, meta: RepoMeta): Promise<void> {
-  const tmp = join(dir, `${META_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(meta, null, 2) + '\n');
-  await rename(tmp, join(dir, META_FILE));
-}
-
-async function fileSize(path: string): Promise<number | null> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return null;
-  }
-}
-
-async function isDone(dir: string, meta: RepoMeta, path: string): Promise<boolean> {
-  const f = meta.files[path];
-  if (!f?.done) return false;
-  const size = await fileSize(join(dir, path));
-  return size !== null && (f.size === null || size === f.size);
-}
-
-function normalizeEtag(v: string | null): string | null {
-  if (v === null) return null;
-  return v.replace(/^W\//, '').replace(/^"|"$/g, '');
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Low-level access to one repo revision on one endpoint. */
-class HubRepo {
-  readonly endpoint: string;
-  private readonly token: string | undefined;
-  private readonly fetchImpl: typeof fetch;
-
-  constructor(
-    readonly repo: string,
-    readonly revision: string,
-    opts: HubOptions,
-  ) {
-    this.endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(
-      /\/+$/,
-      '',
-    );
-    this.token = opts.token ?? process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN ?? undefined;
-    this.fetchImpl = opts.fetchImpl ?? fetch;
-  }
-
-  url(path: string): string {
-    const enc = path.split('/').map(encodeURIComponent).join('/');
-    return `${this.endpoint}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${enc}`;
-  }
-
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    // identity: content-length must be the file size, and resumed bytes must be raw file bytes.
-    const h: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'earshot', ...extra };
-    if (this.token) h.authorization = `Bearer ${this.token}`;
-    return h;
-  }
-
-  private async request(url: string, init: RequestInit): Promise<Response> {
-    try {
-      return await this.fetchImpl(url, init);
-    } catch (err) {
-      throw this.networkError(err);
-    }
-  }
-
-  networkError(err: unknown): HubError {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message ?? String(err);
-    return new HubError(`could not reach ${this.endpoint} (${why}); ${OFFLINE_HINT}`);
-  }
-
-  httpError(res: Response, path: string): HubError {
-    const status = res.status;
-    const code = res.headers.get('x-error-code');
-    const where = `${this.repo}/${path} (revision ${this.revision}) on ${this.endpoint}`;
-    if (code === 'GatedRepo') {
-      return new HubError(`${this.repo} is gated: accept its terms on the hub, then set HF_TOKEN`, status);
-    }
-    if (code === 'RepoNotFound') {
-      return new HubError(
-        `no such model/file: repo ${this.repo} not found on ${this.endpoint} (if it is private, set HF_TOKEN)`,
-        status,
-      );
-    }
-    if (status === 401 || status === 403) {
-      const hint = this.token ? 'HF_TOKEN was rejected: check it can read this repo' : 'set HF_TOKEN';
-      return new HubError(`access denied (HTTP ${status}) to ${where}; ${hint}`, status);
-    }
-    if (status === 404) {
-      if (code === 'RevisionNotFound') {
-        return new HubError(
-          `no such model/file: revision ${this.revision} of ${this.repo} not found`,
-          status,
-        );
-      }
-      return new HubError(
-        `no such model/file: ${where} (HTTP 404); check the model name and --dtype`,
-        status,
-      );
-    }
-    if (status === 429)
-      return new HubError(`rate limited by ${this.endpoint}; wait, or set HF_TOKEN`, status);
-    return new HubError(`unexpected HTTP ${status} for ${where}; try again later`, status);
-  }
-
-  /** Size and etag of a file, read from the hub's redirect headers when present (no CDN round trip). */
-  async head(
-    path: string,
-  ): Promise<{ size: number | null; etag: string | null; sha256?: string; commit?: string }> {
-    let url = this.url(path);
-    let headers = this.headers();
-    for (let hop = 0; hop < 10; hop++) {
-      const res = await this.request(url, {
-        method: 'HEAD',
-        headers,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(IDLE_TIMEOUT_MS),
-      });
-      const linkedSize = res.headers.get('x-linked-size');
-      const linkedEtag = normalizeEtag(res.headers.get('x-linked-etag'));
-      const commit = res.headers.get('x-repo-commit') ?? undefined;
-      const sha256 = linkedEtag && /^[0-9a-f]{64}$/.test(linkedEtag) ? linkedEtag : undefined;
-      if (res.status >= 300 && res.status < 400) {
-        const location = res.headers.get('location');
-        if (linkedSize !== null && /^\d+$/.test(linkedSize)) {
-          return { size: Number(linkedSize), etag: linkedEtag, sha256, commit };
-        }
-        if (!location) throw this.httpError(res, path);
-        const next = new URL(location, url);
-        // Credentials only go to the hub itself, never to a CDN on another origin.
-        if (next.origin !== new URL(url).origin) {
-          const { authorization: _dropped, ...rest } = headers;
-          headers = rest;
-        }
-        url = next.href;
-        continue;
-      }
-      if (!res.ok) throw this.httpError(res, path);
-      const len = linkedSize ?? res.headers.get('content-length');
-      const etag = linkedEtag ?? normalizeEtag(res.headers.get('etag'));
-      return { size: len !== null && /^\d+$/.test(len) ? Number(len) : null, etag, sha256, commit };
-    }
-    throw new HubError(`too many redirects for ${this.url(path)}; check HF_ENDPOINT`);
-  }
-
-  /** Downloads into `dest` through `dest.part`, resuming a previous partial download when there is one. */
-  async download(
-    path: string,
-    dest: string,
-    meta: FileMeta,
-    onProgress?: (p: HubProgress) => void,
-  ): Promise<void> {
-    const part = `${dest}.part`;
-    const total = meta.size;
-    let lastError: HubError | null = null;
-    if (total === 0) await writeFile(part, new Uint8Array(0));
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (attempt > 0) await sleep(RETRY_DELAY_MS * attempt);
-      let offset = (await fileSize(part)) ?? 0;
-      if (total !== null && offset > total) {
-        await rm(part, { force: true });
-        offset = 0;
-      }
-      if (total !== null && offset === total) {
-        lastError = null;
-        break;
-      }
-
-      const idle = new AbortController();
-      let timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
-      const kick = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
-      };
-      try {
-        let res: Response;
-        try {
-          res = await this.fetchImpl(this.url(path), {
-            headers: this.headers(offset > 0 ? { range: `bytes=${offset}-` } : {}),
-            redirect: 'follow',
-            signal: idle.signal,
-          });
-        } catch (err) {
-          lastError = this.networkError(err);
-          continue;
-        }
-        if (res.status === 416) {
-          // Our partial file does not fit the remote one (it changed or shrank): start over.
-          await res.body?.cancel();
-          await rm(part, { force: true });
-          lastError = new HubError(`server refused to resume ${path}; restarting`, 416);
-          continue;
-        }
-        if (res.status >= 500) {
-          await res.body?.cancel();
-          lastError = this.httpError(res, path);
-          continue;
-        }
-        if (res.status !== 200 && res.status !== 206) {
-          await res.body?.cancel();
-          throw this.httpError(res, path);
-        }
-        if (res.status === 206) {
-          const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
-          if (!m || Number(m[1]) !== offset) {
-            await res.body?.cancel();
-            await rm(part, { force: true });
-            lastError = new HubError(`server resumed ${path} at the wrong offset; restarting`);
-            continue;
-          }
-        } else {
-          offset = 0; // 200 to a Range request: the server ignored it and sends the whole file
-        }
-        const len = res.headers.get('content-length');
-        if (total !== null && len !== null && offset + Number(len) !== total) {
-          await res.body?.cancel();
-          await rm(part, { force: true });
-          throw sizeMismatch(path, total, offset + Number(len));
-        }
-        const interrupted = await this.writeBody(res, part, offset, path, total, kick, onProgress);
-        if (interrupted) {
-          lastError = new HubError(
-            `download of ${path} from ${this.endpoint} was interrupted (${interrupted}); run again to resume`,
-          );
-          continue;
-        }
-        const got = (await fileSize(part)) ?? 0;
-        if (total !== null && got !== total) {
-          await rm(part, { force: true });
-          throw sizeMismatch(path, total, got);
-        }
-        lastError = null;
-        break;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    if (lastError) throw lastError;
-
-    if (meta.sha256) {
-      const actual = await sha256File(part);
-      if (actual !== meta.sha256) {
-        await rm(part, { force: true });
-        throw new HubError(
-          `checksum mismatch for ${path} (expected sha256 ${meta.sha256}, got ${actual}); the partial download ` +
-            'was discarded, run again',
-        );
-      }
-    }
-    await rename(part, dest);
-  }
-
-  /** Streams the body to `part`; returns a reason string if the connection broke (the bytes so far are kept). */
-  private async writeBody(
-    res: Response,
-    part: string,
-    offset: number,
-    path: string,
-    total: number | null,
-    kick: () => void,
-    onProgress?: (p: HubProgress) => void,
-  ): Promise<string | null> {
-    if (!res.body) return 'empty response';
-    const fh = await open(part, offset > 0 ? 'a' : 'w');
-    const reader = res.body.getReader();
-    let ended = false; // the stream finished or failed on its own; otherwise it must be cancelled
-    let received = offset;
-    try {
-      for (;;) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (err) {
-          ended = true;
-          const cause = (err as { cause?: { message?: string } }).cause;
-          return cause?.message ?? (err as Error).message ?? String(err);
-        }
-        if (chunk.done) {
-          ended = true;
-          return null;
-        }
-        kick();
-        try {
-          await fh.write(chunk.value);
-        } catch (err) {
-          throw new HubError(
-            `cannot write ${part} (${(err as NodeJS.ErrnoException).code ?? String(err)}); ` +
-              'check free disk space and permissions, or set EARSHOT_CACHE_DIR',
-          );
-        }
-        received += chunk.value.length;
-        onProgress?.({ file: path, received, total });
-      }
-    } finally {
-      if (!ended) await reader.cancel().catch(() => undefined);
-      await fh.close();
-    }
-  }
-}
-
-function sizeMismatch(path: string, expected: number, got: number): HubError {
-  return new HubError(
-    `size mismatch for ${path}: expected ${expected} bytes, got ${got}; the partial download was discarded, run again`,
-  );
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash: Hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** A repo's folder in the hub cache (`models--owner--name`, holding blobs/, snapshots/ and refs/). */
+export function modelCacheDir(repo: string, cacheDir?: string): string {
+  return join(hubCacheDir(cacheDir), getRepoFolderName({ name: repo, type: 'model' }));
 }
 
 /** ONNX external-data chunks named by config.json (`transformers.js_config.use_external_data_format`). */
@@ -464,9 +137,262 @@ function externalDataFiles(config: unknown, suffix: string): string[] {
   return out;
 }
 
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The files of one dtype a snapshot lacks (external data chunks included once config.json is there). */
+async function missingFiles(snapshot: string, dtype: string): Promise<string[]> {
+  const wanted = filesForDtype(dtype);
+  try {
+    const config: unknown = JSON.parse(await readFile(join(snapshot, 'config.json'), 'utf8'));
+    wanted.push(...externalDataFiles(config, DTYPE_SUFFIX[dtype as Dtype]));
+  } catch {
+    // no config.json yet (it is in `wanted`), or not JSON: the download step reports that
+  }
+  const present = await Promise.all(wanted.map((f) => exists(join(snapshot, f))));
+  return wanted.filter((_, i) => !present[i]);
+}
+
+async function readRef(storage: string, revision: string): Promise<string | null> {
+  if (COMMIT.test(revision)) return revision;
+  const commit = await readFile(join(storage, 'refs', revision), 'utf8').catch(() => null);
+  return commit !== null && COMMIT.test(commit.trim()) ? commit.trim() : null;
+}
+
+function isOffline(opts: HubOptions): boolean {
+  return opts.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
+}
+
+/** One repo revision on one endpoint; its `fetch` turns failures into one-line HubErrors. */
+class Hub {
+  readonly endpoint: string;
+  readonly token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(
+    readonly repo: string,
+    readonly revision: string,
+    opts: HubOptions,
+  ) {
+    const endpoint = opts.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co';
+    this.endpoint = endpoint.replace(/\/+$/, '');
+    this.token = opts.token ?? process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN ?? undefined;
+    this.fetchImpl = opts.fetchImpl ?? fetch;
+  }
+
+  get params(): { hubUrl: string; accessToken?: string; fetch: typeof fetch } {
+    if (this.token && !this.token.startsWith('hf_')) {
+      throw new HubError('HF_TOKEN does not look like a Hugging Face token (they start with hf_)');
+    }
+    const fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+      this.fetch(input, init);
+    return { hubUrl: this.endpoint, fetch, ...(this.token ? { accessToken: this.token } : {}) };
+  }
+
+  async fetch(input: string | URL | Request, init: RequestInit = {}, path?: string): Promise<Response> {
+    const headers = new Headers(init.headers);
+    // Plain HTTP bytes, not the xet protocol: progress, Range resume and checksums work on them.
+    if (headers.get('accept')?.includes('xet')) headers.set('accept', '*/*');
+    let res: Response;
+    try {
+      res = await this.fetchImpl(input, { ...init, headers });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new HubError(`could not reach ${this.endpoint} (${why}); ${OFFLINE_HINT}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw this.httpError(res.status, res.headers.get('x-error-code'), path);
+    }
+    return res;
+  }
+
+  httpError(status: number, code: string | null, path?: string): HubError {
+    const where = `${this.repo}${path ? `/${path}` : ''} (revision ${this.revision}) on ${this.endpoint}`;
+    if (code === 'GatedRepo') {
+      return new HubError(`${this.repo} is gated: accept its terms on the hub, then set HF_TOKEN`, status);
+    }
+    if (code === 'RepoNotFound') {
+      return new HubError(
+        `no such model/file: repo ${this.repo} not found on ${this.endpoint} (if it is private, set HF_TOKEN)`,
+        status,
+      );
+    }
+    if (status === 401 || status === 403) {
+      const hint = this.token ? 'HF_TOKEN was rejected: check it can read this repo' : 'set HF_TOKEN';
+      return new HubError(`access denied (HTTP ${status}) to ${where}; ${hint}`, status);
+    }
+    if (code === 'RevisionNotFound') {
+      return new HubError(`no such model/file: revision ${this.revision} of ${this.repo} not found`, status);
+    }
+    if (status === 404) {
+      return new HubError(
+        `no such model/file: ${where} (HTTP 404); check the model name and --dtype`,
+        status,
+      );
+    }
+    if (status === 429)
+      return new HubError(`rate limited by ${this.endpoint}; wait, or set HF_TOKEN`, status);
+    return new HubError(`unexpected HTTP ${status} for ${where}; try again later`, status);
+  }
+
+  async commit(): Promise<string> {
+    const info = await modelInfo({
+      ...this.params,
+      name: this.repo,
+      revision: this.revision,
+      additionalFields: ['sha'],
+    });
+    if (!COMMIT.test(info.sha))
+      throw new HubError(`${this.endpoint} gave no commit for ${this.repo}@${this.revision}`);
+    return info.sha;
+  }
+
+  /** The hub's record of each file; a file the repo lacks fails here, before anything is downloaded. */
+  async files(commit: string, paths: string[]): Promise<Map<string, PathInfo>> {
+    const infos = await pathsInfo({ ...this.params, repo: this.repo, revision: commit, paths });
+    const byPath = new Map(infos.filter((i) => i.type === 'file').map((i) => [i.path, i]));
+    const absent = paths.find((p) => !byPath.has(p));
+    if (absent !== undefined) throw this.httpError(404, 'EntryNotFound', absent);
+    return byPath;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
 /**
- * Downloads (or finds in the cache) the files of a Whisper ONNX model and returns its local directory.
- * Files already complete in the cache cause no network access.
+ * Downloads one file into the cache with the library, through a fetch that resumes a `.incomplete` blob with a
+ * Range request, reports progress and checks the size and the hub's hash (LFS sha256, or the git blob sha1).
+ */
+async function downloadOne(
+  hub: Hub,
+  storage: string,
+  commit: string,
+  info: PathInfo,
+  onProgress?: (p: HubProgress) => void,
+): Promise<void> {
+  // The library's blob name: the LFS oid, else the git oid.
+  const blob = join(storage, 'blobs', info.lfs?.oid ?? info.xetHash ?? info.oid ?? '');
+  const incomplete = `${blob}.incomplete`;
+  const aside = `${blob}.resume`;
+  const size = info.lfs?.size ?? info.size;
+  let failure: { error: unknown; retry: boolean } | null = null;
+  const fail = (error: unknown, retry = false): unknown => {
+    failure ??= { error, retry };
+    return error;
+  };
+
+  const fetchFile = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    // Only the GET of the file's bytes is ours: not the library's paths-info POST nor its Range size probe.
+    if ((init.method ?? 'GET') !== 'GET' || headers.has('range')) return hub.fetch(input, init, info.path);
+    // The library truncates `.incomplete` when it opens it, so keep its bytes aside first (synchronously: it
+    // opens the file right after this call returns its promise).
+    // A kept copy left by a failed request of this run may hold more than the library's fresh `.incomplete`.
+    if (sizeOf(incomplete) > 0 && sizeOf(incomplete) >= sizeOf(aside)) renameSync(incomplete, aside);
+    const resumeAt = sizeOf(aside) < size ? sizeOf(aside) : 0;
+    if (resumeAt > 0) headers.set('range', `bytes=${resumeAt}-`);
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
+    let res: Response;
+    try {
+      res = await hub.fetch(input, { ...init, headers, signal: idle.signal }, info.path);
+    } catch (err) {
+      clearTimeout(timer);
+      throw fail(err, !(err instanceof HubError) || err.status === undefined || err.status >= 500);
+    }
+    // 200 to a Range request: the server sends the whole file, so the kept bytes are not needed.
+    const replay = res.status === 206 ? aside : null;
+    const hash = createHash(info.lfs ? 'sha256' : 'sha1');
+    if (!info.lfs) hash.update(`blob ${size}\0`);
+    async function* body(): AsyncGenerator<Uint8Array> {
+      let received = 0;
+      const take = (chunk: Uint8Array): Uint8Array => {
+        received += chunk.length;
+        hash.update(chunk);
+        onProgress?.({ file: info.path, received, total: size });
+        return chunk;
+      };
+      try {
+        if (replay) for await (const chunk of createReadStream(replay)) yield take(chunk as Buffer);
+        const reader = res.body!.getReader();
+        for (;;) {
+          const next = await reader.read().catch((err: unknown) => {
+            const why = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+            const interrupted = `download of ${info.path} was interrupted (${why}); run again to resume`;
+            throw fail(new HubError(interrupted), true);
+          });
+          if (next.done) break;
+          clearTimeout(timer);
+          timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
+          yield take(next.value);
+        }
+        if (received === 0) onProgress?.({ file: info.path, received, total: size });
+      } catch (err) {
+        throw fail(err);
+      } finally {
+        clearTimeout(timer);
+        await rm(aside, { force: true });
+      }
+      const expected = info.lfs ? info.lfs.oid : info.xetHash ? undefined : info.oid;
+      const actual = hash.digest('hex');
+      if (received !== size || (expected !== undefined && actual !== expected)) {
+        await rm(incomplete, { force: true });
+        const what =
+          received !== size
+            ? `size mismatch for ${info.path}: expected ${size} bytes, got ${received}`
+            : `checksum mismatch for ${info.path} (expected ${expected}, got ${actual})`;
+        throw fail(new HubError(`${what}; the download was discarded, run again`));
+      }
+    }
+    return new Response(ReadableStream.from(body()) as BodyInit, { status: 200, headers: res.headers });
+  };
+
+  const debug = console.debug; // the library announces every download on console.debug
+  console.debug = () => undefined;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      failure = null;
+      try {
+        const where = { repo: hub.repo, revision: commit, path: info.path, cacheDir: dirname(storage) };
+        await downloadFileToCacheDir({ ...hub.params, ...where, fetch: fetchFile });
+        return;
+      } catch (err) {
+        const f = failure as { error: unknown; retry: boolean } | null;
+        if (f?.retry && attempt < MAX_ATTEMPTS) await sleep(RETRY_DELAY_MS * attempt);
+        else throw f ? f.error : asHubError(err, storage, info.path);
+      }
+    }
+  } finally {
+    console.debug = debug;
+  }
+}
+
+function asHubError(err: unknown, storage: string, path: string): HubError {
+  if (err instanceof HubError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined) return new HubError(`download of ${path} failed: ${String(err)}`);
+  return new HubError(
+    `cannot write to ${storage} (${code}); check free disk space and permissions, or set EARSHOT_CACHE_DIR`,
+  );
+}
+
+/**
+ * Finds in the cache, or downloads, the files of a Whisper ONNX model and returns its snapshot directory.
+ * A complete cached snapshot of the revision causes no network access.
  */
 export async function pullModel(
   nameOrRepo: string,
@@ -474,105 +400,101 @@ export async function pullModel(
 ): Promise<string> {
   const repo = repoForModelName(nameOrRepo);
   const revision = opts.revision ?? 'main';
-  const dir = modelCacheDir(repo, revision, opts.cacheDir ?? defaultCacheDir());
+  if (revision.split('/').includes('..')) throw new HubError(`invalid revision "${revision}"`);
   const dtype = opts.dtype ?? 'fp32';
-  const wanted = filesForDtype(dtype);
-  const hub = new HubRepo(repo, revision, opts);
+  const storage = modelCacheDir(repo, opts.cacheDir);
 
-  const meta: RepoMeta = (await readMeta(dir)) ?? { repo, revision, files: {} };
-  meta.repo = repo;
-  meta.revision = revision;
+  const cached = await readRef(storage, revision);
+  const missing = cached
+    ? await missingFiles(join(storage, 'snapshots', cached), dtype)
+    : filesForDtype(dtype);
+  if (cached && missing.length === 0) return join(storage, 'snapshots', cached);
+  if (isOffline(opts)) {
+    throw new HubError(
+      `offline (HF_HUB_OFFLINE) and ${repo} (revision ${revision}, ${dtype}) is not complete in ` +
+        `${dirname(storage)}: missing ${cached ? missing.join(', ') : `refs/${revision}`}; ` +
+        `pull it once with network access (earshot models pull ${nameOrRepo} --dtype ${dtype})`,
+    );
+  }
 
-  // Learns size and etag; a partial file of another version cannot be resumed, so it is dropped.
-  const plan = async (path: string): Promise<void> => {
-    const head = await hub.head(path);
-    if (head.commit) meta.commit = head.commit;
-    const prev = meta.files[path];
-    const dest = join(dir, path);
-    await mkdir(dirname(dest), { recursive: true });
-    if (!prev || prev.etag !== head.etag || prev.size !== head.size)
-      await rm(`${dest}.part`, { force: true });
-    const fileMeta: FileMeta = { size: head.size, etag: head.etag, done: false };
-    if (head.sha256) fileMeta.sha256 = head.sha256;
-    meta.files[path] = fileMeta;
-    await writeMeta(dir, meta);
-  };
-  const fetchPlanned = async (path: string): Promise<void> => {
-    const fileMeta = meta.files[path];
-    await hub.download(path, join(dir, path), fileMeta, opts.onProgress);
-    fileMeta.done = true;
-    await writeMeta(dir, meta);
-  };
-
+  const hub = new Hub(repo, revision, opts);
+  const commit = await hub.commit();
+  const snapshot = join(storage, 'snapshots', commit);
+  const infos = await hub.files(commit, filesForDtype(dtype));
   // config.json first: it says whether the ONNX files have external data chunks.
-  if (!(await isDone(dir, meta, 'config.json'))) {
-    await plan('config.json');
-    await fetchPlanned('config.json');
+  if (!(await exists(join(snapshot, 'config.json')))) {
+    await downloadOne(hub, storage, commit, infos.get('config.json')!, opts.onProgress);
   }
-  let config: unknown = null;
-  try {
-    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
-  } catch {
-    throw new HubError(`${repo}/config.json is not valid JSON; delete ${dir} and pull again`);
+  const todo = await missingFiles(snapshot, dtype);
+  const extra = todo.filter((f) => !infos.has(f));
+  if (extra.length > 0) for (const [p, i] of await hub.files(commit, extra)) infos.set(p, i);
+  for (const path of todo) await downloadOne(hub, storage, commit, infos.get(path)!, opts.onProgress);
+
+  if (revision !== commit) {
+    // The library does not record refs; Python and our offline lookups need them.
+    await mkdir(dirname(join(storage, 'refs', revision)), { recursive: true });
+    await writeFile(join(storage, 'refs', revision), commit);
   }
-  const files = [
-    ...wanted.filter((f) => f !== 'config.json'),
-    ...externalDataFiles(config, DTYPE_SUFFIX[dtype as Dtype]),
-  ];
-  const missing: string[] = [];
-  for (const path of files) if (!(await isDone(dir, meta, path))) missing.push(path);
-  // Ask about every file before downloading any, so a missing file (e.g. a dtype the repo lacks) fails fast.
-  for (const path of missing) await plan(path);
-  for (const path of missing) await fetchPlanned(path);
-  return dir;
+  return snapshot;
 }
 
-/** Every recorded file finished, and the side files plus an encoder/decoder pair of one dtype are there. */
-async function isComplete(dir: string, meta: RepoMeta): Promise<boolean> {
-  for (const p of Object.keys(meta.files)) if (!(await isDone(dir, meta, p))) return false;
-  for (const p of SIDE_FILES) if (!(await isDone(dir, meta, p))) return false;
+/** Side files plus an encoder/decoder pair of one dtype (and its external data) are all there. */
+async function isComplete(snapshot: string): Promise<boolean> {
   for (const dtype of Object.keys(DTYPE_SUFFIX)) {
-    const [enc, dec] = filesForDtype(dtype).slice(-2);
-    if ((await isDone(dir, meta, enc)) && (await isDone(dir, meta, dec))) return true;
+    if ((await missingFiles(snapshot, dtype)).length === 0) return true;
   }
   return false;
 }
 
-async function dirBytes(dir: string): Promise<number> {
+/** Bytes of the files a snapshot shows (its symlinks followed into blobs/). */
+async function snapshotBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) total += await dirBytes(p);
-    else if (entry.isFile() && entry.name !== META_FILE) total += (await stat(p)).size;
+  for (const name of await readdir(dir, { recursive: true })) {
+    total += await stat(join(dir, name)).then(
+      (s) => (s.isFile() ? s.size : 0),
+      () => 0,
+    );
   }
   return total;
 }
 
-export async function listCachedModels(
-  cacheDir: string = defaultCacheDir(),
-): Promise<{ repo: string; revision: string; dir: string; bytes: number; complete: boolean }[]> {
-  const root = join(cacheDir, 'models');
-  let repoDirs: string[];
-  try {
-    repoDirs = (await readdir(root, { withFileTypes: true }))
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return [];
+/** commit -> the names of the refs pointing at it (`main`, `refs/pr/1`), comma-separated. */
+async function refsByCommit(refsDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const name of (await readdir(refsDir, { recursive: true }).catch(() => [])).sort()) {
+    const commit = await readFile(join(refsDir, name), 'utf8').then(
+      (c) => c.trim(),
+      () => null,
+    );
+    if (commit) out.set(commit, out.has(commit) ? `${out.get(commit)},${name}` : name);
   }
+  return out;
+}
+
+/**
+ * The Whisper models in the hub cache (snapshots whose config.json says whisper), one row per snapshot.
+ * The library's scanCacheDir is not used: it skips files in snapshot subfolders (onnx/).
+ */
+export async function listCachedModels(
+  cacheDir?: string,
+): Promise<{ repo: string; revision: string; dir: string; bytes: number; complete: boolean }[]> {
+  const root = hubCacheDir(cacheDir);
+  const repoDirs = (await readdir(root).catch(() => [] as string[])).filter((n) => n.startsWith('models--'));
   const out: { repo: string; revision: string; dir: string; bytes: number; complete: boolean }[] = [];
   for (const repoDir of repoDirs.sort()) {
-    const revs = (await readdir(join(root, repoDir), { withFileTypes: true })).filter((e) => e.isDirectory());
-    for (const rev of revs.map((e) => e.name).sort()) {
-      const dir = join(root, repoDir, rev);
-      const meta = await readMeta(dir);
-      const complete = meta !== null && (await isComplete(dir, meta));
+    const storage = join(root, repoDir);
+    const refs = await refsByCommit(join(storage, 'refs'));
+    const commits = await readdir(join(storage, 'snapshots')).catch(() => [] as string[]);
+    for (const commit of commits.sort()) {
+      const dir = join(storage, 'snapshots', commit);
+      const config = await readFile(join(dir, 'config.json'), 'utf8').catch(() => '');
+      if (!/"model_type"\s*:\s*"whisper"/.test(config)) continue;
       out.push({
-        repo: meta?.repo ?? repoDir.replace('--', '/'),
-        revision: meta?.revision ?? decodeURIComponent(rev),
+        repo: repoDir.slice('models--'.length).replace('--', '/'),
+        revision: refs.get(commit) ?? commit,
         dir,
-        bytes: await dirBytes(dir),
-        complete,
+        bytes: await snapshotBytes(dir),
+        complete: await isComplete(dir),
       });
     }
   }
