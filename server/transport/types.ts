@@ -155,12 +155,16 @@ export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
 
 export function headersTooLarge(): HttpResponse {
-  return jsonError(
+  const res = jsonError(
     431,
     'headers_too_large',
     `request line and headers exceed ${MAX_HEADER_BYTES >> 10} KiB: send a shorter URL or fewer headers`,
   );
+  // A client this far off is not worth keeping the connection for.
+  res.headers = { ...res.headers, connection: 'close' };
+  return res;
 }
+
 /** Body bytes buffered before the handler asks for the body; then the socket is paused. */
 const PREREAD_BYTES = 64 * 1024;
 
@@ -318,8 +322,8 @@ export class BodyCollector {
     return this.ended;
   }
 
-  /** chunk is copied unless owned. */
-  push(chunk: Uint8Array, owned: boolean): void {
+  /** chunk is copied unless owned; last: the body ends with it. */
+  push(chunk: Uint8Array, owned: boolean, last = false): void {
     if (this.failure || this.ended) return;
     this.size += chunk.byteLength;
     if (this.limit >= 0 && this.size > this.limit) {
@@ -331,12 +335,17 @@ export class BodyCollector {
       owned ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk),
     );
     this.held += chunk.byteLength;
-    if ((!this.requested || this.streaming) && this.held >= PREREAD_BYTES) this.setPaused(true);
+    if (last) this.end();
+    else if ((!this.requested || this.streaming) && this.held >= PREREAD_BYTES) this.setPaused(true);
     this.notify();
   }
 
   end(): void {
     if (this.failure || this.ended) return;
+    if (this.paused) {
+      this.paused = false;
+      this.flow.resume();
+    }
     this.ended = true;
     if (this.waiter) this.waiter.resolve(this.take());
     this.notify();
@@ -403,7 +412,9 @@ export class BodyCollector {
   }
 
   private setPaused(paused: boolean): void {
-    if (this.paused === paused) return;
+    // Once the body is in, flow control is moot; and uWS re-arms its 10-s HTTP timeout on resume(), which would
+    // cut a response that takes longer to compute.
+    if (this.paused === paused || this.ended) return;
     this.paused = paused;
     if (paused) this.flow.pause();
     else this.flow.resume();

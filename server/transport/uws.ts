@@ -286,8 +286,7 @@ export class UwsTransport<C> implements Transport {
       /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
     if (readBody && hasBody) {
       res.onData((chunk, isLast) => {
-        p.body.push(new Uint8Array(chunk), false);
-        if (isLast) p.body.end();
+        p.body.push(new Uint8Array(chunk), false, isLast);
       });
     } else {
       p.body.end();

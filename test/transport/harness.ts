@@ -151,6 +151,13 @@ export class Server {
         }
         return json(200, { total });
       }
+      case 'POST /slow': {
+        // Reads the body, then takes ?ms to answer (a long transcription).
+        let total = 0;
+        for await (const chunk of req.stream(64 * 1024 * 1024)) total += chunk.length;
+        await delay(Number(req.query.get('ms')));
+        return json(200, { total });
+      }
       case 'POST /small':
         await req.body(1024);
         return json(200, { ok: true });
