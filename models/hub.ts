@@ -52,10 +52,13 @@ const KNOWN_MODELS =
 // Sizes with a `_timestamped` sibling (cross-attention outputs, needed for word timestamps).
 const TIMESTAMPED_MODELS = new Set(KNOWN_MODELS.filter((m) => m !== 'large-v3'));
 
-const SIDE_FILES =
-  'config.json generation_config.json preprocessor_config.json tokenizer.json tokenizer_config.json'.split(
-    ' ',
-  );
+const SIDE_FILES = [
+  'config.json',
+  'generation_config.json',
+  'preprocessor_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
 
 const COMMIT = /^[0-9a-f]{40}$/;
 const MAX_ATTEMPTS = 5;
