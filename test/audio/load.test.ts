@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wavefile from 'wavefile';
 import { AudioDecodeError, type AudioDecodeErrorCode } from '../../audio/errors.js';
-import { decodeAudio, loadAudioFile, sniffContainer } from '../../audio/load.js';
+import { decodeAudio, decodeAudioStream, loadAudioFile, sniffContainer } from '../../audio/load.js';
 import { resample } from '../../audio/resample.js';
 
 const MALFORMED = fileURLToPath(new URL('../fixtures/audio/malformed/', import.meta.url));
@@ -169,5 +169,83 @@ describe('loadAudioFile', () => {
       loadAudioFile(MALFORMED + 'odd-length.s16le', { rawSampleRate: 16000 }),
       rejectsWith('odd_length', /multiple of 2 bytes, got 3201/),
     );
+  });
+});
+
+/** Splits bytes into chunks of 1..maxChunk bytes (deterministic), as an async source. */
+async function* chunked(bytes: Uint8Array, maxChunk: number, seed = 7): AsyncGenerator<Uint8Array> {
+  let a = seed;
+  for (let i = 0; i < bytes.length;) {
+    a = (a * 1103515245 + 12345) & 0x7fffffff;
+    const n = 1 + (a % maxChunk);
+    yield bytes.slice(i, i + n);
+    i += n;
+  }
+}
+
+function stereo24(rate: number, seconds: number): Uint8Array {
+  const wav = new wavefile.WaveFile();
+  const left = tone(rate, seconds).map((v) => Math.round(v * 8388607));
+  const right = left.map((v) => -Math.round(v / 2));
+  wav.fromScratch(2, rate, '24', [left, right]);
+  return wav.toBuffer();
+}
+
+describe('decodeAudioStream: uploads decoded as they arrive', () => {
+  const cases: [string, Uint8Array][] = [
+    ['16 kHz mono 16-bit', wav16(tone(16000, 1.3), 16000)],
+    ['44.1 kHz stereo 24-bit', stereo24(44100, 1.1)],
+    ['8 kHz mono 16-bit', wav16(tone(8000, 0.7), 8000)],
+  ];
+  for (const [name, bytes] of cases) {
+    for (const maxChunk of [1, 7, 4099]) {
+      test(`${name} in chunks of up to ${maxChunk} bytes equals the whole-buffer decode`, async () => {
+        const whole = await decodeAudio(bytes);
+        const streamed = await decodeAudioStream(chunked(bytes, maxChunk));
+        assert.equal(streamed.samples16k.length, whole.samples16k.length);
+        assert.deepEqual(streamed.samples16k, whole.samples16k);
+        assert.equal(streamed.duration, whole.duration);
+      });
+    }
+  }
+
+  test('headerless linear16 with its rate, streamed in odd chunks, equals the whole-buffer decode', async () => {
+    const pcm = wav16(tone(24000, 0.9), 24000).subarray(44);
+    const opts = { rawEncoding: 'linear16' as const, rawSampleRate: 24000 };
+    const whole = await decodeAudio(pcm, opts);
+    assert.deepEqual((await decodeAudioStream(chunked(pcm, 5), opts)).samples16k, whole.samples16k);
+  });
+
+  test('malformed WAVs fail as they do whole', async () => {
+    for (const name of readdirSync(MALFORMED).filter((f) => f.endsWith('.wav'))) {
+      const bytes = new Uint8Array(readFileSync(join(MALFORMED, name)));
+      const whole = await decodeAudio(bytes).then(
+        () => 'ok',
+        (e: AudioDecodeError) => e.code,
+      );
+      const streamed = await decodeAudioStream(chunked(bytes, 3)).then(
+        () => 'ok',
+        (e: AudioDecodeError) => e.code,
+      );
+      assert.equal(streamed, whole, name);
+    }
+  });
+
+  test('a WAV cut short is refused as truncated; an empty source as empty', async () => {
+    const bytes = wav16(tone(16000, 1), 16000);
+    await assert.rejects(
+      decodeAudioStream(chunked(bytes.subarray(0, 20000), 999)),
+      rejectsWith('truncated', /cut short/),
+    );
+    await assert.rejects(decodeAudioStream(chunked(new Uint8Array(0), 1)), rejectsWith('empty'));
+  });
+
+  test("the source's own error (client gone, body too large) comes through unchanged", async () => {
+    const gone = new Error('client went away');
+    async function* failing() {
+      yield wav16(tone(16000, 0.5), 16000).subarray(0, 5000);
+      throw gone;
+    }
+    await assert.rejects(decodeAudioStream(failing()), (e) => e === gone);
   });
 });
