@@ -2,9 +2,10 @@ import { CommanderError } from 'commander';
 import { AudioDecodeError } from '../audio/errors.js';
 import { ModelLoadError } from '../models/errors.js';
 import { HubError } from '../models/hub.js';
+import { UnsupportedLanguageError } from '../models/languages.js';
 import { SynthError } from '../models/synth/index.js';
 import { TokenizerError } from '../models/tokenizer.js';
-import { ConfigError } from './config.js';
+import { commanderMessage, ConfigError } from './config.js';
 import { ListenError, TransportUnavailableError } from './transport/types.js';
 
 /** A command line that cannot run as given; exit code 2. */
@@ -18,6 +19,7 @@ const USAGE: (abstract new (...args: never[]) => Error)[] = [
   ConfigError,
   AudioDecodeError,
   SynthError,
+  UnsupportedLanguageError,
   ListenError,
   TransportUnavailableError,
 ];
@@ -37,7 +39,7 @@ export function reportError(err: unknown): number {
     // Commander has already printed help (or the version); help shown for a missing command is an error.
     if (err.exitCode === 0) return 0;
     if (err.code === 'commander.help') return 2;
-    process.stderr.write(`earshot: ${oneLine(err.message.replace(/^error: /, ''))}\n`);
+    process.stderr.write(`earshot: ${commanderMessage(err)}\n`);
     return 2;
   }
   const e = err as Error;

@@ -32,7 +32,7 @@ async function dirBytes(dir: string): Promise<number> {
  * The synthetic models `--model synthetic:...` built into the cache (models/resolve.ts): one directory per
  * variant, named SIZE[-ts][-SCRIPTHASH]-DTYPES; a build in progress is a `.tmp-PID` sibling.
  */
-export async function listSyntheticModels(cacheDir = defaultCacheDir()): Promise<CachedModel[]> {
+async function listSyntheticModels(cacheDir = defaultCacheDir()): Promise<CachedModel[]> {
   const root = join(cacheDir, 'synthetic');
   let names: string[];
   try {

@@ -1,6 +1,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadAudioFile } from '../audio/load.js';
+import {
+  checkLanguage,
+  DETECT_LANGUAGE_ALIASES,
+  UnsupportedLanguageError,
+  validLanguages,
+} from '../models/languages.js';
 import { resolveModel } from '../models/resolve.js';
 import { detectSpeechWindows } from '../models/speech-windows.js';
 import { transcribe } from '../models/transcribe.js';
@@ -8,17 +14,21 @@ import { loadSileroVad } from '../models/vad.js';
 import { WhisperModel } from '../models/whisper.js';
 import { reportError, UsageError } from './cli-errors.js';
 import { modelsCommand } from './cli-models.js';
-import { checkedDtype, checkedNumber, configFromCommand, serveCommandLine } from './config.js';
+import {
+  checkedDtype,
+  checkedNumber,
+  commanderMessage,
+  configFromCommand,
+  serveCommandLine,
+} from './config.js';
 import { formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
-
-export { reportError, UsageError };
 
 const MODEL_HELP =
   'a model directory (onnx-community layout), a hub name fetched once (tiny.en, base, large-v3-turbo, owner/repo) or synthetic:SIZE';
 const DEFAULT_MODEL = 'synthetic:tiny';
 
 /** What the server says too: a synthetic model runs anywhere, and its words mean nothing. */
-export function syntheticWarning(model: string): string | undefined {
+function syntheticWarning(model: string): string | undefined {
   if (!model.startsWith('synthetic:')) return undefined;
   return `${model} is a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`;
 }
@@ -59,13 +69,17 @@ function transcribeCommand(): Command {
     .action(runTranscribe);
 }
 
-function checkLanguage(model: WhisperModel, language: string | undefined): void {
-  if (language === undefined || language === 'auto' || language === 'multi') return;
-  const known = model.ids.isMultilingual ? [...model.ids.languages.keys()] : ['en'];
-  if (known.includes(language)) return;
-  const some = known.length > 12 ? `${known.slice(0, 12).join(', ')}, ...` : known.join(', ');
-  const kind = model.ids.isMultilingual ? '' : ' (an English-only model)';
-  throw new UsageError(`--language ${language}: not a language of this model${kind}; use ${some} or auto`);
+/** An unknown --language fails before any decoding, naming a few of the codes the model knows. */
+function checkModelLanguage(model: WhisperModel, language: string | undefined): void {
+  try {
+    checkLanguage(language, validLanguages(model.ids));
+  } catch (err) {
+    if (!(err instanceof UnsupportedLanguageError)) throw err;
+    const codes = err.valid.filter((c) => !DETECT_LANGUAGE_ALIASES.includes(c));
+    const some = codes.length > 12 ? `${codes.slice(0, 12).join(', ')}, ...` : codes.join(', ');
+    const kind = model.ids.isMultilingual ? '' : ' (an English-only model)';
+    throw new UsageError(`--language ${language}: not a language of this model${kind}; use ${some} or auto`);
+  }
 }
 
 async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<void> {
@@ -99,7 +113,7 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
   // Batched mode decodes the speech regions Silero finds, up to 30 s each, several at a time.
   const vad = batchSize > 1 ? await loadSileroVad() : undefined;
   try {
-    checkLanguage(model, flags.language);
+    checkModelLanguage(model, flags.language);
     for (const a of audio) {
       const t = await transcribe(model, a.samples16k, {
         language: flags.language,
@@ -142,8 +156,7 @@ function commandPath(cmd: Command): string {
 function throwOnError(cmd: Command): void {
   cmd.exitOverride((err) => {
     if (err.exitCode === 0 || err.code === 'commander.help') throw err;
-    const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-    throw new UsageError(`${text} (${commandPath(cmd)} --help)`);
+    throw new UsageError(`${commanderMessage(err)} (${commandPath(cmd)} --help)`);
   });
   cmd.configureOutput({ outputError: () => {} });
   for (const sub of cmd.commands) throwOnError(sub);

@@ -49,7 +49,7 @@ exit ${exitCode}
 }
 
 function ensureDeps(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` };
   delete env.ONNXRUNTIME_NODE_INSTALL;
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [ENSURE], { cwd: dir, env });
