@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { before, test } from 'node:test';
+import { concat, encode, speechFixture } from '../helpers/audio.js';
+import { synthModel } from '../helpers/models.js';
+
+/** SIGTERM with inference still queued: the process exits within --drain-timeout (plus a margin), code 0. */
+
+const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
+const DRAIN_MS = 2000;
+/** Generous: one window already on the engine finishes, then sockets close and the process exits. */
+const MARGIN_MS = 6000;
+
+function wav(samples: Float32Array): Buffer {
+  const pcm = encode(samples, 'linear16');
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + pcm.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(16000, 24);
+  h.writeUInt32LE(32000, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(pcm.length, 40);
+  return Buffer.concat([h, pcm]);
+}
+
+let model: string;
+before(async () => {
+  // Random weights: every window decodes to the token limit and through the temperature fallback (slow).
+  model = await synthModel({});
+});
+
+test('SIGTERM during a long file transcription: exit 0 within the drain limit, queued work abandoned', async () => {
+  const proc = spawn(
+    process.execPath,
+    [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--model', model, '--max-batch', '1'].concat([
+      '--drain-timeout',
+      String(DRAIN_MS),
+    ]),
+    { env: { ...process.env, EARSHOT_MODEL: '' } },
+  );
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const exit = new Promise<number>((r) => proc.on('exit', (code) => r(code ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      const m = /listening on [\d.]+:(\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    });
+    void exit.then(() => reject(new Error(`exited early: ${stderr}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  // Four minutes of conversation: about ten windows, each seconds of work for this model.
+  const fx = speechFixture();
+  const upload = fetch(`${base}/v1/listen`, {
+    method: 'POST',
+    body: wav(concat(Array.from({ length: 24 }, () => fx.samples))),
+    headers: { 'content-type': 'audio/wav' },
+  }).catch((e: Error) => e);
+  // Wait until the engine has finished a window of it: the rest is queued behind.
+  for (;;) {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const batches = /^earshot_batch_size_count\S* (\d+)/m.exec(metrics);
+    if (batches && Number(batches[1]) >= 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const t0 = Date.now();
+  proc.kill('SIGTERM');
+  const code = await exit;
+  const elapsed = Date.now() - t0;
+  assert.equal(code, 0, stderr);
+  assert.ok(elapsed < DRAIN_MS + MARGIN_MS, `exited ${elapsed} ms after SIGTERM (limit ${DRAIN_MS} ms)`);
+  assert.ok((await upload) instanceof Error, 'the unfinished transcription was not answered');
+});
