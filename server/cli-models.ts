@@ -67,7 +67,7 @@ async function list(): Promise<void> {
   const models = [...hub, ...(await listSyntheticModels(cacheDir))];
   if (models.length === 0) {
     process.stdout.write(
-      `no models in ${cacheDir} (earshot models pull NAME; --model synthetic:tiny builds one)\n`,
+      'no models in the cache (earshot models pull NAME; --model synthetic:tiny builds one)\n',
     );
   }
   for (const m of models) {
