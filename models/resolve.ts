@@ -1,9 +1,14 @@
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
 import { defaultCacheDir, pullModel, type HubOptions } from './hub.js';
 import { progressBar } from './progress.js';
-import { synthesizeWhisper, type SynthDtype, type SynthSize } from './synth/index.js';
+import {
+  SYNTH_GENERATOR_VERSION,
+  synthesizeWhisper,
+  type SynthDtype,
+  type SynthSize,
+} from './synth/index.js';
 
 const SYNTH_SIZES: readonly SynthSize[] = ['micro', 'tiny', 'base', 'small'];
 
@@ -56,8 +61,12 @@ async function synthesizeCached(spec: string, opts: ResolveOptions): Promise<str
     .filter(Boolean)
     .join('-');
   const dir = join(opts.cacheDir ?? defaultCacheDir(), 'synthetic', key);
-  if (existsSync(join(dir, 'onnx'))) return dir;
-  opts.log?.(`building synthetic ${size} model into ${dir} (once)`);
+  if (existsSync(join(dir, 'onnx'))) {
+    if (generatorVersion(dir) === SYNTH_GENERATOR_VERSION) return dir;
+    opts.log?.(`rebuilding synthetic ${size} model in ${dir} (built by an older generator)`);
+  } else {
+    opts.log?.(`building synthetic ${size} model into ${dir} (once)`);
+  }
   // Build beside and rename, so an interrupted build never leaves a half model that looks complete.
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -66,6 +75,19 @@ async function synthesizeCached(spec: string, opts: ResolveOptions): Promise<str
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return dir;
+}
+
+/** The generator version a cached synthetic model was built by (0 when unknown: built before versions). */
+function generatorVersion(dir: string): number {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      earshot_synth?: { generator?: unknown };
+    };
+    const v = config.earshot_synth?.generator;
+    return typeof v === 'number' ? v : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function hash(s: string): string {

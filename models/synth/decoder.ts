@@ -3,6 +3,7 @@
 // are read by both branches from the outer scope.
 import { Graph, attr, type Dim, type ElemType } from '../onnx/graph.js';
 import { type ArchSpec, Net } from './layers.js';
+import { extentFromEncoder, pacedLogits, startMarker } from './pacing.js';
 import type { WeightSource } from './weights.js';
 
 interface IoSpec {
@@ -118,6 +119,8 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
 
   const outputs: string[] = [];
   const crossProbs: string[] = [];
+  const { pacing } = spec;
+  let layer0: { selfKey: string; crossValue: string } | undefined;
   for (let i = 0; i < spec.decoderLayers; i++) {
     const name = `model.decoder.layers.${i}`;
     const present = (part: string, kv: string): string => out(`present.${i}.${part}.${kv}`);
@@ -126,7 +129,8 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
     let h = n.layerNorm(x, `${name}.self_attn_layer_norm`);
     const q = n.query(h, `${name}.self_attn`);
     const presentSelf = { k: present('decoder', 'key'), v: present('decoder', 'value') };
-    let { k, v } = n.keyValue(h, `${name}.self_attn`, withPast ? {} : presentSelf);
+    const marker = pacing && i === 0 ? { k: startMarker(g, pacing.sot) } : {};
+    let { k, v } = n.keyValue(h, `${name}.self_attn`, withPast ? {} : presentSelf, false, marker);
     if (withPast) {
       k = g.node('Concat', [`past_key_values.${i}.decoder.key`, k], { axis: attr.int(2) }, presentSelf.k);
       v = g.node('Concat', [`past_key_values.${i}.decoder.value`, v], { axis: attr.int(2) }, presentSelf.v);
@@ -159,6 +163,7 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
         `${name}.encoder_attn`,
         { k: present('encoder', 'key'), v: present('encoder', 'value') },
         true,
+        pacing && i === 0 ? { v: extentFromEncoder(g, d) } : {},
       );
       kc = kv.k;
       vc = kv.v;
@@ -166,6 +171,7 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
     const probsName = spec.timestamped ? out(`cross_attentions.${i}`) : undefined;
     const cross = n.attend(qc, kc, vc, `${name}.encoder_attn`, { probsName });
     crossProbs.push(cross.probs);
+    if (i === 0) layer0 = { selfKey: k, crossValue: vc };
     x = g.node('Add', [x, cross.out]);
 
     n.at(`/${tag}/model/decoder/layers.${i}/mlp/`);
@@ -177,7 +183,12 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
   n.at(`/${tag}/`);
   const hFinal = n.layerNorm(x, 'model.decoder.layer_norm', { final: true });
   const lmHead = n.weight('proj_out.weight_T', [d, spec.vocabSize], 'lmHead');
-  g.node('MatMul', [hFinal, lmHead], {}, out('logits'));
+  if (pacing && layer0) {
+    const logits = g.node('MatMul', [hFinal, lmHead]);
+    pacedLogits(n, { logits, ...layer0, positions, eot: pacing.eot }, out('logits'));
+  } else {
+    g.node('MatMul', [hFinal, lmHead], {}, out('logits'));
+  }
   outputs.unshift(out('logits'));
   if (spec.timestamped) outputs.push(...crossProbs);
   for (const o of outputs) g.output(o, 'float32');

@@ -2,6 +2,7 @@
 // (HF WhisperEncoder: two GELU convs, the second with stride 2, sinusoid positions, pre-LN blocks, final LN).
 import { Graph, attr } from '../onnx/graph.js';
 import { type ArchSpec, Net } from './layers.js';
+import { withAudioExtent } from './pacing.js';
 import type { WeightSource } from './weights.js';
 
 export function buildEncoder(spec: ArchSpec, weights: WeightSource): Graph {
@@ -47,7 +48,11 @@ export function buildEncoder(spec: ArchSpec, weights: WeightSource): Graph {
     x = g.node('Add', [x, n.feedForward(n.layerNorm(x, `${name}.final_layer_norm`), name)]);
   }
   n.at('/model/encoder/layer_norm/');
-  n.layerNorm(x, 'model.encoder.layer_norm', { final: true, out: 'last_hidden_state' });
+  if (spec.pacing) {
+    withAudioExtent(n, x0, n.layerNorm(x, 'model.encoder.layer_norm', { final: true }), 'last_hidden_state');
+  } else {
+    n.layerNorm(x, 'model.encoder.layer_norm', { final: true, out: 'last_hidden_state' });
+  }
   g.output('last_hidden_state', 'float32', ['batch_size', 'encoder_sequence_length / 2', d]);
   return g;
 }

@@ -23,6 +23,13 @@ import { randomWeights, scriptedWeights } from './weights.js';
 
 export { SynthError } from './errors.js';
 
+/**
+ * Generator version, stored in config.json ("earshot_synth".generator): bump it whenever the files for the same
+ * options change, so caches built by an older generator are rebuilt (models/resolve.ts).
+ * 2: random models end their windows at a realistic length (pacing.ts).
+ */
+export const SYNTH_GENERATOR_VERSION = 2;
+
 export type SynthSize = 'micro' | 'tiny' | 'base' | 'small';
 export type SynthDtype = 'fp32' | 'q8' | 'fp16';
 
@@ -107,6 +114,8 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     maxTargetPositions: 448,
     timestamped: opts.timestamped ?? false,
     extraInputs: opts.extraInputs,
+    // A scripted model ends where its script does.
+    pacing: opts.script === undefined ? { sot: vocab.sot, eot: vocab.eot } : undefined,
   };
   const plan = opts.script === undefined ? undefined : planScript(tok, opts.script, spec.maxTargetPositions);
   const weights = plan ? scriptedWeights(seed, plan.targets, plan.frames, spec) : randomWeights(seed);
@@ -115,6 +124,7 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
 
   mkdirSync(join(outDir, 'onnx'), { recursive: true });
   const provenance = {
+    generator: SYNTH_GENERATOR_VERSION,
     size: opts.size,
     seed,
     vocab: vocabKind,

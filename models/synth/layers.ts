@@ -16,6 +16,8 @@ export interface ArchSpec {
   timestamped: boolean;
   /** Optional decoder inputs some exports declare (transformers 4.43-4.45 `cache_position`, `encoder_attention_mask`). */
   extraInputs?: readonly ExtraDecoderInput[];
+  /** End-of-text pacing (random models; see pacing.ts): the special ids it reads and biases. */
+  pacing?: { sot: number; eot: number };
 }
 
 export type ExtraDecoderInput = 'cache_position' | 'encoder_attention_mask';
@@ -107,19 +109,34 @@ export class Net {
     return this.splitHeads(this.g.node('Mul', [q, this.g.f32(1 / Math.sqrt(this.headDim))]));
   }
 
-  /** Keys have no bias in Whisper; values do. */
+  /**
+   * Keys have no bias in Whisper; values do. `lastChannel` overwrites the last channel of the keys or values
+   * (the last head's last dimension) with a [B,T,1] signal, a slot the KV cache then carries (see pacing.ts).
+   */
   keyValue(
     x: string,
     name: string,
     out: { k?: string; v?: string } = {},
     cross = false,
+    lastChannel: { k?: string; v?: string } = {},
   ): { k: string; v: string } {
     const d = this.spec.dModel;
     const kind = cross ? 'crossKey' : 'plain';
+    const k = this.linear(x, `${name}.k_proj`, d, d, { bias: false, kind });
+    const v = this.linear(x, `${name}.v_proj`, d, d);
     return {
-      k: this.splitHeads(this.linear(x, `${name}.k_proj`, d, d, { bias: false, kind }), out.k),
-      v: this.splitHeads(this.linear(x, `${name}.v_proj`, d, d), out.v),
+      k: this.splitHeads(lastChannel.k ? this.replaceLastChannel(k, lastChannel.k) : k, out.k),
+      v: this.splitHeads(lastChannel.v ? this.replaceLastChannel(v, lastChannel.v) : v, out.v),
     };
+  }
+
+  /** x [B,T,d] with channel d-1 replaced by `signal` [B,T,1]. */
+  replaceLastChannel(x: string, signal: string, out?: string): string {
+    const d = this.spec.dModel;
+    const mask = this.g.initOnce('synth.last_channel', 'bool', [d], () =>
+      Uint8Array.from({ length: d }, (_, i) => (i === d - 1 ? 1 : 0)),
+    );
+    return this.g.node('Where', [mask, signal, x], {}, out);
   }
 
   /** softmax(q·Kᵀ + mask)·V, then out_proj; returns the output and the attention probabilities. */
