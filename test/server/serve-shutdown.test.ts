@@ -59,7 +59,7 @@ test('SIGTERM during a long file transcription: exit 0 within the drain limit, q
   const fx = speechFixture();
   const upload = fetch(`${base}/v1/listen`, {
     method: 'POST',
-    body: wav(concat(Array.from({ length: 24 }, () => fx.samples))),
+    body: new Uint8Array(wav(concat(Array.from({ length: 24 }, () => fx.samples)))),
     headers: { 'content-type': 'audio/wav' },
   }).catch((e: Error) => e);
   // Wait until the engine has finished a window of it: the rest is queued behind.

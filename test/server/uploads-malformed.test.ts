@@ -82,7 +82,7 @@ describe('POST /v1/audio/transcriptions with bad input', () => {
   const withFile = (fields: Record<string, string>, file: Uint8Array | null = wav) => {
     const f = new FormData();
     for (const [k, v] of Object.entries(fields)) f.append(k, v);
-    if (file) f.set('file', new Blob([file], { type: 'audio/wav' }), 'a.wav');
+    if (file) f.set('file', new Blob([new Uint8Array(file)], { type: 'audio/wav' }), 'a.wav');
     return f;
   };
 
