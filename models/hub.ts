@@ -361,7 +361,10 @@ async function downloadOne(
         throw fail(new HubError(`${what}; the download was discarded, run again`));
       }
     }
-    return new Response(ReadableStream.from(body()) as BodyInit, { status: 200, headers: res.headers });
+    return new Response(ReadableStream.from(body()) as ConstructorParameters<typeof Response>[0], {
+      status: 200,
+      headers: res.headers,
+    });
   };
 
   const debug = console.debug; // the library announces every download on console.debug

@@ -26,9 +26,9 @@ async function expect4xx(res: Response, status: number | RegExp, message: RegExp
   assert.doesNotMatch(text, /\n\s+at /, 'no stack trace');
 }
 
-const listen = (body: BodyInit, type = 'audio/wav', query = '') =>
+const listen = (body: RequestInit['body'], type = 'audio/wav', query = '') =>
   fetch(`${server.url}/v1/listen${query}`, { method: 'POST', body, headers: { 'content-type': type } });
-const transcriptions = (body: BodyInit, type?: string) =>
+const transcriptions = (body: RequestInit['body'], type?: string) =>
   fetch(`${server.url}/v1/audio/transcriptions`, {
     method: 'POST',
     body,
