@@ -3,7 +3,7 @@
 // are read by both branches from the outer scope.
 import { Graph, attr, type Dim, type ElemType } from '../onnx/graph.js';
 import { type ArchSpec, Net } from './layers.js';
-import { extentFromEncoder, pacedLogits, startMarker } from './pacing.js';
+import { extentFromEncoder, pacedLogits, tokenMarks } from './pacing.js';
 import type { WeightSource } from './weights.js';
 
 interface IoSpec {
@@ -129,7 +129,7 @@ function buildBranch(root: Graph, net: Net, withPast: boolean): Graph {
     let h = n.layerNorm(x, `${name}.self_attn_layer_norm`);
     const q = n.query(h, `${name}.self_attn`);
     const presentSelf = { k: present('decoder', 'key'), v: present('decoder', 'value') };
-    const marker = pacing && i === 0 ? { k: startMarker(g, pacing.sot) } : {};
+    const marker = pacing && i === 0 ? { k: tokenMarks(g, pacing) } : {};
     let { k, v } = n.keyValue(h, `${name}.self_attn`, withPast ? {} : presentSelf, false, marker);
     if (withPast) {
       k = g.node('Concat', [`past_key_values.${i}.decoder.key`, k], { axis: attr.int(2) }, presentSelf.k);

@@ -115,7 +115,10 @@ export async function synthesizeWhisper(outDir: string, opts: SynthOptions): Pro
     timestamped: opts.timestamped ?? false,
     extraInputs: opts.extraInputs,
     // A scripted model ends where its script does.
-    pacing: opts.script === undefined ? { sot: vocab.sot, eot: vocab.eot } : undefined,
+    pacing:
+      opts.script === undefined
+        ? { sot: vocab.sot, eot: vocab.eot, timestampBegin: vocab.timestampBegin }
+        : undefined,
   };
   const plan = opts.script === undefined ? undefined : planScript(tok, opts.script, spec.maxTargetPositions);
   const weights = plan ? scriptedWeights(seed, plan.targets, plan.frames, spec) : randomWeights(seed);

@@ -17,7 +17,13 @@ export interface ArchSpec {
   /** Optional decoder inputs some exports declare (transformers 4.43-4.45 `cache_position`, `encoder_attention_mask`). */
   extraInputs?: readonly ExtraDecoderInput[];
   /** End-of-text pacing (random models; see pacing.ts): the special ids it reads and biases. */
-  pacing?: { sot: number; eot: number };
+  pacing?: { sot: number; eot: number; timestampBegin: number };
+}
+
+/** A [B,T,channels] tensor written over the last channels of a [B,T,d] one. */
+export interface ChannelSignal {
+  signal: string;
+  channels: number;
 }
 
 export type ExtraDecoderInput = 'cache_position' | 'encoder_attention_mask';
@@ -110,33 +116,31 @@ export class Net {
   }
 
   /**
-   * Keys have no bias in Whisper; values do. `lastChannel` overwrites the last channel of the keys or values
-   * (the last head's last dimension) with a [B,T,1] signal, a slot the KV cache then carries (see pacing.ts).
+   * Keys have no bias in Whisper; values do. `lastChannels` overwrites the last channels of the keys or values
+   * (the last head's last dimensions) with a [B,T,m] signal, slots the KV cache then carries (see pacing.ts).
    */
   keyValue(
     x: string,
     name: string,
     out: { k?: string; v?: string } = {},
     cross = false,
-    lastChannel: { k?: string; v?: string } = {},
+    lastChannels: { k?: ChannelSignal; v?: ChannelSignal } = {},
   ): { k: string; v: string } {
     const d = this.spec.dModel;
     const kind = cross ? 'crossKey' : 'plain';
     const k = this.linear(x, `${name}.k_proj`, d, d, { bias: false, kind });
     const v = this.linear(x, `${name}.v_proj`, d, d);
     return {
-      k: this.splitHeads(lastChannel.k ? this.replaceLastChannel(k, lastChannel.k) : k, out.k),
-      v: this.splitHeads(lastChannel.v ? this.replaceLastChannel(v, lastChannel.v) : v, out.v),
+      k: this.splitHeads(lastChannels.k ? this.replaceLastChannels(k, lastChannels.k) : k, out.k),
+      v: this.splitHeads(lastChannels.v ? this.replaceLastChannels(v, lastChannels.v) : v, out.v),
     };
   }
 
-  /** x [B,T,d] with channel d-1 replaced by `signal` [B,T,1]. */
-  replaceLastChannel(x: string, signal: string, out?: string): string {
-    const d = this.spec.dModel;
-    const mask = this.g.initOnce('synth.last_channel', 'bool', [d], () =>
-      Uint8Array.from({ length: d }, (_, i) => (i === d - 1 ? 1 : 0)),
-    );
-    return this.g.node('Where', [mask, signal, x], {}, out);
+  /** x [B,T,d] with its last channels replaced by a [B,T,channels] signal. */
+  replaceLastChannels(x: string, { signal, channels }: ChannelSignal, out?: string): string {
+    const g = this.g;
+    const kept = g.node('Slice', [x, g.i64([0]), g.i64([this.spec.dModel - channels]), g.i64([2])]);
+    return g.node('Concat', [kept, signal], { axis: attr.int(2) }, out);
   }
 
   /** softmax(q·Kᵀ + mask)·V, then out_proj; returns the output and the attention probabilities. */

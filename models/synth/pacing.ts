@@ -3,19 +3,18 @@
 // graph adds that behaviour the way a trained model could have learnt it, with the real decoding left untouched:
 //  - the encoder writes an "audio extent" into the last channel of last_hidden_state: per encoder frame, the
 //    share of its two log-mel frames above the padding floor (Whisper pads every window to 30 s with zeros);
-//  - the decoder's layer-0 cross-attention values carry that channel in their last slot, so the extent reaches
-//    every step through the KV cache; a layer-0 self-attention key slot marks <|startoftranscript|> the same way,
-//    so a previous-text prompt does not count as decoded text;
+//  - layer 0's cross-attention values carry that channel in their last slot, so every decoding step reads it
+//    back from the KV cache; two layer-0 self-attention key slots mark, per token, <|startoftranscript|> and
+//    "text or timestamp", so the graph counts the tokens decoded so far, whatever the prompt (previous text,
+//    language, task, <|notimestamps|>);
 //  - the <|endoftext|> logit gets a bias that grows with the tokens decoded past 3 per second of audio.
 // Text and timestamp logits stay those of the random weights.
 import { type Graph, attr } from '../onnx/graph.js';
-import type { Net } from './layers.js';
+import type { ArchSpec, ChannelSignal, Net } from './layers.js';
 
 /** Real Whisper's speaking rate, timestamps included. */
 const TOKENS_PER_SECOND = 3;
-/** Tokens past the rate before <|endoftext|> is likely: the prompt's special tokens and the closing timestamps. */
-const LEAD_TOKENS = 1;
-/** Logit gained per token past the expected end: ends within a few tokens, still decided by the random logits. */
+/** Logit gained per token decoded past the rate: the bias is 0 there and wins a token or two later. */
 const SLOPE = 3;
 /** Bias range: far from the end it neither wins nor drowns the other logits' scale. */
 const BOUND = 40;
@@ -37,24 +36,35 @@ export function withAudioExtent(n: Net, features: string, hidden: string, out: s
   // Two log-mel frames per encoder frame (conv2 has stride 2).
   const pairs = g.node('Reshape', [perMelFrame, g.i64([0, -1, 2])]);
   const extent = g.node('ReduceMean', [pairs], { axes: attr.ints([2]), keepdims: attr.int(1) });
-  return n.replaceLastChannel(hidden, extent, out);
+  return n.replaceLastChannels(hidden, { signal: extent, channels: 1 }, out);
 }
 
-/** Decoder, layer 0 self-attention: the key slot that marks <|startoftranscript|> ([B,T,1], 1 on it, else 0). */
-export function startMarker(g: Graph, sot: number): string {
-  const isSot = g.node('Equal', ['input_ids', g.i64([sot], [])]);
-  return g.node('Unsqueeze', [g.node('Cast', [isSot], { to: attr.int(1) }), g.i64([2])]);
+/** Decoder, layer 0 self-attention key slots, per token: [is text or timestamp, is <|startoftranscript|>]. */
+export function tokenMarks(g: Graph, pacing: NonNullable<ArchSpec['pacing']>): ChannelSignal {
+  const ids = 'input_ids';
+  const special = g.node('And', [
+    g.node('GreaterOrEqual', [ids, g.i64([pacing.eot], [])]),
+    g.node('Less', [ids, g.i64([pacing.timestampBegin], [])]),
+  ]);
+  const isSot = g.node('Equal', [ids, g.i64([pacing.sot], [])]);
+  const asChannel = (b: string): string =>
+    g.node('Unsqueeze', [g.node('Cast', [b], { to: attr.int(1) }), g.i64([2])]);
+  const signal = g.node('Concat', [asChannel(g.node('Not', [special])), asChannel(isSot)], {
+    axis: attr.int(2),
+  });
+  return { signal, channels: 2 };
 }
 
-/** Decoder, layer 0 cross-attention: the value slot that carries the encoder's extent channel ([B,F,1]). */
-export function extentFromEncoder(g: Graph, d: number): string {
-  return g.node('Slice', ['encoder_hidden_states', g.i64([d - 1]), g.i64([d]), g.i64([2])]);
+/** Decoder, layer 0 cross-attention value slot: the encoder's extent channel. */
+export function extentFromEncoder(g: Graph, d: number): ChannelSignal {
+  const signal = g.node('Slice', ['encoder_hidden_states', g.i64([d - 1]), g.i64([d]), g.i64([2])]);
+  return { signal, channels: 1 };
 }
 
-/** [B,H,L,dh] -> [B,L]: the last head's last dimension. */
-function lastSlot(g: Graph, x: string, heads: number, headDim: number): string {
-  const head = g.node('Gather', [x, g.i64([heads - 1], [])], { axis: attr.int(1) });
-  return g.node('Gather', [head, g.i64([headDim - 1], [])], { axis: attr.int(2) });
+/** [B,H,L,dh] -> [B,L]: the last head's dimension dh - back. */
+function slot(g: Graph, x: string, n: Net, back: number): string {
+  const head = g.node('Gather', [x, g.i64([n.spec.heads - 1], [])], { axis: attr.int(1) });
+  return g.node('Gather', [head, g.i64([n.headDim - back], [])], { axis: attr.int(2) });
 }
 
 /**
@@ -67,22 +77,22 @@ export function pacedLogits(
   out: string,
 ): string {
   const g = n.g;
-  const { heads, vocabSize } = n.spec;
-  const sotAt = g.node('ArgMax', [lastSlot(g, io.selfKey, heads, n.headDim)], {
-    axis: attr.int(1),
-    keepdims: attr.int(1),
-  });
-  const after = g.node('Cast', [g.node('Sub', [io.positions, sotAt])], { to: attr.int(1) });
-  const extent = lastSlot(g, io.crossValue, heads, n.headDim);
+  const axis1 = g.i64([1], []);
+  // Text and timestamp tokens from <|startoftranscript|> on, counted up to each position of this step.
+  const started = g.node('CumSum', [slot(g, io.selfKey, n, 1), axis1]);
+  const counted = g.node('Mul', [started, slot(g, io.selfKey, n, 2)]);
+  const decodedUpTo = g.node('CumSum', [counted, axis1]);
+  const decoded = g.node('Gather', [decodedUpTo, io.positions], { axis: attr.int(1) });
+  const extent = slot(g, io.crossValue, n, 1);
   const seconds = g.node('Mul', [
     g.node('ReduceSum', [extent, g.i64([1])], { keepdims: attr.int(1) }),
     g.f32(ENCODER_FRAME_SECONDS),
   ]);
-  const expectedEnd = g.node('Add', [g.node('Mul', [seconds, g.f32(TOKENS_PER_SECOND)]), g.f32(LEAD_TOKENS)]);
-  const ramp = g.node('Mul', [g.node('Sub', [after, expectedEnd]), g.f32(SLOPE)]);
+  const expectedEnd = g.node('Mul', [seconds, g.f32(TOKENS_PER_SECOND)]);
+  const ramp = g.node('Mul', [g.node('Sub', [decoded, expectedEnd]), g.f32(SLOPE)]);
   const bias = g.node('Clip', [ramp, g.f32(-BOUND), g.f32(BOUND)]);
-  const eotColumn = g.initOnce('synth.eot_column', 'float32', [vocabSize], () => {
-    const col = new Float32Array(vocabSize);
+  const eotColumn = g.initOnce('synth.eot_column', 'float32', [n.spec.vocabSize], () => {
+    const col = new Float32Array(n.spec.vocabSize);
     col[io.eot] = 1;
     return col;
   });
