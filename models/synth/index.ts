@@ -26,9 +26,9 @@ export { SynthError } from './errors.js';
 /**
  * Generator version, stored in config.json ("earshot_synth".generator): bump it whenever the files for the same
  * options change, so caches built by an older generator are rebuilt (models/resolve.ts).
- * 2: random models end their windows at a realistic length (pacing.ts).
+ * 3: random models end their windows at a realistic length (pacing.ts; 2 counted the prompt's special tokens).
  */
-export const SYNTH_GENERATOR_VERSION = 2;
+export const SYNTH_GENERATOR_VERSION = 3;
 
 export type SynthSize = 'micro' | 'tiny' | 'base' | 'small';
 export type SynthDtype = 'fp32' | 'q8' | 'fp16';
