@@ -1,34 +1,45 @@
-# earshot server image (CPU). For CUDA, build FROM an nvidia/cuda 12 + cuDNN 9 runtime base and run
-# `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` after `npm ci`
-# (see README "GPU"), then start with --device cuda.
-FROM node:20-bookworm-slim
+# earshot server image (CPU). Multi-stage: TypeScript is compiled in the build stage, the runtime runs plain
+# JavaScript with production dependencies only (no compiler, fast start). CUDA: Dockerfile.gpu.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+# onnxruntime-node's install script would fetch CUDA binaries; the CPU image needs none.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc ./
+COPY plugin/package.json plugin/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY audio audio
+COPY models models
+COPY server server
+RUN npm run build
 
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc ./
+COPY plugin/package.json plugin/
+RUN npm ci --omit=dev --omit=peer --no-audit --no-fund
+
+FROM node:20-bookworm-slim
 # ffmpeg: mp3/ogg/flac/webm uploads; tini: signals reach node, so SIGTERM drains streams.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends ffmpeg tini ca-certificates \
   && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip \
-    NODE_ENV=production \
+ENV NODE_ENV=production \
     EARSHOT_HOST=0.0.0.0 \
     EARSHOT_PORT=8080 \
-    EARSHOT_CACHE_DIR=/models
-COPY package.json package-lock.json .npmrc ./
-# tsx runs the TypeScript sources directly, so the runtime needs only the production dependencies.
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY bin ./bin
-COPY audio ./audio
-COPY models ./models
-COPY server ./server
-COPY tsconfig.json ./
-
-# Models are pulled (or synthesized) into a volume on first start.
-RUN mkdir -p /models && chown node:node /models
-VOLUME ["/models"]
+    EARSHOT_CACHE_DIR=/models \
+    EARSHOT_DATA_DIR=/data
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+# Models are pulled (or synthesized) into /models on first start; the file store writes /data.
+RUN mkdir -p /models /data && chown node:node /models /data
+VOLUME ["/models", "/data"]
 EXPOSE 8080
 USER node
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s \
   CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/earshot.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/server/main.js"]
 CMD ["serve"]

@@ -7,6 +7,7 @@ export default tseslint.config(
       '.cache/',
       'plugin/node_modules/',
       'plugin/dist/',
+      'dist/',
       'bench/out/',
       '**/scratch*',
       '.tk-scratch*',

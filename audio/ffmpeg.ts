@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AudioDecodeError } from './errors.js';
 import type { DecodedAudio } from './wav.js';
+import { SAMPLE_RATE } from './rate.js';
 
-const OUTPUT_RATE = 16000;
 const DEFAULT_TIMEOUT_MS = 120_000;
 /** 3 hours of 16 kHz float32 ≈ 690 MB is the most a single decode may produce by default. */
 const DEFAULT_MAX_SECONDS = 3 * 3600;
@@ -69,7 +69,7 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * OUTPUT_RATE) * 4;
+  const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * SAMPLE_RATE) * 4;
 
   let tempDir: string | undefined;
   let input = 'pipe:0';
@@ -83,7 +83,7 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     for (let i = 0; i < samples.length; i++) {
       if (!Number.isFinite(samples[i])) samples[i] = 0;
     }
-    return { samples, sampleRate: OUTPUT_RATE, channels: 1, duration: samples.length / OUTPUT_RATE };
+    return { samples, sampleRate: SAMPLE_RATE, channels: 1, duration: samples.length / SAMPLE_RATE };
   } finally {
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
@@ -97,7 +97,7 @@ function runFfmpeg(
 ): Promise<Float32Array> {
   const args = [
     ...['-hide_banner', '-loglevel', 'error', ...(stdin ? [] : ['-nostdin']), '-i', input],
-    ...['-vn', '-f', 'f32le', '-ac', '1', '-ar', String(OUTPUT_RATE), 'pipe:1'],
+    ...['-vn', '-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), 'pipe:1'],
   ];
   return new Promise<Float32Array>((resolve, reject) => {
     const child = spawn(ffmpegBinary(), args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
@@ -138,7 +138,7 @@ function runFfmpeg(
         fail(
           new AudioDecodeError(
             'unsupported',
-            `the audio is longer than ${Math.round(maxBytes / 4 / OUTPUT_RATE / 60)} minutes: split it into shorter files`,
+            `the audio is longer than ${Math.round(maxBytes / 4 / SAMPLE_RATE / 60)} minutes: split it into shorter files`,
           ),
         );
         return;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { AudioDecodeError } from './errors.js';
 import { decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
-import { SAMPLE_RATE } from './logmel.js';
+import { SAMPLE_RATE } from './rate.js';
 import { decodePcm, PcmDecoder, type Encoding } from './pcm.js';
 import { resample, StreamingResampler } from './resample.js';
 import { decodeWav, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, WavStreamDecoder, type DecodedAudio } from './wav.js';

@@ -4,7 +4,9 @@
  */
 import { RealFFT } from './fft.js';
 
-export const SAMPLE_RATE = 16000;
+import { SAMPLE_RATE } from './rate.js';
+
+export { SAMPLE_RATE };
 export const N_FFT = 400;
 export const HOP_LENGTH = 160;
 export const N_SAMPLES = 480000;

@@ -9,6 +9,7 @@
  * Design: pass band flat to 90% of the lower Nyquist (7.2 kHz for a 16 kHz target), stop band from 100% of it
  * with ≥ 80 dB attenuation, so nothing above 8 kHz folds back into Whisper's 0–8 kHz mel range.
  */
+import { SAMPLE_RATE } from './rate.js';
 
 const PASS_EDGE = 0.9; // fraction of the lower Nyquist frequency
 const STOP_EDGE = 1.0;
@@ -147,7 +148,7 @@ export class StreamingResampler {
   private inputCount = 0;
   private outputCount = 0;
 
-  constructor(fromRate: number, toRate = 16000) {
+  constructor(fromRate: number, toRate = SAMPLE_RATE) {
     checkRate('fromRate', fromRate);
     checkRate('toRate', toRate);
     this.fromRate = fromRate;
@@ -275,7 +276,7 @@ export class StreamingResampler {
 }
 
 /** Whole-buffer resampling with exactly the streaming filter (same output as push(all) + flush()). */
-export function resample(samples: Float32Array, fromRate: number, toRate = 16000): Float32Array {
+export function resample(samples: Float32Array, fromRate: number, toRate = SAMPLE_RATE): Float32Array {
   const r = new StreamingResampler(fromRate, toRate);
   const head = r.push(samples);
   const tail = r.flush();

@@ -10,13 +10,13 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { loadAudioFile } from '../audio/load.js';
-import { type SegmenterOptions, UtteranceSegmenter } from '../audio/segmenter.js';
+import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segmenter.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { type TimeSpan, LiveDiarizer, diarizeFile } from '../models/speaker/diarize.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
 import { writeSpeakerModel } from '../models/speaker/synth.js';
-import { loadSileroVad, type SileroVad } from '../models/vad.js';
+import { loadSileroVad, type SileroVad } from '../models/vad/silero.js';
 import { type Turn, diarizationError, parseRttm } from './lib/der.js';
 import { table, writeReport } from './lib/report.js';
 

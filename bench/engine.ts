@@ -10,8 +10,8 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { decodeWav } from '../audio/wav.js';
 import { synthesizeWhisper, type SynthSize } from '../models/synth/index.js';
-import { transcribe } from '../models/transcribe.js';
-import { WhisperModel } from '../models/whisper.js';
+import { transcribe } from '../models/whisper/transcribe.js';
+import { WhisperModel } from '../models/whisper/runtime.js';
 import { quantile, table, writeReport } from './lib/report.js';
 
 const { values } = parseArgs({

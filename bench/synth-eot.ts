@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesizeWhisper, type SynthSize } from '../models/synth/index.js';
-import { decodeWindows } from '../models/transcribe.js';
-import { WhisperModel } from '../models/whisper.js';
+import { decodeWindows } from '../models/whisper/transcribe.js';
+import { WhisperModel } from '../models/whisper/runtime.js';
 import { speechFixture } from '../test/helpers/audio.js';
 
 const size = (process.argv[2] ?? 'micro') as SynthSize;

@@ -34,7 +34,9 @@ async function child(): Promise<void> {
   const { EarshotApp } = (await import(`${root}/server/app.ts`)) as typeof import('../server/app.js');
   const { DEFAULTS } = (await import(`${root}/server/config.ts`)) as typeof import('../server/config.js');
   const { Metrics } = (await import(`${root}/server/metrics.ts`)) as typeof import('../server/metrics.js');
-  const { MemoryStore } = (await import(`${root}/server/store.ts`)) as typeof import('../server/store.js');
+  const { MemoryStore } = (await import(
+    `${root}/server/store.ts`
+  )) as typeof import('../server/store/memory.js');
   const { pino } = await import('pino');
   const app = new EarshotApp({
     config: {

@@ -8,7 +8,7 @@
  * thread), so "RT streams/core" = audio seconds processed / CPU seconds is what a server core can sustain.
  */
 import { readFileSync } from 'node:fs';
-import { loadSileroVad } from '../models/vad.js';
+import { loadSileroVad } from '../models/vad/silero.js';
 
 const args = process.argv.slice(2);
 const secondsArg = args.indexOf('--seconds');

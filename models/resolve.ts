@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
-import { defaultCacheDir, pullModel, type HubOptions } from './hub.js';
-import { progressBar } from './progress.js';
+import { defaultCacheDir, pullModel, type HubOptions } from './hub/client.js';
+import { progressBar } from './hub/progress.js';
 import {
   SYNTH_GENERATOR_VERSION,
   synthesizeWhisper,

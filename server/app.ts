@@ -1,26 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { AdmissionController, Decision } from '../models/admission.js';
-import type { VadModel } from '../models/vad.js';
+import type { AdmissionController, Decision } from './scheduling/admission.js';
+import type { VadModel } from '../models/vad/silero.js';
 import type { Metrics } from './metrics.js';
-import type { InferenceScheduler } from '../models/scheduler.js';
+import type { InferenceScheduler } from './scheduling/scheduler.js';
 import type { ServerConfig } from './config.js';
-import { ParamError, parseListenParams, type ListenParams } from './params.js';
-import { transcriptionsHandler } from './openai.js';
-import { sessionsHandler } from './sessions-routes.js';
-import { prerecordedHandler, type FileTranscriber } from './prerecorded.js';
+import { parseListenParams, type ListenParams } from './params.js';
+import { transcriptionsHandler } from './http/transcriptions.js';
+import { sessionsHandler } from './http/sessions.js';
+import { prerecordedHandler, type FileTranscriber } from './http/listen.js';
 import type { ModelInfo } from './protocol.js';
-import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from './session.js';
-import type { SessionRecord, StoredFinal, TranscriptStore } from './store.js';
+import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from './stream/session.js';
+import type { SessionRecord, StoredFinal, TranscriptStore } from './store/types.js';
 import { createTransport } from './transport/index.js';
-import {
-  jsonError,
-  type HttpRequest,
-  type HttpResponse,
-  type Transport,
-  type WsConnection,
-} from './transport/types.js';
+import { type HttpRequest, type HttpResponse, type Transport, type WsConnection } from './transport/types.js';
+import { ApiError, errorResponse } from './errors.js';
+import { pageResponse } from './http/page.js';
 
 export interface AppDeps {
   config: ServerConfig;
@@ -117,44 +112,34 @@ export class EarshotApp {
 
   private async upgrade(req: HttpRequest) {
     const requestId = randomUUID();
-    // Refusals before the upgrade: JSON body, and Deepgram's dg-error / dg-request-id headers.
-    const refuse = (
-      status: number,
-      code: string,
-      message: string,
-      dgError: string,
-      extra: Record<string, string> = {},
-    ) => {
-      const response = jsonError(status, code, message);
-      response.headers = { ...response.headers, 'dg-error': dgError, 'dg-request-id': requestId, ...extra };
-      return { accept: false as const, response };
-    };
+    // Refusals before the upgrade: the error table's JSON body and dg-error, plus Deepgram's dg-request-id.
+    const refuse = (err: unknown) => ({
+      accept: false as const,
+      response: errorResponse(err, { 'dg-request-id': requestId }),
+    });
     let params: ListenParams;
     try {
       params = parseListenParams(req.query, { endpointingMs: this.d.config.endpointingMs });
     } catch (err) {
-      if (err instanceof ParamError) {
-        return refuse(400, 'INVALID_QUERY_PARAMETER', err.message, `${err.param}: ${err.message}`);
-      }
-      throw err;
+      return refuse(err);
     }
     const admission = this.admit(params);
     if (!admission.ok) {
       this.counters.refused++;
       this.d.metrics.refused.inc({ reason: admission.reason.split(/[:(]/)[0].trim() });
-      return refuse(503, 'OVERLOADED', admission.reason, admission.reason, {
-        'retry-after': String(admission.retryAfterSeconds),
-      });
+      return refuse(
+        new ApiError('OVERLOADED', admission.reason, { retryAfterSeconds: admission.retryAfterSeconds }),
+      );
     }
     if (params.session && !(await this.previousConnectionDone(params.session))) {
       const message = `session ${params.session} is still streaming on another connection`;
-      return refuse(409, 'SESSION_LIVE', message, `session: ${message}`);
+      return refuse(new ApiError('SESSION_LIVE', message, { dgError: `session: ${message}` }));
     }
-    if (this.draining) return refuse(503, 'OVERLOADED', 'server is draining', 'server is draining');
+    if (this.draining) return refuse(new ApiError('OVERLOADED', 'server is draining'));
     const resumed = params.session ? await this.d.store.get(params.session) : undefined;
     if (params.resumeFrom !== undefined && !resumed) {
       const message = `no session ${params.session} to resume`;
-      return refuse(404, 'SESSION_NOT_FOUND', message, `session: ${message}`);
+      return refuse(new ApiError('SESSION_NOT_FOUND', message, { dgError: `session: ${message}` }));
     }
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     return {
@@ -262,7 +247,7 @@ export class EarshotApp {
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/favicon.ico') return { status: 204 };
     if (path === '/' || path === '/index.html') {
-      return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: INDEX_HTML };
+      return pageResponse();
     }
     if (path === '/readyz') {
       const a = this.admit();
@@ -278,7 +263,9 @@ export class EarshotApp {
       return sessionsHandler(req, this.d.store, (id) => this.sessions.get(id));
     }
     if (path === '/v1/audio/transcriptions') {
-      if (method !== 'POST') return jsonError(405, 'METHOD', 'POST a multipart form with the audio file');
+      if (method !== 'POST') {
+        return errorResponse(new ApiError('METHOD', 'POST a multipart form with the audio file'));
+      }
       return this.fileJob(() =>
         transcriptionsHandler(req, {
           maxBodyBytes: this.d.config.maxBodyBytes,
@@ -288,11 +275,8 @@ export class EarshotApp {
     }
     if (path === '/v1/listen') {
       if (method !== 'POST') {
-        return jsonError(
-          method === 'GET' ? 426 : 405,
-          'METHOD',
-          'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)',
-        );
+        const how = 'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)';
+        return errorResponse(new ApiError(method === 'GET' ? 'UPGRADE_REQUIRED' : 'METHOD', how));
       }
       return this.fileJob(() =>
         prerecordedHandler(req, {
@@ -303,7 +287,7 @@ export class EarshotApp {
         }),
       );
     }
-    return jsonError(404, 'NOT_FOUND', `no route for ${method} ${path}`);
+    return errorResponse(new ApiError('NOT_FOUND', `no route for ${method} ${path}`));
   }
 
   /** File transcriptions running now. */
@@ -321,9 +305,7 @@ export class EarshotApp {
         : this.admit();
     if (!a.ok) {
       this.d.metrics.refused.inc({ reason: a.reason.split(/[:(]/)[0].trim() });
-      const res = jsonError(503, 'OVERLOADED', a.reason);
-      res.headers = { ...res.headers, 'retry-after': String(a.retryAfterSeconds) };
-      return res;
+      return errorResponse(new ApiError('OVERLOADED', a.reason, { retryAfterSeconds: a.retryAfterSeconds }));
     }
     this.fileJobs++;
     try {
@@ -354,8 +336,6 @@ export class EarshotApp {
 const SEND_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 /** How long a reconnecting client's upgrade waits for its previous connection to finish flushing. */
 const RESUME_WAIT_MS = 10_000;
-
-const INDEX_HTML = readFileSync(new URL('./static/index.html', import.meta.url));
 
 function json(status: number, body: unknown): HttpResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };

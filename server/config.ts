@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option as CommanderOption } from 'commander';
-import { isDtype, type Dtype } from '../models/model-dir.js';
+import { isDtype, type Dtype } from '../models/whisper/model-dir.js';
 
 /** A configuration value that cannot be used; startup stops with this one line (exit 2). */
 export class ConfigError extends Error {

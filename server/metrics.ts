@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import type { BatchInfo } from '../models/scheduler.js';
+import type { BatchInfo } from './scheduling/scheduler.js';
 
 /** Prometheus metrics on one registry per server (tests start several servers in one process). */
 export class Metrics {

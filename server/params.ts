@@ -1,5 +1,5 @@
 import type { Encoding } from '../audio/pcm.js';
-import { checkLanguage, UnsupportedLanguageError } from '../models/languages.js';
+import { checkLanguage, UnsupportedLanguageError } from '../models/whisper/languages.js';
 
 /** A /v1/listen parameter earshot implements, given a value it cannot honour: refused before the upgrade. */
 export class ParamError extends Error {

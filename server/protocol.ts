@@ -1,4 +1,4 @@
-import type { Word } from '../models/alignment.js';
+import type { Word } from '../models/whisper/alignment.js';
 
 /** Deepgram-shaped messages of /v1/listen. Extensions (seq, lag, estimated) are additive. */
 

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import { loadSileroVad } from '../models/vad.js';
-import { InferenceScheduler } from '../models/scheduler.js';
+import { loadSileroVad } from '../models/vad/silero.js';
+import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
-import { decodeWindows } from '../models/transcribe.js';
-import { WhisperModel } from '../models/whisper.js';
-import { AdmissionController } from '../models/admission.js';
+import { decodeWindows } from '../models/whisper/transcribe.js';
+import { WhisperModel } from '../models/whisper/runtime.js';
+import { AdmissionController } from './scheduling/admission.js';
+import { calibrate } from './scheduling/calibration.js';
 import { EarshotApp } from './app.js';
-import { fileTranscriber } from './file-jobs.js';
+import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
 import { ConfigError, type ServerConfig } from './config.js';
-import { MemoryStore } from './store.js';
+import { MemoryStore } from './store/memory.js';
 
 /** Everything `earshot serve` starts, for tests and embedding. */
 export interface RunningServer {
@@ -126,31 +127,6 @@ export async function startServer(
       }
     },
   };
-}
-
-/**
- * Engine seconds one decode costs: a batch of 3-s windows (a typical utterance; the batch a loaded server forms)
- * decoded to a realistic length, ~3 tokens per second of speech plus the timestamps, so a random (synthetic)
- * model is not timed decoding 224 tokens no real model says. The first call warms onnxruntime up. Admission
- * prices each stream by its decodes per second times this, until measurement replaces it.
- */
-async function calibrate(model: WhisperModel, maxBatch: number): Promise<number> {
-  const seconds = 3;
-  const window = () => ({
-    audio: Float32Array.from({ length: seconds * 16000 }, (_, i) => 0.1 * Math.sin(i / 7)),
-    offset: 0,
-  });
-  const opts = {
-    temperatures: [0],
-    wordTimestamps: true,
-    maxNewTokens: 3 * seconds + 2,
-    language: model.ids.isMultilingual ? 'en' : undefined,
-  };
-  const batch = Math.min(4, maxBatch);
-  await decodeWindows(model, [window()], opts);
-  const t0 = performance.now();
-  await decodeWindows(model, Array.from({ length: batch }, window), opts);
-  return (performance.now() - t0) / 1000 / batch;
 }
 
 /** `earshot serve` once its command line is parsed and checked (server/cli.ts): run until SIGTERM/SIGINT. */

@@ -5,7 +5,7 @@
 //  - fp16 (`_fp16`): fp16 initializers behind Cast nodes, float32 inputs/outputs (keep_io_types=True).
 import { type Graph, type Initializer, type NodeDef, attr, numel } from '../onnx/graph.js';
 import { TensorDataType } from '../onnx/proto.js';
-import { float32ToFloat16Bits } from '../float16.js';
+import { float32ToFloat16Bits } from '../onnx/float16.js';
 
 export { float32ToFloat16Bits };
 

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from '../store.js';
+import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from './types.js';
 
 type Line =
   | { type: 'record'; record: SessionRecord }

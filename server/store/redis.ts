@@ -2,7 +2,7 @@
 // resumed on any replica replays what was acknowledged. A final is acknowledged by Redis before it is sent; while
 // Redis is unreachable, appends wait (bounded in time and in count) for it to return, then fail loudly.
 import { Redis } from 'ioredis';
-import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from '../store.js';
+import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from './types.js';
 
 export interface RedisStoreOptions {
   url: string;

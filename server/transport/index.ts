@@ -3,13 +3,12 @@
 import { loadUwsBinding, UwsTransport } from './uws.js';
 import { WsTransport } from './ws.js';
 import {
-  defaultLog,
-  errorMessage,
   TransportUnavailableError,
   type Transport,
   type TransportLog,
   type TransportOptions,
 } from './types.js';
+import { defaultLog, errorMessage } from './base.js';
 
 export * from './types.js';
 

@@ -4,9 +4,20 @@
 import { createRequire } from 'node:module';
 import type * as UWS from '@trufflesuite/uws-js-unofficial';
 import {
+  BodyTooLargeError,
+  ListenError,
+  RequestAbortedError,
+  TransportUnavailableError,
+  type HttpRequest,
+  type HttpResponse,
+  type Transport,
+  type TransportLog,
+  type TransportOptions,
+  type WsHandlers,
+} from './types.js';
+import {
   BaseConnection,
   BodyCollector,
-  BodyTooLargeError,
   DEFAULT_MAX_BACKPRESSURE,
   defaultLog,
   errorMessage,
@@ -14,20 +25,11 @@ import {
   headersTooLarge,
   invoke,
   MAX_HEADER_BYTES,
-  ListenError,
   prepareResponse,
-  RequestAbortedError,
   responseForError,
-  TransportUnavailableError,
   validateIdleTimeout,
-  type HttpRequest,
-  type HttpResponse,
   type PreparedResponse,
-  type Transport,
-  type TransportLog,
-  type TransportOptions,
-  type WsHandlers,
-} from './types.js';
+} from './base.js';
 
 // Present in this build but missing from its typings: the exclusive-port listen flag and overload, app.close().
 type Uws = typeof UWS & { LIBUS_LISTEN_EXCLUSIVE_PORT: number };

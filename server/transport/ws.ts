@@ -6,31 +6,33 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  BaseConnection,
-  BodyCollector,
   BodyTooLargeError,
-  DEFAULT_MAX_BACKPRESSURE,
-  defaultLog,
-  errorMessage,
-  headersTooLarge,
-  invoke,
-  jsonError,
   ListenError,
-  MAX_HEADER_BYTES,
-  normalizeAddress,
-  prepareResponse,
   RequestAbortedError,
-  responseForError,
-  serializeResponse,
-  validateIdleTimeout,
   type HttpRequest,
   type HttpResponse,
-  type PreparedResponse,
   type Transport,
   type TransportLog,
   type TransportOptions,
   type WsHandlers,
 } from './types.js';
+import {
+  BaseConnection,
+  BodyCollector,
+  DEFAULT_MAX_BACKPRESSURE,
+  defaultLog,
+  errorMessage,
+  headersTooLarge,
+  invoke,
+  MAX_HEADER_BYTES,
+  normalizeAddress,
+  prepareResponse,
+  responseForError,
+  serializeResponse,
+  validateIdleTimeout,
+  type PreparedResponse,
+} from './base.js';
+import { jsonError } from '../errors.js';
 
 const DRAIN_POLL_MS = 20;
 /** Bytes a client may send before its upgrade is decided (it should send none). */

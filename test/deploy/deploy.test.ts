@@ -168,3 +168,12 @@ test('every EARSHOT_* name and port in deploy/ and the Dockerfiles is one the se
   assert.equal(ports.length, 4, 'nginx and prometheus each name both replicas');
   for (const p of ports) assert.equal(Number(p.split(':')[1]), DEFAULTS.port);
 });
+
+test('the image build: tsc compiles the server and the compiled entry runs without tsx', () => {
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'pipe' });
+  const out = execFileSync(process.execPath, [join(ROOT, 'dist', 'server', 'main.js'), 'serve', '--help'], {
+    encoding: 'utf8',
+  });
+  assert.match(out, /Usage: earshot serve/);
+  assert.match(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'), /node", "dist\/server\/main\.js"/);
+});

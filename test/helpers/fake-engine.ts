@@ -1,6 +1,6 @@
-import type { Word } from '../../models/alignment.js';
-import type { BatchEngine } from '../../models/scheduler.js';
-import type { DecodeOptions, WindowInput, WindowResult } from '../../models/transcribe.js';
+import type { Word } from '../../models/whisper/alignment.js';
+import type { BatchEngine } from '../../server/scheduling/scheduler.js';
+import type { DecodeOptions, WindowInput, WindowResult } from '../../models/whisper/transcribe.js';
 
 /**
  * A deterministic engine double for pipeline tests: a window of audio "says" one word per 0.4 s slot, named by

@@ -1,13 +1,13 @@
-import { InferenceScheduler } from '../../models/scheduler.js';
-import type { VadModel } from '../../models/vad.js';
+import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
+import type { VadModel } from '../../models/vad/silero.js';
 import { parseListenParams } from '../../server/params.js';
 import {
   DEFAULT_SESSION_CONFIG,
   StreamSession,
   type SessionConfig,
   type SessionDeps,
-} from '../../server/session.js';
-import { MemoryStore } from '../../server/store.js';
+} from '../../server/stream/session.js';
+import { MemoryStore } from '../../server/store/memory.js';
 import { FakeEngine } from './fake-engine.js';
 
 /** What a session sent, as the client parses it. */

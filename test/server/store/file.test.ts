@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { SessionRecord, StoredFinal } from '../../../server/store.js';
+import type { SessionRecord, StoredFinal } from '../../../server/store/types.js';
 import { FileStore } from '../../../server/store/file.js';
 
 const record = (id: string): SessionRecord => ({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SessionRecord, StoredFinal } from '../../../server/store.js';
+import type { SessionRecord, StoredFinal } from '../../../server/store/types.js';
 import { RedisStore, StoreUnavailableError } from '../../../server/store/redis.js';
 import { NO_REDIS, startRedis, type TestRedis } from '../../helpers/redis.js';
 

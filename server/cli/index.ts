@@ -1,0 +1,191 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { loadAudioFile } from '../../audio/load.js';
+import {
+  checkLanguage,
+  DETECT_LANGUAGE_ALIASES,
+  UnsupportedLanguageError,
+  validLanguages,
+} from '../../models/whisper/languages.js';
+import { resolveModel } from '../../models/resolve.js';
+import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
+import { transcribe } from '../../models/whisper/transcribe.js';
+import { loadSileroVad } from '../../models/vad/silero.js';
+import { WhisperModel } from '../../models/whisper/runtime.js';
+import { reportError } from './errors.js';
+import { UsageError } from '../errors.js';
+import { modelsCommand } from './models.js';
+import {
+  checkedDtype,
+  checkedNumber,
+  commanderMessage,
+  configFromCommand,
+  serveCommandLine,
+} from '../config.js';
+import { formatTranscript, TEXT_FORMATS, type TextFormat } from '../http/formats.js';
+
+const MODEL_HELP =
+  'a model directory (onnx-community layout), a hub name fetched once (tiny.en, base, large-v3-turbo, owner/repo) or synthetic:SIZE';
+const DEFAULT_MODEL = 'synthetic:tiny';
+
+/** What the server says too: a synthetic model runs anywhere, and its words mean nothing. */
+function syntheticWarning(model: string): string | undefined {
+  if (!model.startsWith('synthetic:')) return undefined;
+  return `${model} is a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`;
+}
+
+interface TranscribeFlags {
+  format: string;
+  model?: string;
+  language?: string;
+  prompt?: string;
+  dtype?: string;
+  device: string;
+  threads: string;
+  diarize?: boolean;
+  wordTimestamps?: boolean;
+  batchSize: string;
+}
+
+function transcribeCommand(): Command {
+  return new Command('transcribe')
+    .description(
+      'transcribe audio files through the same engine as the server; the transcript goes to stdout',
+    )
+    .argument('[files...]', 'WAV, or mp3/ogg/flac/webm/mp4 through ffmpeg')
+    .option('--format <format>', TEXT_FORMATS.join('|'), 'text')
+    .addOption(
+      new Option('--model <model>', `${MODEL_HELP} (default: ${DEFAULT_MODEL}, random weights)`).env(
+        'EARSHOT_MODEL',
+      ),
+    )
+    .option('--language <code>', 'language code (en, de, ...) or auto to detect')
+    .option('--prompt <text>', 'Whisper prompt: vocabulary, spelling, style')
+    .option('--word-timestamps', 'word timings (always on for verbose_json)')
+    .option('--dtype <dtype>', 'weights variant: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4')
+    .option('--device <device>', 'cpu or cuda (cuda falls back to cpu)', 'cpu')
+    .option('--threads <n>', 'onnxruntime threads, 0 = all cores (0..256)', '0')
+    .option('--batch-size <n>', 'above 1: decode Silero speech windows N at a time (1..64)', '1')
+    .option('--diarize', 'speaker labels (NOT IMPLEMENTED YET: refused)')
+    .action(runTranscribe);
+}
+
+/** An unknown --language fails before any decoding, naming a few of the codes the model knows. */
+function checkModelLanguage(model: WhisperModel, language: string | undefined): void {
+  try {
+    checkLanguage(language, validLanguages(model.ids));
+  } catch (err) {
+    if (!(err instanceof UnsupportedLanguageError)) throw err;
+    const codes = err.valid.filter((c) => !DETECT_LANGUAGE_ALIASES.includes(c));
+    const some = codes.length > 12 ? `${codes.slice(0, 12).join(', ')}, ...` : codes.join(', ');
+    const kind = model.ids.isMultilingual ? '' : ' (an English-only model)';
+    throw new UsageError(`--language ${language}: not a language of this model${kind}; use ${some} or auto`);
+  }
+}
+
+async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<void> {
+  const batchSize = checkedNumber('--batch-size', flags.batchSize, { kind: 'int', min: 1, max: 64 });
+  const threads = checkedNumber('--threads', flags.threads, { kind: 'int', min: 0, max: 256 });
+  if (files.length === 0) throw new UsageError('transcribe needs at least one FILE');
+  const format = flags.format as TextFormat;
+  if (!TEXT_FORMATS.includes(format))
+    throw new UsageError(`--format must be one of ${TEXT_FORMATS.join(', ')}`);
+  if (flags.diarize) throw new UsageError('--diarize is not implemented yet in this version; remove it');
+  const device = flags.device;
+  if (device !== 'cpu' && device !== 'cuda') throw new UsageError('--device must be cpu or cuda');
+  const dtype = checkedDtype('--dtype', flags.dtype);
+  // Decode every file first: a bad file fails fast, before a model is loaded.
+  const audio = [];
+  for (const file of files) {
+    if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`${file}: no such file`);
+    audio.push({ file, ...(await loadAudioFile(file)) });
+  }
+  // An empty EARSHOT_MODEL counts as unset.
+  const spec = flags.model || DEFAULT_MODEL;
+  const warning = syntheticWarning(spec);
+  if (warning) process.stderr.write(`earshot: warning: ${warning}\n`);
+  const dir = await resolveModel(spec, { dtype, log: (m) => process.stderr.write(`${m}\n`) });
+  const model = await WhisperModel.load(dir, {
+    dtype,
+    device,
+    threads,
+    warn: (m) => process.stderr.write(`warning: ${m}\n`),
+  });
+  // Batched mode decodes the speech regions Silero finds, up to 30 s each, several at a time.
+  const vad = batchSize > 1 ? await loadSileroVad() : undefined;
+  try {
+    checkModelLanguage(model, flags.language);
+    for (const a of audio) {
+      const t = await transcribe(model, a.samples16k, {
+        language: flags.language,
+        prompt: flags.prompt,
+        wordTimestamps: flags.wordTimestamps === true || format === 'verbose_json',
+        batchSize,
+        windows: vad ? await detectSpeechWindows(vad, a.samples16k) : undefined,
+      });
+      if (audio.length > 1 && format !== 'json' && format !== 'verbose_json')
+        process.stdout.write(`==> ${a.file} <==\n`);
+      const granularities: ('segment' | 'word')[] = flags.wordTimestamps ? ['segment', 'word'] : ['segment'];
+      const out = formatTranscript(t, format, granularities);
+      process.stdout.write(out.body.endsWith('\n') ? out.body : `${out.body}\n`);
+    }
+  } finally {
+    await model.release();
+    await vad?.release();
+  }
+}
+
+function serveCommand(): Command {
+  return serveCommandLine().action(async (_flags: unknown, cmd: Command) => {
+    // Checked here, before the server module (uWS, onnxruntime) loads: a bad option costs nothing.
+    const config = configFromCommand(cmd, process.env);
+    const { serveCommand: serve } = await import('../serve.js');
+    await serve(config);
+  });
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander reports parse errors by throwing (never by exiting the process); each message names the command whose
+ * --help would help. Help and the version go to stdout.
+ */
+function throwOnError(cmd: Command): void {
+  cmd.exitOverride((err) => {
+    if (err.exitCode === 0 || err.code === 'commander.help') throw err;
+    throw new UsageError(`${commanderMessage(err)} (${commandPath(cmd)} --help)`);
+  });
+  cmd.configureOutput({ outputError: () => {} });
+  for (const sub of cmd.commands) throwOnError(sub);
+}
+
+function program(): Command {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  const root = new Command('earshot')
+    .description('real-time speech transcription server (Whisper ONNX, Deepgram-compatible streaming)')
+    .version(`earshot ${pkg.version}`, '-v, --version', 'print the version')
+    .addCommand(serveCommand())
+    .addCommand(transcribeCommand())
+    .addCommand(modelsCommand())
+    .addHelpText(
+      'after',
+      `\nMODEL (--model): ${MODEL_HELP}.\n'earshot COMMAND --help' describes each command.`,
+    );
+  throwOnError(root);
+  return root;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}

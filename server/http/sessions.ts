@@ -1,0 +1,83 @@
+import { toSrt, toText, toVtt, type CaptionSegment } from './formats.js';
+import type { TranscriptStore } from '../store/types.js';
+import { type HttpRequest, type HttpResponse } from '../transport/types.js';
+import { ApiError, errorResponse } from '../errors.js';
+
+const FORMATS = ['json', 'srt', 'vtt', 'text'] as const;
+
+/**
+ * GET /v1/sessions/{id}, GET /v1/sessions/{id}/transcript?format=json|srt|vtt|text, DELETE /v1/sessions/{id}:
+ * a live or finished session's finals, straight from the transcript store.
+ */
+export async function sessionsHandler(
+  req: HttpRequest,
+  store: TranscriptStore,
+  live: (id: string) => { receivedSeconds: number } | undefined,
+): Promise<HttpResponse> {
+  const m = /^\/v1\/sessions\/([A-Za-z0-9_-]{1,128})(\/transcript)?$/.exec(req.path);
+  if (!m) return errorResponse(new ApiError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  const [, id, transcript] = m;
+  const record = await store.get(id);
+  if (!record) return errorResponse(new ApiError('NOT_FOUND', `no session ${id}`));
+  if (req.method === 'DELETE' && !transcript) {
+    if (live(id))
+      return errorResponse(new ApiError('LIVE', `session ${id} is still streaming: close it first`));
+    await store.delete(id);
+    return { status: 204 };
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return errorResponse(new ApiError('METHOD', `${req.method} is not allowed here`));
+  const finals = await store.finals(id);
+  if (!transcript) {
+    const s = live(id);
+    const body = {
+      id,
+      status: record.status,
+      created: record.created,
+      duration: s ? s.receivedSeconds : record.duration,
+      finals: finals.length,
+      last_seq: finals.at(-1)?.seq ?? 0,
+    };
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  }
+  const format = req.query.get('format') ?? 'json';
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    return errorResponse(
+      new ApiError('INVALID_QUERY_PARAMETER', `format must be one of ${FORMATS.join(', ')}`),
+    );
+  }
+  const segments: CaptionSegment[] = finals.map((f) => ({ start: f.start, end: f.end, text: f.transcript }));
+  const name = `${id}.${format === 'text' ? 'txt' : format}`;
+  const disposition = { 'content-disposition': `attachment; filename="${name}"` };
+  switch (format) {
+    case 'srt':
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/x-subrip; charset=utf-8', ...disposition },
+        body: toSrt(segments),
+      };
+    case 'vtt':
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/vtt; charset=utf-8', ...disposition },
+        body: toVtt(segments),
+      };
+    case 'text':
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: toText(segments),
+      };
+    default:
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id,
+          status: record.status,
+          text: finals.map((f) => f.transcript).join(' '),
+          segments: finals,
+        }),
+      };
+  }
+}

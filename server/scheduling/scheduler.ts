@@ -1,0 +1,224 @@
+import type { DecodeOptions, WindowInput, WindowResult } from '../../models/whisper/transcribe.js';
+import { SAMPLE_RATE } from '../../audio/rate.js';
+
+/** What the scheduler runs: the engine's batched window decode (a test double in pipeline tests). */
+export interface BatchEngine {
+  decodeWindows(windows: readonly WindowInput[], opts: DecodeOptions): Promise<WindowResult[]>;
+}
+
+export type JobKind = 'final' | 'interim';
+
+export interface TranscribeJob {
+  session: string;
+  kind: JobKind;
+  window: WindowInput;
+  /** Jobs batch together only when these agree (the per-window language and prompt may differ). */
+  options: DecodeOptions;
+}
+
+export interface BatchInfo {
+  size: number;
+  finals: number;
+  interims: number;
+  /** Milliseconds the oldest job of the batch waited in the queue. */
+  queueDelayMs: number;
+  /** Milliseconds the engine took. */
+  serviceMs: number;
+  /** Seconds of audio decoded. */
+  audioSeconds: number;
+}
+
+export interface SchedulerOptions {
+  /** Most windows per engine call. */
+  maxBatch?: number;
+  /** How long an idle scheduler waits for more jobs before running a partial batch. */
+  batchWindowMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  onBatch?: (info: BatchInfo) => void;
+}
+
+interface Queued {
+  job: TranscribeJob;
+  key: string;
+  at: number;
+  seq: number;
+  resolve: (r: WindowResult | null) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * One queue shared by every session. Finals go before interims; a newer interim of a session replaces its queued
+ * one (it would be stale anyway); sessions take turns (round-robin by last service); one engine call runs at a
+ * time, with up to maxBatch compatible windows. A session with nothing queued costs nothing.
+ */
+export class InferenceScheduler {
+  private queue: Queued[] = [];
+  private running = false;
+  private seq = 0;
+  private lastServed = new Map<string, number>();
+  private readonly maxBatch: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Engine time only (not the batch-window wait): what admission control measures. */
+  private engineSince: number | null = null;
+  private engineTotal = 0;
+  private idleWaiters: (() => void)[] = [];
+  coalesced = 0;
+  /** Windows the engine has finished (or failed): with busyMs(), the engine seconds a decode costs. */
+  windowsDone = 0;
+
+  constructor(
+    private readonly engine: BatchEngine,
+    private readonly opts: SchedulerOptions = {},
+  ) {
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 8);
+    this.windowMs = Math.max(0, opts.batchWindowMs ?? 5);
+    this.now = opts.now ?? (() => performance.now());
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Resolves with the window's result, or null when a newer interim of the same session superseded it. */
+  submit(job: TranscribeJob): Promise<WindowResult | null> {
+    return new Promise((resolve, reject) => {
+      if (job.kind === 'interim') {
+        const i = this.queue.findIndex((q) => q.job.session === job.session && q.job.kind === 'interim');
+        if (i >= 0) {
+          this.queue[i].resolve(null);
+          this.queue.splice(i, 1);
+          this.coalesced++;
+        }
+      }
+      this.queue.push({
+        job,
+        key: optionsKey(job.options),
+        at: this.now(),
+        seq: this.seq++,
+        resolve,
+        reject,
+      });
+      void this.pump();
+    });
+  }
+
+  /** Drops a closed session's queued interims (its finals still run: they are never dropped). */
+  dropInterims(session: string): void {
+    this.queue = this.queue.filter((q) => {
+      if (q.job.session !== session || q.job.kind !== 'interim') return true;
+      q.resolve(null);
+      return false;
+    });
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+  queuedFinals(): number {
+    return this.queue.filter((q) => q.job.kind === 'final').length;
+  }
+  get busy(): boolean {
+    return this.running;
+  }
+  /** Milliseconds the engine has been busy since the scheduler started (for utilisation). */
+  busyMs(): number {
+    return this.engineTotal + (this.engineSince === null ? 0 : this.now() - this.engineSince);
+  }
+  /** Age in ms of the oldest queued job of a kind (0 when none). */
+  oldestWaitMs(kind?: JobKind): number {
+    const q = this.queue.filter((x) => !kind || x.job.kind === kind);
+    return q.length ? this.now() - Math.min(...q.map((x) => x.at)) : 0;
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        if (this.windowMs > 0 && this.queue.length < this.maxBatch) await this.sleep(this.windowMs);
+        // The wait may have emptied the queue (a closed stream's interims dropped, a newer interim replacing one).
+        const batch = this.pick();
+        if (batch.length > 0) await this.runBatch(batch);
+      }
+    } finally {
+      this.running = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Finals first (oldest first), then interims; round-robin between sessions; one options key per batch. */
+  pick(): Queued[] {
+    const served = (s: string) => this.lastServed.get(s) ?? -1;
+    if (this.queue.length === 0) return [];
+    const ordered = [...this.queue].sort((a, b) => {
+      if (a.job.kind !== b.job.kind) return a.job.kind === 'final' ? -1 : 1;
+      if (a.job.kind === 'interim') {
+        const d = served(a.job.session) - served(b.job.session);
+        if (d !== 0) return d;
+      }
+      return a.seq - b.seq;
+    });
+    const key = ordered[0].key;
+    const batch: Queued[] = [];
+    const taken = new Set<Queued>();
+    // Finals first, then interims; within each, rounds of one job per session until the batch is full.
+    for (const kind of ['final', 'interim'] as const) {
+      const pool = ordered.filter((q) => q.key === key && q.job.kind === kind);
+      let picked = 0;
+      while (batch.length < this.maxBatch && picked < pool.length) {
+        const round = new Set<string>();
+        for (const q of pool) {
+          if (batch.length >= this.maxBatch) break;
+          if (taken.has(q) || round.has(q.job.session)) continue;
+          round.add(q.job.session);
+          taken.add(q);
+          batch.push(q);
+          picked++;
+        }
+      }
+    }
+    this.queue = this.queue.filter((q) => !taken.has(q));
+    return batch;
+  }
+
+  private async runBatch(batch: Queued[]): Promise<void> {
+    const start = this.now();
+    const stamp = this.seq;
+    for (const q of batch) this.lastServed.set(q.job.session, stamp);
+    this.engineSince = start;
+    try {
+      const results = await this.engine.decodeWindows(
+        batch.map((q) => q.job.window),
+        batch[0].job.options,
+      );
+      const end = this.now();
+      this.engineTotal += end - start;
+      this.engineSince = null;
+      this.windowsDone += batch.length;
+      this.opts.onBatch?.({
+        size: batch.length,
+        finals: batch.filter((q) => q.job.kind === 'final').length,
+        interims: batch.filter((q) => q.job.kind === 'interim').length,
+        queueDelayMs: start - Math.min(...batch.map((q) => q.at)),
+        serviceMs: end - start,
+        audioSeconds: batch.reduce((s, q) => s + q.job.window.audio.length / SAMPLE_RATE, 0),
+      });
+      batch.forEach((q, i) => q.resolve(results[i]));
+    } catch (err) {
+      if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
+      this.engineSince = null;
+      this.windowsDone += batch.length;
+      for (const q of batch) q.reject(err);
+    }
+  }
+}
+
+function optionsKey(o: DecodeOptions): string {
+  return JSON.stringify([o.task, o.language, o.prompt, o.wordTimestamps, o.temperatures, o.maxNewTokens]);
+}

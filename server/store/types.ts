@@ -1,0 +1,45 @@
+import type { DgWord } from '../protocol.js';
+
+export interface StoredFinal {
+  seq: number;
+  start: number;
+  end: number;
+  transcript: string;
+  words: DgWord[];
+  speech_final: boolean;
+  from_finalize: boolean;
+}
+
+export interface SessionRecord {
+  id: string;
+  /** The credential's subject that owns it ('' when auth is off). */
+  subject: string;
+  created: string;
+  /** 'closed' as soon as no connection is open, even while its last finals are still being decoded. */
+  status: 'live' | 'closed';
+  /** Seconds of audio received (the extent of the input, audio refused at shutdown included). */
+  duration: number;
+  /**
+   * Seconds up to which every sample is covered by a stored final or was judged non-speech: a resumed connection
+   * continues its clock here, and the client re-sends its audio from here.
+   */
+  committed: number;
+  lastSeq: number;
+  params: Record<string, unknown>;
+}
+
+/** What a live session updates as it goes. */
+export type RecordPatch = Partial<Pick<SessionRecord, 'status' | 'duration' | 'committed' | 'lastSeq'>>;
+
+/**
+ * Where finals live before they are sent: the source for resume, transcript export and the plugin. The default
+ * keeps them in memory; durable stores (file, Redis) implement the same interface.
+ */
+export interface TranscriptStore {
+  open(record: SessionRecord): Promise<void>;
+  append(session: string, final: StoredFinal): Promise<void>;
+  finals(session: string, afterSeq?: number): Promise<StoredFinal[]>;
+  get(session: string): Promise<SessionRecord | undefined>;
+  update(session: string, patch: RecordPatch): Promise<void>;
+  delete(session: string): Promise<boolean>;
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { synthModel } from '../../helpers/models.js';
+
+/** `earshot serve` refuses what it cannot run as given: one line on stderr, no stack trace, exit 2. */
+
+const BIN = new URL('../../../bin/earshot.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'earshot-cli-serve-'));
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** Runs `earshot serve ARGS` with none of the caller's EARSHOT_* settings; SIGTERM once it listens. */
+function serve(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EARSHOT_')));
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', ...args], {
+      env: { ...clean, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      const listening = /listening on/.test(stdout);
+      stdout += d;
+      if (!listening && /listening on/.test(stdout)) p.kill('SIGTERM');
+    });
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+function assertOneLine(r: { code: number; stdout: string; stderr: string }, message: RegExp): void {
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
+  assert.match(r.stderr, /^earshot: /);
+  assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+/, 'no stack trace');
+  assert.match(r.stderr.trim(), message);
+}
+
+describe('earshot serve: usage errors', () => {
+  const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ['a negative --max-batch', ['--max-batch', '-1'], {}, /--max-batch: -1 is outside 1\.\.64/],
+    ['--port out of range', ['--port', '70000'], {}, /--port: 70000 is outside 0\.\.65535/],
+    ['a number that is not one', ['--max-streams', 'lots'], {}, /--max-streams: expected an integer/],
+    ['an environment value out of range', [], { EARSHOT_MAX_BATCH: '0' }, /EARSHOT_MAX_BATCH: 0 is outside/],
+    [
+      'a config-file value out of range',
+      ['--config', file('range.json', '{"maxStreams": 0}')],
+      {},
+      /"maxStreams": 0 is outside 1\.\.1000000/,
+    ],
+    ['a missing config file', ['--config', join(dir, 'none.json')], {}, /none\.json: no such file/],
+    ['invalid JSON', ['--config', file('bad.json', '{"port": 80,')], {}, /bad\.json: not valid JSON/],
+    ['an unknown key', ['--config', file('key.json', '{"prot": 80}')], {}, /unknown key "prot"/],
+    [
+      'an unknown flag',
+      ['--prot', '80'],
+      {},
+      /unknown option '--prot' \(Did you mean --port\?\) \(earshot serve --help\)$/,
+    ],
+    [
+      '--store file:DIR',
+      ['--store', 'file:/tmp/earshot'],
+      {},
+      /--store file:\.\.\. is not implemented yet in this version; use --store memory$/,
+    ],
+    [
+      '--store redis://',
+      ['--store', 'redis://localhost:6379'],
+      {},
+      /--store redis:\.\.\. is not implemented/,
+    ],
+    [
+      '--jwt-secret',
+      ['--jwt-secret', 's3cret'],
+      {},
+      /^earshot: --jwt-secret is not implemented yet in this version/,
+    ],
+    ['--allow-anonymous', ['--allow-anonymous'], {}, /--allow-anonymous is not implemented yet/],
+    ['--speaker-model', ['--speaker-model', 'ecapa'], {}, /--speaker-model is not implemented yet/],
+    [
+      'an auth variable',
+      [],
+      { EARSHOT_API_KEYS: 'me:key' },
+      /--api-keys \(from EARSHOT_API_KEYS\) is not implemented yet in this version; unset EARSHOT_API_KEYS$/,
+    ],
+  ];
+  for (const [name, args, env, message] of cases) {
+    test(name, async () => assertOneLine(await serve(args, env), message));
+  }
+});
+
+describe('earshot serve: runs', () => {
+  let model: string;
+  before(async () => {
+    model = await synthModel();
+  });
+
+  test('--store memory starts (and SIGTERM stops it)', async () => {
+    const r = await serve(['--port', '0', '--model', model, '--store', 'memory', '--log-level', 'info']);
+    assert.match(r.stdout, /listening on 127\.0\.0\.1:\d+/);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('a port in use: one line saying what to do', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await serve(['--port', String(port), '--model', model, '--log-level', 'error']);
+      assertOneLine(r, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} .*choose another --host/--port`));
+    } finally {
+      taken.close();
+    }
+  });
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { TranscribeJob } from '../../../server/scheduling/scheduler.js';
+import { concat, encode, speechFixture } from '../../helpers/audio.js';
+import { synthModel } from '../../helpers/models.js';
+import { startTestServer } from '../../helpers/server.js';
+
+/** File jobs: admitted like streams, bounded, and cancelled when their client goes away. */
+
+/** A 16-bit mono 16 kHz WAV header for n data bytes. */
+function wavHeader(dataBytes: number): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(16000, 24);
+  h.writeUInt32LE(32000, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+const fx = speechFixture();
+// Three minutes of conversation: many speech windows.
+const pcm = encode(concat(Array.from({ length: 18 }, () => fx.samples)), 'linear16');
+const longWav = Buffer.concat([wavHeader(pcm.length), pcm]);
+const shortWav = Buffer.concat([wavHeader(64000), pcm.subarray(0, 64000)]);
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+before(async () => {
+  const model = await synthModel({ script: '<|0.00|> hello<|1.00|>' });
+  server = await startTestServer({ model, admissionTarget: 0, maxBatch: 1 });
+});
+after(() => server.stop());
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('file jobs', () => {
+  test('a client that goes away stops its transcription: the rest of its windows are never submitted', async () => {
+    const scheduler = server.scheduler;
+    const submit = scheduler.submit.bind(scheduler);
+    const client = new AbortController();
+    let submitted = 0;
+    scheduler.submit = async (job: TranscribeJob) => {
+      submitted++;
+      if (submitted === 1) client.abort();
+      await delay(100); // an engine slow enough for the server to notice the client left meanwhile
+      return submit(job);
+    };
+    try {
+      const res = await fetch(`${server.url}/v1/listen`, {
+        method: 'POST',
+        body: longWav,
+        headers: { 'content-type': 'audio/wav' },
+        signal: client.signal,
+      }).catch((e: Error) => e);
+      assert.ok(res instanceof Error && res.name === 'AbortError');
+      await delay(1500);
+      await scheduler.idle();
+    } finally {
+      scheduler.submit = submit;
+    }
+    // The same file, transcribed to the end, for the number of windows it has.
+    let all = 0;
+    scheduler.submit = (job: TranscribeJob) => (all++, submit(job));
+    try {
+      const res = await fetch(`${server.url}/v1/listen`, {
+        method: 'POST',
+        body: longWav,
+        headers: { 'content-type': 'audio/wav' },
+      });
+      assert.equal(res.status, 200);
+    } finally {
+      scheduler.submit = submit;
+    }
+    assert.ok(all >= 6, `the file has ${all} windows`);
+    assert.ok(submitted <= 3, `${submitted} of ${all} windows submitted after the client left`);
+  });
+
+  test('past the file-job limit: 503 with Retry-After, before the body is read; a slot frees when its client leaves', async () => {
+    // Two uploads that stall mid-body hold both slots.
+    const held = await Promise.all(
+      [0, 1].map(async () => {
+        const socket = net.connect(server.port, '127.0.0.1');
+        socket.on('error', () => {});
+        await new Promise((r) => socket.once('connect', r));
+        socket.write(
+          `POST /v1/listen HTTP/1.1\r\nhost: x\r\ncontent-type: audio/wav\r\ncontent-length: ${longWav.length}\r\n\r\n`,
+        );
+        socket.write(longWav.subarray(0, 1000));
+        return socket;
+      }),
+    );
+    await delay(300);
+    const refused = await fetch(`${server.url}/v1/listen`, {
+      method: 'POST',
+      body: shortWav,
+      headers: { 'content-type': 'audio/wav' },
+    });
+    assert.equal(refused.status, 503);
+    assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+    const body = (await refused.json()) as { error: { message: string } };
+    assert.match(body.error.message, /file job limit/);
+    for (const s of held) s.destroy();
+    await delay(300);
+    const ok = await fetch(`${server.url}/v1/listen`, {
+      method: 'POST',
+      body: shortWav,
+      headers: { 'content-type': 'audio/wav' },
+    });
+    assert.equal(ok.status, 200);
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  InferenceScheduler,
+  type BatchEngine,
+  type JobKind,
+  type TranscribeJob,
+} from '../../../server/scheduling/scheduler.js';
+import type { WindowResult } from '../../../models/whisper/transcribe.js';
+
+/** Scheduler behaviour with an engine double that records batches and finishes when told to. */
+class ManualEngine implements BatchEngine {
+  batches: string[][] = [];
+  private release: (() => void)[] = [];
+  async decodeWindows(windows: readonly { offset: number }[]): Promise<WindowResult[]> {
+    this.batches.push(windows.map((w) => tag(w.offset)));
+    await new Promise<void>((r) => this.release.push(r));
+    return windows.map(() => ({}) as WindowResult);
+  }
+  /** Finishes the batch in flight. */
+  async step(): Promise<void> {
+    while (this.release.length === 0) await new Promise((r) => setImmediate(r));
+    this.release.shift()!();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+// Jobs are identified through their window offset: session index * 100 + sequence.
+const names: string[] = [];
+const tag = (offset: number) => names[offset];
+function job(session: string, kind: JobKind, label: string): TranscribeJob {
+  names.push(label);
+  return { session, kind, window: { audio: new Float32Array(1600), offset: names.length - 1 }, options: {} };
+}
+
+describe('inference scheduler', () => {
+  test('finals go before interims; a newer interim replaces the queued one', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, batchWindowMs: 0 });
+    const first = s.submit(job('a', 'interim', 'a-i0'));
+    await new Promise((r) => setImmediate(r)); // a-i0 is now in flight
+    const stale = s.submit(job('a', 'interim', 'a-i1'));
+    const fresh = s.submit(job('a', 'interim', 'a-i2'));
+    const final = s.submit(job('b', 'final', 'b-f0'));
+    assert.equal(await stale, null, 'superseded interims resolve null');
+    assert.equal(s.coalesced, 1);
+    await engine.step();
+    await engine.step();
+    await first;
+    await Promise.all([fresh, final]);
+    assert.deepEqual(engine.batches, [['a-i0'], ['b-f0', 'a-i2']]);
+  });
+
+  test('finals first, round-robin: one job per session per round', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 3, batchWindowMs: 0 });
+    const blocker = s.submit(job('x', 'final', 'x-f'));
+    await new Promise((r) => setImmediate(r));
+    const ps = [
+      s.submit(job('a', 'final', 'a-f1')),
+      s.submit(job('a', 'final', 'a-f2')),
+      s.submit(job('a', 'final', 'a-f3')),
+      s.submit(job('b', 'final', 'b-f1')),
+      s.submit(job('c', 'interim', 'c-i1')),
+      s.submit(job('d', 'interim', 'd-i1')),
+    ];
+    for (let i = 0; i < 3; i++) await engine.step();
+    await Promise.all([blocker, ...ps]);
+    assert.deepEqual(engine.batches, [['x-f'], ['a-f1', 'b-f1', 'a-f2'], ['a-f3', 'c-i1', 'd-i1']]);
+  });
+
+  test('a session with nothing queued costs nothing; finals are never dropped', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 2, batchWindowMs: 0 });
+    const finals = Array.from({ length: 7 }, (_, i) => s.submit(job(`s${i % 3}`, 'final', `f${i}`)));
+    const interims = Array.from({ length: 5 }, (_, i) => s.submit(job(`s${i % 3}`, 'interim', `i${i}`)));
+    s.dropInterims('s0');
+    while (s.busy) await engine.step();
+    const out = await Promise.all(finals);
+    assert.ok(
+      out.every((r) => r !== null),
+      'every final ran',
+    );
+    assert.equal(engine.batches.flat().filter((n) => n.startsWith('f')).length, 7);
+    const ran = (await Promise.all(interims)).filter((r) => r !== null).length;
+    assert.ok(ran <= 2, 'only the newest interim of s1 and s2 ran');
+  });
+
+  test('a queue emptied during the batch window is not an error', async () => {
+    let wake!: () => void;
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, {
+      maxBatch: 8,
+      batchWindowMs: 10,
+      sleep: () => new Promise<void>((r) => (wake = r)),
+    });
+    const p = s.submit(job('a', 'interim', 'lonely'));
+    await new Promise((r) => setImmediate(r));
+    s.dropInterims('a'); // the stream closed while the scheduler waited to fill a batch
+    wake();
+    assert.equal(await p, null);
+    await s.idle();
+    assert.deepEqual(engine.batches, []);
+  });
+
+  test('jobs with other decode options never share a batch', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, batchWindowMs: 0 });
+    const blocker = s.submit(job('x', 'final', 'x'));
+    await new Promise((r) => setImmediate(r));
+    const a = job('a', 'final', 'a');
+    const b = { ...job('b', 'final', 'b'), options: { wordTimestamps: true } };
+    const c = job('c', 'final', 'c');
+    const ps = [s.submit(a), s.submit(b), s.submit(c)];
+    for (let i = 0; i < 3; i++) await engine.step();
+    await Promise.all([blocker, ...ps]);
+    assert.deepEqual(engine.batches, [['x'], ['a', 'c'], ['b']]);
+  });
+
+  test('an engine failure rejects that batch only', async () => {
+    let calls = 0;
+    const s = new InferenceScheduler(
+      {
+        async decodeWindows(w) {
+          if (calls++ === 0) throw new Error('boom');
+          return w.map(() => ({}) as WindowResult);
+        },
+      },
+      { batchWindowMs: 0, maxBatch: 1 },
+    );
+    const a = s.submit(job('a', 'final', 'fa'));
+    const b = s.submit(job('b', 'final', 'fb'));
+    await assert.rejects(a, /boom/);
+    assert.notEqual(await b, null);
+  });
+});
