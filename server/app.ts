@@ -53,7 +53,6 @@ export class EarshotApp {
   readonly sessions = new Map<string, StreamSession>();
   private draining = false;
   private readonly sessionConfig: SessionConfig;
-  readonly counters = { refused: 0, opened: 0 };
 
   constructor(private readonly d: AppDeps) {
     this.sessionConfig = {
@@ -100,7 +99,6 @@ export class EarshotApp {
               if (isBinary) ctx.session.onAudio(new Uint8Array(data as ArrayBuffer));
               else ctx.session.onText(data as string);
             },
-            drain: () => {},
             close: (_conn, ctx) => ctx.session?.onClientClose(),
           },
         },
@@ -125,7 +123,6 @@ export class EarshotApp {
     }
     const admission = this.admit(params);
     if (!admission.ok) {
-      this.counters.refused++;
       this.d.metrics.refused.inc({ reason: admission.reason.split(/[:(]/)[0].trim() });
       return refuse(
         new ApiError('OVERLOADED', admission.reason, { retryAfterSeconds: admission.retryAfterSeconds }),
@@ -204,7 +201,6 @@ export class EarshotApp {
     });
     ctx.session = session;
     this.sessions.set(session.id, session);
-    this.counters.opened++;
     this.d.metrics.opened.inc();
     void this.d.store.open({
       id: session.id,

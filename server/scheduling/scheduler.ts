@@ -114,9 +114,6 @@ export class InferenceScheduler {
   get queued(): number {
     return this.queue.length;
   }
-  queuedFinals(): number {
-    return this.queue.filter((q) => q.job.kind === 'final').length;
-  }
   get busy(): boolean {
     return this.running;
   }

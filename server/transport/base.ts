@@ -415,7 +415,7 @@ export abstract class BaseConnection<C> implements WsConnection {
     if (this.maxBackpressure > 0 ? this.rawBuffered() > this.maxBackpressure : this.rawBuffered() > 0) return;
     this.drainOwed = false;
     try {
-      this.handlers.drain(this, this.context);
+      this.handlers.drain?.(this, this.context);
     } catch (err) {
       this.handlerFailed('drain', err);
     }

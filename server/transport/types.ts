@@ -70,7 +70,7 @@ export interface WsHandlers<C> {
   /** Text frames arrive as string, binary frames as an ArrayBuffer the handler owns (safe to keep). */
   message(conn: WsConnection, context: C, data: ArrayBuffer | string, isBinary: boolean): void;
   /** After a send() returned 'backpressure' or 'dropped': the queue is back within maxBackpressureBytes. */
-  drain(conn: WsConnection, context: C): void;
+  drain?(conn: WsConnection, context: C): void;
   /**
    * Exactly once per opened connection, asynchronously. code/reason: what the server sent when it closed
    * (1009 for an oversize message), what the client sent otherwise, 1006 for a dropped connection.
