@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, Option as CommanderOption } from 'commander';
 import { isDtype, type Dtype } from '../models/whisper/model-dir.js';
 
@@ -75,16 +77,28 @@ export const OPTIONS = {
     env: 'EARSHOT_STORE',
     kind: 'string',
     arg: 'store',
-    implemented: ['memory'],
-    help: 'transcript store: memory (file:DIR and redis://... are not implemented yet)',
+    help: "transcript store: file (one fsync'd file per session in --data-dir), redis://HOST:PORT (shared by replicas) or memory",
   },
-  // Auth and diarization are part of the contract but not built yet: refused at startup, never ignored.
+  dataDir: {
+    flag: 'data-dir',
+    env: 'EARSHOT_DATA_DIR',
+    kind: 'string',
+    arg: 'dir',
+    help: 'where --store file keeps transcripts',
+  },
+  retentionHours: {
+    flag: 'retention',
+    env: 'EARSHOT_RETENTION_HOURS',
+    kind: 'number',
+    min: 0,
+    max: 1_000_000,
+    help: "hours a finished session's transcript is kept (file and redis stores; 0 = forever)",
+  },
   jwtSecret: {
     flag: 'jwt-secret',
     env: 'EARSHOT_JWT_SECRET',
     kind: 'string',
     arg: 'secret',
-    implemented: false,
     help: 'HS256 secret for Bearer JWTs',
   },
   jwksUrl: {
@@ -92,7 +106,6 @@ export const OPTIONS = {
     env: 'EARSHOT_JWKS_URL',
     kind: 'string',
     arg: 'url',
-    implemented: false,
     help: 'JWKS URL for Bearer JWTs',
   },
   jwtAudience: {
@@ -100,7 +113,6 @@ export const OPTIONS = {
     env: 'EARSHOT_JWT_AUDIENCE',
     kind: 'string',
     arg: 'aud',
-    implemented: false,
     help: 'required JWT aud',
   },
   jwtIssuer: {
@@ -108,7 +120,6 @@ export const OPTIONS = {
     env: 'EARSHOT_JWT_ISSUER',
     kind: 'string',
     arg: 'iss',
-    implemented: false,
     help: 'required JWT iss',
   },
   apiKeys: {
@@ -116,32 +127,29 @@ export const OPTIONS = {
     env: 'EARSHOT_API_KEYS',
     kind: 'string',
     arg: 'keys',
-    implemented: false,
-    help: 'API keys: NAME:KEY,...',
+    help: 'API keys: NAME:KEY[:admin],... (KEY in clear or sha256:HEX), or @FILE',
   },
   apiKeysFile: {
     flag: 'api-keys-file',
     env: 'EARSHOT_API_KEYS_FILE',
     kind: 'string',
     arg: 'file',
-    implemented: false,
-    help: 'API keys, one NAME:KEY a line',
+    help: 'API keys file, one `name sha256:HEX [admin]` a line (earshot keys create); reloaded on change and SIGHUP',
   },
   allowedOrigins: {
     flag: 'allowed-origins',
     env: 'EARSHOT_ALLOWED_ORIGINS',
     kind: 'string',
     arg: 'origins',
-    implemented: false,
-    help: 'browser Origins allowed to connect, comma-separated',
+    help: 'browser Origins allowed to connect besides the page\'s own, comma-separated, or *',
   },
   allowAnonymous: {
     flag: 'allow-anonymous',
     env: 'EARSHOT_ALLOW_ANONYMOUS',
     kind: 'bool',
-    implemented: false,
-    help: 'with auth configured, also serve requests without a credential',
+    help: 'with no auth configured, serve non-loopback clients too (anyone who reaches the port)',
   },
+  // Diarization is part of the contract but not built yet: refused at startup, never ignored.
   speakerModel: {
     flag: 'speaker-model',
     env: 'EARSHOT_SPEAKER_MODEL',
@@ -149,6 +157,54 @@ export const OPTIONS = {
     arg: 'model',
     implemented: false,
     help: 'speaker-embedding model for diarization',
+  },
+  audioSecondsPerHour: {
+    flag: 'audio-seconds-per-hour',
+    env: 'EARSHOT_AUDIO_SECONDS_PER_HOUR',
+    kind: 'int',
+    min: 0,
+    max: 1e9,
+    help: 'audio seconds a subject may send per rolling hour, streams and files (0 = no limit)',
+  },
+  audioSecondsPerDay: {
+    flag: 'audio-seconds-per-day',
+    env: 'EARSHOT_AUDIO_SECONDS_PER_DAY',
+    kind: 'int',
+    min: 0,
+    max: 1e9,
+    help: 'audio seconds a subject may send per rolling day (0 = no limit)',
+  },
+  concurrentStreams: {
+    flag: 'concurrent-streams',
+    env: 'EARSHOT_CONCURRENT_STREAMS',
+    kind: 'int',
+    min: 0,
+    max: 1_000_000,
+    help: 'live streams per subject (0 = no limit)',
+  },
+  maxSessionSeconds: {
+    flag: 'max-session-seconds',
+    env: 'EARSHOT_MAX_SESSION_SECONDS',
+    kind: 'int',
+    min: 0,
+    max: 1e9,
+    help: 'longest stream, wall clock; then 1008 after its finals (0 = no limit)',
+  },
+  requestsPerMinute: {
+    flag: 'requests-per-minute',
+    env: 'EARSHOT_REQUESTS_PER_MINUTE',
+    kind: 'int',
+    min: 0,
+    max: 1_000_000,
+    help: 'file transcriptions per minute per subject (0 = no limit)',
+  },
+  connectionsPerSecond: {
+    flag: 'connections-per-second',
+    env: 'EARSHOT_CONNECTIONS_PER_SECOND',
+    kind: 'int',
+    min: 0,
+    max: 1_000_000,
+    help: 'new connections and requests per second per client address (0 = no limit)',
   },
   maxStreams: {
     flag: 'max-streams',
@@ -256,6 +312,8 @@ export interface ServerConfig {
   threads: number;
   transport: 'auto' | 'uws' | 'ws';
   store: string;
+  dataDir: string;
+  retentionHours: number;
   jwtSecret?: string;
   jwksUrl?: string;
   jwtAudience?: string;
@@ -265,6 +323,12 @@ export interface ServerConfig {
   allowedOrigins?: string;
   allowAnonymous?: boolean;
   speakerModel?: string;
+  audioSecondsPerHour: number;
+  audioSecondsPerDay: number;
+  concurrentStreams: number;
+  maxSessionSeconds: number;
+  requestsPerMinute: number;
+  connectionsPerSecond: number;
   maxStreams: number;
   admissionTarget: number;
   endpointingMs: number;
@@ -287,9 +351,11 @@ export const DEFAULTS: ServerConfig = {
   device: 'cpu',
   threads: 0,
   transport: 'auto',
-  store: 'memory',
+  store: 'file',
+  dataDir: join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'earshot'),
+  retentionHours: 168,
   maxStreams: 100,
-  admissionTarget: 0.85,
+  admissionTarget: 0.95,
   endpointingMs: 500,
   interimIntervalMs: 1000,
   maxBatch: 8,
@@ -338,6 +404,9 @@ export function checkedNumber(where: string, raw: unknown, spec: NumberSpec, tex
   return n;
 }
 
+/** --store values; file:DIR is short for `--store file --data-dir DIR`. */
+const STORE = /^(memory|file(:.+)?|rediss?:\/\/.+)$/;
+
 const DTYPES = 'fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4';
 
 /** A --dtype value, checked. */
@@ -355,6 +424,11 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
     if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
     if (o.choices && !o.choices.includes(raw))
       throw new ConfigError(`${where}: "${raw}" is not one of ${o.choices.join(', ')}`);
+    if (key === 'store' && !STORE.test(raw))
+      throw new ConfigError(
+        // A URL may carry a password: only its scheme is echoed.
+        `${where}: "${raw.includes(':') ? `${raw.split(':')[0]}:...` : raw}" is not memory, file, file:DIR or redis://HOST:PORT`,
+      );
     if (key === 'dtype' && !isDtype(raw))
       throw new ConfigError(`${where}: "${raw}" is not a dtype (${DTYPES})`);
     value = raw;

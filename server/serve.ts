@@ -139,6 +139,12 @@ export async function serveCommand(config: ServerConfig): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal, streams: server.app.sessions.size }, 'draining: finalizing live streams');
+      // A batch already running on the engine cannot be interrupted: past the drain limit the process leaves anyway,
+      // so an orchestrator's stop grace (longer than the limit) never has to kill it.
+      setTimeout(() => {
+        log.warn('drain limit passed with inference still running: exiting');
+        process.exit(0);
+      }, config.drainTimeoutMs + 2000).unref();
       void server.stop().then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

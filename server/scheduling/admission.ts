@@ -114,7 +114,7 @@ export class AdmissionController {
     },
   ) {
     this.now = opts.now ?? (() => performance.now());
-    this.target = opts.targetUtilisation ?? 0.85;
+    this.target = opts.targetUtilisation ?? 0.95;
     this.windowMs = opts.windowMs ?? 20_000;
     this.minStreams = opts.minStreams ?? 1;
     this.maxFinalWaitMs = opts.maxFinalWaitMs ?? 2000;
