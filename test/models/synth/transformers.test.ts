@@ -13,7 +13,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { synthesizeWhisper } from '../../models/synth/index.js';
+import { synthesizeWhisper } from '../../../models/synth/index.js';
 import { greedy, loadSessions, readConfig, readGeneration } from './helpers.js';
 
 env.allowRemoteModels = false;

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import { SYNTH_DIMS, synthesizeWhisper } from '../../models/synth/index.js';
+import { SYNTH_DIMS, synthesizeWhisper } from '../../../models/synth/index.js';
 import {
   decoderStep,
   encode,

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ProtoMessage } from '../../models/onnx/proto.js';
-import { Graph, attr, writeModel, encodeModel } from '../../models/onnx/graph.js';
-import { float16BitsToFloat32, float32ToFloat16Bits } from '../../models/synth/variants.js';
+import { ProtoMessage } from '../../../models/onnx/proto.js';
+import { Graph, attr, writeModel, encodeModel } from '../../../models/onnx/graph.js';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '../../../models/synth/variants.js';
 import { modelSummary, readFields, readVarint } from './protoreader.js';
 import { tempDir } from './helpers.js';
 

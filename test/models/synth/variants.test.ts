@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthesizeWhisper } from '../../models/synth/index.js';
+import { synthesizeWhisper } from '../../../models/synth/index.js';
 import {
   argmax,
   correlation,

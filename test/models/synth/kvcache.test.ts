@@ -4,7 +4,7 @@ import type * as ort from 'onnxruntime-node';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthesizeWhisper } from '../../models/synth/index.js';
+import { synthesizeWhisper } from '../../../models/synth/index.js';
 import {
   argmax,
   decoderStep,

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthesizeWhisper } from '../../models/synth/index.js';
-import { SYNTH_WORDS } from '../../models/synth/words.js';
+import { synthesizeWhisper } from '../../../models/synth/index.js';
+import { SYNTH_WORDS } from '../../../models/synth/words.js';
 import {
   argmax,
   decoderStep,

@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
-import { SynthError, synthesizeWhisper } from '../../models/synth/index.js';
-import { BpeTokenizer, buildVocab, tokenizeScript } from '../../models/synth/vocab.js';
-import { SYNTH_WORDS } from '../../models/synth/words.js';
+import { SynthError, synthesizeWhisper } from '../../../models/synth/index.js';
+import { BpeTokenizer, buildVocab, tokenizeScript } from '../../../models/synth/vocab.js';
+import { SYNTH_WORDS } from '../../../models/synth/words.js';
 
 env.allowRemoteModels = false;
 

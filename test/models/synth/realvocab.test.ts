@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { env, pipeline } from '@huggingface/transformers';
-import { synthesizeWhisper, type SynthOptions } from '../../models/synth/index.js';
+import { synthesizeWhisper, type SynthOptions } from '../../../models/synth/index.js';
 import { readConfig, readGeneration, tempDir } from './helpers.js';
 
 interface Expect {

@@ -4,12 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveModel } from '../../models/resolve.js';
-import { SYNTH_GENERATOR_VERSION, synthesizeWhisper } from '../../models/synth/index.js';
-import { decodeWindows } from '../../models/whisper/transcribe.js';
-import { WhisperModel } from '../../models/whisper/runtime.js';
-import { speechFixture } from '../helpers/audio.js';
-import { synthModel } from '../helpers/models.js';
+import { resolveModel } from '../../../models/resolve.js';
+import { SYNTH_GENERATOR_VERSION, synthesizeWhisper } from '../../../models/synth/index.js';
+import { decodeWindows } from '../../../models/whisper/transcribe.js';
+import { WhisperModel } from '../../../models/whisper/runtime.js';
+import { speechFixture } from '../../helpers/audio.js';
+import { synthModel } from '../../helpers/models.js';
 import { greedy, loadSessions, readGeneration, tempDir } from './helpers.js';
 
 const RATE = 16000;

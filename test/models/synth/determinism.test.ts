@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { synthesizeWhisper, type SynthOptions } from '../../models/synth/index.js';
+import { synthesizeWhisper, type SynthOptions } from '../../../models/synth/index.js';
 import { tempDir } from './helpers.js';
 
 function files(dir: string): Map<string, Buffer> {
