@@ -16,7 +16,12 @@ import {
   type DgWord,
   type ModelInfo,
 } from '../protocol.js';
-import type { RecordPatch, StoredFinal, TranscriptStore } from '../store/types.js';
+import {
+  StoreUnavailableError,
+  type RecordPatch,
+  type StoredFinal,
+  type TranscriptStore,
+} from '../store/types.js';
 import { agreedPrefix, clampWords, collapseRepeats } from './words.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 
@@ -482,7 +487,9 @@ export class StreamSession {
       { session: this.id, err: (err as Error).message, stack: (err as Error).stack },
       'session failed',
     );
-    this.fail(1011, 'internal error');
+    // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
+    const unstored = err instanceof StoreUnavailableError;
+    this.fail(1011, unstored ? this.resumeReason('transcript store unavailable') : 'internal error');
   }
 
   private async ingest(samples: Float32Array): Promise<void> {
