@@ -2,7 +2,13 @@
 // resumed on any replica replays what was acknowledged. A final is acknowledged by Redis before it is sent; while
 // Redis is unreachable, appends wait (bounded in time and in count) for it to return, then fail loudly.
 import { Redis } from 'ioredis';
-import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from './types.js';
+import {
+  StoreUnavailableError,
+  type RecordPatch,
+  type SessionRecord,
+  type StoredFinal,
+  type TranscriptStore,
+} from './types.js';
 
 export interface RedisStoreOptions {
   url: string;
@@ -17,21 +23,23 @@ export interface RedisStoreOptions {
   prefix?: string;
 }
 
-/** The store cannot take a write: the stream closes 1011 saying so rather than send a final it could lose. */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError';
-}
-
-// Take the lease if free or already ours, and (re)arm its expiry; release only our own.
+// A lease value is `HOLDER CLIENT-ID`: the holder (`replica/connection`) and the Redis client id of its
+// connection. Take it if free, ours, held by another connection of our own replica (whose in-process guard has
+// ended that one), or still exactly ARGV[4] (a value whose holder was seen dead); then (re)arm its expiry.
 const LEASE = `local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+if v == false or v == ARGV[4] or string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' '
+  or (ARGV[3] ~= '' and string.sub(v, 1, #ARGV[3]) == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[2]) return 1 end
+return v`;
+const RELEASE = `local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export class RedisStore implements TranscriptStore {
   private readonly redis: Redis;
   private waiting = 0;
   private readonly ttlSeconds: number;
+  /** This connection's Redis client id, written into leases so a contender can tell a dead holder. */
+  private clientId: Promise<string> | undefined;
 
   constructor(private readonly o: RedisStoreOptions) {
     this.ttlSeconds = Math.round(o.retentionHours * 3600);
@@ -45,6 +53,7 @@ export class RedisStore implements TranscriptStore {
     });
     // Connection errors surface through commands and available(); without a listener ioredis logs each one.
     this.redis.on('error', () => undefined);
+    this.redis.on('ready', () => (this.clientId = undefined));
   }
 
   /** Whether a new stream can be promised durable finals right now. */
@@ -143,13 +152,40 @@ export class RedisStore implements TranscriptStore {
     return n > 0;
   }
 
-  /** One live connection per session across replicas: taken (or renewed) by its holder, expires if it dies. */
+  /**
+   * One live connection per session across replicas: taken (or renewed) by its holder (`replica/connection`),
+   * expiring ttlMs after the last renewal. A holder whose Redis connection is gone (its process died) is taken over
+   * at once rather than after its expiry, so a client that resumes on a survivor is not refused meanwhile.
+   */
   async lease(session: string, holder: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(LEASE, 1, this.key('lease', session), holder, String(ttlMs))) === 1;
+    const key = this.key('lease', session);
+    const slash = holder.indexOf('/');
+    const replica = slash > 0 ? holder.slice(0, slash + 1) : '';
+    const id = await this.ownClientId();
+    const take = (stale: string) => this.redis.eval(LEASE, 1, key, holder, String(ttlMs), replica, stale, id);
+    const held = await take('');
+    if (held === 1) return true;
+    const other = String(held).split(' ')[1];
+    return !(await this.clientConnected(other)) && (await take(String(held))) === 1;
   }
 
   async release(session: string, holder: string): Promise<void> {
     await this.redis.eval(RELEASE, 1, this.key('lease', session), holder).catch(() => undefined);
+  }
+
+  private ownClientId(): Promise<string> {
+    this.clientId ??= this.redis.call('CLIENT', 'ID').then(String, (err: unknown) => {
+      this.clientId = undefined;
+      throw err;
+    });
+    return this.clientId;
+  }
+
+  /** Whether a Redis client id is still connected (unknown ids, and Redis before 6.2, count as connected). */
+  private async clientConnected(id: string | undefined): Promise<boolean> {
+    if (!id || !/^\d+$/.test(id)) return true;
+    const list = await this.redis.call('CLIENT', 'LIST', 'ID', id).catch(() => 'unknown');
+    return String(list).trim() !== '';
   }
 
   async close(): Promise<void> {

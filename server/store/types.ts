@@ -42,4 +42,19 @@ export interface TranscriptStore {
   get(session: string): Promise<SessionRecord | undefined>;
   update(session: string, patch: RecordPatch): Promise<void>;
   delete(session: string): Promise<boolean>;
+  /** Whether a new stream can be promised durable finals right now (absent: always). */
+  available?(): boolean;
+  /**
+   * Stores shared by replicas: one live connection per session across all of them. The holder
+   * (`replica/connection`) renews it while live; it expires ttlMs after the last renewal, or as soon as the store
+   * can tell the holder died. Absent: one process, whose own session table is the guard.
+   */
+  lease?(session: string, holder: string, ttlMs: number): Promise<boolean>;
+  release?(session: string, holder: string): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** The store cannot take a write: the stream closes 1011 saying so rather than send a final it could lose. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SessionRecord, StoredFinal } from '../../../server/store/types.js';
-import { RedisStore, StoreUnavailableError } from '../../../server/store/redis.js';
+import { StoreUnavailableError, type SessionRecord, type StoredFinal } from '../../../server/store/types.js';
+import { RedisStore } from '../../../server/store/redis.js';
 import { NO_REDIS, startRedis, type TestRedis } from '../../helpers/redis.js';
 
 const record = (id: string): SessionRecord => ({
@@ -86,6 +86,32 @@ describe('RedisStore against a real redis-server', { skip: NO_REDIS }, () => {
     assert.equal(await a.lease('L', 'replica-a', 300), false);
     await b.release('L', 'replica-b');
     assert.equal(await a.lease('L', 'replica-a', 300), true);
+  });
+
+  test('a lease whose holder died (its Redis connection closed) is taken over at once, not after its TTL', async () => {
+    const dying = store();
+    const b = store();
+    assert.equal(await dying.lease('D', 'r1/conn-1', 60_000), true);
+    assert.equal(await b.lease('D', 'r2/conn-1', 60_000), false, 'a live holder keeps it');
+    await dying.close();
+    await until(() => dying.available() === false);
+    let taken = false;
+    for (let i = 0; i < 50 && !taken; i++) {
+      taken = await b.lease('D', 'r2/conn-1', 60_000);
+      if (!taken) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(taken, true);
+  });
+
+  test("a replica's next connection for a session takes over its previous one's lease; the old release is a no-op", async () => {
+    const a = store();
+    const b = store();
+    assert.equal(await a.lease('S', 'r1/old', 60_000), true);
+    assert.equal(await a.lease('S', 'r1/new', 60_000), true);
+    await a.release('S', 'r1/old');
+    assert.equal(await b.lease('S', 'r2/x', 60_000), false, 'still held by r1/new');
+    await a.release('S', 'r1/new');
+    assert.equal(await b.lease('S', 'r2/x', 60_000), true);
   });
 
   test('Redis restarted mid-stream: a write waits for it and nothing acknowledged is lost', async () => {
