@@ -10,8 +10,8 @@ import { calibrate } from './scheduling/calibration.js';
 import { EarshotApp } from './app.js';
 import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
-import { ConfigError, type ServerConfig } from './config.js';
-import { MemoryStore } from './store/memory.js';
+import { type ServerConfig } from './config.js';
+import { createStore, describeStore } from './store/index.js';
 
 /** Everything `earshot serve` starts, for tests and embedding. */
 export interface RunningServer {
@@ -26,9 +26,6 @@ export async function startServer(
   config: ServerConfig,
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
-  if (config.store !== 'memory') {
-    throw new ConfigError(`--store ${config.store}: only "memory" is available in this build`);
-  }
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {
     dtype: config.dtype,
@@ -37,6 +34,7 @@ export async function startServer(
     warn: (m) => log.warn(m),
   });
   const vad = await loadSileroVad({ threads: 1 });
+  const store = createStore(config);
   // The probes below run on scrape or on a timer, after everything here exists.
   const metrics = new Metrics({
     activeStreams: () => app.sessions.size,
@@ -75,7 +73,7 @@ export async function startServer(
     admission,
     metrics,
     vad,
-    store: new MemoryStore(),
+    store,
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
@@ -102,6 +100,7 @@ export async function startServer(
       host: config.host,
       port,
       auth: 'off',
+      store: describeStore(config),
     },
     `earshot listening on ${config.host}:${port} (ws://${config.host}:${port}/v1/listen)`,
   );
@@ -120,6 +119,8 @@ export async function startServer(
         new Promise<false>((r) => setTimeout(r, Math.max(0, deadline - Date.now()), false).unref()),
       ]);
       await app.close();
+      // After the drain: the streams' last finals and records are written.
+      await store.close?.();
       if (idle) await model.release();
       else {
         abandoned = true;
