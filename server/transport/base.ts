@@ -72,6 +72,12 @@ export interface PreparedResponse {
   closeConnection: boolean;
 }
 
+/** The body to stream chunk by chunk, when the handler gave one. */
+export function streamedBody(resp: HttpResponse): AsyncIterable<Uint8Array> | undefined {
+  const b = resp.body;
+  return b !== undefined && typeof b !== 'string' && !(b instanceof Uint8Array) ? b : undefined;
+}
+
 /** Throws on invalid status or header (callers fall back to a 500). */
 export function prepareResponse(resp: HttpResponse, method: string): PreparedResponse {
   const status = resp.status;
@@ -88,7 +94,7 @@ export function prepareResponse(resp: HttpResponse, method: string): PreparedRes
     else if (lower === 'connection') closeConnection ||= /\bclose\b/i.test(value);
     else if (lower !== 'transfer-encoding') headers.push([name, String(value)]);
   }
-  const raw = resp.body;
+  const raw = streamedBody(resp) ? undefined : (resp.body as string | Uint8Array | undefined);
   const body =
     raw === undefined
       ? Buffer.alloc(0)

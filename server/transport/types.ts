@@ -29,7 +29,11 @@ export interface HttpResponse {
   status: number;
   /** Sent as given, except content-length and transfer-encoding, which the transport computes. */
   headers?: Record<string, string>;
-  body?: string | Uint8Array;
+  /**
+   * An async iterable is streamed (chunked), each chunk written as it comes: server-sent events. The iteration is
+   * stopped (return()) when the client leaves, and the request's signal aborts.
+   */
+  body?: string | Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 export type HttpHandler = (req: HttpRequest) => Promise<HttpResponse>;

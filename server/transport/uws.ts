@@ -27,6 +27,7 @@ import {
   MAX_HEADER_BYTES,
   prepareResponse,
   responseForError,
+  streamedBody,
   validateIdleTimeout,
   type PreparedResponse,
 } from './base.js';
@@ -365,6 +366,38 @@ export class UwsTransport<C> implements Transport {
     this.respond(p, responseForError(err));
   }
 
+  /**
+   * A streamed body: chunked, each chunk written as it comes (the head goes with the first). The request stays pending (not done) meanwhile, so a
+   * client that leaves aborts its signal, and the iteration stops at the next chunk.
+   */
+  private stream(p: Pending, out: PreparedResponse, chunks: AsyncIterable<Uint8Array>): void {
+    const { res } = p;
+    res.cork(() => {
+      res.writeStatus(out.statusLine);
+      for (const [name, value] of out.headers) res.writeHeader(name, value);
+      if (out.closeConnection || !p.body.complete) res.writeHeader('connection', 'close');
+    });
+    void (async () => {
+      try {
+        for await (const chunk of chunks) {
+          if (p.done) break;
+          res.cork(() => res.write(chunk));
+        }
+        if (!p.done) {
+          p.done = true;
+          this.pending.delete(p);
+          res.cork(() => res.end());
+        }
+      } catch (err) {
+        this.log.warn(`${p.request.method} ${p.request.path}: streamed body failed: ${errorMessage(err)}`);
+        if (!p.done) {
+          this.settle(p);
+          res.close();
+        }
+      }
+    })();
+  }
+
   private respond(p: Pending, resp: HttpResponse): void {
     if (p.done) return;
     let out: PreparedResponse;
@@ -373,6 +406,11 @@ export class UwsTransport<C> implements Transport {
     } catch (err) {
       this.log.warn(`${p.request.method} ${p.request.path}: invalid response: ${errorMessage(err)}`);
       out = prepareResponse(responseForError(err), p.request.method);
+    }
+    const chunks = streamedBody(resp);
+    if (chunks && out.body) {
+      this.stream(p, out, chunks);
+      return;
     }
     p.done = true;
     this.pending.delete(p);

@@ -29,6 +29,7 @@ import {
   prepareResponse,
   responseForError,
   serializeResponse,
+  streamedBody,
   validateIdleTimeout,
   type PreparedResponse,
 } from './base.js';
@@ -212,6 +213,25 @@ export class WsTransport<C> implements Transport {
     return this.conns.size;
   }
 
+  /** A streamed body, chunk by chunk (waiting for drain); stopped when the client leaves. */
+  private async pipeChunks(chunks: AsyncIterable<Uint8Array>, res: ServerResponse, request: HttpRequest) {
+    try {
+      for await (const chunk of chunks) {
+        if (res.destroyed) break;
+        if (!res.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            res.once('drain', resolve);
+            res.once('close', resolve);
+          });
+        }
+      }
+      if (!res.destroyed) res.end();
+    } catch (err) {
+      this.logFailure(request, err);
+      res.destroy();
+    }
+  }
+
   private makeRequest(req: IncomingMessage, body: BodyCollector, controller: AbortController): HttpRequest {
     const headers: Record<string, string> = {};
     // headersDistinct keeps repeats (req.headers drops some), joined the way uWS reports them.
@@ -254,6 +274,14 @@ export class WsTransport<C> implements Transport {
       if (out.contentLength !== undefined) headers['content-length'] = out.contentLength;
       // An unread body would be parsed as the next request: close instead.
       if (out.closeConnection || !body.complete) headers['connection'] = 'close';
+      const chunks = streamedBody(resp);
+      if (chunks && out.body) {
+        delete headers['content-length'];
+        res.writeHead(Number(out.statusLine.slice(0, 3)), out.statusLine.slice(4), headers);
+        res.flushHeaders();
+        void this.pipeChunks(chunks, res, request);
+        return;
+      }
       res.writeHead(Number(out.statusLine.slice(0, 3)), out.statusLine.slice(4), headers);
       res.end(out.body);
     };
