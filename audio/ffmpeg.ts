@@ -89,6 +89,15 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
   }
 }
 
+/** Decodes a file on disk (seekable, so every container works); the caller owns the file. */
+export async function decodeFileWithFfmpeg(path: string, opts: FfmpegOptions = {}): Promise<DecodedAudio> {
+  if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
+  const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * SAMPLE_RATE) * 4;
+  const samples = await runFfmpeg(null, path, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBytes);
+  for (let i = 0; i < samples.length; i++) if (!Number.isFinite(samples[i])) samples[i] = 0;
+  return { samples, sampleRate: SAMPLE_RATE, channels: 1, duration: samples.length / SAMPLE_RATE };
+}
+
 function runFfmpeg(
   stdin: Uint8Array | null,
   input: string,

@@ -2,10 +2,14 @@
  * One entry point for "here are some audio bytes": sniff the container, decode WAV in process, everything else
  * through ffmpeg, headerless PCM when the caller says what it is; always also return the 16 kHz mono signal.
  */
-import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, extname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AudioDecodeError } from './errors.js';
-import { decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
+import { decodeFileWithFfmpeg, decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
 import { SAMPLE_RATE } from './rate.js';
 import { decodePcm, PcmDecoder, type Encoding } from './pcm.js';
 import { resample, StreamingResampler } from './resample.js';
@@ -248,7 +252,36 @@ export async function decodeAudioStream(
     }
     return out.finish(channels, frames);
   }
-  return decodeAudio(await collectAll(chunks), opts);
+  if (!(await ffmpegAvailable())) return decodeAudio(await collectAll(chunks), opts); // refused with the reason
+  return decodeSpooled(chunks, container, opts);
+}
+
+/**
+ * Containers only ffmpeg reads are spooled to a temporary file as they arrive, so memory stays flat whatever the
+ * upload's size, and ffmpeg can seek (MP4 keeps its index at the end). The file is gone when this returns.
+ */
+async function decodeSpooled(
+  chunks: AsyncIterable<Uint8Array>,
+  container: Container,
+  opts: DecodeOptions,
+): Promise<LoadedAudio> {
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-upload-'));
+  try {
+    const path = join(dir, 'upload');
+    await pipeline(Readable.from(chunks), createWriteStream(path));
+    try {
+      return withSamples16k(await decodeFileWithFfmpeg(path, { timeoutMs: opts.ffmpegTimeoutMs }));
+    } catch (err) {
+      if (container === 'unknown' && err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
+        throw new AudioDecodeError('not_audio', `unrecognised audio format: ${CONTAINER_HINT}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function decodeWavStream(chunks: AsyncIterable<Uint8Array>, opts: DecodeOptions): Promise<LoadedAudio> {

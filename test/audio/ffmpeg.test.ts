@@ -1,13 +1,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wavefile from 'wavefile';
 import { AudioDecodeError } from '../../audio/errors.js';
 import { decodeWithFfmpeg, ffmpegAvailable } from '../../audio/ffmpeg.js';
-import { decodeAudio, loadAudioFile, sniffContainer, type Container } from '../../audio/load.js';
+import {
+  decodeAudio,
+  decodeAudioStream,
+  loadAudioFile,
+  sniffContainer,
+  type Container,
+} from '../../audio/load.js';
 
 const SKIP_REASON =
   'ffmpeg is NOT installed, so the compressed-audio path is untested: apt-get install ffmpeg';
@@ -120,6 +126,29 @@ describe('ffmpeg decoding', { skip: hasFfmpeg ? false : SKIP_REASON }, () => {
       assert.ok(Math.abs(lag) <= 0.05 * RATE, `offset ${lag} samples`);
     });
   }
+
+  test('streamed uploads of every container are spooled to a file, equal the whole-buffer decode, leave nothing', async () => {
+    const before = readdirSync(tmpdir()).filter((f) => f.startsWith('earshot-upload-')).length;
+    for (const [name, , , tolerance] of FORMATS) {
+      const bytes = new Uint8Array(readFileSync(files[name]));
+      async function* chunks() {
+        for (let i = 0; i < bytes.length; i += 777) yield bytes.subarray(i, i + 777);
+      }
+      // From a file ffmpeg also honours the encoder-delay/padding headers a pipe cannot seek back to (mp3: exact).
+      const streamed = await decodeAudioStream(chunks());
+      assert.ok(Math.abs(streamed.duration - SECONDS) <= tolerance, `${name}: duration ${streamed.duration}`);
+      const { corr } = bestCorrelation(source, streamed.samples16k, 400);
+      assert.ok(corr > 0.95, `${name}: correlation ${corr}`);
+    }
+    const garbage = async function* () {
+      yield new Uint8Array(4096).fill(7);
+    };
+    await assert.rejects(
+      decodeAudioStream(garbage()),
+      (e: unknown) => (e as AudioDecodeError).code === 'not_audio',
+    );
+    assert.equal(readdirSync(tmpdir()).filter((f) => f.startsWith('earshot-upload-')).length, before);
+  });
 
   test('44.1 kHz stereo mp3 → 16 kHz mono with the right duration', async () => {
     const decoded = await decodeAudio(new Uint8Array(readFileSync(files['stereo44.mp3'])));
