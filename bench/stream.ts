@@ -2,7 +2,8 @@
  * Streaming benchmark: N real-time WebSocket clients (a separate process) against an earshot server (another
  * process); per-stream endpoint-to-final delay, interim cadence, lag, refusals, server CPU and RSS.
  *   npm run bench:stream -- [--model SPEC] [--dtype q8] [--streams N] [--seconds S] [--endpointing 500]
- *                           [--find-capacity] [--compare-batching | --no-batching] [--admission]
+ *                           [--find-capacity] [--compare-batching | --no-batching | --compare-diarize] [--admission]
+ *                           [--diarize]
  *                           [--idle-connections 10000 --transports uws,ws]
  *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
  */
@@ -40,7 +41,9 @@ const { values } = parseArgs({
     join: { type: 'string' },
     'join-spread-ms': { type: 'string', default: '700' },
     interims: { type: 'string', default: 'true' },
-    'admission-target': { type: 'string', default: '0.85' },
+    'admission-target': { type: 'string', default: '0.95' },
+    diarize: { type: 'boolean', default: false },
+    'compare-diarize': { type: 'boolean', default: false },
   },
 });
 const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
@@ -48,6 +51,8 @@ const ROOT = new URL('../', import.meta.url).pathname;
 const endpointing = Number(values.endpointing);
 const seconds = Number(values.seconds);
 const interims = values.interims !== 'false';
+/** Speaker labels on every final (live diarization); --compare-diarize measures capacity with and without. */
+let diarize = values.diarize;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -208,7 +213,7 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   let rss = rssMiB(server.proc.pid!);
   const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(server.proc.pid!))), 1000);
   const records = (await runClients({
-    url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=${interims}&endpointing=${endpointing}`,
+    url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=${interims}&endpointing=${endpointing}${diarize ? '&diarize=true' : ''}`,
     streams,
     seconds,
     files,
@@ -392,12 +397,22 @@ if (values['idle-connections']) {
 } else if (values['find-capacity']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};
-  const modes = values['compare-batching']
-    ? [Number(values['max-batch']), 1]
-    : [values['no-batching'] ? 1 : Number(values['max-batch'])];
-  for (const b of modes) {
-    process.stderr.write(`\n--max-batch ${b}\n`);
-    runs[`batch ${b}`] = await capacity(b);
+  const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
+  const modes: { name: string; batch: number; diarize: boolean }[] = values['compare-batching']
+    ? [
+        { name: `batch ${batch}`, batch, diarize },
+        { name: 'batch 1', batch: 1, diarize },
+      ]
+    : values['compare-diarize']
+      ? [
+          { name: 'diarize off', batch, diarize: false },
+          { name: 'diarize on', batch, diarize: true },
+        ]
+      : [{ name: `batch ${batch}${diarize ? ', diarize' : ''}`, batch, diarize }];
+  for (const m of modes) {
+    process.stderr.write(`\n${m.name}\n`);
+    diarize = m.diarize;
+    runs[m.name] = await capacity(m.batch);
   }
   for (const [name, r] of Object.entries(runs)) {
     console.log(
@@ -407,8 +422,10 @@ if (values['idle-connections']) {
   }
   if (modes.length === 2) {
     const [a, b] = Object.values(runs);
+    const what = values['compare-diarize'] ? 'diarize on/off' : 'batched/unbatched';
+    const [x, y] = values['compare-diarize'] ? [b, a] : [a, b];
     console.log(
-      `\nbatched/unbatched capacity: ${a.capacity}/${b.capacity} = ${(a.capacity / Math.max(1, b.capacity)).toFixed(2)}`,
+      `\n${what} capacity: ${x.capacity}/${y.capacity} = ${(x.capacity / Math.max(1, y.capacity)).toFixed(2)}`,
     );
   }
   report.capacity = runs;
