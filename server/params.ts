@@ -24,6 +24,8 @@ export interface ListenParams {
   utteranceEndMs?: number;
   vadEvents: boolean;
   diarize: boolean;
+  /** Extension (with diarize): at most this many speakers. */
+  maxSpeakers?: number;
   punctuate: boolean;
   smartFormat: boolean;
   /** keyterm/keywords/prompt joined: conditions Whisper's decoder. */
@@ -149,8 +151,7 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
   if (prompt.length > 2000)
     throw new ParamError('prompt', 'prompt and keyterms together must stay under 2000 characters');
   const diarize = bool(q, 'diarize', false);
-  // Speaker labels arrive with the diarization engine; until then the parameter is accepted and reported ignored.
-  if (diarize) ignored.push('diarize');
+  const maxSpeakers = intIn(q, 'max_speakers', 1, 32);
   return {
     encoding,
     sampleRate,
@@ -161,6 +162,7 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     utteranceEndMs,
     vadEvents: bool(q, 'vad_events', false),
     diarize,
+    maxSpeakers,
     punctuate: bool(q, 'punctuate', false),
     smartFormat: bool(q, 'smart_format', false),
     prompt: prompt || undefined,

@@ -16,6 +16,8 @@ export interface DgWord {
   confidence: number;
   punctuated_word: string;
   speaker?: number;
+  /** 0..1, with `speaker` (diarize=true). */
+  speaker_confidence?: number;
   language?: string;
   estimated?: boolean;
 }
@@ -62,6 +64,11 @@ export function toDgWords(words: readonly Word[], language?: string, speakers?: 
   });
 }
 
+/** Deepgram's alternative confidence: the mean of its words' (0 without words). The one place it is computed. */
+export function meanConfidence(words: readonly { confidence: number }[]): number {
+  return words.length ? words.reduce((s, w) => s + w.confidence, 0) / words.length : 0;
+}
+
 /** The transcript as Deepgram renders it: punctuated only when punctuate or smart_format asked for it. */
 export function transcriptOf(words: readonly DgWord[], punctuated: boolean): string {
   return words
@@ -84,7 +91,7 @@ export function resultsMessage(a: {
   seq?: number;
   lag: number;
 }): ResultsMessage {
-  const confidence = a.words.length ? a.words.reduce((s, w) => s + w.confidence, 0) / a.words.length : 0;
+  const confidence = meanConfidence(a.words);
   const { uuid, ...info } = a.model;
   const msg: ResultsMessage = {
     type: 'Results',

@@ -26,10 +26,14 @@ export interface SessionRecord {
   committed: number;
   lastSeq: number;
   params: Record<string, unknown>;
+  /** diarize=true: the live diarizer's JSON state (models/speaker OnlineClusterState), so a resume keeps labels. */
+  speakers?: unknown;
 }
 
 /** What a live session updates as it goes. */
-export type RecordPatch = Partial<Pick<SessionRecord, 'status' | 'duration' | 'committed' | 'lastSeq'>>;
+export type RecordPatch = Partial<
+  Pick<SessionRecord, 'status' | 'duration' | 'committed' | 'lastSeq' | 'speakers'>
+>;
 
 /**
  * Where finals live before they are sent: the source for resume, transcript export and the plugin. The default

@@ -1,0 +1,118 @@
+import type { DgWord } from '../protocol.js';
+import type { TranscriptStore } from '../store/types.js';
+import type { SpeakerLabeler } from './speakers.js';
+import type { FinalRequest } from './utterances.js';
+import { fitToReport, type StreamWriter } from './writer.js';
+
+/** A final requested and not yet stored: the audio it covers (committed time cannot pass `from` before it is). */
+interface Span {
+  from: number;
+  to: number;
+}
+
+export interface FinalsDeps {
+  id: string;
+  store: TranscriptStore;
+  writer: StreamWriter;
+  /** Speaker labels (diarize=true). */
+  labeler: SpeakerLabeler | null;
+  seqStart: number;
+  /** Session time of the audio received so far. */
+  now(): number;
+  /** A final was stored as `seq` (before it is sent): the session advances and records its committed time. */
+  stored(seq: number): Promise<void>;
+  /** A final was handed to the client (or could not be): metrics, lag. */
+  sent(lag: number): void;
+  warn(o: object, msg: string): void;
+  onError(err: unknown): void;
+}
+
+/**
+ * The finals of one stream, delivered one after another in the order they were requested: decoded words fitted
+ * to the reported span, labelled with speakers, written to the store, then sent.
+ */
+export class FinalQueue {
+  seq: number;
+  /** Seq of the last final written to the store (or sent empty), and of the last one the client was handed. */
+  storedSeq: number;
+  sentSeq: number;
+  /** End of the audio the finals so far covered: later words must not reach back before it. */
+  lastFinalEnd = 0;
+  /** End of the last final word, until an UtteranceEnd has been sent for it. */
+  lastWordEnd: number | null = null;
+  utteranceEndSent = true;
+  readonly pending: Span[] = [];
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: FinalsDeps) {
+    this.seq = this.storedSeq = this.sentSeq = d.seqStart;
+  }
+
+  /** Resolves when the finals queued so far are delivered. */
+  get idle(): Promise<void> {
+    return this.chain;
+  }
+
+  /**
+   * Queues a final: `words` are its decoded words (awaited in turn, so decoding runs ahead while earlier finals
+   * are delivered), `audio` the audio from req.from on, for speaker labels.
+   */
+  queue(req: FinalRequest, words: () => Promise<DgWord[]>, audio: Float32Array): void {
+    const span = { from: req.from, to: req.to };
+    this.pending.push(span);
+    this.chain = this.chain
+      .then(async () => this.deliver(req, span, await words(), audio))
+      .catch((err: unknown) => this.d.onError(err));
+  }
+
+  private async deliver(
+    req: FinalRequest,
+    span: Span,
+    decoded: DgWord[],
+    audio: Float32Array,
+  ): Promise<void> {
+    const seq = ++this.seq;
+    const words = await this.label(fitToReport(decoded, req.reportFrom, req.reportTo), audio, span.from);
+    const msg = this.d.writer.results({
+      start: req.reportFrom,
+      end: req.reportTo,
+      isFinal: true,
+      speechFinal: req.speechFinal,
+      fromFinalize: req.fromFinalize,
+      words,
+      seq,
+      lag: this.d.now() - span.to,
+    });
+    if (words.length > 0) {
+      // Written before it is sent: a client that reconnects gets it from the store.
+      await this.d.store.append(this.d.id, {
+        seq,
+        start: msg.start,
+        end: msg.start + msg.duration,
+        transcript: msg.channel.alternatives[0].transcript,
+        words,
+        speech_final: req.speechFinal,
+        from_finalize: req.fromFinalize,
+      });
+      this.lastWordEnd = words[words.length - 1].end;
+      this.utteranceEndSent = false;
+    }
+    this.storedSeq = seq;
+    this.pending.splice(this.pending.indexOf(span), 1);
+    this.lastFinalEnd = Math.max(this.lastFinalEnd, span.to);
+    await this.d.stored(seq);
+    if (this.d.writer.send(msg)) this.sentSeq = seq;
+    this.d.sent(msg.lag);
+  }
+
+  /** Speaker labels when asked for; a labelling failure costs the labels, never the final. */
+  private async label(words: DgWord[], audio: Float32Array, start: number): Promise<DgWord[]> {
+    if (!this.d.labeler || words.length === 0) return words;
+    try {
+      return await this.d.labeler.label(audio, start, words);
+    } catch (err) {
+      this.d.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
+      return words;
+    }
+  }
+}

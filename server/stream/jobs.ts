@@ -1,0 +1,53 @@
+import type { WindowResult } from '../../models/whisper/transcribe.js';
+import type { ListenParams } from '../params.js';
+import { toDgWords, type DgWord } from '../protocol.js';
+import type { JobKind, TranscribeJob } from '../scheduling/scheduler.js';
+import type { AudioRing } from './audio-ring.js';
+import type { SessionConfig } from './config.js';
+import { clampWords, collapseRepeats } from './words.js';
+
+/** A stream's decode jobs for the scheduler, and the words it keeps from their results. */
+export class WindowJobs {
+  constructor(
+    private readonly d: {
+      id: string;
+      params: ListenParams;
+      config: SessionConfig;
+      promptTokens: number[];
+      ring: AudioRing;
+      /** Where earlier finals end: words may not reach back before it. */
+      floor(): number;
+    },
+  ) {}
+
+  job(kind: JobKind, from: number, to: number): TranscribeJob {
+    const { config, params } = this.d;
+    return {
+      session: this.d.id,
+      kind,
+      window: {
+        audio: this.d.ring.slice(from, to),
+        offset: from,
+        promptTokens: this.d.promptTokens,
+        language: params.language,
+      },
+      options: {
+        wordTimestamps: true,
+        // Finals may fall back to higher temperatures; interims never do (they are replaced soon anyway).
+        temperatures: kind === 'final' ? config.finalTemperatures : [0],
+        compressionRatioThreshold: config.compressionRatioThreshold,
+      },
+    };
+  }
+
+  /** The words of [from, to]: hallucinated segments and repeat loops out, fitted after earlier finals. */
+  words(r: WindowResult, from: number, to: number): DgWord[] {
+    const threshold = this.d.config.compressionRatioThreshold;
+    const segs = r.segments.filter((s) => s.compression_ratio <= threshold);
+    const words = toDgWords(
+      segs.flatMap((s) => s.words ?? []),
+      this.d.params.language ? undefined : r.language,
+    );
+    return clampWords(collapseRepeats(words), from, to, Math.max(from, this.d.floor()));
+  }
+}

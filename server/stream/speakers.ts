@@ -1,0 +1,39 @@
+import { LiveDiarizer } from '../../models/speaker/diarize.js';
+import type { OnlineClusterState } from '../../models/speaker/cluster.js';
+import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
+import type { DgWord } from '../protocol.js';
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Live speaker labels of one session (diarize=true): each final's words get `speaker` (0-based, stable for the
+ * session and across resume through `state`) and `speaker_confidence`; a turn change inside a final splits them.
+ */
+export class SpeakerLabeler {
+  private readonly live: LiveDiarizer;
+  /** Wall time spent labelling, ms, and finals labelled (for the log line at the end). */
+  readonly cost = { ms: 0, finals: 0 };
+
+  constructor(embedder: SpeakerEmbedder, maxSpeakers: number | undefined, state?: unknown) {
+    this.live = new LiveDiarizer(embedder, { maxSpeakers }, state as OnlineClusterState | undefined);
+  }
+
+  /** Plain JSON for the session record. */
+  get state(): OnlineClusterState {
+    return this.live.state;
+  }
+
+  /** `audio` (16 kHz) starts at session time `start` and covers the words. */
+  async label(audio: Float32Array, start: number, words: readonly DgWord[]): Promise<DgWord[]> {
+    if (words.length === 0 || audio.length === 0) return [...words];
+    const t0 = performance.now();
+    const r = await this.live.labelFinal(audio, start, words);
+    this.cost.ms += performance.now() - t0;
+    this.cost.finals++;
+    return words.map((w, i) => ({
+      ...w,
+      speaker: r.words[i].speaker,
+      speaker_confidence: r3(r.words[i].confidence),
+    }));
+  }
+}
