@@ -6,11 +6,20 @@ export interface CaptionSegment {
   end: number;
   text: string;
   speaker?: number;
+  /** A known speaker's name (reference clips); shown instead of "Speaker N". */
+  speaker_name?: string;
   words?: Word[];
 }
 
-export type TextFormat = 'json' | 'verbose_json' | 'text' | 'srt' | 'vtt';
-export const TEXT_FORMATS: readonly TextFormat[] = ['json', 'verbose_json', 'text', 'srt', 'vtt'];
+export type TextFormat = 'json' | 'verbose_json' | 'diarized_json' | 'text' | 'srt' | 'vtt';
+export const TEXT_FORMATS: readonly TextFormat[] = [
+  'json',
+  'verbose_json',
+  'diarized_json',
+  'text',
+  'srt',
+  'vtt',
+];
 
 function clock(seconds: number, sep: ',' | '.'): string {
   const ms = Math.max(0, Math.round(seconds * 1000));
@@ -21,9 +30,18 @@ function clock(seconds: number, sep: ',' | '.'): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${sep}${pad(ms % 1000, 3)}`;
 }
 
+/** "Speaker N" (Deepgram's number) or the known name; undefined without diarization. */
+export function speakerLabel(s: Pick<CaptionSegment, 'speaker' | 'speaker_name'>): string | undefined {
+  // A name is client text: no markup or line breaks may reach a cue.
+  const name = s.speaker_name?.replace(/[<>&\r\n]/g, ' ').trim();
+  if (name) return name;
+  return s.speaker === undefined ? undefined : `Speaker ${s.speaker}`;
+}
+
 function cue(s: CaptionSegment): string {
   const text = s.text.trim();
-  return s.speaker !== undefined ? `[Speaker ${s.speaker}] ${text}` : text;
+  const who = speakerLabel(s);
+  return who === undefined ? text : `[${who}] ${text}`;
 }
 
 export function toSrt(segments: readonly CaptionSegment[]): string {
@@ -38,19 +56,69 @@ export function toVtt(segments: readonly CaptionSegment[]): string {
     .filter((s) => s.text.trim())
     .map((s) => {
       // WebVTT voice spans carry the speaker so players can style them.
-      const text = s.speaker !== undefined ? `<v Speaker ${s.speaker}>${s.text.trim()}` : s.text.trim();
+      const who = speakerLabel(s);
+      const text = who === undefined ? s.text.trim() : `<v ${who}>${s.text.trim()}`;
       return `${clock(s.start, '.')} --> ${clock(s.end, '.')}\n${text}\n`;
     });
   return ['WEBVTT\n', ...cues].join('\n');
 }
 
+/** Plain text; with speakers, one "Speaker N: ..." line per turn. */
 export function toText(segments: readonly CaptionSegment[]): string {
-  return (
-    segments
-      .map((s) => s.text.trim())
-      .filter(Boolean)
-      .join(' ') + '\n'
-  );
+  const spoken = segments.filter((s) => s.text.trim());
+  if (!spoken.some((s) => speakerLabel(s) !== undefined)) {
+    return spoken.map((s) => s.text.trim()).join(' ') + '\n';
+  }
+  const lines: { who: string; text: string[] }[] = [];
+  for (const s of spoken) {
+    const who = speakerLabel(s) ?? '';
+    const last = lines.at(-1);
+    if (last && last.who === who) last.text.push(s.text.trim());
+    else lines.push({ who, text: [s.text.trim()] });
+  }
+  return lines.map((l) => (l.who ? `${l.who}: ` : '') + l.text.join(' ') + '\n').join('');
+}
+
+/** OpenAI's diarized labels: the known name, else A, B, ... by speaker number. */
+export function openaiSpeaker(s: Pick<CaptionSegment, 'speaker' | 'speaker_name'>): string {
+  if (s.speaker_name) return s.speaker_name;
+  let n = s.speaker ?? 0;
+  let out = '';
+  do {
+    out = String.fromCharCode(65 + (n % 26)) + out;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return out;
+}
+
+/** Deepgram words (live finals) to caption segments: one per run of a speaker, so a final with a change splits. */
+export function captionsFromFinals(
+  finals: readonly {
+    start: number;
+    end: number;
+    transcript: string;
+    words: readonly { start: number; end: number; punctuated_word: string; speaker?: number }[];
+  }[],
+): CaptionSegment[] {
+  const out: CaptionSegment[] = [];
+  for (const f of finals) {
+    if (!f.words.some((w) => w.speaker !== undefined)) {
+      out.push({ start: f.start, end: f.end, text: f.transcript });
+      continue;
+    }
+    const first = out.length;
+    for (const w of f.words) {
+      const last = out.length > first ? out[out.length - 1] : undefined;
+      if (last && last.speaker === w.speaker) {
+        last.text += ` ${w.punctuated_word}`;
+        last.end = w.end;
+      } else out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker });
+    }
+    // The cues span the whole final: its start to the first change, the last change to its end.
+    out[first].start = Math.min(out[first].start, f.start);
+    out[out.length - 1].end = Math.max(out[out.length - 1].end, f.end);
+  }
+  return out;
 }
 
 export interface TranscriptLike {
@@ -59,6 +127,8 @@ export interface TranscriptLike {
   duration: number;
   segments: readonly CaptionSegment[];
   words?: readonly Word[];
+  /** With diarization: caption units split where the speaker changes (srt, vtt, text, diarized_json use them). */
+  turns?: readonly CaptionSegment[];
 }
 
 /** OpenAI's /v1/audio/transcriptions response shapes. */
@@ -81,11 +151,47 @@ export function formatTranscript(
       if (granularities.includes('word')) out.words = t.words ?? t.segments.flatMap((s) => s.words ?? []);
       return { body: JSON.stringify(out), contentType: 'application/json' };
     }
+    case 'diarized_json':
+      return { body: JSON.stringify(diarizedJson(t)), contentType: 'application/json' };
     case 'text':
-      return { body: toText(t.segments), contentType: 'text/plain; charset=utf-8' };
+      return { body: toText(t.turns ?? t.segments), contentType: 'text/plain; charset=utf-8' };
     case 'srt':
-      return { body: toSrt(t.segments), contentType: 'application/x-subrip; charset=utf-8' };
+      return { body: toSrt(t.turns ?? t.segments), contentType: 'application/x-subrip; charset=utf-8' };
     case 'vtt':
-      return { body: toVtt(t.segments), contentType: 'text/vtt; charset=utf-8' };
+      return { body: toVtt(t.turns ?? t.segments), contentType: 'text/vtt; charset=utf-8' };
   }
+}
+
+/** OpenAI's TranscriptionDiarizedSegment. */
+export interface DiarizedSegment {
+  type: 'transcript.text.segment';
+  id: string;
+  start: number;
+  end: number;
+  text: string;
+  speaker: string;
+}
+
+export function diarizedSegments(segments: readonly CaptionSegment[], firstId = 0): DiarizedSegment[] {
+  return segments
+    .filter((s) => s.text.trim())
+    .map((s, i) => ({
+      type: 'transcript.text.segment',
+      id: `seg_${firstId + i}`,
+      start: s.start,
+      end: s.end,
+      text: s.text.trim(),
+      speaker: openaiSpeaker(s),
+    }));
+}
+
+/** OpenAI's TranscriptionDiarized (gpt-4o-transcribe-diarize, response_format=diarized_json). */
+function diarizedJson(t: TranscriptLike) {
+  return {
+    task: 'transcribe',
+    duration: t.duration,
+    text: t.text.trim(),
+    segments: diarizedSegments(t.turns ?? t.segments),
+    usage: { type: 'duration', seconds: Math.ceil(t.duration) },
+  };
 }

@@ -4,8 +4,12 @@ import busboy from 'busboy';
 import { AudioDecodeError } from '../../audio/errors.js';
 import { decodeAudioStream, type LoadedAudio } from '../../audio/load.js';
 import { checkLanguage, languageName, UnsupportedLanguageError } from '../../models/whisper/languages.js';
-import { formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
-import { clientGone, type FileTranscriber } from './listen.js';
+import type { Transcript } from '../../models/whisper/transcribe.js';
+import { diarizedSegments, formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
+import { clientGone, type FileJobOptions, type FileTranscriber } from './listen.js';
+import { labelTranscript, type FileDiarizer } from './diarized.js';
+import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
+import { sseResponse } from './sse.js';
 import { toApiError } from '../errors.js';
 import {
   BodyTooLargeError,
@@ -18,6 +22,8 @@ import { jsonError } from '../errors.js';
 export interface TranscriptionsDeps {
   maxBodyBytes: number;
   transcribe: FileTranscriber;
+  /** Speakers for diarized_json, diarize=true and known speakers; absent: those are refused (400). */
+  diarize?: FileDiarizer;
   /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
   languages?: readonly string[];
 }
@@ -56,17 +62,29 @@ async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
   try {
     parser = busboy({
       headers: { 'content-type': type },
-      limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 200 },
+      limits: { files: 1 + MAX_KNOWN_SPEAKERS, fields: 100, fieldSize: MAX_FIELD_BYTES, parts: 200 },
     });
   } catch (err) {
     throw new MultipartError((err as Error).message);
   }
   const fields = new Fields();
+  /** Reference clips uploaded as file parts (the alternative to data URLs), in order. */
+  const references: Promise<Uint8Array>[] = [];
   let decoding: Promise<LoadedAudio> | undefined;
   // A failed decode stops the upload at once; the rest of the body is not read.
   const stop = new AbortController();
-  parser.on('field', (name, value) => fields.add(name, value));
+  parser.on('field', (name, value, info) => {
+    if (info.valueTruncated) {
+      stop.abort(new MultipartError(`the field ${name} is too long (at most ${MAX_FIELD_BYTES} bytes)`));
+    } else fields.add(name, value);
+  });
   parser.on('file', (name, stream) => {
+    if (name === REFERENCES) {
+      const clip = collect(stream, MAX_FIELD_BYTES, `a ${REFERENCES} upload`);
+      clip.catch((err: unknown) => stop.abort(err));
+      references.push(clip);
+      return;
+    }
     if (name !== 'file' || decoding) {
       stream.resume();
       return;
@@ -77,13 +95,29 @@ async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
   try {
     await pipeline(Readable.from(req.stream(maxBodyBytes)), parser, { signal: stop.signal });
   } catch (err) {
+    if (stop.signal.reason instanceof MultipartError) throw stop.signal.reason;
     if (!stop.signal.aborted) {
       if (err instanceof BodyTooLargeError || err instanceof RequestAbortedError) throw err;
       throw new MultipartError((err as Error).message);
     }
   }
   if (!decoding) throw new MultipartError('the "file" field with the audio is missing');
-  return { fields, audio: await decoding };
+  return { fields, audio: await decoding, references: await Promise.all(references) };
+}
+
+const REFERENCES = 'known_speaker_references[]';
+/** A text field (a data-URL reference clip of 10 s of 16-bit 48 kHz stereo is ~2.6 MB) or an uploaded clip. */
+const MAX_FIELD_BYTES = 4 * 1024 * 1024;
+
+async function collect(stream: AsyncIterable<Buffer>, limit: number, what: string): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    n += c.length;
+    if (n > limit) throw new MultipartError(`${what} is too long (at most ${limit} bytes)`);
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
 }
 
 /**
@@ -97,8 +131,9 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
   }
   let form: Fields;
   let audio: LoadedAudio;
+  let references: Uint8Array[];
   try {
-    ({ fields: form, audio } = await readForm(req, type, d.maxBodyBytes));
+    ({ fields: form, audio, references } = await readForm(req, type, d.maxBodyBytes));
   } catch (err) {
     if (err instanceof BodyTooLargeError) return jsonError(413, 'body_too_large', err.message);
     if (err instanceof RequestAbortedError) return clientGone();
@@ -145,21 +180,40 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
   if (t !== undefined && !(t >= 0 && t <= 1)) {
     return openaiError(400, 'temperature must be a number from 0 to 1', 'temperature', 'invalid_value');
   }
-  if (form.get('diarize') === 'true') {
-    return openaiError(400, 'diarize=true is not available in this build', 'diarize', 'unsupported');
-  }
+  const stream = flag(form, 'stream');
+  const diarizeFlag = flag(form, 'diarize');
+  if (stream === null) return openaiError(400, 'stream must be true or false', 'stream', 'invalid_value');
+  if (diarizeFlag === null)
+    return openaiError(400, 'diarize must be true or false', 'diarize', 'invalid_value');
+  let speakers: SpeakerRequest;
   try {
-    const words = granularities.includes('word');
-    const transcript = await d.transcribe(
-      audio.samples16k,
-      {
-        language,
-        prompt: form.get('prompt') || undefined,
-        wordTimestamps: words,
-        temperatures: t === undefined || t === 0 ? undefined : [t],
-      },
-      req.signal,
+    speakers = await speakerRequest(form, references);
+  } catch (err) {
+    if (!(err instanceof KnownSpeakerError)) throw err;
+    return openaiError(400, err.message, err.param, 'invalid_value');
+  }
+  const diarize = format === 'diarized_json' || diarizeFlag || speakers.known.length > 0;
+  if (diarize && !d.diarize) {
+    return openaiError(
+      400,
+      'speaker diarization is not available on this server',
+      'response_format',
+      'unsupported',
     );
+  }
+  const words = granularities.includes('word');
+  const options: FileJobOptions = {
+    language,
+    prompt: form.get('prompt') || undefined,
+    // Speakers are put on words, so a segment where the speaker changes can be split.
+    wordTimestamps: words || diarize,
+    temperatures: t === undefined || t === 0 ? undefined : [t],
+  };
+  const diarizer = diarize ? d.diarize : undefined;
+  const job = { audio: audio.samples16k, options, speakers, diarizer, transcribe: d.transcribe };
+  if (stream) return sseResponse((emit) => streamJob(job, emit, req.signal), req.signal);
+  try {
+    const transcript = await runJob(job, req.signal);
     const out = formatTranscript(
       // OpenAI names the language in verbose_json ("english"), not its code.
       { ...transcript, language: languageName(transcript.language) },
@@ -171,6 +225,100 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     if (req.signal.aborted) return clientGone();
     throw err;
   }
+}
+
+/** true / false / absent (false); null for anything else. */
+function flag(form: Fields, name: string): boolean | null {
+  const v = form.get(name);
+  return v === null || v === 'false' ? false : v === 'true' ? true : null;
+}
+
+interface SpeakerRequest {
+  known: KnownSpeaker[];
+  minSpeakers?: number;
+  maxSpeakers?: number;
+}
+
+async function speakerRequest(form: Fields, uploads: readonly Uint8Array[]): Promise<SpeakerRequest> {
+  const count = (name: string): number | undefined => {
+    const v = form.get(name);
+    if (v === null || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 32) {
+      throw new KnownSpeakerError(`${name} must be a whole number from 1 to 32`, name);
+    }
+    return n;
+  };
+  const minSpeakers = count('min_speakers');
+  const maxSpeakers = count('max_speakers');
+  if (minSpeakers !== undefined && maxSpeakers !== undefined && minSpeakers > maxSpeakers) {
+    throw new KnownSpeakerError('min_speakers must not exceed max_speakers', 'min_speakers');
+  }
+  const known = await knownSpeakers(form.getAll('known_speaker_names[]'), [
+    ...form.getAll('known_speaker_references[]'),
+    ...uploads,
+  ]);
+  return { known, minSpeakers, maxSpeakers };
+}
+
+interface Job {
+  audio: Float32Array;
+  options: FileJobOptions;
+  speakers: SpeakerRequest;
+  diarizer?: FileDiarizer;
+  transcribe: FileTranscriber;
+}
+
+/** Transcription and diarization side by side; speakers put on the transcript when both are done. */
+async function runJob(job: Job, signal: AbortSignal): Promise<Transcript> {
+  const speakers = job.diarizer?.(job.audio, job.speakers, signal);
+  // Not awaited until the transcript is done: keep a failure from being unhandled meanwhile.
+  speakers?.catch(() => {});
+  const transcript = await job.transcribe(job.audio, job.options, signal);
+  return speakers ? labelTranscript(transcript, await speakers) : transcript;
+}
+
+/**
+ * OpenAI's streaming events: `transcript.text.delta` per segment as its window is decoded (with `segment_id` and a
+ * `transcript.text.segment` per speaker turn when diarizing), then `transcript.text.done`. Speakers are known
+ * before the first delta: the diarization of the whole file runs first. Additive: `start`, `end` and
+ * `progress` (windows decoded / windows) on each delta, for progress bars.
+ */
+async function streamJob(job: Job, emit: (e: object) => void, signal: AbortSignal): Promise<void> {
+  const diarization = job.diarizer && (await job.diarizer(job.audio, job.speakers, signal));
+  let text = '';
+  let segmentId = 0;
+  await job.transcribe(
+    job.audio,
+    {
+      ...job.options,
+      onSegments: (segments, p) => {
+        const progress = Math.round((p.done / Math.max(1, p.total)) * 1000) / 1000;
+        const units = diarization
+          ? labelTranscript({ text: '', language: '', duration: 0, segments }, diarization).turns
+          : segments;
+        const labelled = diarization ? diarizedSegments(units, segmentId) : [];
+        units
+          .filter((u) => u.text.trim())
+          .forEach((u, i) => {
+            text += u.text;
+            const id = labelled[i]?.id;
+            emit({
+              type: 'transcript.text.delta',
+              delta: u.text,
+              ...(id ? { segment_id: id } : {}),
+              start: u.start,
+              end: u.end,
+              progress,
+            });
+            if (labelled[i]) emit(labelled[i]);
+          });
+        segmentId += labelled.length;
+      },
+    },
+    signal,
+  );
+  emit({ type: 'transcript.text.done', text: text.trim() });
 }
 
 function audioError(err: AudioDecodeError): HttpResponse {

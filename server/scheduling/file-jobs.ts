@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { InferenceScheduler } from './scheduler.js';
 import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
-import { transcribe, type WindowInput, type WindowResult } from '../../models/whisper/transcribe.js';
+import {
+  transcribe,
+  type Segment,
+  type WindowInput,
+  type WindowResult,
+} from '../../models/whisper/transcribe.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import type { WhisperModel } from '../../models/whisper/runtime.js';
-import type { FileTranscriber } from '../http/listen.js';
+import type { FileJobOptions, FileTranscriber } from '../http/listen.js';
 
 export interface FileJobDeps {
   model: WhisperModel;
@@ -25,13 +30,35 @@ export function fileTranscriber(d: FileJobDeps): FileTranscriber {
     const windows = await detectSpeechWindows(d.vad, audio);
     signal?.throwIfAborted();
     const session = `file:${randomUUID()}`;
+    const progress = opts.onSegments && inTimeOrder(windows, opts.onSegments);
     const submit = async (window: WindowInput, options: typeof opts): Promise<WindowResult> => {
       signal?.throwIfAborted();
-      return (await d.scheduler.submit({ session, kind: 'final', window, options }))!;
+      const r = (await d.scheduler.submit({ session, kind: 'final', window, options }))!;
+      progress?.(window.offset, r.segments);
+      return r;
     };
     return transcribe(d.model, audio, { ...opts, batchSize: 64, windows }, (batch, o) =>
       mapLimited(batch, d.inFlight, (w) => submit(w, o)),
     );
+  };
+}
+
+/**
+ * Windows finish out of order (several are in flight): hand their segments on in time order, each as soon as every
+ * earlier window is done.
+ */
+function inTimeOrder(
+  windows: readonly { start: number }[],
+  deliver: NonNullable<FileJobOptions['onSegments']>,
+): (offset: number, segments: Segment[]) => void {
+  const done = new Map<number, Segment[]>();
+  let next = 0;
+  return (offset, segments) => {
+    done.set(offset, segments);
+    while (next < windows.length && done.has(windows[next].start)) {
+      deliver(done.get(windows[next].start)!, { done: next + 1, total: windows.length });
+      next++;
+    }
   };
 }
 

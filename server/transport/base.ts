@@ -78,6 +78,11 @@ export function streamedBody(resp: HttpResponse): AsyncIterable<Uint8Array> | un
   return b !== undefined && typeof b !== 'string' && !(b instanceof Uint8Array) ? b : undefined;
 }
 
+/** A response that will not be sent (the client left first): a streamed body is told to stop. */
+export async function dropUnread(resp: HttpResponse): Promise<void> {
+  await streamedBody(resp)?.[Symbol.asyncIterator]().return?.();
+}
+
 /** Throws on invalid status or header (callers fall back to a 500). */
 export function prepareResponse(resp: HttpResponse, method: string): PreparedResponse {
   const status = resp.status;

@@ -27,6 +27,7 @@ import {
   MAX_HEADER_BYTES,
   prepareResponse,
   responseForError,
+  dropUnread,
   streamedBody,
   validateIdleTimeout,
   type PreparedResponse,
@@ -399,7 +400,7 @@ export class UwsTransport<C> implements Transport {
   }
 
   private respond(p: Pending, resp: HttpResponse): void {
-    if (p.done) return;
+    if (p.done) return void dropUnread(resp);
     let out: PreparedResponse;
     try {
       out = prepareResponse(resp, p.request.method);

@@ -29,6 +29,7 @@ import {
   prepareResponse,
   responseForError,
   serializeResponse,
+  dropUnread,
   streamedBody,
   validateIdleTimeout,
   type PreparedResponse,
@@ -267,7 +268,7 @@ export class WsTransport<C> implements Transport {
     });
     const request = this.makeRequest(req, body, controller);
     const respond = (resp: HttpResponse) => {
-      if (res.headersSent || res.destroyed) return;
+      if (res.headersSent || res.destroyed) return void dropUnread(resp);
       const out = this.prepare(resp, request);
       const headers: Record<string, string | number> = {};
       for (const [name, value] of out.headers) headers[name] = value;
