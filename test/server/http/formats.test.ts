@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatTranscript, toSrt, toVtt } from '../../../server/http/formats.js';
+import { captionsFromFinals, formatTranscript, toSrt, toVtt } from '../../../server/http/formats.js';
 import { bareWord, transcriptOf, toDgWords } from '../../../server/protocol.js';
 import { agreedPrefix, clampWords, collapseRepeats } from '../../../server/stream/words.js';
 
@@ -29,7 +29,45 @@ describe('subtitle formats', () => {
     assert.equal(v.task, 'transcribe');
     assert.equal(v.segments.length, 2);
     assert.deepEqual(v.words, []);
-    assert.equal(formatTranscript(t, 'text').body, 'Hello world. Second line\n');
+    // With a speaker on any segment, text is one line per speaker turn.
+    assert.equal(formatTranscript(t, 'text').body, 'Hello world.\nSpeaker 1: Second line\n');
+    const plain = { ...t, segments: segs.map((x) => ({ ...x, speaker: undefined })) };
+    assert.equal(formatTranscript(plain, 'text').body, 'Hello world. Second line\n');
+  });
+
+  test('a known name replaces "Speaker N" and cannot inject markup', () => {
+    const named = [{ start: 0, end: 1, text: ' Hi', speaker: 0, speaker_name: 'Al <b>\nx' }];
+    assert.equal(toVtt(named), 'WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n<v Al  b  x>Hi\n');
+    assert.match(toSrt(named), /\n\[Al  b  x\] Hi\n/);
+  });
+
+  test('live finals: a final whose words change speaker becomes two cues', () => {
+    const w = (word: string, start: number, speaker?: number) => ({
+      start,
+      end: start + 0.4,
+      punctuated_word: word,
+      speaker,
+    });
+    const cues = captionsFromFinals([
+      {
+        start: 0,
+        end: 2,
+        transcript: 'Hi there. Hello!',
+        words: [w('Hi', 0.1, 0), w('there.', 0.5, 0), w('Hello!', 1.2, 1)],
+      },
+      { start: 3, end: 4, transcript: 'Bye.', words: [w('Bye.', 3.2, 1)] },
+      { start: 5, end: 6, transcript: 'no labels', words: [w('no', 5.1), w('labels', 5.5)] },
+    ]);
+    assert.deepEqual(cues, [
+      { start: 0, end: 0.9, text: 'Hi there.', speaker: 0 },
+      { start: 1.2, end: 2, text: 'Hello!', speaker: 1 },
+      { start: 3, end: 4, text: 'Bye.', speaker: 1 },
+      { start: 5, end: 6, text: 'no labels' },
+    ]);
+    assert.match(
+      toSrt(cues),
+      /\[Speaker 0\] Hi there\.\n\n2\n00:00:01,200 --> 00:00:02,000\n\[Speaker 1\] Hello!/,
+    );
   });
 });
 
