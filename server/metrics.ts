@@ -1,6 +1,9 @@
 import client from 'prom-client';
 import type { BatchInfo } from './scheduling/scheduler.js';
 
+/** Label values the per-subject audio counter may have: Prometheus series cost memory per value. */
+const SUBJECT_LABELS = 100;
+
 /** Prometheus metrics on one registry per server (tests start several servers in one process). */
 export class Metrics {
   readonly registry = new client.Registry();
@@ -14,6 +17,10 @@ export class Metrics {
   readonly audioReceived: client.Counter;
   readonly audioDecoded: client.Counter;
   readonly engineSeconds: client.Counter;
+  /** Requests and upgrades refused by auth, origin or a limit, by refusal code (a fixed set). */
+  readonly denied: client.Counter<'reason'>;
+  private readonly subjectAudio: client.Counter<'subject'>;
+  private readonly subjectLabels = new Set<string>();
 
   constructor(probe: { activeStreams(): number; coalesced(): number; queued(): number }) {
     const r = this.registry;
@@ -77,6 +84,18 @@ export class Metrics {
       help: 'Seconds the inference engine was busy',
       registers: [r],
     });
+    this.denied = new client.Counter({
+      name: 'earshot_requests_denied_total',
+      help: 'Requests and stream upgrades refused by auth, origin checks or per-subject limits, by reason',
+      labelNames: ['reason'],
+      registers: [r],
+    });
+    this.subjectAudio = new client.Counter({
+      name: 'earshot_subject_audio_seconds_total',
+      help: `Seconds of audio received per subject (the first ${SUBJECT_LABELS} subjects seen, the rest as "(other)")`,
+      labelNames: ['subject'],
+      registers: [r],
+    });
     new client.Gauge({
       name: 'earshot_streams_active',
       help: 'Live streams',
@@ -130,6 +149,16 @@ export class Metrics {
   result(kind: 'final' | 'interim', lag: number): void {
     this.results.inc({ kind });
     this.lag.observe({ kind }, lag);
+  }
+
+  /** Audio seconds of a subject ('' is the anonymous one), with a bounded number of label values. */
+  subjectAudioSeconds(subject: string, seconds: number): void {
+    let label = subject === '' ? '(anonymous)' : subject;
+    if (!this.subjectLabels.has(label)) {
+      if (this.subjectLabels.size < SUBJECT_LABELS) this.subjectLabels.add(label);
+      else label = '(other)';
+    }
+    this.subjectAudio.inc({ subject: label }, seconds);
   }
 
   async render(): Promise<{ body: string; contentType: string }> {

@@ -12,6 +12,7 @@ import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
 import { type ServerConfig } from './config.js';
 import { createStore, describeStore } from './store/index.js';
+import { guardFromConfig } from './auth/from-config.js';
 
 /** Everything `earshot serve` starts, for tests and embedding. */
 export interface RunningServer {
@@ -26,6 +27,8 @@ export async function startServer(
   config: ServerConfig,
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
+  // Bad auth settings (an unreadable key file, a short JWT secret) stop startup before the model loads.
+  const auth = guardFromConfig(config, (code) => metrics.denied.inc({ reason: code }));
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {
     dtype: config.dtype,
@@ -77,6 +80,7 @@ export async function startServer(
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
+    guard: auth.guard,
   });
   const sampler = setInterval(() => admission.sample(), 1000);
   sampler.unref();
@@ -87,9 +91,12 @@ export async function startServer(
       `serving ${config.model}: a SYNTHETIC model with random weights, its transcripts are meaningless; pass --model tiny.en (or a model directory) for real speech`,
     );
   }
-  log.warn(
-    'auth is OFF: anyone who can reach this port can transcribe; configure --api-keys or --jwt-secret',
-  );
+  if (auth.guard.auth.enabled) log.info(auth.describe);
+  else log.warn(auth.describe);
+  const stopWatchingKeys = auth.watch({
+    reloaded: (n) => log.info({ keys: n }, 'API keys reloaded'),
+    failed: (err) => log.error({ err: err.message }, 'API keys file not reloaded: the previous keys stay'),
+  });
   log.info(
     {
       model: config.model,
@@ -99,7 +106,7 @@ export async function startServer(
       transport: app.transportKind,
       host: config.host,
       port,
-      auth: 'off',
+      auth: auth.guard.auth.enabled ? 'on' : 'off',
       store: describeStore(config),
     },
     `earshot listening on ${config.host}:${port} (ws://${config.host}:${port}/v1/listen)`,
@@ -111,6 +118,7 @@ export async function startServer(
     scheduler,
     async stop() {
       clearInterval(sampler);
+      stopWatchingKeys();
       const deadline = Date.now() + config.drainTimeoutMs;
       await app.drain(config.drainTimeoutMs);
       // The drain limit holds: inference still queued or running at the deadline is abandoned, not awaited.

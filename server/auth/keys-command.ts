@@ -1,7 +1,8 @@
 // `earshot keys create NAME [--admin]`: a new API key, printed once, and the line for the api-keys file.
 
 import { Command } from 'commander';
-import { apiKeyLine, generateApiKey } from './api-keys.js';
+import { UsageError } from '../errors.js';
+import { ApiKeyError, apiKeyLine, generateApiKey } from './api-keys.js';
 
 export interface CreatedKey {
   key: string;
@@ -36,7 +37,15 @@ export function keysCommand(write: (text: string) => void = (t) => process.stdou
     .argument('<name>', 'a name for the key (A-Z a-z 0-9 . _ @ -); the principal becomes key:NAME')
     .option('--admin', 'the key may see and delete every subject’s sessions', false)
     .action((name: string, opts: { admin: boolean }) => {
-      write(formatCreatedKey(name, createKey(name, opts.admin)));
+      let created: CreatedKey;
+      try {
+        created = createKey(name, opts.admin);
+      } catch (err) {
+        // A bad name is the command line's fault: one line and exit 2, not a stack.
+        if (err instanceof ApiKeyError) throw new UsageError(err.message);
+        throw err;
+      }
+      write(formatCreatedKey(name, created));
     });
   return keys;
 }

@@ -14,11 +14,15 @@ export function subjectTag(subject: string): string {
 }
 
 /**
- * The store key of session `id` owned by `subject`: `<subject tag>:<id>`, so two subjects may both name a session
- * "meeting-1" without meeting. The anonymous subject ('' when auth is off) keeps bare ids.
+ * The store key of session `id` owned by `subject`: `<subject tag>-<id>`, so two subjects may both name a session
+ * "meeting-1" without meeting. The key is what the stream reports as its session id (its opening Metadata), and it
+ * is valid as ?session= (the tag is base64url), so a key of the subject's own maps to itself. The anonymous subject
+ * ('' when auth is off) keeps bare ids.
  */
 export function sessionKey(subject: string, id: string): string {
-  return subject === '' ? id : `${subjectTag(subject)}:${id}`;
+  if (subject === '') return id;
+  const prefix = `${subjectTag(subject)}-`;
+  return id.startsWith(prefix) ? id : prefix + id;
 }
 
 /** Whether principal may read or delete a record owned by record.subject. */

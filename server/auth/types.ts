@@ -1,5 +1,6 @@
 // What authentication decides: who is asking, or why they are refused.
 
+import { jsonError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 
 /** The parts of a request that authentication reads. */
@@ -27,20 +28,32 @@ export interface Refusal {
   retryAfterSeconds?: number;
 }
 
+/** A refusal thrown from deep inside a route (a file's audio over the budget), answered by the app. */
+export class RefusalError extends Error {
+  override name = 'RefusalError';
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+  }
+}
+
 export function refusal(status: number, code: string, message: string, retryAfterSeconds?: number): Refusal {
   return retryAfterSeconds === undefined
     ? { status, code, message }
     : { status, code, message, retryAfterSeconds };
 }
 
-/** The same refusal shape the app uses before an upgrade: JSON {error:{code,message}}, dg-error, Retry-After. */
+/**
+ * The error table's answer shape (errors.ts jsonError: JSON {error:{code,message}}) plus dg-error, Retry-After, and
+ * WWW-Authenticate on 401. Auth and limit codes are their own set (see the modules that make them).
+ */
 export function refusalResponse(r: Refusal, extraHeaders: Record<string, string> = {}): HttpResponse {
+  const res = jsonError(r.status, r.code, r.message);
   const headers: Record<string, string> = {
-    'content-type': 'application/json',
+    ...res.headers,
     'dg-error': `${r.code}: ${r.message}`,
     ...extraHeaders,
   };
   if (r.status === 401) headers['www-authenticate'] = 'Token realm="earshot", Bearer realm="earshot"';
   if (r.retryAfterSeconds !== undefined) headers['retry-after'] = String(r.retryAfterSeconds);
-  return { status: r.status, headers, body: JSON.stringify({ error: { code: r.code, message: r.message } }) };
+  return { ...res, headers };
 }

@@ -15,6 +15,7 @@ import { WhisperModel } from '../../models/whisper/runtime.js';
 import { reportError } from './errors.js';
 import { UsageError } from '../errors.js';
 import { modelsCommand } from './models.js';
+import { keysCommand } from '../auth/keys-command.js';
 import {
   checkedDtype,
   checkedNumber,
@@ -173,6 +174,7 @@ function program(): Command {
     .addCommand(serveCommand())
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
+    .addCommand(keysCommand())
     .addHelpText(
       'after',
       `\nMODEL (--model): ${MODEL_HELP}.\n'earshot COMMAND --help' describes each command.`,

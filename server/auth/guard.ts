@@ -1,0 +1,79 @@
+// The checks every request passes before any work: connections per address, the browser Origin, the credential.
+// Refusals are answered here, counted by code, and carry the CORS headers so a page can read them.
+
+import { CorsPolicy } from '../http/cors.js';
+import { Limiter } from '../limits/limiter.js';
+import type { HttpRequest, HttpResponse } from '../transport/types.js';
+import { Authenticator, requiresAuth } from './authenticator.js';
+import { ANONYMOUS, refusalResponse, type Principal, type Refusal } from './types.js';
+
+export interface GuardParts {
+  auth: Authenticator;
+  limiter: Limiter;
+  cors: CorsPolicy;
+  /** Counts a refusal by its code (metrics). */
+  denied?: (code: string) => void;
+}
+
+export type Admitted = { ok: true; principal: Principal; protocol?: string };
+export type Denied = { ok: false; response: HttpResponse };
+
+export class Guard {
+  readonly auth: Authenticator;
+  readonly limiter: Limiter;
+  readonly cors: CorsPolicy;
+  private readonly onDenied: (code: string) => void;
+
+  constructor(parts: GuardParts) {
+    this.auth = parts.auth;
+    this.limiter = parts.limiter;
+    this.cors = parts.cors;
+    this.onDenied = parts.denied ?? (() => {});
+  }
+
+  /** Auth off (loopback only), no limits, no other origin: what an embedder gets unless it says otherwise. */
+  static default(): Guard {
+    return new Guard({ auth: new Authenticator({}), limiter: new Limiter({}), cors: new CorsPolicy() });
+  }
+
+  /** Before a WebSocket upgrade, in order: connection rate, Origin, credential. */
+  async upgrade(req: HttpRequest, headers: Record<string, string>): Promise<Admitted | Denied> {
+    const early = (await this.limiter.admitConnection(req.remoteAddress)) ?? this.cors.checkUpgrade(req);
+    if (early) return this.deny(early, headers);
+    const a = await this.auth.authenticate(req);
+    if (!a.ok) return this.deny(a.refusal, headers);
+    return a.protocol ? { ok: true, principal: a.principal, protocol: a.protocol } : a;
+  }
+
+  /**
+   * Before an HTTP route: connection rate, the CORS preflight (answered here), the Origin, then the credential
+   * unless the path is public (public paths get the anonymous principal).
+   */
+  async http(req: HttpRequest): Promise<Admitted | Denied> {
+    const cors = this.cors.headers(req);
+    const early = await this.limiter.admitConnection(req.remoteAddress);
+    if (early) return this.deny(early, cors);
+    const preflight = this.cors.preflight(req);
+    if (preflight) {
+      if (preflight.status !== 204) this.count('ORIGIN_NOT_ALLOWED');
+      return { ok: false, response: preflight };
+    }
+    // A simple request (a form POST) needs no preflight: another site's page must not run it either.
+    const origin = this.cors.checkUpgrade(req);
+    if (origin) return this.deny(origin, cors);
+    if (!requiresAuth(req.method, req.path)) return { ok: true, principal: ANONYMOUS };
+    const a = await this.auth.authenticate(req);
+    return a.ok ? { ok: true, principal: a.principal } : this.deny(a.refusal, cors);
+  }
+
+  /** Counts a refusal, or a limit that stopped a live stream, by its code. */
+  count(code: string): void {
+    this.onDenied(code);
+  }
+
+  /** A refusal's answer, counted. */
+  deny(r: Refusal, headers: Record<string, string> = {}): Denied {
+    this.count(r.code);
+    return { ok: false, response: refusalResponse(r, headers) };
+  }
+}
