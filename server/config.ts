@@ -149,13 +149,12 @@ export const OPTIONS = {
     kind: 'bool',
     help: 'with no auth configured, serve non-loopback clients too (anyone who reaches the port)',
   },
-  // Diarization is part of the contract but not built yet: refused at startup, never ignored.
+  // Without it the built-in embedding (pitch and formants) labels speakers.
   speakerModel: {
     flag: 'speaker-model',
     env: 'EARSHOT_SPEAKER_MODEL',
     kind: 'string',
     arg: 'model',
-    implemented: false,
     help: 'speaker-embedding model for diarization',
   },
   audioSecondsPerHour: {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad/silero.js';
+import { BuiltinEmbedder } from '../models/speaker/builtin.js';
+import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
 import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
@@ -80,6 +82,9 @@ export async function startServer(
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
+    speakerEmbedder: config.speakerModel
+      ? await loadOnnxEmbedder(config.speakerModel)
+      : new BuiltinEmbedder(),
     guard: auth.guard,
   });
   const sampler = setInterval(() => admission.sample(), 1000);

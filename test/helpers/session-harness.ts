@@ -25,7 +25,14 @@ export interface Msg {
   resumed?: boolean;
   last_seq?: number;
   committed_until?: number;
-  channel?: { alternatives: { transcript: string; words: { word: string; start: number; end: number }[] }[] };
+  /** diarize=true: the speaker of most of a final. */
+  speaker?: number;
+  channel?: {
+    alternatives: {
+      transcript: string;
+      words: { word: string; start: number; end: number; speaker?: number; speaker_confidence?: number }[];
+    }[];
+  };
 }
 
 interface LogLine {
@@ -47,7 +54,8 @@ export function sessionHarness(
     store?: MemoryStore;
     send?: SessionDeps['send'];
     buffered?: () => number;
-    resume?: { timeOffset: number; seqStart: number };
+    resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
+    embedder?: SessionDeps['embedder'];
   } = {},
 ) {
   const engine = opts.engine ?? new FakeEngine();
@@ -80,6 +88,8 @@ export function sessionHarness(
     log: { info: log('info'), warn: log('warn'), error: log('error') },
     timeOffset: opts.resume?.timeOffset,
     seqStart: opts.resume?.seqStart,
+    speakers: opts.resume?.speakers,
+    embedder: opts.embedder,
     resumed: opts.resume !== undefined,
   });
   void store.open({
