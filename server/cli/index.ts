@@ -9,7 +9,11 @@ import {
 } from '../../models/whisper/languages.js';
 import { resolveModel } from '../../models/resolve.js';
 import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
-import { transcribe } from '../../models/whisper/transcribe.js';
+import { decodeWindows, transcribe } from '../../models/whisper/transcribe.js';
+import { BuiltinEmbedder } from '../../models/speaker/builtin.js';
+import { fileDiarizer, labelTranscript } from '../http/diarized.js';
+import { progressBar } from './progress.js';
+import { SAMPLE_RATE } from '../../audio/rate.js';
 import { loadSileroVad } from '../../models/vad/silero.js';
 import { WhisperModel } from '../../models/whisper/runtime.js';
 import { reportError } from './errors.js';
@@ -67,7 +71,7 @@ function transcribeCommand(): Command {
     .option('--device <device>', 'cpu or cuda (cuda falls back to cpu)', 'cpu')
     .option('--threads <n>', 'onnxruntime threads, 0 = all cores (0..256)', '0')
     .option('--batch-size <n>', 'above 1: decode Silero speech windows N at a time (1..64)', '1')
-    .option('--diarize', 'speaker labels (NOT IMPLEMENTED YET: refused)')
+    .option('--diarize', 'speaker labels in every format (built-in speaker embedding)')
     .action(runTranscribe);
 }
 
@@ -91,7 +95,6 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
   const format = flags.format as TextFormat;
   if (!TEXT_FORMATS.includes(format))
     throw new UsageError(`--format must be one of ${TEXT_FORMATS.join(', ')}`);
-  if (flags.diarize) throw new UsageError('--diarize is not implemented yet in this version; remove it');
   const device = flags.device;
   if (device !== 'cpu' && device !== 'cuda') throw new UsageError('--device must be cpu or cuda');
   const dtype = checkedDtype('--dtype', flags.dtype);
@@ -113,17 +116,32 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
   });
   // Batched mode decodes the speech regions Silero finds, up to 30 s each, several at a time.
-  const vad = batchSize > 1 ? await loadSileroVad() : undefined;
+  const vad = batchSize > 1 || flags.diarize ? await loadSileroVad() : undefined;
+  const diarize = flags.diarize && vad ? fileDiarizer(vad, new BuiltinEmbedder()) : undefined;
   try {
     checkModelLanguage(model, flags.language);
     for (const a of audio) {
-      const t = await transcribe(model, a.samples16k, {
-        language: flags.language,
-        prompt: flags.prompt,
-        wordTimestamps: flags.wordTimestamps === true || format === 'verbose_json',
-        batchSize,
-        windows: vad ? await detectSpeechWindows(vad, a.samples16k) : undefined,
-      });
+      // On a terminal only: piped output stays clean.
+      const bar = progressBar(process.stderr, a.file);
+      const seconds = a.samples16k.length / SAMPLE_RATE;
+      const plain = await transcribe(
+        model,
+        a.samples16k,
+        {
+          language: flags.language,
+          prompt: flags.prompt,
+          wordTimestamps: flags.wordTimestamps === true || format === 'verbose_json' || flags.diarize,
+          batchSize,
+          windows: batchSize > 1 && vad ? await detectSpeechWindows(vad, a.samples16k) : undefined,
+        },
+        async (windows, o) => {
+          const r = await decodeWindows(model, windows, o);
+          bar?.update(Math.max(...windows.map((w) => w.offset + w.audio.length / SAMPLE_RATE)) / seconds);
+          return r;
+        },
+      );
+      const t = diarize ? labelTranscript(plain, await diarize(a.samples16k, {})) : plain;
+      bar?.done();
       if (audio.length > 1 && format !== 'json' && format !== 'verbose_json')
         process.stdout.write(`==> ${a.file} <==\n`);
       const granularities: ('segment' | 'word')[] = flags.wordTimestamps ? ['segment', 'word'] : ['segment'];
