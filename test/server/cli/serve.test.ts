@@ -83,18 +83,17 @@ describe('earshot serve: usage errors', () => {
       /--store redis:\.\.\. is not implemented/,
     ],
     [
-      '--jwt-secret',
-      ['--jwt-secret', 's3cret'],
+      'a short --jwt-secret',
+      ['--port', '0', '--store', 'memory', '--jwt-secret', 's3cret'],
       {},
-      /^earshot: --jwt-secret is not implemented yet in this version/,
+      /^earshot: the JWT secret must be at least 32 bytes/,
     ],
-    ['--allow-anonymous', ['--allow-anonymous'], {}, /--allow-anonymous is not implemented yet/],
     ['--speaker-model', ['--speaker-model', 'ecapa'], {}, /--speaker-model is not implemented yet/],
     [
-      'an auth variable',
-      [],
-      { EARSHOT_API_KEYS: 'me:key' },
-      /--api-keys \(from EARSHOT_API_KEYS\) is not implemented yet in this version; unset EARSHOT_API_KEYS$/,
+      'a bad API key list from the environment',
+      ['--port', '0', '--store', 'memory'],
+      { EARSHOT_API_KEYS: 'me:key,me:other' },
+      /^earshot: --api-keys: key name me appears twice$/,
     ],
   ];
   for (const [name, args, env, message] of cases) {
