@@ -126,6 +126,13 @@ export class AdmissionController {
     return streamDemand(stream, this.interimIntervalMs);
   }
 
+  /** A stream ended: forget one admission priced like it, so the mix of live demands stays exact. */
+  ended(stream: StreamShape): void {
+    const demand = this.demand(stream);
+    const i = this.live.findIndex((a) => a.demand === demand);
+    if (i >= 0) this.live.splice(i, 1);
+  }
+
   /** Records the engine's cumulative busy time; call every second or so. */
   sample(): void {
     const at = this.now();
