@@ -288,6 +288,7 @@ export class EarshotApp {
       onEnd: (s) => {
         this.releaseSession(ctx);
         if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+        this.d.admission.ended(s.params);
       },
       // A resumed session continues its seq numbering, and its clock from the committed time: the client
       // re-sends its audio from there (committed_until in the opening Metadata).

@@ -40,6 +40,7 @@ before(async () => {
     decide: () => ({ ok: true }),
     admit: () => ({ ok: true }),
     interimBackoff: () => 1,
+    ended: () => {},
   } as unknown as AdmissionController;
   app = new EarshotApp({
     config: { ...DEFAULTS, host: '127.0.0.1', port: 0, transport: 'uws' },
