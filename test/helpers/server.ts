@@ -6,7 +6,15 @@ import { startServer, type RunningServer } from '../../server/serve.js';
 export async function startTestServer(
   overrides: Partial<ServerConfig>,
 ): Promise<RunningServer & { url: string; ws: string }> {
-  const config: ServerConfig = { ...DEFAULTS, host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides };
+  // Tests keep transcripts in memory unless they ask for a store (the default file store writes to the home dir).
+  const config: ServerConfig = {
+    ...DEFAULTS,
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent',
+    store: 'memory',
+    ...overrides,
+  };
   const s = await startServer(config, pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }));
   return { ...s, url: `http://127.0.0.1:${s.port}`, ws: `ws://127.0.0.1:${s.port}` };
 }

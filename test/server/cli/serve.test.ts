@@ -71,16 +71,16 @@ describe('earshot serve: usage errors', () => {
       /unknown option '--prot' \(Did you mean --port\?\) \(earshot serve --help\)$/,
     ],
     [
-      '--store file:DIR',
-      ['--store', 'file:/tmp/earshot'],
+      'an unknown --store',
+      ['--store', 'mongodb://db:27017'],
       {},
-      /--store file:\.\.\. is not implemented yet in this version; use --store memory$/,
+      /^earshot: --store: "mongodb:\.\.\." is not memory, file, file:DIR or redis:\/\/HOST:PORT$/,
     ],
     [
-      '--store redis://',
-      ['--store', 'redis://localhost:6379'],
+      'a --data-dir that cannot be created',
+      ['--port', '0', '--store', 'file', '--data-dir', '/dev/null/earshot'],
       {},
-      /--store redis:\.\.\. is not implemented/,
+      /--data-dir \/dev\/null\/earshot: cannot create it \(\w+\); choose a writable --data-dir, or --store memory$/,
     ],
     [
       'a short --jwt-secret',
@@ -88,7 +88,18 @@ describe('earshot serve: usage errors', () => {
       {},
       /^earshot: the JWT secret must be at least 32 bytes/,
     ],
-    ['--speaker-model', ['--speaker-model', 'ecapa'], {}, /--speaker-model is not implemented yet/],
+    [
+      'a --speaker-model that does not exist',
+      ['--port', '0', '--store', 'memory', '--speaker-model', join(dir, 'none.onnx')],
+      {},
+      /^earshot: --speaker-model \S+none\.onnx: no such file or directory$/,
+    ],
+    [
+      'a --speaker-model directory without a model',
+      ['--port', '0', '--store', 'memory', '--speaker-model', dir],
+      {},
+      /^earshot: --speaker-model \S+: expected model\.onnx or exactly one \.onnx file, found none$/,
+    ],
     [
       'a bad API key list from the environment',
       ['--port', '0', '--store', 'memory'],
