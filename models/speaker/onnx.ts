@@ -11,9 +11,10 @@
  * - feature_normalize_type: "global-mean" subtracts the utterance mean of each bin. WeSpeaker's recipe applies the
  *   same cepstral mean normalisation before the network, so it is also the default when the key is absent.
  */
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { ModelLoadError } from '../errors.js';
 import { KaldiFbank, subtractMean } from '../../audio/fbank.js';
 import {
   EMBEDDING_SAMPLE_RATE,
@@ -156,13 +157,39 @@ export class OnnxEmbedder implements SpeakerEmbedder {
   }
 }
 
+/** A speaker model given as a file, or a directory holding one (model.onnx, else its only .onnx file). */
+function speakerModelFile(path: string): string {
+  if (!existsSync(path)) {
+    throw new ModelLoadError(`--speaker-model ${path}: no such file or directory`, path);
+  }
+  if (!statSync(path).isDirectory()) return path;
+  const onnx = readdirSync(path).filter((f) => f.endsWith('.onnx'));
+  const file = onnx.includes('model.onnx') ? 'model.onnx' : onnx.length === 1 ? onnx[0] : undefined;
+  if (!file) {
+    throw new ModelLoadError(
+      `--speaker-model ${path}: expected model.onnx or exactly one .onnx file, found ${onnx.length ? onnx.join(', ') : 'none'}`,
+      path,
+    );
+  }
+  return join(path, file);
+}
+
 export async function loadOnnxEmbedder(path: string, opts: OnnxEmbedderOptions = {}): Promise<OnnxEmbedder> {
-  const bytes = readFileSync(path);
+  const file = speakerModelFile(path);
+  const bytes = readFileSync(file);
   const metadata = readModelMetadata(bytes);
-  const session = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: opts.threads ?? 1,
-    interOpNumThreads: 1,
-  });
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: opts.threads ?? 1,
+      interOpNumThreads: 1,
+    });
+  } catch (err) {
+    throw new ModelLoadError(
+      `--speaker-model ${file} is not a loadable ONNX model: ${(err as Error).message}`,
+      file,
+    );
+  }
   const e = new OnnxEmbedder(session, metadata, basename(path), opts);
   // Without output_dim in the metadata, one run on a second of silence tells the size.
   if (e.dim === 0) await e.embed([new Float32Array(EMBEDDING_SAMPLE_RATE)]);
