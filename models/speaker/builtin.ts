@@ -145,7 +145,9 @@ export class VoiceAnalyzer {
  * random Fourier features, z(x) = sqrt(2/D)·cos(Wx + b) with W ~ N(0, 1/bandwidth²), so that
  * cos(z(x), z(y)) ≈ exp(-|x - y|² / (2·bandwidth²)): cosine similarity becomes a Gaussian kernel of the distance
  * between voices, which is what the clustering's thresholds and centroids assume, with no "typical speech" centre
- * to subtract.
+ * to subtract. The bandwidth (2 spreads) keeps the kernel informative over the whole range of same-speaker
+ * distances: at 1 two turns of one voice already scored ~0.2, no better than two different voices, so the
+ * clustering split single speakers.
  */
 export interface BuiltinCalibration {
   cepMeanSpread: readonly number[];
@@ -169,7 +171,7 @@ export const DEFAULT_CALIBRATION: BuiltinCalibration = {
   ],
   logF0Spread: 0.1,
   weights: { cepMean: 0.5, cepStd: 0.5, pitch: 1 },
-  bandwidth: 1,
+  bandwidth: 2,
   features: 512,
 };
 
@@ -233,6 +235,42 @@ export class RandomFourierFeatures {
   }
 }
 
+/** Runs of exact zeros at least this long are digital silence (a muted or padded stream), not a quiet voice. */
+const MIN_ZERO_RUN = 160;
+
+/**
+ * The clip without its digital silence: exact-zero runs carry no voice but would count as frames (or shift the
+ * loudness floor) and pull the statistics apart.
+ */
+export function withoutDigitalSilence(clip: Float32Array): Float32Array {
+  const keep: [number, number][] = [];
+  let runStart = -1;
+  let from = 0;
+  for (let i = 0; i <= clip.length; i++) {
+    if (i < clip.length && clip[i] === 0) {
+      if (runStart < 0) runStart = i;
+      continue;
+    }
+    if (runStart >= 0 && i - runStart >= MIN_ZERO_RUN) {
+      if (runStart > from) keep.push([from, runStart]);
+      from = i;
+    }
+    runStart = -1;
+  }
+  if (from < clip.length) keep.push([from, clip.length]);
+  if (keep.length === 1 && keep[0][0] === 0 && keep[0][1] === clip.length) return clip;
+  const out = new Float32Array(keep.reduce((n, [a, b]) => n + b - a, 0));
+  let o = 0;
+  for (const [a, b] of keep) {
+    out.set(clip.subarray(a, b), o);
+    o += b - a;
+  }
+  return out;
+}
+
+/** Shortest voiced remainder worth analysing (one fbank frame and a bit), samples. */
+const MIN_VOICED_SAMPLES = 800;
+
 export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
   readonly dim: number;
@@ -243,7 +281,7 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
 
   constructor(
     private readonly calibration: BuiltinCalibration = DEFAULT_CALIBRATION,
-    threshold = 0.3,
+    threshold = 0.6,
   ) {
     this.sameSpeakerThreshold = threshold;
     this.dim = calibration.features;
@@ -256,7 +294,10 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
         if (!(clip instanceof Float32Array)) {
           throw new SpeakerEmbeddingError(`clip ${i} is not a Float32Array of 16 kHz samples`);
         }
-        return l2normalize(this.rff.lift(statsToPoint(this.analyzer.stats(clip), this.calibration)));
+        const voiced = withoutDigitalSilence(clip);
+        // Nothing but digital silence: the zero vector, similar to no speaker (see diarize.ts).
+        if (voiced.length < MIN_VOICED_SAMPLES) return new Float32Array(this.dim);
+        return l2normalize(this.rff.lift(statsToPoint(this.analyzer.stats(voiced), this.calibration)));
       }),
     );
   }

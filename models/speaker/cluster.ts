@@ -90,10 +90,24 @@ export class OnlineClusterer {
     return { speaker, similarity, second };
   }
 
-  /** Labels an embedding and updates the clusters; `weight` is the clip's duration (longer clips count more). */
-  assign(embedding: Float32Array, weight = 1): Assignment {
+  /**
+   * Labels an embedding and updates the clusters; `weight` is the clip's duration (longer clips count more). With
+   * `mayOpen` false the clip joins the nearest speaker even below the threshold (a clip too short to be trusted
+   * with a new speaker); the very first clip always opens one.
+   */
+  assign(embedding: Float32Array, weight = 1, mayOpen = true): Assignment {
+    // The zero vector is a clip with no voice (digital silence): it takes the main speaker's label and changes
+    // nothing, so it can neither open a speaker nor pull one away.
+    if (embedding.every((x) => x === 0)) {
+      const main = this.speakers.reduce<(typeof this.speakers)[number] | undefined>(
+        (m, s) => (m && m.weight >= s.weight ? m : s),
+        undefined,
+      );
+      return { speaker: main?.id ?? 0, similarity: 0, isNew: false };
+    }
     const best = this.nearest(embedding);
-    if (best.speaker >= 0 && (best.similarity >= this.threshold || this.count >= this.maxSpeakers)) {
+    const join = best.similarity >= this.threshold || this.count >= this.maxSpeakers || !mayOpen;
+    if (best.speaker >= 0 && join) {
       const s = this.speakers.find((x) => x.id === best.speaker)!;
       for (let i = 0; i < s.sum.length; i++) s.sum[i] += weight * embedding[i];
       s.weight += weight;
@@ -124,8 +138,17 @@ function unit(sum: Float64Array): Float32Array {
 }
 
 export interface AgglomerativeOptions {
-  /** Merging stops when the best average similarity falls below this (unless more than maxSpeakers remain). */
+  /** Merging stops when the best linkage score falls below this (unless more than maxSpeakers remain). */
   threshold: number;
+  /**
+   * 'average' (default): the average similarity between the two clusters' members. 'normalized': that average
+   * divided by the geometric mean of each cluster's own average within-cluster similarity (a single item counts
+   * as `within`), i.e. how much the two clusters resemble each other compared with how much each resembles itself.
+   * Two close voices stay apart once each has several clips, where plain average linkage would merge them.
+   */
+  linkage?: 'average' | 'normalized';
+  /** The within-cluster similarity assumed for a single item ('normalized' linkage); default the threshold. */
+  within?: number;
   minSpeakers?: number;
   maxSpeakers?: number;
 }
@@ -144,6 +167,16 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
   const size = new Array<number>(n).fill(1);
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
+  // 'normalized': sum of the similarities of each cluster's member pairs, and one pseudo-pair at `within`.
+  const normalized = opts.linkage === 'normalized';
+  const prior = opts.within ?? opts.threshold;
+  const pairSum = new Array<number>(n).fill(0);
+  const self = (i: number): number => {
+    const pairs = (size[i] * (size[i] - 1)) / 2;
+    return Math.max(1e-6, (pairSum[i] + prior) / (pairs + 1));
+  };
+  const score = (i: number, j: number): number =>
+    normalized ? sim[i][j] / Math.sqrt(self(i) * self(j)) : sim[i][j];
   let k = n;
   while (k > minK) {
     let bi = -1;
@@ -152,8 +185,8 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     for (let i = 0; i < n; i++) {
       if (!alive[i]) continue;
       for (let j = i + 1; j < n; j++) {
-        if (alive[j] && sim[i][j] > best) {
-          best = sim[i][j];
+        if (alive[j] && score(i, j) > best) {
+          best = score(i, j);
           bi = i;
           bj = j;
         }
@@ -166,6 +199,7 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
       sim[bi][m] = s;
       sim[m][bi] = s;
     }
+    pairSum[bi] += pairSum[bj] + sim[bi][bj] * size[bi] * size[bj];
     size[bi] += size[bj];
     alive[bj] = false;
     parent[bj] = bi;

@@ -1,7 +1,9 @@
 /**
  * Diarization API for the server: who spoke when.
- * - diarizeFile(): a whole recording (file routes): sliding windows over the VAD speech regions, offline
- *   agglomerative clustering, optional naming by reference clips.
+ * - diarizeFile(): a whole recording (file routes): each VAD speech region is cut where its speaker changes
+ *   (sliding windows clustered among themselves), the pieces are embedded whole and clustered offline
+ *   (agglomerative), optionally named by reference clips. Whole pieces embed more steadily than 1.5 s windows, and
+ *   a region is mostly one speaker.
  * - LiveDiarizer: one per live session: labels each final (and its words) as it comes, with stable speaker numbers
  *   and a JSON state that survives a resume. A final holding two speakers (no pause between turns) is split at the
  *   change.
@@ -50,6 +52,12 @@ export interface FileDiarization {
 }
 
 const STEP = 0.02;
+/** Live: a voice heard for less than this inside a final joins the nearest known speaker, seconds. */
+const MIN_NEW_SPEAKER_SECONDS = 1.5;
+/** Linkage score at which clusters merge: they resemble each other this much relative to themselves. */
+const RELATIVE_LINKAGE = 0.8;
+/** File: a cluster with less speech than this joins its nearest neighbour, seconds. */
+const MIN_SPEAKER_SECONDS = 3;
 
 /** Windows covering [start, end): one when short, else windowSeconds every hopSeconds with the last flush at end. */
 export function slidingWindows(span: TimeSpan, opts: WindowOptions = {}): TimeSpan[] {
@@ -142,6 +150,62 @@ function confidenceOf(similarity: number, threshold: number): number {
   return Math.max(0, Math.min(1, c));
 }
 
+/** Pieces of one speech span, each (as far as its windows tell) one speaker; `local` numbers them by voice. */
+interface Piece {
+  local: number;
+  spans: TimeSpan[];
+  seconds: number;
+}
+
+/**
+ * Where the speaker changes inside `span`: its sliding windows clustered among themselves, local voices with less
+ * than a window's worth of audio folded into their nearest neighbour. One piece when the span is one window.
+ */
+function pieces(
+  span: TimeSpan,
+  windows: readonly TimeSpan[],
+  embeddings: readonly Float32Array[],
+  threshold: number,
+  windowSeconds: number,
+): Piece[] {
+  if (windows.length === 1) return [{ local: 0, spans: [{ ...span }], seconds: span.end - span.start }];
+  let local = agglomerative(embeddings, { threshold });
+  local = absorbSmallClusters(
+    embeddings,
+    local,
+    windows.map((w) => w.end - w.start),
+    windowSeconds + 1e-6,
+    1,
+  );
+  const turns = windowsToTurns(
+    span,
+    windows,
+    local,
+    local.map(() => 1),
+  );
+  const out: Piece[] = [];
+  for (const t of turns) {
+    let p = out.find((x) => x.local === t.speaker);
+    if (!p) out.push((p = { local: t.speaker, spans: [], seconds: 0 }));
+    p.spans.push({ start: t.start, end: t.end });
+    p.seconds += t.end - t.start;
+  }
+  return out;
+}
+
+/** The audio of a piece's spans, joined. */
+function pieceAudio(audio: Float32Array, spans: readonly TimeSpan[], offset = 0): Float32Array {
+  const parts = spans.map((s) => clip(audio, s, offset));
+  if (parts.length === 1) return parts[0];
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /** Diarizes a whole recording given its speech regions (e.g. Silero VAD spans), times in seconds. */
 export async function diarizeFile(
   embedder: SpeakerEmbedder,
@@ -154,15 +218,27 @@ export async function diarizeFile(
   const perRegion = regions.map((r) => slidingWindows(r, opts));
   const windows = perRegion.flat();
   if (windows.length === 0) return { turns: [], speakers: [] };
-  const embeddings = await embedder.embed(windows.map((w) => clip(audio, w)));
-  const durations = windows.map((w) => w.end - w.start);
+  const winEmb = await embedder.embed(windows.map((w) => clip(audio, w)));
+  let w0 = 0;
+  const all = regions.flatMap((region, r) => {
+    const n = perRegion[r].length;
+    const ps = pieces(region, perRegion[r], winEmb.slice(w0, w0 + n), threshold, opts.windowSeconds ?? 1.5);
+    w0 += n;
+    return ps;
+  });
+  const embeddings = await embedder.embed(all.map((p) => pieceAudio(audio, p.spans)));
+  const durations = all.map((p) => p.seconds);
+  // Normalised linkage: two single pieces merge at the same-speaker threshold, clusters when they resemble each
+  // other RELATIVE_LINKAGE as much as they resemble themselves.
   let labels = agglomerative(embeddings, {
-    threshold,
+    threshold: RELATIVE_LINKAGE,
+    linkage: 'normalized',
+    within: threshold / RELATIVE_LINKAGE,
     minSpeakers: opts.minSpeakers,
     maxSpeakers: opts.maxSpeakers,
   });
-  // A handful of stray windows (a cough, a cross-talk window) is not a speaker of its own.
-  labels = absorbSmallClusters(embeddings, labels, durations, 1.0, opts.minSpeakers ?? 1);
+  // A few seconds of stray pieces (a cough, cross-talk, an odd sentence) are not a speaker of their own.
+  labels = absorbSmallClusters(embeddings, labels, durations, MIN_SPEAKER_SECONDS, opts.minSpeakers ?? 1);
   const cents = centroids(embeddings, labels, durations);
   const conf = embeddings.map((e, i) => confidenceOf(cosine(e, cents[labels[i]]), threshold));
   let names: (string | undefined)[] = [];
@@ -174,22 +250,16 @@ export async function diarizeFile(
       threshold,
     );
   }
-  const turns: SpeakerTurn[] = [];
-  let w0 = 0;
-  regions.forEach((region, r) => {
-    const ws = perRegion[r];
-    const idx = ws.map((_, i) => w0 + i);
-    w0 += ws.length;
-    for (const t of windowsToTurns(
-      region,
-      ws,
-      idx.map((i) => labels[i]),
-      idx.map((i) => conf[i]),
-    )) {
-      const name = names[t.speaker];
-      turns.push(name === undefined ? t : { ...t, name });
-    }
-  });
+  const turns: SpeakerTurn[] = all
+    .flatMap((p, i) =>
+      p.spans.map((s) => ({
+        ...s,
+        speaker: labels[i],
+        confidence: conf[i],
+        ...(names[labels[i]] === undefined ? {} : { name: names[labels[i]] }),
+      })),
+    )
+    .sort((a, b) => a.start - b.start);
   const speakers = cents.map((_, id) => ({
     id,
     ...(names[id] === undefined ? {} : { name: names[id] }),
@@ -246,29 +316,25 @@ export class LiveDiarizer {
   ): Promise<LabeledFinal> {
     const span = { start, end: start + audio.length / SR };
     const windows = slidingWindows(span, this.opts);
-    const embeddings = await this.embedder.embed(windows.map((w) => clip(audio, w, start)));
-    // Change points: the windows of this final clustered among themselves; each local speaker then joins the
-    // session's speakers as one clip (its windows' mean), which is steadier than window by window.
-    let local = windows.length === 1 ? [0] : agglomerative(embeddings, { threshold: this.threshold });
-    local = absorbSmallClusters(
-      embeddings,
-      local,
-      windows.map((w) => w.end - w.start),
-      (this.opts.windowSeconds ?? 1.5) + 1e-6,
-      1,
+    const winEmb = await this.embedder.embed(windows.map((w) => clip(audio, w, start)));
+    // Change points from the windows; each local voice then joins the session's speakers as one clip (all its
+    // audio), which is steadier than window by window. A voice heard for less than MIN_NEW_SPEAKER_SECONDS is
+    // not trusted with a new speaker.
+    const ps = pieces(span, windows, winEmb, this.threshold, this.opts.windowSeconds ?? 1.5);
+    const embeddings = await this.embedder.embed(ps.map((p) => pieceAudio(audio, p.spans, start)));
+    const global = ps.map((p, i) =>
+      this.clusters.assign(embeddings[i], p.seconds, p.seconds >= MIN_NEW_SPEAKER_SECONDS),
     );
-    const localCents = centroids(embeddings, local);
-    const seconds = localCents.map((_, l) =>
-      windows.filter((_, i) => local[i] === l).reduce((s, w) => s + w.end - w.start, 0),
+    const conf = ps.map((_, i) =>
+      global[i].isNew
+        ? 1 - Math.max(0, this.clusters.nearest(embeddings[i]).second)
+        : confidenceOf(global[i].similarity, this.threshold),
     );
-    const global = localCents.map((c, l) => this.clusters.assign(c, seconds[l]));
-    const labels = local.map((l) => global[l].speaker);
-    const conf = local.map((l) =>
-      global[l].isNew
-        ? 1 - Math.max(0, this.clusters.nearest(localCents[l]).second)
-        : confidenceOf(global[l].similarity, this.threshold),
-    );
-    const turns = windowsToTurns(span, windows, labels, conf);
+    const turns: SpeakerTurn[] = [];
+    for (const [i, p] of ps.entries()) {
+      for (const s of p.spans) turns.push({ ...s, speaker: global[i].speaker, confidence: conf[i] });
+    }
+    turns.sort((a, b) => a.start - b.start);
     const wordLabels = words.map((w) => {
       let best = turns[0];
       let bestOverlap = -Infinity;

@@ -125,3 +125,48 @@ describe('two generated voices', () => {
     assert.equal(live.state.speakers.length, 2);
   });
 });
+
+describe('one generated voice over many turns (issue 10: never split a single speaker)', () => {
+  const e = new BuiltinEmbedder();
+  const spans: { start: number; end: number }[] = [];
+  const audio = new Float32Array(Math.round(8 * 3.1 * SR));
+  for (let i = 0, t = 0; i < 8; i++, t += 3.1) {
+    const seconds = 1.6 + (i % 3) * 0.6;
+    audio.set(speak(MAN, seconds, 10 + i), Math.round(t * SR));
+    spans.push({ start: t, end: t + seconds });
+  }
+  const rand = noise(7);
+  for (let i = 0; i < audio.length; i++) audio[i] += 0.003 * rand();
+
+  test('file path: one speaker', async () => {
+    const d = await diarizeFile(e, audio, spans);
+    assert.deepEqual(
+      d.speakers.map((s) => s.id),
+      [0],
+    );
+  });
+
+  test('live path: one speaker, and a final of digital silence opens none', async () => {
+    const live = new LiveDiarizer(e);
+    const labels: number[] = [];
+    for (const s of spans) {
+      const a = audio.subarray(Math.round(s.start * SR), Math.round(s.end * SR));
+      labels.push((await live.labelFinal(a, s.start)).speaker);
+    }
+    assert.deepEqual(labels, new Array<number>(spans.length).fill(0));
+    const silent = await live.labelFinal(new Float32Array(2 * SR), 30);
+    assert.equal(silent.speaker, 0);
+    assert.equal(live.state.speakers.length, 1);
+  });
+
+  test('digital silence inside a clip does not change its embedding much', async () => {
+    const voiced = audio.subarray(0, Math.round(1.6 * SR));
+    const padded = new Float32Array(voiced.length + SR);
+    padded.set(voiced.subarray(0, 8000));
+    padded.set(voiced.subarray(8000), 8000 + SR);
+    const [a, b] = await e.embed([voiced, padded]);
+    let dot = 0;
+    for (let i = 0; i < a.length; i++) dot += a[i] * b[i];
+    assert.ok(dot > 0.95, `cosine ${dot}`);
+  });
+});
