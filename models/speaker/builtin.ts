@@ -242,7 +242,7 @@ const MIN_ZERO_RUN = 160;
  * The clip without its digital silence: exact-zero runs carry no voice but would count as frames (or shift the
  * loudness floor) and pull the statistics apart.
  */
-export function withoutDigitalSilence(clip: Float32Array): Float32Array {
+function withoutDigitalSilence(clip: Float32Array): Float32Array {
   const keep: [number, number][] = [];
   let runStart = -1;
   let from = 0;
