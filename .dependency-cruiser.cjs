@@ -26,7 +26,8 @@ module.exports = {
     },
     {
       name: 'plugin-only-through-its-package-entry',
-      comment: 'plugin/ is a separate package: the server never reaches into it, nobody imports its internals.',
+      comment:
+        'plugin/ is a separate package: the server never reaches into it, nobody imports its internals.',
       severity: 'error',
       from: { pathNot: '^plugin/' },
       to: { path: '^plugin/' },
