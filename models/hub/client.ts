@@ -1,6 +1,7 @@
 // Hugging Face hub client on @huggingface/hub, using the standard hub cache (the one Python's huggingface_hub
 // writes), so a model pulled by either is reused by the other. A complete cache is served with no network access.
 // What the library does not do is added around it: resume, progress, checksums, refs/<revision>, clear errors.
+// Over 400 lines because those additions share one fetch wrapper and one cache walk; each is a named function.
 import { createHash } from 'node:crypto';
 import { createReadStream, renameSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';

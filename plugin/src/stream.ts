@@ -1,3 +1,5 @@
+// The plugin's SpeechStream: one earshot /v1/listen session across reconnects (resume, re-sent audio, exactly-once
+// finals) mapped onto LiveKit's speech events. Over 400 lines because the reconnect state machine reads best whole.
 import { randomUUID } from 'node:crypto';
 import {
   APIConnectionError,

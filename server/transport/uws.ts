@@ -1,5 +1,6 @@
 // uWebSockets.js transport. uWS objects are only valid inside their callbacks: everything the app may need later
 // is copied out synchronously, every async path guards on onAborted, and writes after an await are corked.
+// Over 400 lines on purpose: one library's HTTP, upgrade and WebSocket lifecycle in one file, read beside ws.ts.
 
 import { createRequire } from 'node:module';
 import type * as UWS from '@trufflesuite/uws-js-unofficial';
@@ -17,7 +18,6 @@ import {
 } from './types.js';
 import {
   BaseConnection,
-  BodyCollector,
   DEFAULT_MAX_BACKPRESSURE,
   defaultLog,
   errorMessage,
@@ -32,6 +32,7 @@ import {
   validateIdleTimeout,
   type PreparedResponse,
 } from './base.js';
+import { BodyCollector } from './body.js';
 
 // Present in this build but missing from its typings: the exclusive-port listen flag and overload, app.close().
 type Uws = typeof UWS & { LIBUS_LISTEN_EXCLUSIVE_PORT: number };

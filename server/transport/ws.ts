@@ -1,5 +1,6 @@
 // Fallback transport: node:http + ws. Mirrors the uWS transport's behaviour, including send results, drain and
-// 1009 on oversize messages, so the app cannot tell them apart.
+// 1009 on oversize messages, so the app cannot tell them apart. Over 400 lines on purpose: one library's HTTP,
+// upgrade and WebSocket lifecycle in one file, read side by side with uws.ts.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,7 +19,6 @@ import {
 } from './types.js';
 import {
   BaseConnection,
-  BodyCollector,
   DEFAULT_MAX_BACKPRESSURE,
   defaultLog,
   errorMessage,
@@ -34,6 +34,7 @@ import {
   validateIdleTimeout,
   type PreparedResponse,
 } from './base.js';
+import { BodyCollector } from './body.js';
 import { jsonError } from '../errors.js';
 
 const DRAIN_POLL_MS = 20;
