@@ -1,12 +1,7 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
-import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
-import type { VadModel } from '../../models/vad/silero.js';
-import type { WindowResult } from '../../models/whisper/transcribe.js';
 import type { ListenParams } from '../params.js';
-import { quoteInput, type ModelInfo } from '../protocol.js';
-import type { TranscribeJob } from '../scheduling/scheduler.js';
-import type { RecordPatch, StoredFinal, TranscriptStore } from '../store/types.js';
-import type { SessionConfig } from './config.js';
+import { quoteInput } from '../protocol.js';
+import { StoreUnavailableError, type RecordPatch, type StoredFinal } from '../store/types.js';
 import { Ending } from './ending.js';
 import { FinalQueue } from './finals.js';
 import { AudioInput } from './input.js';
@@ -15,45 +10,10 @@ import { WindowJobs } from './jobs.js';
 import { SpeakerLabeler } from './speakers.js';
 import { UtteranceTracker, type FinalRequest, type UtteranceAction } from './utterances.js';
 import { StreamWriter } from './writer.js';
+import type { SessionDeps } from './deps.js';
 
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
-
-export interface SessionDeps {
-  id: string;
-  params: ListenParams;
-  config: SessionConfig;
-  model: ModelInfo;
-  vad: VadModel;
-  store: TranscriptStore;
-  scheduler: {
-    submit(job: TranscribeJob): Promise<WindowResult | null>;
-    dropInterims(session: string): void;
-  };
-  /** Encodes the session's prompt (keyterms) into decoder tokens once. */
-  encodePrompt?: (text: string) => number[];
-  /** Extra delay factor for interims under load (1 = nominal cadence, Infinity = none now). */
-  interimBackoff?: () => number;
-  /** Observes results and received audio (metrics). */
-  observe?: { result(kind: 'final' | 'interim', lag: number): void; audio(seconds: number): void };
-  /** Speaker embeddings for diarize=true (without one, diarize gives no labels). */
-  embedder?: SpeakerEmbedder;
-  send(message: object): 'ok' | 'backpressure' | 'dropped';
-  bufferedAmount(): number;
-  close(code: number, reason: string): void;
-  log: {
-    info(o: object, msg?: string): void;
-    warn(o: object, msg?: string): void;
-    error(o: object, msg?: string): void;
-  };
-  /** Resume: the session's committed time in an earlier connection; times continue from there. */
-  timeOffset?: number;
-  seqStart?: number;
-  /** Resume: the speaker clustering of the earlier connections (SessionRecord.speakers), so labels keep. */
-  speakers?: unknown;
-  /** This connection continues an earlier one (said in the opening Metadata). */
-  resumed?: boolean;
-  onEnd?: (s: StreamSession) => void;
-}
+export type { SessionDeps } from './deps.js';
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -114,12 +74,28 @@ export class StreamSession {
         this.fail(1008, this.ending.resumeReason(`client is not reading (${mib} MiB unsent)`)),
     });
     this.labeler = this.speakerLabeler();
-    this.finals = new FinalQueue({
+    this.finals = this.finalQueue();
+    this.ending = this.endingPolicy();
+    this.jobs = new WindowJobs({
       id: d.id,
-      store: d.store,
+      params: p,
+      config: d.config,
+      promptTokens: p.prompt && d.encodePrompt ? d.encodePrompt(p.prompt) : [],
+      ring: this.input.ring,
+      floor: () => this.finals.lastFinalEnd,
+    });
+    this.interims = this.interimPolicy();
+    this.committed = this.recordedCommitted = this.offset;
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  private finalQueue(): FinalQueue {
+    return new FinalQueue({
+      id: this.d.id,
+      store: this.d.store,
       writer: this.writer,
       labeler: this.labeler,
-      seqStart: d.seqStart ?? 0,
+      seqStart: this.d.seqStart ?? 0,
       now: () => this.receivedSeconds,
       stored: (seq) => {
         this.advanceCommitted();
@@ -130,13 +106,16 @@ export class StreamSession {
         this.d.observe?.result('final', lag);
         this.checkLag();
       },
-      warn: (o, msg) => d.log.warn(o, msg),
+      warn: (o, msg) => this.d.log.warn(o, msg),
       onError: (err) => this.internalError(err),
     });
-    this.ending = new Ending({
-      id: d.id,
-      log: d.log,
-      flushTimeoutMs: d.config.flushTimeoutMs,
+  }
+
+  private endingPolicy(): Ending {
+    return new Ending({
+      id: this.d.id,
+      log: this.d.log,
+      flushTimeoutMs: this.d.config.flushTimeoutMs,
       closed: () => this.writer.closed,
       committed: () => this.committed,
       extent: () => this.extent,
@@ -150,32 +129,25 @@ export class StreamSession {
       close: (code, reason) => this.closeWithSummary(code, reason),
       error: (code, description) => this.writer.error(code, description),
     });
-    this.jobs = new WindowJobs({
-      id: d.id,
-      params: p,
-      config: d.config,
-      promptTokens: p.prompt && d.encodePrompt ? d.encodePrompt(p.prompt) : [],
-      ring: this.input.ring,
-      floor: () => this.finals.lastFinalEnd,
-    });
-    this.interims = new Interims({
-      id: d.id,
-      params: p,
-      scheduler: d.scheduler,
+  }
+
+  private interimPolicy(): Interims {
+    return new Interims({
+      id: this.d.id,
+      params: this.params,
+      scheduler: this.d.scheduler,
       jobs: this.jobs,
       utterances: this.utterances,
       writer: this.writer,
       stats: this.stats,
       now: () => this.receivedSeconds,
-      backoff: () => d.interimBackoff?.() ?? 1,
+      backoff: () => this.d.interimBackoff?.() ?? 1,
       finalsPending: () => this.finals.pending.length > 0,
       inputOpen: () => !this.writer.closed && !this.inputEnded,
       commit: (f) => this.requestFinal(f),
-      observe: (lag) => d.observe?.result('interim', lag),
-      warn: (o, msg) => d.log.warn(o, msg),
+      observe: (lag) => this.d.observe?.result('interim', lag),
+      warn: (o, msg) => this.d.log.warn(o, msg),
     });
-    this.committed = this.recordedCommitted = this.offset;
-    this.done = new Promise((r) => (this.resolveDone = r));
   }
 
   private get offset(): number {
@@ -328,7 +300,9 @@ export class StreamSession {
       { session: this.id, err: (err as Error).message, stack: (err as Error).stack },
       'session failed',
     );
-    this.fail(1011, 'internal error');
+    // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
+    const unstored = err instanceof StoreUnavailableError;
+    this.fail(1011, unstored ? this.ending.resumeReason('transcript store unavailable') : 'internal error');
   }
 
   private async ingest(samples: Float32Array): Promise<void> {

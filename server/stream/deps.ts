@@ -1,0 +1,47 @@
+import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
+import type { VadModel } from '../../models/vad/silero.js';
+import type { WindowResult } from '../../models/whisper/transcribe.js';
+import type { ListenParams } from '../params.js';
+import type { ModelInfo } from '../protocol.js';
+import type { TranscribeJob } from '../scheduling/scheduler.js';
+import type { TranscriptStore } from '../store/types.js';
+import type { SessionConfig } from './config.js';
+import type { StreamSession } from './session.js';
+
+/** What a live stream needs from the server: its engine, store and socket, and its resume state. */
+export interface SessionDeps {
+  id: string;
+  params: ListenParams;
+  config: SessionConfig;
+  model: ModelInfo;
+  vad: VadModel;
+  store: TranscriptStore;
+  scheduler: {
+    submit(job: TranscribeJob): Promise<WindowResult | null>;
+    dropInterims(session: string): void;
+  };
+  /** Encodes the session's prompt (keyterms) into decoder tokens once. */
+  encodePrompt?: (text: string) => number[];
+  /** Extra delay factor for interims under load (1 = nominal cadence, Infinity = none now). */
+  interimBackoff?: () => number;
+  /** Observes results and received audio (metrics). */
+  observe?: { result(kind: 'final' | 'interim', lag: number): void; audio(seconds: number): void };
+  /** Speaker embeddings for diarize=true (without one, diarize gives no labels). */
+  embedder?: SpeakerEmbedder;
+  send(message: object): 'ok' | 'backpressure' | 'dropped';
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+  log: {
+    info(o: object, msg?: string): void;
+    warn(o: object, msg?: string): void;
+    error(o: object, msg?: string): void;
+  };
+  /** Resume: the session's committed time in an earlier connection; times continue from there. */
+  timeOffset?: number;
+  seqStart?: number;
+  /** Resume: the speaker clustering of the earlier connections (SessionRecord.speakers), so labels keep. */
+  speakers?: unknown;
+  /** This connection continues an earlier one (said in the opening Metadata). */
+  resumed?: boolean;
+  onEnd?: (s: StreamSession) => void;
+}
