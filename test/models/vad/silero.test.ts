@@ -7,7 +7,7 @@ import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
 import { ModelLoadError } from '../../../models/errors.js';
 import { UtteranceSegmenter, type SegmentEvent } from '../../../models/vad/segmenter.js';
 
-const FIXTURES = new URL('../../fixtures/vad', import.meta.url);
+const FIXTURES = new URL('../../fixtures/vad/', import.meta.url);
 
 /** 16-bit PCM mono WAV to floats in [-1, 1). */
 function readWav16(path: URL): Float32Array {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { env, AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { WhisperTokenizer, TokenizerError } from '../../../models/whisper/tokenizer.js';
 
-const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tokenizer');
+const fixtureDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'tokenizer');
 const fixturePath = join(fixtureDir, 'tokenizer.json');
 
 const STRINGS = [
