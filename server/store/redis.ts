@@ -136,7 +136,7 @@ export class RedisStore implements TranscriptStore {
   }
 
   async update(session: string, patch: RecordPatch): Promise<void> {
-    if (Object.keys(patch).length === 0) return;
+    if (Object.keys(encode(patch)).length === 0) return;
     await this.write(async () => {
       // Only an existing record is patched (HSET on a missing key would create a record without an id).
       if (!(await this.redis.exists(this.key('rec', session)))) return;
@@ -196,8 +196,13 @@ export class RedisStore implements TranscriptStore {
 /** An error no retry can fix. */
 class Fatal extends Error {}
 
+/** Hash fields as JSON; an undefined field is left out (JSON.stringify would make it an empty, unreadable value). */
 function encode(fields: object): Record<string, string> {
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.stringify(v)]));
+  return Object.fromEntries(
+    Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, JSON.stringify(v)]),
+  );
 }
 
 function check(results: [Error | null, unknown][] | null): void {

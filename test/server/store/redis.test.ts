@@ -67,6 +67,17 @@ describe('RedisStore against a real redis-server', { skip: NO_REDIS }, () => {
     assert.equal(await a.get('shared'), undefined);
   });
 
+  test('a patch with an undefined field leaves the record readable', async () => {
+    const a = store();
+    await a.open({ ...record('undef'), params: { keyterms: undefined, language: 'en' } });
+    await a.update('undef', { committed: 2.5, duration: undefined });
+    await a.update('undef', { lastSeq: undefined });
+    const r = await a.get('undef');
+    assert.equal(r?.committed, 2.5);
+    assert.equal(r?.duration, 0);
+    assert.deepEqual(r?.params, { language: 'en' });
+  });
+
   test('append to an unknown session fails at once (no outage wait)', async () => {
     const a = store({ outageMs: 60_000 });
     const t0 = Date.now();
