@@ -37,6 +37,7 @@ if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return redis.call
 export class RedisStore implements TranscriptStore {
   private readonly redis: Redis;
   private waiting = 0;
+  private closed = false;
   private readonly ttlSeconds: number;
   /** This connection's Redis client id, written into leases so a contender can tell a dead holder. */
   private clientId: Promise<string> | undefined;
@@ -79,6 +80,8 @@ export class RedisStore implements TranscriptStore {
           return await run();
         } catch (err) {
           if (err instanceof Fatal) throw err;
+          // Closed (shutdown): nothing will come back, and a retry timer would hold the process open.
+          if (this.closed) throw new StoreUnavailableError('transcript store (Redis) closed');
           if (Date.now() + delay > deadline) {
             throw new StoreUnavailableError(
               `transcript store (Redis) unreachable for ${Math.round((this.o.outageMs ?? 30_000) / 1000)} s: ${(err as Error).message}`,
@@ -189,6 +192,7 @@ export class RedisStore implements TranscriptStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.redis.disconnect();
   }
 }

@@ -142,6 +142,25 @@ describe('RedisStore against a real redis-server', { skip: NO_REDIS }, () => {
     assert.equal(a.available(), true);
   });
 
+  test(
+    'close() ends a write waiting out an outage (its retries would keep a draining process alive)',
+    { timeout: 15_000 },
+    async () => {
+      const a = store({ outageMs: 60_000 });
+      await a.open(record('closing'));
+      await redis.stop();
+      try {
+        await until(() => !a.available());
+        const pending = a.append('closing', final(1));
+        await new Promise((r) => setTimeout(r, 300));
+        await a.close();
+        await assert.rejects(pending, StoreUnavailableError);
+      } finally {
+        await redis.restart();
+      }
+    },
+  );
+
   test('an outage longer than the limit fails the write with StoreUnavailableError', async () => {
     const a = store({ outageMs: 600 });
     await a.open(record('outage'));
