@@ -180,7 +180,13 @@ export class EarshotApp {
       const message = `session ${params.session} is still streaming on another connection`;
       return refuse(new ApiError('SESSION_LIVE', message, { dgError: `session: ${message}` }));
     }
-    if (this.draining) return refuse(new ApiError('OVERLOADED', 'server is draining'));
+    if (this.draining)
+      return refuse(
+        new ApiError(
+          'SHUTTING_DOWN',
+          'server is draining: reconnect (a sticky balancer sends you to another replica)',
+        ),
+      );
     const storeDown = this.storeDown();
     if (storeDown) return refuse(storeDown);
     const found = params.session ? await this.d.store.get(key) : undefined;
@@ -232,13 +238,14 @@ export class EarshotApp {
   private storeDown(): ApiError | undefined {
     if (this.d.store.available?.() !== false) return undefined;
     const why = 'transcript store unavailable (Redis unreachable): new streams are refused until it returns';
-    return new ApiError('OVERLOADED', why, { retryAfterSeconds: 5 });
+    return new ApiError('STORE_UNAVAILABLE', why, { retryAfterSeconds: 5 });
   }
 
   /** One live connection per session across replicas (stores shared by replicas): the refusal, or none. */
   private async claimSession(key: string, holder: string): Promise<ApiError | undefined> {
     const ok = await this.d.store.lease?.(key, holder, SESSION_LEASE_MS).catch(() => 'down' as const);
-    if (ok === 'down') return this.storeDown() ?? new ApiError('OVERLOADED', 'transcript store unavailable');
+    if (ok === 'down')
+      return this.storeDown() ?? new ApiError('STORE_UNAVAILABLE', 'transcript store unavailable');
     if (ok !== false) return undefined;
     const message = `session ${key} is streaming on another replica`;
     return new ApiError('SESSION_LIVE', message, { dgError: `session: ${message}` });

@@ -22,6 +22,8 @@ export const ERRORS = {
   CLIENT_CLOSED_REQUEST: { status: 499 },
   OVERLOADED: { status: 503, close: 1013 },
   SHUTTING_DOWN: { status: 503, close: 1001 },
+  /** The transcript store (Redis) cannot promise durable finals: new streams wait, live ones close 1011. */
+  STORE_UNAVAILABLE: { status: 503, close: 1011 },
   INTERNAL: { status: 500, close: 1011 },
 } as const satisfies Record<string, { status: number; close?: number }>;
 

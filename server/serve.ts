@@ -14,7 +14,9 @@ import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
 import { type ServerConfig } from './config.js';
 import { createStore, describeStore } from './store/index.js';
+import type { TranscriptStore } from './store/types.js';
 import { guardFromConfig } from './auth/from-config.js';
+import { RedisLimitStore } from './limits/redis.js';
 
 /** Everything `earshot serve` starts, for tests and embedding. */
 export interface RunningServer {
@@ -29,8 +31,32 @@ export async function startServer(
   config: ServerConfig,
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
+  // First, so a data dir that cannot be used stops startup before any model download.
+  const store = createStore(config);
+  return startWithStore(config, log, store).catch(async (err: unknown) => {
+    await store.close?.(); // a Redis connection would keep the failed process alive
+    throw err;
+  });
+}
+
+async function startWithStore(
+  config: ServerConfig,
+  log: Logger,
+  store: TranscriptStore,
+): Promise<RunningServer> {
   // Bad auth settings (an unreadable key file, a short JWT secret) stop startup before the model loads.
-  const auth = guardFromConfig(config, (code) => metrics.denied.inc({ reason: code }));
+  // Limits live in the shared store when there is one, so replicas enforce them together.
+  const limitStore = /^rediss?:\/\//.test(config.store)
+    ? new RedisLimitStore({ url: config.store })
+    : undefined;
+  const auth = (() => {
+    try {
+      return guardFromConfig(config, (code) => metrics.denied.inc({ reason: code }), limitStore);
+    } catch (err) {
+      void limitStore?.close(); // its connection would keep the refused process alive
+      throw err;
+    }
+  })();
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {
     dtype: config.dtype,
@@ -39,7 +65,6 @@ export async function startServer(
     warn: (m) => log.warn(m),
   });
   const vad = await loadSileroVad({ threads: 1 });
-  const store = createStore(config);
   // The probes below run on scrape or on a timer, after everything here exists.
   const metrics = new Metrics({
     activeStreams: () => app.sessions.size,
@@ -134,6 +159,7 @@ export async function startServer(
       await app.close();
       // After the drain: the streams' last finals and records are written.
       await store.close?.();
+      await limitStore?.close();
       if (idle) await model.release();
       else {
         abandoned = true;

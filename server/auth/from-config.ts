@@ -3,6 +3,7 @@
 import { ConfigError, type ServerConfig } from '../config.js';
 import { CorsPolicy } from '../http/cors.js';
 import { Limiter, type LimitsConfig } from '../limits/limiter.js';
+import type { LimitStore } from '../limits/store.js';
 import type { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { Guard } from './guard.js';
@@ -28,7 +29,12 @@ export interface ConfiguredGuard {
   watch: (report: Parameters<ApiKeyStore['watch']>[0]) => () => void;
 }
 
-export function guardFromConfig(c: AuthSettings, denied: (code: string) => void): ConfiguredGuard {
+/** `limits`: where counters live; a shared store (Redis) makes the replicas enforce the limits together. */
+export function guardFromConfig(
+  c: AuthSettings,
+  denied: (code: string) => void,
+  limits?: LimitStore,
+): ConfiguredGuard {
   let auth: Authenticator;
   let cors: CorsPolicy;
   let limiter: Limiter;
@@ -37,14 +43,17 @@ export function guardFromConfig(c: AuthSettings, denied: (code: string) => void)
     cors = CorsPolicy.fromOption(c.allowedOrigins);
     // 0 in the options means no limit.
     const limit = (n: number) => (n > 0 ? n : undefined);
-    limiter = new Limiter({
-      audioSecondsPerHour: limit(c.audioSecondsPerHour),
-      audioSecondsPerDay: limit(c.audioSecondsPerDay),
-      concurrentStreams: limit(c.concurrentStreams),
-      maxSessionSeconds: limit(c.maxSessionSeconds),
-      requestsPerMinute: limit(c.requestsPerMinute),
-      connectionsPerSecond: limit(c.connectionsPerSecond),
-    });
+    limiter = new Limiter(
+      {
+        audioSecondsPerHour: limit(c.audioSecondsPerHour),
+        audioSecondsPerDay: limit(c.audioSecondsPerDay),
+        concurrentStreams: limit(c.concurrentStreams),
+        maxSessionSeconds: limit(c.maxSessionSeconds),
+        requestsPerMinute: limit(c.requestsPerMinute),
+        connectionsPerSecond: limit(c.connectionsPerSecond),
+      },
+      limits,
+    );
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

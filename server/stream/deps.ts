@@ -6,7 +6,6 @@ import type { ModelInfo } from '../protocol.js';
 import type { TranscribeJob } from '../scheduling/scheduler.js';
 import type { TranscriptStore } from '../store/types.js';
 import type { SessionConfig } from './config.js';
-import type { StreamSession } from './session.js';
 
 /** What a live stream needs from the server: its engine, store and socket, and its resume state. */
 export interface SessionDeps {
@@ -43,5 +42,6 @@ export interface SessionDeps {
   speakers?: unknown;
   /** This connection continues an earlier one (said in the opening Metadata). */
   resumed?: boolean;
-  onEnd?: (s: StreamSession) => void;
+  /** Once, when the stream is over and its last final is stored. */
+  onEnd?: (s: { readonly id: string; readonly params: ListenParams }) => void;
 }
