@@ -68,3 +68,27 @@ export function concat(parts: readonly Float32Array[]): Float32Array {
   }
   return out;
 }
+
+/** The 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
+export function wavHeader(dataBytes: number, rate = 16000, channels = 1): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(channels, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * channels * 2, 28);
+  h.writeUInt16LE(channels * 2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+/** 16-bit mono 16 kHz WAV of these samples. */
+export function wav16(samples: Float32Array): Buffer {
+  const pcm = encode(samples, 'linear16');
+  return Buffer.concat([wavHeader(pcm.length), pcm]);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { before, test } from 'node:test';
-import { concat, encode, speechFixture } from '../helpers/audio.js';
+import { concat, speechFixture, wav16 } from '../helpers/audio.js';
 import { synthModel } from '../helpers/models.js';
 
 /** SIGTERM with inference still queued: the process exits within --drain-timeout (plus a margin), code 0. */
@@ -10,24 +10,6 @@ const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 const DRAIN_MS = 2000;
 /** Generous: one window already on the engine finishes, then sockets close and the process exits. */
 const MARGIN_MS = 6000;
-
-function wav(samples: Float32Array): Buffer {
-  const pcm = encode(samples, 'linear16');
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([h, pcm]);
-}
 
 let model: string;
 before(async () => {
@@ -59,7 +41,7 @@ test('SIGTERM during a long file transcription: exit 0 within the drain limit, q
   const fx = speechFixture();
   const upload = fetch(`${base}/v1/listen`, {
     method: 'POST',
-    body: new Uint8Array(wav(concat(Array.from({ length: 24 }, () => fx.samples)))),
+    body: new Uint8Array(wav16(concat(Array.from({ length: 24 }, () => fx.samples)))),
     headers: { 'content-type': 'audio/wav' },
   }).catch((e: Error) => e);
   // Wait until the engine has finished a window of it: the rest is queued behind.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { concat, encode, FIXTURES, speechFixture } from '../../helpers/audio.js';
+import { concat, FIXTURES, speechFixture, wav16 } from '../../helpers/audio.js';
 import { synthModel } from '../../helpers/models.js';
 import { startTestServer } from '../../helpers/server.js';
 
@@ -28,25 +28,6 @@ const skip = existsSync(CHROMIUM)
   : `SKIPPED LOUDLY: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH); .ci/run installs it`;
 
 const ARTIFACTS = new URL('../../../test-artifacts/', import.meta.url).pathname;
-
-/** 16-bit mono 16 kHz WAV. */
-function wav(samples: Float32Array): Buffer {
-  const pcm = encode(samples, 'linear16');
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + pcm.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(pcm.length, 40);
-  return Buffer.concat([h, pcm]);
-}
 
 /** Records in window.seen[name] every value `read` gives whenever the element `selector` (or its subtree) changes. */
 async function record(page: Page, name: string, selector: string, read: string): Promise<void> {
@@ -346,7 +327,7 @@ describe('live captions page in Chromium', { skip }, () => {
         ]),
       });
     });
-    await dropFile(page, wav(new Float32Array(16000)), 'talk.wav');
+    await dropFile(page, wav16(new Float32Array(16000)), 'talk.wav');
     await page.waitForFunction("document.getElementById('file-status').textContent === '100%, done'");
     assert.match(forms[0], /name="stream"\r\n\r\ntrue\r\n/);
     assert.match(forms[0], /name="response_format"\r\n\r\ndiarized_json\r\n/);
@@ -383,7 +364,7 @@ describe('live captions page in Chromium', { skip }, () => {
     await page.setInputFiles('#file', {
       name: 'b.wav',
       mimeType: 'audio/wav',
-      buffer: wav(new Float32Array(1)),
+      buffer: wav16(new Float32Array(1)),
     });
     await page.waitForFunction("document.getElementById('file-status').textContent.startsWith('failed')");
     assert.equal(await page.textContent('#file-status'), 'failed: engine fell over');
@@ -406,7 +387,7 @@ describe('live captions page in Chromium', { skip }, () => {
     await page.setInputFiles('#file', {
       name: 'three.wav',
       mimeType: 'audio/wav',
-      buffer: wav(concat([samples, samples, samples])),
+      buffer: wav16(concat([samples, samples, samples])),
     });
     await page.waitForFunction(
       "document.getElementById('file-status').textContent === '100%, done'",
@@ -454,7 +435,7 @@ describe('live captions page in Chromium', { skip }, () => {
     await page.setInputFiles('#file', {
       name: 'a.wav',
       mimeType: 'audio/wav',
-      buffer: wav(speechFixture().samples),
+      buffer: wav16(speechFixture().samples),
     });
     await page.locator('#file-status', { hasText: '100%, done' }).waitFor({ timeout: 60_000 });
     assert.match((await page.textContent('#file-text'))!, /hello world/);

@@ -5,26 +5,9 @@ import type { TranscribeJob } from '../../../server/scheduling/scheduler.js';
 import { concat, encode, speechFixture } from '../../helpers/audio.js';
 import { synthModel } from '../../helpers/models.js';
 import { startTestServer } from '../../helpers/server.js';
+import { wavHeader } from '../../helpers/audio.js';
 
 /** File jobs: admitted like streams, bounded, and cancelled when their client goes away. */
-
-/** A 16-bit mono 16 kHz WAV header for n data bytes. */
-function wavHeader(dataBytes: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(16000, 24);
-  h.writeUInt32LE(32000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
-}
 
 const fx = speechFixture();
 // Three minutes of conversation: many speech windows.
