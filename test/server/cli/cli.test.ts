@@ -144,10 +144,11 @@ describe('earshot transcribe', () => {
     }
   });
 
-  test('--diarize is refused, not ignored', async () => {
-    const r = await run(['transcribe', wav(1), '--model', model, '--diarize']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /^earshot: --diarize is not implemented yet in this version/);
+  test('--diarize labels the transcript (json: a speaker on every segment)', async () => {
+    const r = await run(['transcribe', wav(1), '--model', model, '--diarize', '--format', 'verbose_json']);
+    assert.equal(r.code, 0, r.stderr);
+    const segments = (JSON.parse(r.stdout) as { segments: { speaker?: unknown }[] }).segments;
+    assert.ok(segments.length > 0 && segments.every((s) => s.speaker !== undefined), r.stdout);
   });
 
   test('without --model: synthetic:tiny, with the SYNTHETIC warning; models list shows the built model', async () => {
