@@ -79,8 +79,8 @@ export class Authenticator {
   describe(): string {
     if (!this.enabled) {
       return this.allowAnonymous
-        ? 'AUTH IS OFF: anyone who can reach this server can use it (--allow-anonymous)'
-        : 'AUTH IS OFF: only loopback clients are served; configure --api-keys or --jwt-secret/--jwks-url';
+        ? 'auth is OFF: anyone who can reach this server can use it (--allow-anonymous)'
+        : 'auth is OFF: only loopback clients are served; configure --api-keys or --jwt-secret/--jwks-url';
     }
     const parts = [];
     if (this.keys)

@@ -164,7 +164,7 @@ describe('Authenticator with auth off', () => {
 
   test('anonymous from loopback only, unless allow-anonymous', async () => {
     assert.equal(off.enabled, false);
-    assert.match(off.describe(), /AUTH IS OFF/);
+    assert.match(off.describe(), /auth is OFF/);
     accepted(await off.authenticate(request({ remoteAddress: '127.0.0.1' })), '');
     accepted(await off.authenticate(request({ remoteAddress: '::1' })), '');
     refused(await off.authenticate(request({ remoteAddress: '192.168.1.20' })), 403, 'ANONYMOUS_NOT_ALLOWED');
