@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { encode, speechFixture } from '../helpers/audio.js';
 import { synthModel } from '../helpers/models.js';
 import { collect, connect } from '../helpers/server.js';
@@ -8,6 +8,9 @@ import { collect, connect } from '../helpers/server.js';
 /** `earshot serve` as a process: the startup banner, a clear failure, and SIGTERM's drain. */
 
 const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
+/** Every server this file starts: killed at the end, so a failed assertion cannot leave one keeping the run alive. */
+const started: ChildProcess[] = [];
+after(() => started.forEach((p) => p.exitCode === null && p.kill('SIGKILL')));
 
 function serve(args: string[]): {
   proc: ChildProcess;
@@ -19,6 +22,7 @@ function serve(args: string[]): {
   const proc = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
     env: { ...process.env, EARSHOT_MODEL: '' },
   });
+  started.push(proc);
   const lines: string[] = [];
   let stderr = '';
   const port = new Promise<number>((resolve, reject) => {
