@@ -126,11 +126,16 @@ export class AdmissionController {
     return streamDemand(stream, this.interimIntervalMs);
   }
 
-  /** A stream ended: forget one admission priced like it, so the mix of live demands stays exact. */
+  /**
+   * A stream ended: forget one admission priced like it, so the mix of live demands stays exact. A stream that
+   * opened and ended between two samples is still pending (the probe never counted it): forget it there.
+   */
   ended(stream: StreamShape): void {
     const demand = this.demand(stream);
-    const i = this.live.findIndex((a) => a.demand === demand);
-    if (i >= 0) this.live.splice(i, 1);
+    // The probe no longer counts the stream: if live still holds more than it counts, the stream was promoted.
+    const list = this.live.length > this.probe.active() ? this.live : this.pending;
+    const i = list.findIndex((a) => a.demand === demand);
+    list.splice(i >= 0 ? i : 0, list.length > 0 ? 1 : 0);
   }
 
   /** Records the engine's cumulative busy time; call every second or so. */
