@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { APIStatusError } from '@livekit/agents';
-import { dispose } from '@livekit/rtc-node';
 import WebSocket, { WebSocketServer } from 'ws';
 import { STT } from '../src/index.js';
 import {
@@ -11,21 +10,13 @@ import {
   names,
   pushPaced,
   SCRIPT,
-  startEarshot,
+  earshotForThisFile,
   toFrames,
-  type Earshot,
 } from './helpers.js';
 import { startFront } from './proxy.js';
 
 const fx = fixture();
-let server: Earshot;
-before(async () => {
-  server = await startEarshot();
-});
-after(async () => {
-  await server.stop();
-  await dispose();
-});
+const server = earshotForThisFile();
 
 const connOptions = { maxRetry: 3, retryIntervalMs: 100, timeoutMs: 5000 };
 const firstUtterance = () => toFrames(fx.samples.subarray(0, 16000 * 4.6), 16000);

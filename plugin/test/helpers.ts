@@ -1,5 +1,6 @@
 import { initializeLogger, stt as agents } from '@livekit/agents';
-import { AudioFrame } from '@livekit/rtc-node';
+import { AudioFrame, dispose } from '@livekit/rtc-node';
+import { after, before } from 'node:test';
 import { encode, speechFixture, type SpeechFixture } from '../../test/helpers/audio.js';
 import { synthModel } from '../../test/helpers/models.js';
 import { startTestServer } from '../../test/helpers/server.js';
@@ -22,6 +23,36 @@ export type Earshot = Awaited<ReturnType<typeof startTestServer>>;
 export async function startEarshot(overrides: Partial<ServerConfig> = {}): Promise<Earshot> {
   const model = await synthModel({ script: `<|0.00|> ${SCRIPT}<|1.00|>`, timestamped: true });
   return startTestServer({ model, transport: 'ws', ...overrides });
+}
+
+/**
+ * One earshot server for the test file that calls this: started before its tests, stopped after them, with
+ * LiveKit's native side disposed (it would keep the process alive).
+ */
+export function earshotForThisFile(): Pick<Earshot, 'url' | 'ws' | 'port'> {
+  let server: Earshot | undefined;
+  before(async () => {
+    server = await startEarshot();
+  });
+  after(async () => {
+    await server?.stop();
+    await dispose();
+  });
+  const live = () => {
+    if (!server) throw new Error('earshot is not started yet: use it inside a test');
+    return server;
+  };
+  return {
+    get url() {
+      return live().url;
+    },
+    get port() {
+      return live().port;
+    },
+    get ws() {
+      return live().ws;
+    },
+  };
 }
 
 /** 16 kHz float samples as linear16 AudioFrames of `ms` at `rate` (room audio comes in 10-20 ms frames). */

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { APIStatusError } from '@livekit/agents';
-import { dispose } from '@livekit/rtc-node';
 import { STT } from '../src/index.js';
-import { fixture, SCRIPT, startEarshot, T, toFrames, type Earshot } from './helpers.js';
+import { fixture, SCRIPT, earshotForThisFile, T, toFrames } from './helpers.js';
 import { startFront } from './proxy.js';
 
 const fx = fixture();
-let server: Earshot;
-before(async () => {
-  server = await startEarshot();
-});
-after(async () => {
-  await server.stop();
-  await dispose();
-});
+const server = earshotForThisFile();
 
 test('recognize() on a buffered utterance (24 kHz frames) returns its text and words', async () => {
   const stt = new STT({ url: server.ws, language: 'en' }); // a ws:// URL works for the POST too

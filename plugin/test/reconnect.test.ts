@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { stt as agents } from '@livekit/agents';
-import { dispose } from '@livekit/rtc-node';
 import { STT } from '../src/index.js';
 import {
   collect,
@@ -10,10 +9,9 @@ import {
   names,
   pushPaced,
   SCRIPT,
-  startEarshot,
+  earshotForThisFile,
   T,
   toFrames,
-  type Earshot,
 } from './helpers.js';
 import { startFront, type Front } from './proxy.js';
 
@@ -23,14 +21,7 @@ import { startFront, type Front } from './proxy.js';
  */
 
 const fx = fixture();
-let server: Earshot;
-before(async () => {
-  server = await startEarshot();
-});
-after(async () => {
-  await server.stop();
-  await dispose();
-});
+const server = earshotForThisFile();
 
 const connOptions = { maxRetry: 5, retryIntervalMs: 100, timeoutMs: 5000 };
 const FRAME_S = 0.02;

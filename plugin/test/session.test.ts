@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { voice } from '@livekit/agents';
-import { AudioFrame, dispose } from '@livekit/rtc-node';
+import { AudioFrame } from '@livekit/rtc-node';
 import { STT } from '../src/index.js';
-import { fixture, SCRIPT, sleep, startEarshot, toFrames, type Earshot } from './helpers.js';
+import { fixture, SCRIPT, sleep, earshotForThisFile, toFrames } from './helpers.js';
 
 /** Room audio without a room: an AudioInput fed from a stream of 24 kHz frames, as room_io would feed it. */
 class FramesInput extends voice.AudioInput {
@@ -21,14 +21,7 @@ class FramesInput extends voice.AudioInput {
 }
 
 const fx = fixture();
-let server: Earshot;
-before(async () => {
-  server = await startEarshot();
-});
-after(async () => {
-  await server.stop();
-  await dispose();
-});
+const server = earshotForThisFile();
 
 test("inside an AgentSession with no room, the user's transcript reaches the chat history", async () => {
   const session = new voice.AgentSession({

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { dispose } from '@livekit/rtc-node';
+import { describe, test } from 'node:test';
 import { STT } from '../src/index.js';
 import {
   collect,
@@ -9,21 +8,13 @@ import {
   names,
   pushPaced,
   SCRIPT,
-  startEarshot,
+  earshotForThisFile,
   T,
   toFrames,
-  type Earshot,
 } from './helpers.js';
 
 const fx = fixture();
-let server: Earshot;
-before(async () => {
-  server = await startEarshot();
-});
-after(async () => {
-  await server.stop();
-  await dispose();
-});
+const server = earshotForThisFile();
 
 describe('stream(): a three-utterance recording', () => {
   for (const rate of [16000, 24000, 48000]) {
