@@ -30,9 +30,13 @@ const received = new WeakMap<WebSocket, Record<string, unknown>[]>();
  * Opens /v1/listen, resolves once open (or rejects with the refusal's status, headers and body). Messages are
  * recorded from the start: the server's opening Metadata can arrive in the same packet as the handshake.
  */
-export function connect(url: string, protocols?: string[]): Promise<WebSocket> {
+export function connect(
+  url: string,
+  protocols?: string[],
+  headers?: Record<string, string>,
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols);
+    const ws = new WebSocket(url, protocols, headers ? { headers } : undefined);
     const messages: Record<string, unknown>[] = [];
     received.set(ws, messages);
     ws.on('message', (data, isBinary) => {

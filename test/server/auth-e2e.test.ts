@@ -6,11 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { DeepgramClient } from '@deepgram/sdk';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose';
 import OpenAI, { toFile } from 'openai';
-import WebSocket from 'ws';
 import { apiKeyLine } from '../../server/auth/api-keys.js';
 import { encode, FIXTURES, speechFixture } from '../helpers/audio.js';
 import { synthModel } from '../helpers/models.js';
-import { sendPaced, startTestServer } from '../helpers/server.js';
+import { collect, connect, sendPaced, startTestServer } from '../helpers/server.js';
 import { JwksServer } from './auth/helpers.js';
 
 /**
@@ -99,7 +98,7 @@ async function viaUpgrade(
   protocols?: string[],
 ): Promise<Outcome> {
   try {
-    const ws = await connectWith(`${server.ws}/v1/listen${query}`, headers, protocols);
+    const ws = await connect(`${server.ws}/v1/listen${query}`, protocols, headers);
     const protocol = ws.protocol;
     ws.close();
     return { status: 101, headers: { 'sec-websocket-protocol': protocol } };
@@ -112,47 +111,6 @@ async function viaUpgrade(
       headers: e.headers!,
     };
   }
-}
-
-interface Conversation {
-  messages: Record<string, unknown>[];
-  close: { code: number; reason: string };
-}
-
-const received = new WeakMap<WebSocket, Record<string, unknown>[]>();
-
-/** Opens /v1/listen with request headers; rejects with the refusal's status, headers and body. */
-function connectWith(url: string, headers: Record<string, string>, protocols?: string[]): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols, { headers });
-    const messages: Record<string, unknown>[] = [];
-    received.set(ws, messages);
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) messages.push(JSON.parse(String(data)) as Record<string, unknown>);
-    });
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d));
-      res.on('end', () =>
-        reject(
-          Object.assign(new Error(`HTTP ${res.statusCode}`), {
-            status: res.statusCode,
-            headers: res.headers,
-            body,
-          }),
-        ),
-      );
-    });
-    ws.once('error', reject);
-  });
-}
-
-function collect(ws: WebSocket): Promise<Conversation> {
-  const messages = received.get(ws)!;
-  return new Promise((resolve) =>
-    ws.once('close', (code, reason) => resolve({ messages, close: { code, reason: String(reason) } })),
-  );
 }
 
 describe('refused before the upgrade and on HTTP', () => {
@@ -339,8 +297,9 @@ describe('ownership', () => {
   const root = { authorization: `Token ${KEYS.root}` };
 
   async function stream(headers: Record<string, string>, query: string) {
-    const ws = await connectWith(
+    const ws = await connect(
       `${server.ws}/v1/listen?encoding=linear16&sample_rate=16000${query}`,
+      undefined,
       headers,
     );
     const done = collect(ws);
@@ -381,7 +340,7 @@ describe('ownership', () => {
     assert.deepEqual([bobMeta.resumed, bobMeta.last_seq], [false, 0]);
 
     // The owner resumes (finals replayed) and deletes.
-    const ws = await connectWith(`${server.ws}/v1/listen?session=meeting-1&resume_from=0`, alice);
+    const ws = await connect(`${server.ws}/v1/listen?session=meeting-1&resume_from=0`, undefined, alice);
     const again = collect(ws);
     ws.send(JSON.stringify({ type: 'CloseStream' }));
     const replayed = (await again).messages.filter((m) => m.type === 'Results');
