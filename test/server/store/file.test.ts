@@ -3,28 +3,8 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { SessionRecord, StoredFinal } from '../../../server/store/types.js';
 import { FileStore } from '../../../server/store/file.js';
-
-const record = (id: string): SessionRecord => ({
-  id,
-  subject: 'alice',
-  created: new Date(0).toISOString(),
-  status: 'live',
-  duration: 0,
-  committed: 0,
-  lastSeq: 0,
-  params: { language: 'en' },
-});
-const final = (seq: number): StoredFinal => ({
-  seq,
-  start: seq,
-  end: seq + 0.5,
-  transcript: `word${seq}`,
-  words: [{ word: `word${seq}`, start: seq, end: seq + 0.5, confidence: 0.9, punctuated_word: `word${seq}` }],
-  speech_final: true,
-  from_finalize: false,
-});
+import { final, record } from '../../helpers/store.js';
 
 function dir(): string {
   return mkdtempSync(join(tmpdir(), 'earshot-store-'));

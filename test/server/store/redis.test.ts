@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { StoreUnavailableError, type SessionRecord, type StoredFinal } from '../../../server/store/types.js';
+import { StoreUnavailableError } from '../../../server/store/types.js';
 import { RedisStore } from '../../../server/store/redis.js';
+import { final, record } from '../../helpers/store.js';
 import { NO_REDIS, startRedis, type TestRedis } from '../../helpers/redis.js';
-
-const record = (id: string): SessionRecord => ({
-  id,
-  subject: 'alice',
-  created: new Date(0).toISOString(),
-  status: 'live',
-  duration: 0,
-  committed: 0,
-  lastSeq: 0,
-  params: { language: 'en', interim: true },
-});
-const final = (seq: number): StoredFinal => ({
-  seq,
-  start: seq,
-  end: seq + 0.5,
-  transcript: `w${seq}`,
-  words: [{ word: `w${seq}`, start: seq, end: seq + 0.5, confidence: 0.9, punctuated_word: `w${seq}` }],
-  speech_final: true,
-  from_finalize: false,
-});
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();
