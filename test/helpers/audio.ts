@@ -92,3 +92,24 @@ export function wav16(samples: Float32Array): Buffer {
   const pcm = encode(samples, 'linear16');
   return Buffer.concat([wavHeader(pcm.length), pcm]);
 }
+
+/** A synthetic vowel-like voice for speaker tests: harmonics of f0 (slight vibrato) under two formant peaks, 4 Hz syllable envelope. */
+export function voice(f0: number, formants: [number, number], seconds: number, phase = 0): Float32Array {
+  const out = new Float32Array(Math.round(seconds * 16000));
+  const amps: number[] = [];
+  for (let h = 1; h * f0 < 7000; h++) {
+    const f = h * f0;
+    amps.push(
+      Math.exp(-(((f - formants[0]) / 150) ** 2)) + 0.6 * Math.exp(-(((f - formants[1]) / 250) ** 2)) + 0.02,
+    );
+  }
+  let ph = 0;
+  for (let i = 0; i < out.length; i++) {
+    const t = i / 16000;
+    ph += (2 * Math.PI * f0 * (1 + 0.01 * Math.sin(2 * Math.PI * 5 * t))) / 16000;
+    let s = 0;
+    for (let h = 0; h < amps.length; h++) s += amps[h] * Math.sin((h + 1) * ph);
+    out[i] = 0.1 * s * (0.6 + 0.4 * Math.sin(2 * Math.PI * 4 * t + phase));
+  }
+  return out;
+}

@@ -3,29 +3,9 @@ import assert from 'node:assert/strict';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import { LiveDiarizer, diarizeFile, slidingWindows } from '../../../models/speaker/diarize.js';
 import { cosine } from '../../../models/speaker/embedding.js';
+import { voice } from '../../helpers/audio.js';
 
 const SR = 16000;
-
-/** A vowel-like voice: harmonics of f0 (slight vibrato) under two formant peaks, 4 Hz syllable envelope. */
-function voice(f0: number, formants: [number, number], seconds: number, phase = 0): Float32Array {
-  const out = new Float32Array(Math.round(seconds * SR));
-  const amps: number[] = [];
-  for (let h = 1; h * f0 < 7000; h++) {
-    const f = h * f0;
-    amps.push(
-      Math.exp(-(((f - formants[0]) / 150) ** 2)) + 0.6 * Math.exp(-(((f - formants[1]) / 250) ** 2)) + 0.02,
-    );
-  }
-  let ph = 0;
-  for (let i = 0; i < out.length; i++) {
-    const t = i / SR;
-    ph += (2 * Math.PI * f0 * (1 + 0.01 * Math.sin(2 * Math.PI * 5 * t))) / SR;
-    let s = 0;
-    for (let h = 0; h < amps.length; h++) s += amps[h] * Math.sin((h + 1) * ph);
-    out[i] = 0.1 * s * (0.6 + 0.4 * Math.sin(2 * Math.PI * 4 * t + phase));
-  }
-  return out;
-}
 
 const A = (s: number, p = 0) => voice(100, [600, 1200], s, p);
 const B = (s: number, p = 0) => voice(230, [850, 2300], s, p);

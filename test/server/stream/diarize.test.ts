@@ -5,6 +5,7 @@ import type { VadModel } from '../../../models/vad/silero.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { concat, encode } from '../../helpers/audio.js';
 import { finals, sessionHarness, wordsOf, type Msg } from '../../helpers/session-harness.js';
+import { voice } from '../../helpers/audio.js';
 
 /**
  * Live speaker labels through a whole session (real PCM path, real built-in speaker embedding, the engine double
@@ -39,26 +40,6 @@ const energyVad: VadModel = {
   },
 };
 
-/** A vowel-like voice: harmonics of f0 under two formant peaks, a 4 Hz syllable envelope. */
-function voice(f0: number, formants: [number, number], seconds: number): Float32Array {
-  const out = new Float32Array(Math.round(seconds * SR));
-  const amps: number[] = [];
-  for (let h = 1; h * f0 < 7000; h++) {
-    const f = h * f0;
-    amps.push(
-      Math.exp(-(((f - formants[0]) / 150) ** 2)) + 0.6 * Math.exp(-(((f - formants[1]) / 250) ** 2)) + 0.02,
-    );
-  }
-  let ph = 0;
-  for (let i = 0; i < out.length; i++) {
-    const t = i / SR;
-    ph += (2 * Math.PI * f0 * (1 + 0.01 * Math.sin(2 * Math.PI * 5 * t))) / SR;
-    let s = 0;
-    for (let h = 0; h < amps.length; h++) s += amps[h] * Math.sin((h + 1) * ph);
-    out[i] = 0.1 * s * (0.6 + 0.4 * Math.sin(2 * Math.PI * 4 * t));
-  }
-  return out;
-}
 const A = (s: number) => voice(100, [600, 1200], s);
 const B = (s: number) => voice(230, [850, 2300], s);
 const pause = (s: number) => new Float32Array(Math.round(s * SR));
