@@ -31,6 +31,12 @@ if v == false or v == ARGV[4] or string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' 
   or (ARGV[3] ~= '' and string.sub(v, 1, #ARGV[3]) == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[2]) return 1 end
 return v`;
+// A final for an existing session: stored, lastSeq moved, retention re-armed; 0 when the session is unknown.
+const APPEND = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'lastSeq', ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+return 1`;
 const RELEASE = `local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -79,7 +85,6 @@ export class RedisStore implements TranscriptStore {
         try {
           return await run();
         } catch (err) {
-          if (err instanceof Fatal) throw err;
           // Closed (shutdown): nothing will come back, and a retry timer would hold the process open.
           if (this.closed) throw new StoreUnavailableError('transcript store (Redis) closed');
           if (Date.now() + delay > deadline) {
@@ -114,17 +119,20 @@ export class RedisStore implements TranscriptStore {
   }
 
   async append(session: string, final: StoredFinal): Promise<void> {
-    await this.write(async () => {
-      if (!(await this.redis.exists(this.key('rec', session)))) throw new Fatal(`unknown session ${session}`);
-      // Idempotent: a retried ZADD of the same member and score changes nothing.
-      const m = this.redis.multi();
-      m.zadd(this.key('fin', session), final.seq, JSON.stringify(final));
-      m.hset(this.key('rec', session), 'lastSeq', JSON.stringify(final.seq));
-      this.expire(m, session);
-      check(await m.exec());
-    }).catch((err: unknown) => {
-      throw err instanceof Fatal ? new Error(err.message) : err;
-    });
+    // One round trip per final, the existence check included; a retried ZADD of the same member changes nothing.
+    const stored = await this.write(() =>
+      this.redis.eval(
+        APPEND,
+        2,
+        this.key('rec', session),
+        this.key('fin', session),
+        String(final.seq),
+        JSON.stringify(final),
+        JSON.stringify(final.seq),
+        String(this.ttlSeconds),
+      ),
+    );
+    if (stored !== 1) throw new Error(`unknown session ${session}`);
   }
 
   async finals(session: string, afterSeq = -1): Promise<StoredFinal[]> {
@@ -196,9 +204,6 @@ export class RedisStore implements TranscriptStore {
     this.redis.disconnect();
   }
 }
-
-/** An error no retry can fix. */
-class Fatal extends Error {}
 
 /** Hash fields as JSON; an undefined field is left out (JSON.stringify would make it an empty, unreadable value). */
 function encode(fields: object): Record<string, string> {
