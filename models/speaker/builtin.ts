@@ -7,9 +7,18 @@
  *   fraction of voiced frames.
  * Each statistic is centred and scaled by fixed constants (typical values and spreads of speech) and weighted, so
  * cosine similarity compares voices, not the shared shape of all speech.
+ *
+ * A recording is analysed once (VoiceFrames: per-frame cepstra and pitch as running sums), so the diarizer's many
+ * overlapping windows and candidate pieces cost a few vector operations each, not another pass over the audio.
  */
-import { KaldiFbank } from '../../audio/fbank.js';
-import { type SpeakerEmbedder, SpeakerEmbeddingError, l2normalize } from './embedding.js';
+import { KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
+import {
+  type Span,
+  type SpanEmbedder,
+  type SpeakerEmbedder,
+  SpeakerEmbeddingError,
+  l2normalize,
+} from './embedding.js';
 
 const N_CEPS = 20;
 const MIN_F0 = 60;
@@ -81,11 +90,87 @@ function frameF0(x: Float32Array, off: number, len: number): number {
   return SR / (bestLag + shift);
 }
 
+const NC = N_CEPS - 1;
+const PITCH_LEN = 640;
+
+/**
+ * A clip's voice features frame by frame (10 ms), kept as running sums so that the statistics of any span of it
+ * cost O(1): change detection slides windows over a final and embeds the pieces between changes without
+ * analysing the audio again.
+ */
+export class VoiceFrames {
+  /** Prefix sums (index f = frames before f): speech frames, pitch-analysed frames. */
+  private readonly speech: Float64Array;
+  private readonly pitched: Float64Array;
+  /** (frames + 1) × NC. */
+  private readonly cepSum: Float64Array;
+  private readonly cepSq: Float64Array;
+
+  constructor(
+    readonly frames: number,
+    readonly frameSeconds: number,
+    speech: Uint8Array,
+    /** frames × NC cepstra (zeros where not speech). */
+    cep: Float64Array,
+    /** log2 f0 per frame: NaN when not analysed, -Infinity when unvoiced. */
+    private readonly logF0: Float64Array,
+  ) {
+    this.speech = new Float64Array(frames + 1);
+    this.pitched = new Float64Array(frames + 1);
+    this.cepSum = new Float64Array((frames + 1) * NC);
+    this.cepSq = new Float64Array((frames + 1) * NC);
+    for (let f = 0; f < frames; f++) {
+      this.speech[f + 1] = this.speech[f] + speech[f];
+      this.pitched[f + 1] = this.pitched[f] + (Number.isNaN(logF0[f]) ? 0 : 1);
+      for (let k = 0; k < NC; k++) {
+        const c = speech[f] ? cep[f * NC + k] : 0;
+        this.cepSum[(f + 1) * NC + k] = this.cepSum[f * NC + k] + c;
+        this.cepSq[(f + 1) * NC + k] = this.cepSq[f * NC + k] + c * c;
+      }
+    }
+  }
+
+  /** Frame range [a, b) of a span in seconds from the clip's start. */
+  range(start: number, end: number): [number, number] {
+    const a = Math.max(0, Math.min(this.frames, Math.round(start / this.frameSeconds)));
+    const b = Math.max(a, Math.min(this.frames, Math.round(end / this.frameSeconds)));
+    return [a, b];
+  }
+
+  /** Statistics of the frames between start and end seconds (from the clip's start). */
+  stats(start = 0, end = Infinity): VoiceStats {
+    const [a, b] = this.range(start, end);
+    const n = this.speech[b] - this.speech[a];
+    const cepMean = new Float64Array(NC);
+    const cepStd = new Float64Array(NC);
+    for (let k = 0; k < NC; k++) {
+      const m = n > 0 ? (this.cepSum[b * NC + k] - this.cepSum[a * NC + k]) / n : 0;
+      const sq = n > 0 ? (this.cepSq[b * NC + k] - this.cepSq[a * NC + k]) / n : 0;
+      cepMean[k] = m;
+      cepStd[k] = Math.sqrt(Math.max(0, sq - m * m));
+    }
+    // Medians, not means: a few octave errors must not move a voice's pitch.
+    const f0s: number[] = [];
+    for (let f = a; f < b; f++) if (Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
+    f0s.sort((x, y) => x - y);
+    const np = this.pitched[b] - this.pitched[a];
+    return {
+      cepMean,
+      cepStd,
+      logF0: quantile(f0s, 0.5),
+      logF0Spread: f0s.length > 1 ? quantile(f0s, 0.75) - quantile(f0s, 0.25) : 0,
+      voicedFraction: np > 0 ? f0s.length / np : 0,
+      speechFrames: n,
+    };
+  }
+}
+
 export class VoiceAnalyzer {
   private readonly fbank = new KaldiFbank();
   private readonly dct = dctMatrix(80, N_CEPS);
 
-  stats(clip: Float32Array): VoiceStats {
+  /** Per-frame features of a whole clip. */
+  frames(clip: Float32Array): VoiceFrames {
     const feats = this.fbank.compute(clip);
     const { frames, bins, data } = feats;
     // Speech frames: within 30 dB (in power) of the clip's loud frames.
@@ -97,45 +182,28 @@ export class VoiceAnalyzer {
     }
     const sortedE = [...energy].sort((a, b) => a - b);
     const floor = quantile(sortedE, 0.95) - Math.log(1000);
-    const cepSum = new Float64Array(N_CEPS);
-    const cepSq = new Float64Array(N_CEPS);
-    const f0s: number[] = [];
-    let speech = 0;
-    const pitchLen = 640;
+    const silentEnergy = Math.log(bins * Math.exp(LOG_FLOOR) + 1e-10) + 1e-6;
+    const speech = new Uint8Array(frames);
+    const cep = new Float64Array(frames * NC);
+    const logF0 = new Float64Array(frames).fill(NaN);
     for (let f = 0; f < frames; f++) {
-      if (energy[f] < floor) continue;
-      speech++;
+      // Digital silence (a muted or padded stream: every bin at the log floor) is never speech.
+      if (energy[f] < floor || energy[f] <= silentEnergy) continue;
+      speech[f] = 1;
       for (let k = 1; k < N_CEPS; k++) {
         const row = this.dct[k];
         let c = 0;
         for (let b = 0; b < bins; b++) c += row[b] * data[f * bins + b];
-        cepSum[k] += c;
-        cepSq[k] += c * c;
+        cep[f * NC + k - 1] = c;
       }
       // Pitch on every other frame (20 ms hop) is plenty for statistics.
       const off = f * this.fbank.frameShift;
-      if (f % 2 === 0 && off + pitchLen <= clip.length) {
-        const f0 = frameF0(clip, off, pitchLen);
-        if (f0 > 0) f0s.push(Math.log2(f0));
+      if (f % 2 === 0 && off + PITCH_LEN <= clip.length) {
+        const f0 = frameF0(clip, off, PITCH_LEN);
+        logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
       }
     }
-    const cepMean = new Float64Array(N_CEPS - 1);
-    const cepStd = new Float64Array(N_CEPS - 1);
-    for (let k = 1; k < N_CEPS; k++) {
-      const m = speech > 0 ? cepSum[k] / speech : 0;
-      cepMean[k - 1] = m;
-      cepStd[k - 1] = speech > 0 ? Math.sqrt(Math.max(0, cepSq[k] / speech - m * m)) : 0;
-    }
-    f0s.sort((a, b) => a - b);
-    const pitched = Math.ceil(speech / 2);
-    return {
-      cepMean,
-      cepStd,
-      logF0: quantile(f0s, 0.5),
-      logF0Spread: f0s.length > 1 ? quantile(f0s, 0.75) - quantile(f0s, 0.25) : 0,
-      voicedFraction: pitched > 0 ? Math.min(1, f0s.length / pitched) : 0,
-      speechFrames: speech,
-    };
+    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0);
   }
 }
 
@@ -235,41 +303,8 @@ export class RandomFourierFeatures {
   }
 }
 
-/** Runs of exact zeros at least this long are digital silence (a muted or padded stream), not a quiet voice. */
-const MIN_ZERO_RUN = 160;
-
-/**
- * The clip without its digital silence: exact-zero runs carry no voice but would count as frames (or shift the
- * loudness floor) and pull the statistics apart.
- */
-function withoutDigitalSilence(clip: Float32Array): Float32Array {
-  const keep: [number, number][] = [];
-  let runStart = -1;
-  let from = 0;
-  for (let i = 0; i <= clip.length; i++) {
-    if (i < clip.length && clip[i] === 0) {
-      if (runStart < 0) runStart = i;
-      continue;
-    }
-    if (runStart >= 0 && i - runStart >= MIN_ZERO_RUN) {
-      if (runStart > from) keep.push([from, runStart]);
-      from = i;
-    }
-    runStart = -1;
-  }
-  if (from < clip.length) keep.push([from, clip.length]);
-  if (keep.length === 1 && keep[0][0] === 0 && keep[0][1] === clip.length) return clip;
-  const out = new Float32Array(keep.reduce((n, [a, b]) => n + b - a, 0));
-  let o = 0;
-  for (const [a, b] of keep) {
-    out.set(clip.subarray(a, b), o);
-    o += b - a;
-  }
-  return out;
-}
-
-/** Shortest voiced remainder worth analysing (one fbank frame and a bit), samples. */
-const MIN_VOICED_SAMPLES = 800;
+/** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
+const MIN_SPEECH_FRAMES = 8;
 
 export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
@@ -281,7 +316,7 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
 
   constructor(
     private readonly calibration: BuiltinCalibration = DEFAULT_CALIBRATION,
-    threshold = 0.6,
+    threshold = 0.75,
   ) {
     this.sameSpeakerThreshold = threshold;
     this.dim = calibration.features;
@@ -294,12 +329,23 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
         if (!(clip instanceof Float32Array)) {
           throw new SpeakerEmbeddingError(`clip ${i} is not a Float32Array of 16 kHz samples`);
         }
-        const voiced = withoutDigitalSilence(clip);
-        // Nothing but digital silence: the zero vector, similar to no speaker (see diarize.ts).
-        if (voiced.length < MIN_VOICED_SAMPLES) return new Float32Array(this.dim);
-        return l2normalize(this.rff.lift(statsToPoint(this.analyzer.stats(voiced), this.calibration)));
+        return this.fromStats(this.analyzer.frames(clip).stats());
       }),
     );
+  }
+
+  analyze(audio: Float32Array): SpanEmbedder {
+    const frames = this.analyzer.frames(audio);
+    return {
+      embedSpans: (spans: readonly Span[]) =>
+        Promise.resolve(spans.map((s) => this.fromStats(frames.stats(s.start, s.end)))),
+    };
+  }
+
+  /** Too little speech (digital silence, a click): the zero vector, similar to no speaker (see diarize.ts). */
+  private fromStats(stats: VoiceStats): Float32Array {
+    if (stats.speechFrames < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
+    return l2normalize(this.rff.lift(statsToPoint(stats, this.calibration)));
   }
 
   release(): Promise<void> {

@@ -4,8 +4,8 @@
  *   reaches the threshold (that speaker's centroid moves towards it), else becomes a new speaker, up to maxSpeakers
  *   (then it joins the nearest). Numbers are never reused or reordered, and the state is plain JSON so a resumed
  *   session keeps its labels.
- * - agglomerative(): offline, over a whole file: average linkage, stopping at the threshold unless min/max speakers
- *   force otherwise.
+ * - agglomerative(): offline, over a whole file: weighted average linkage, stopping at the threshold unless min/max
+ *   speakers force otherwise.
  */
 import { cosine } from './embedding.js';
 
@@ -44,7 +44,7 @@ export class ClusterStateError extends Error {
 export class OnlineClusterer {
   private readonly threshold: number;
   private readonly maxSpeakers: number;
-  private readonly speakers: { id: number; sum: Float64Array; weight: number; unit: Float32Array }[] = [];
+  private readonly speakers: { id: number; sum: Float64Array; weight: number }[] = [];
 
   constructor(opts: OnlineClusterOptions, state?: OnlineClusterState) {
     this.threshold = opts.threshold;
@@ -61,7 +61,7 @@ export class OnlineClusterer {
           throw new ClusterStateError(`speaker ${s.id} in the clustering state is malformed`);
         }
         const sum = Float64Array.from(s.sum);
-        this.speakers.push({ id: s.id, sum, weight: s.weight, unit: unit(sum) });
+        this.speakers.push({ id: s.id, sum, weight: s.weight });
       }
     }
   }
@@ -74,13 +74,20 @@ export class OnlineClusterer {
     return this.speakers.length;
   }
 
-  /** The best match without changing anything (speaker -1 when there is none yet). */
+  /**
+   * The best match without changing anything (speaker -1 when there is none yet). Similarity is average linkage,
+   * as offline: the clip's mean cosine to the speaker's clips (weighted), which is its dot product with the
+   * speaker's weighted sum over the weight. It is lower than the cosine to the centroid by how much the
+   * speaker's own clips vary, so one threshold serves both paths.
+   */
   nearest(embedding: Float32Array): { speaker: number; similarity: number; second: number } {
     let speaker = -1;
     let similarity = -Infinity;
     let second = -Infinity;
     for (const s of this.speakers) {
-      const sim = cosine(embedding, s.unit);
+      let dot = 0;
+      for (let i = 0; i < s.sum.length; i++) dot += embedding[i] * s.sum[i];
+      const sim = dot / s.weight;
       if (sim > similarity) {
         second = similarity;
         similarity = sim;
@@ -111,13 +118,18 @@ export class OnlineClusterer {
       const s = this.speakers.find((x) => x.id === best.speaker)!;
       for (let i = 0; i < s.sum.length; i++) s.sum[i] += weight * embedding[i];
       s.weight += weight;
-      s.unit = unit(s.sum);
       return { speaker: s.id, similarity: best.similarity, isNew: false };
     }
     const id = this.speakers.length === 0 ? 0 : Math.max(...this.speakers.map((s) => s.id)) + 1;
     const sum = Float64Array.from(embedding, (x) => x * weight);
-    this.speakers.push({ id, sum, weight, unit: unit(sum) });
+    this.speakers.push({ id, sum, weight });
     return { speaker: id, similarity: 1, isNew: true };
+  }
+
+  /** Unit centroid of each speaker, by id. */
+  centroid(id: number): Float32Array | undefined {
+    const s = this.speakers.find((x) => x.id === id);
+    return s && unit(s.sum);
   }
 
   toJSON(): OnlineClusterState {
@@ -138,45 +150,29 @@ function unit(sum: Float64Array): Float32Array {
 }
 
 export interface AgglomerativeOptions {
-  /** Merging stops when the best linkage score falls below this (unless more than maxSpeakers remain). */
+  /** Merging stops when the best average similarity between two clusters falls below this. */
   threshold: number;
-  /**
-   * 'average' (default): the average similarity between the two clusters' members. 'normalized': that average
-   * divided by the geometric mean of each cluster's own average within-cluster similarity (a single item counts
-   * as `within`), i.e. how much the two clusters resemble each other compared with how much each resembles itself.
-   * Two close voices stay apart once each has several clips, where plain average linkage would merge them.
-   */
-  linkage?: 'average' | 'normalized';
-  /** The within-cluster similarity assumed for a single item ('normalized' linkage); default the threshold. */
-  within?: number;
+  /** Weight of each item (seconds of speech): a long clip counts more in its cluster's averages. Default 1. */
+  weights?: readonly number[];
   minSpeakers?: number;
   maxSpeakers?: number;
 }
 
 /**
- * Average-linkage agglomerative clustering. Returns one label per embedding, numbered by first appearance
- * (the first item is speaker 0).
+ * Weighted average-linkage agglomerative clustering: clusters merge while their members resemble each other by
+ * `threshold` on average. Returns one label per embedding, numbered by first appearance (the first item is
+ * speaker 0).
  */
 export function agglomerative(embeddings: readonly Float32Array[], opts: AgglomerativeOptions): number[] {
   const n = embeddings.length;
   if (n === 0) return [];
   const minK = Math.max(1, opts.minSpeakers ?? 1);
   const maxK = Math.max(minK, opts.maxSpeakers ?? n);
-  // sim[i][j]: average pairwise similarity between clusters i and j (Lance-Williams update for average linkage).
+  // sim[i][j]: weighted average pairwise similarity between clusters i and j (Lance-Williams update).
   const sim = embeddings.map((a) => embeddings.map((b) => cosine(a, b)));
-  const size = new Array<number>(n).fill(1);
+  const size = embeddings.map((_, i) => Math.max(1e-6, opts.weights?.[i] ?? 1));
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
-  // 'normalized': sum of the similarities of each cluster's member pairs, and one pseudo-pair at `within`.
-  const normalized = opts.linkage === 'normalized';
-  const prior = opts.within ?? opts.threshold;
-  const pairSum = new Array<number>(n).fill(0);
-  const self = (i: number): number => {
-    const pairs = (size[i] * (size[i] - 1)) / 2;
-    return Math.max(1e-6, (pairSum[i] + prior) / (pairs + 1));
-  };
-  const score = (i: number, j: number): number =>
-    normalized ? sim[i][j] / Math.sqrt(self(i) * self(j)) : sim[i][j];
   let k = n;
   while (k > minK) {
     let bi = -1;
@@ -185,8 +181,8 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     for (let i = 0; i < n; i++) {
       if (!alive[i]) continue;
       for (let j = i + 1; j < n; j++) {
-        if (alive[j] && score(i, j) > best) {
-          best = score(i, j);
+        if (alive[j] && sim[i][j] > best) {
+          best = sim[i][j];
           bi = i;
           bj = j;
         }
@@ -199,7 +195,6 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
       sim[bi][m] = s;
       sim[m][bi] = s;
     }
-    pairSum[bi] += pairSum[bj] + sim[bi][bj] * size[bi] * size[bj];
     size[bi] += size[bj];
     alive[bj] = false;
     parent[bj] = bi;

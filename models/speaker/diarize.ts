@@ -1,12 +1,15 @@
 /**
  * Diarization API for the server: who spoke when.
- * - diarizeFile(): a whole recording (file routes): each VAD speech region is cut where its speaker changes
- *   (sliding windows clustered among themselves), the pieces are embedded whole and clustered offline
- *   (agglomerative), optionally named by reference clips. Whole pieces embed more steadily than 1.5 s windows, and
- *   a region is mostly one speaker.
+ * - diarizeFile(): a whole recording (file routes). Each VAD speech region is cut into chunks of about 2.5 s
+ *   (long enough for a steady voice estimate, short enough to be mostly one speaker); the chunks are clustered
+ *   offline (weighted average linkage), speakers with little speech folded into their nearest neighbour; then
+ *   every region is re-segmented against the speakers found: 1.5 s windows every 0.1 s scored against each
+ *   speaker's centroid, with a Viterbi path that pays for every change of speaker. Comparing a window with a
+ *   speaker's many seconds is steadier than comparing two windows, which is why changes are found this way and
+ *   not window against window.
  * - LiveDiarizer: one per live session: labels each final (and its words) as it comes, with stable speaker numbers
  *   and a JSON state that survives a resume. A final holding two speakers (no pause between turns) is split at the
- *   change.
+ *   change the same way.
  */
 import {
   type OnlineClusterState,
@@ -15,7 +18,7 @@ import {
   centroids,
   nameClusters,
 } from './cluster.js';
-import { EMBEDDING_SAMPLE_RATE as SR, type SpeakerEmbedder, cosine } from './embedding.js';
+import { type SpanEmbedder, type SpeakerEmbedder, cosine, spansOf } from './embedding.js';
 
 export interface TimeSpan {
   start: number;
@@ -30,15 +33,17 @@ export interface SpeakerTurn extends TimeSpan {
   confidence: number;
 }
 
-export interface WindowOptions {
-  /** Sub-window length for change detection, seconds; default 1.5. */
+export interface SegmentOptions {
+  /** Clustering unit, seconds; default 2.5. */
+  chunkSeconds?: number;
+  /** Re-segmentation window, seconds; default 1.5. */
   windowSeconds?: number;
-  /** Hop between sub-windows, seconds; default 0.5. */
+  /** Re-segmentation step, seconds; default 0.1 (0.5 when the embedder cannot analyse a recording once). */
   hopSeconds?: number;
 }
 
-export interface DiarizeFileOptions extends WindowOptions {
-  /** Same-speaker cosine similarity; default the embedder's own. */
+export interface DiarizeFileOptions extends SegmentOptions {
+  /** Same-speaker similarity (average linkage); default the embedder's own. */
   threshold?: number;
   minSpeakers?: number;
   maxSpeakers?: number;
@@ -51,95 +56,25 @@ export interface FileDiarization {
   speakers: { id: number; name?: string; seconds: number }[];
 }
 
-const STEP = 0.02;
 /** Live: a voice heard for less than this inside a final joins the nearest known speaker, seconds. */
 const MIN_NEW_SPEAKER_SECONDS = 1.5;
-/** Linkage score at which clusters merge: they resemble each other this much relative to themselves. */
-const RELATIVE_LINKAGE = 0.8;
-/** File: a cluster with less speech than this joins its nearest neighbour, seconds. */
+/** File: a speaker with less speech than this (seconds, or this share of the recording's speech) is folded. */
 const MIN_SPEAKER_SECONDS = 3;
+const MIN_SPEAKER_SHARE = 0.04;
+/** Viterbi cost of a change of speaker, in summed cosine similarity (one 0.1 s step scores at most 1). */
+const CHANGE_PENALTY = 0.5;
 
-/** Windows covering [start, end): one when short, else windowSeconds every hopSeconds with the last flush at end. */
-export function slidingWindows(span: TimeSpan, opts: WindowOptions = {}): TimeSpan[] {
-  const win = opts.windowSeconds ?? 1.5;
-  const hop = opts.hopSeconds ?? 0.5;
-  const len = span.end - span.start;
-  if (len <= win + hop) return [{ ...span }];
-  const out: TimeSpan[] = [];
-  let s = span.start;
-  for (; s + win < span.end; s += hop) out.push({ start: s, end: s + win });
-  out.push({ start: span.end - win, end: span.end });
-  return out;
+/** `span` in equal chunks of about chunkSeconds (one when shorter than 1.5 chunks). */
+export function chunks(span: TimeSpan, chunkSeconds = 2.5): TimeSpan[] {
+  const n = Math.max(1, Math.round((span.end - span.start) / chunkSeconds));
+  const d = (span.end - span.start) / n;
+  return Array.from({ length: n }, (_, i) => ({
+    start: span.start + i * d,
+    end: i === n - 1 ? span.end : span.start + (i + 1) * d,
+  }));
 }
 
-function clip(audio: Float32Array, span: TimeSpan, offset = 0): Float32Array {
-  const a = Math.max(0, Math.round((span.start - offset) * SR));
-  const b = Math.min(audio.length, Math.round((span.end - offset) * SR));
-  return audio.subarray(a, Math.max(a, b));
-}
-
-/**
- * Turns per-window labels into contiguous turns over `span`: each instant takes the label of the covering window
- * whose centre is nearest.
- */
-function windowsToTurns(
-  span: TimeSpan,
-  windows: readonly TimeSpan[],
-  labels: readonly number[],
-  conf: readonly number[],
-): SpeakerTurn[] {
-  const turns: SpeakerTurn[] = [];
-  for (let t = span.start; t < span.end - 1e-9; t += STEP) {
-    const m = Math.min(t + STEP / 2, span.end);
-    let best = 0;
-    for (let w = 1; w < windows.length; w++) {
-      const d = Math.abs((windows[w].start + windows[w].end) / 2 - m);
-      if (d < Math.abs((windows[best].start + windows[best].end) / 2 - m)) best = w;
-    }
-    const end = Math.min(t + STEP, span.end);
-    const last = turns.at(-1);
-    if (last && last.speaker === labels[best]) {
-      last.end = end;
-      last.confidence = Math.min(last.confidence, conf[best]);
-    } else turns.push({ start: t, end, speaker: labels[best], confidence: conf[best] });
-  }
-  return turns;
-}
-
-/** Labels of clusters with less than minSeconds of windows go to the most similar larger cluster. */
-function absorbSmallClusters(
-  embeddings: readonly Float32Array[],
-  labels: number[],
-  durations: readonly number[],
-  minSeconds: number,
-  keepAtLeast: number,
-): number[] {
-  for (;;) {
-    const cents = centroids(embeddings, labels, durations);
-    const seconds = new Array<number>(cents.length).fill(0);
-    labels.forEach((l, i) => (seconds[l] += durations[i]));
-    const live = seconds.map((s, l) => l).filter((l) => seconds[l] > 0);
-    const small = live.filter((l) => seconds[l] < minSeconds).sort((a, b) => seconds[a] - seconds[b]);
-    if (small.length === 0 || live.length <= keepAtLeast) break;
-    const victim = small[0];
-    let target = -1;
-    let best = -Infinity;
-    for (const l of live) {
-      if (l !== victim && cosine(cents[l], cents[victim]) > best) {
-        best = cosine(cents[l], cents[victim]);
-        target = l;
-      }
-    }
-    if (target < 0) break;
-    for (let i = 0; i < labels.length; i++) if (labels[i] === victim) labels[i] = target;
-  }
-  // Renumber by first appearance.
-  const ids = new Map<number, number>();
-  return labels.map((l) => {
-    if (!ids.has(l)) ids.set(l, ids.size);
-    return ids.get(l)!;
-  });
-}
+const seconds = (s: TimeSpan): number => s.end - s.start;
 
 /** Similarity mapped to 0..1 around the threshold: 0.5 at the threshold, 1 at identity. */
 function confidenceOf(similarity: number, threshold: number): number {
@@ -150,60 +85,118 @@ function confidenceOf(similarity: number, threshold: number): number {
   return Math.max(0, Math.min(1, c));
 }
 
-/** Pieces of one speech span, each (as far as its windows tell) one speaker; `local` numbers them by voice. */
-interface Piece {
-  local: number;
-  spans: TimeSpan[];
-  seconds: number;
-}
-
 /**
- * Where the speaker changes inside `span`: its sliding windows clustered among themselves, local voices with less
- * than a window's worth of audio folded into their nearest neighbour. One piece when the span is one window.
+ * Splits `span` among `speakers` (unit centroids): windows scored by cosine to each centroid, the best path with
+ * CHANGE_PENALTY per change. Returns contiguous runs with the index of their speaker in `speakers`.
  */
-function pieces(
+async function resegment(
+  spans: SpanEmbedder,
   span: TimeSpan,
-  windows: readonly TimeSpan[],
-  embeddings: readonly Float32Array[],
-  threshold: number,
-  windowSeconds: number,
-): Piece[] {
-  if (windows.length === 1) return [{ local: 0, spans: [{ ...span }], seconds: span.end - span.start }];
-  let local = agglomerative(embeddings, { threshold });
-  local = absorbSmallClusters(
-    embeddings,
-    local,
-    windows.map((w) => w.end - w.start),
-    windowSeconds + 1e-6,
-    1,
-  );
-  const turns = windowsToTurns(
-    span,
-    windows,
-    local,
-    local.map(() => 1),
-  );
-  const out: Piece[] = [];
-  for (const t of turns) {
-    let p = out.find((x) => x.local === t.speaker);
-    if (!p) out.push((p = { local: t.speaker, spans: [], seconds: 0 }));
-    p.spans.push({ start: t.start, end: t.end });
-    p.seconds += t.end - t.start;
+  speakers: readonly Float32Array[],
+  opts: { windowSeconds: number; hopSeconds: number },
+): Promise<(TimeSpan & { k: number })[]> {
+  if (speakers.length === 1) return [{ ...span, k: 0 }];
+  const { windowSeconds: win, hopSeconds: hop } = opts;
+  const steps: number[] = [];
+  for (let t = span.start; t < span.end - 1e-9; t += hop) steps.push(t);
+  // Each step's window is centred on it, slid inwards at the edges so that every window is full length.
+  const windows = steps.map((t) => {
+    const len = Math.min(win, seconds(span));
+    const a = Math.min(Math.max(span.start, t + hop / 2 - len / 2), span.end - len);
+    return { start: a, end: a + len };
+  });
+  const score = (await spans.embedSpans(windows)).map((w) => speakers.map((c) => cosine(w, c)));
+  const K = speakers.length;
+  let total = score[0].slice();
+  const from: number[][] = [];
+  for (let i = 1; i < steps.length; i++) {
+    const best = total.indexOf(Math.max(...total));
+    const back = new Array<number>(K);
+    const next = new Array<number>(K);
+    for (let k = 0; k < K; k++) {
+      const stay = total[k];
+      const change = total[best] - CHANGE_PENALTY;
+      back[k] = stay >= change ? k : best;
+      next[k] = Math.max(stay, change) + score[i][k];
+    }
+    from.push(back);
+    total = next;
   }
-  return out;
+  const path = new Array<number>(steps.length);
+  path[steps.length - 1] = total.indexOf(Math.max(...total));
+  for (let i = steps.length - 1; i > 0; i--) path[i - 1] = from[i - 1][path[i]];
+  const runs: (TimeSpan & { k: number })[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const end = i + 1 < steps.length ? steps[i + 1] : span.end;
+    const last = runs.at(-1);
+    if (last && last.k === path[i]) last.end = end;
+    else runs.push({ start: steps[i], end, k: path[i] });
+  }
+  return runs;
 }
 
-/** The audio of a piece's spans, joined. */
-function pieceAudio(audio: Float32Array, spans: readonly TimeSpan[], offset = 0): Float32Array {
-  const parts = spans.map((s) => clip(audio, s, offset));
-  if (parts.length === 1) return parts[0];
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
+/** Labels of clusters with less than minSeconds go to the cluster they resemble most (average similarity). */
+function absorbSmallClusters(
+  embeddings: readonly Float32Array[],
+  labels: number[],
+  durations: readonly number[],
+  minSeconds: number,
+  keepAtLeast: number,
+): number[] {
+  for (;;) {
+    const totals = new Map<number, number>();
+    labels.forEach((l, i) => totals.set(l, (totals.get(l) ?? 0) + durations[i]));
+    if (totals.size <= keepAtLeast) break;
+    const small = [...totals].filter(([, s]) => s < minSeconds).sort((a, b) => a[1] - b[1]);
+    if (small.length === 0) break;
+    const victim = small[0][0];
+    let target = -1;
+    let best = -Infinity;
+    for (const l of totals.keys()) {
+      if (l === victim) continue;
+      let sum = 0;
+      let n = 0;
+      labels.forEach((a, i) => {
+        if (a !== victim) return;
+        labels.forEach((b, j) => {
+          if (b === l) {
+            sum += cosine(embeddings[i], embeddings[j]);
+            n++;
+          }
+        });
+      });
+      if (sum / n > best) {
+        best = sum / n;
+        target = l;
+      }
+    }
+    labels = labels.map((l) => (l === victim ? target : l));
   }
-  return out;
+  return labels;
+}
+
+/** Renumbers labels by first appearance (0, 1, ...). */
+function byFirstAppearance(labels: readonly number[]): number[] {
+  const ids = new Map<number, number>();
+  return labels.map((l) => {
+    if (!ids.has(l)) ids.set(l, ids.size);
+    return ids.get(l)!;
+  });
+}
+
+function hopFor(
+  embedder: SpeakerEmbedder,
+  opts: SegmentOptions,
+): SegmentOptions & {
+  windowSeconds: number;
+  hopSeconds: number;
+} {
+  return {
+    ...opts,
+    windowSeconds: opts.windowSeconds ?? 1.5,
+    // Without a once-per-recording analysis every window is a model run: fewer of them.
+    hopSeconds: opts.hopSeconds ?? (embedder.analyze ? 0.1 : 0.5),
+  };
 }
 
 /** Diarizes a whole recording given its speech regions (e.g. Silero VAD spans), times in seconds. */
@@ -214,33 +207,32 @@ export async function diarizeFile(
   opts: DiarizeFileOptions = {},
 ): Promise<FileDiarization> {
   const threshold = opts.threshold ?? embedder.sameSpeakerThreshold;
-  const regions = speech.filter((s) => s.end - s.start >= embedder.minSeconds);
-  const perRegion = regions.map((r) => slidingWindows(r, opts));
-  const windows = perRegion.flat();
-  if (windows.length === 0) return { turns: [], speakers: [] };
-  const winEmb = await embedder.embed(windows.map((w) => clip(audio, w)));
-  let w0 = 0;
-  const all = regions.flatMap((region, r) => {
-    const n = perRegion[r].length;
-    const ps = pieces(region, perRegion[r], winEmb.slice(w0, w0 + n), threshold, opts.windowSeconds ?? 1.5);
-    w0 += n;
-    return ps;
-  });
-  const embeddings = await embedder.embed(all.map((p) => pieceAudio(audio, p.spans)));
-  const durations = all.map((p) => p.seconds);
-  // Normalised linkage: two single pieces merge at the same-speaker threshold, clusters when they resemble each
-  // other RELATIVE_LINKAGE as much as they resemble themselves.
-  let labels = agglomerative(embeddings, {
-    threshold: RELATIVE_LINKAGE,
-    linkage: 'normalized',
-    within: threshold / RELATIVE_LINKAGE,
+  const seg = hopFor(embedder, opts);
+  const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
+  const units = regions.flatMap((r) => chunks(r, opts.chunkSeconds));
+  if (units.length === 0) return { turns: [], speakers: [] };
+  const spans = spansOf(embedder, audio);
+  const unitEmb = await spans.embedSpans(units);
+  const durations = units.map(seconds);
+  let labels = agglomerative(unitEmb, {
+    threshold,
+    weights: durations,
     minSpeakers: opts.minSpeakers,
     maxSpeakers: opts.maxSpeakers,
   });
-  // A few seconds of stray pieces (a cough, cross-talk, an odd sentence) are not a speaker of their own.
-  labels = absorbSmallClusters(embeddings, labels, durations, MIN_SPEAKER_SECONDS, opts.minSpeakers ?? 1);
-  const cents = centroids(embeddings, labels, durations);
-  const conf = embeddings.map((e, i) => confidenceOf(cosine(e, cents[labels[i]]), threshold));
+  // A few seconds of stray chunks (a cough, cross-talk, an odd sentence) are not a speaker of their own.
+  const speechSeconds = durations.reduce((a, b) => a + b, 0);
+  labels = absorbSmallClusters(
+    unitEmb,
+    labels,
+    durations,
+    Math.max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_SHARE * speechSeconds),
+    opts.minSpeakers ?? 1,
+  );
+  labels = byFirstAppearance(labels);
+  const cents = centroids(unitEmb, labels, durations);
+  const runs = (await Promise.all(regions.map((r) => resegment(spans, r, cents, seg)))).flat();
+  const runEmb = await spans.embedSpans(runs);
   let names: (string | undefined)[] = [];
   if (opts.known && opts.known.length > 0) {
     const refs = await embedder.embed(opts.known.map((k) => k.audio));
@@ -250,25 +242,26 @@ export async function diarizeFile(
       threshold,
     );
   }
-  const turns: SpeakerTurn[] = all
-    .flatMap((p, i) =>
-      p.spans.map((s) => ({
-        ...s,
-        speaker: labels[i],
-        confidence: conf[i],
-        ...(names[labels[i]] === undefined ? {} : { name: names[labels[i]] }),
-      })),
-    )
-    .sort((a, b) => a.start - b.start);
-  const speakers = cents.map((_, id) => ({
-    id,
-    ...(names[id] === undefined ? {} : { name: names[id] }),
-    seconds: turns.filter((t) => t.speaker === id).reduce((s, t) => s + t.end - t.start, 0),
+  // Speakers numbered by first appearance in the final turns (re-segmentation may leave one without any).
+  const order = byFirstAppearance(runs.map((r) => r.k));
+  const idOf = new Map(runs.map((r, i) => [r.k, order[i]]));
+  const turns: SpeakerTurn[] = runs.map((r, i) => ({
+    start: r.start,
+    end: r.end,
+    speaker: idOf.get(r.k)!,
+    confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), threshold),
+    ...(names[r.k] === undefined ? {} : { name: names[r.k] }),
   }));
+  const speakers = [...idOf].map(([k, id]) => ({
+    id,
+    ...(names[k] === undefined ? {} : { name: names[k] }),
+    seconds: turns.filter((t) => t.speaker === id).reduce((s, t) => s + seconds(t), 0),
+  }));
+  speakers.sort((a, b) => a.id - b.id);
   return { turns, speakers };
 }
 
-export interface LiveDiarizerOptions extends WindowOptions {
+export interface LiveDiarizerOptions extends SegmentOptions {
   threshold?: number;
   /** Default 8. */
   maxSpeakers?: number;
@@ -314,27 +307,35 @@ export class LiveDiarizer {
     start: number,
     words: readonly TimeSpan[] = [],
   ): Promise<LabeledFinal> {
-    const span = { start, end: start + audio.length / SR };
-    const windows = slidingWindows(span, this.opts);
-    const winEmb = await this.embedder.embed(windows.map((w) => clip(audio, w, start)));
-    // Change points from the windows; each local voice then joins the session's speakers as one clip (all its
-    // audio), which is steadier than window by window. A voice heard for less than MIN_NEW_SPEAKER_SECONDS is
-    // not trusted with a new speaker.
-    const ps = pieces(span, windows, winEmb, this.threshold, this.opts.windowSeconds ?? 1.5);
-    const embeddings = await this.embedder.embed(ps.map((p) => pieceAudio(audio, p.spans, start)));
-    const global = ps.map((p, i) =>
-      this.clusters.assign(embeddings[i], p.seconds, p.seconds >= MIN_NEW_SPEAKER_SECONDS),
+    const whole = { start: 0, end: audio.length / 16000 };
+    const spans = spansOf(this.embedder, audio);
+    // The final's chunks clustered among themselves (a final is mostly one voice; fast turns make two or three),
+    // then each local voice joins the session's speakers with all its chunks' weight. A voice heard for less than
+    // MIN_NEW_SPEAKER_SECONDS is not trusted with a new speaker.
+    const units = chunks(whole, this.opts.chunkSeconds);
+    const unitEmb = await spans.embedSpans(units);
+    const durations = units.map(seconds);
+    const local = agglomerative(unitEmb, { threshold: this.threshold, weights: durations });
+    const voices = centroids(unitEmb, local, durations);
+    const voiceSeconds = voices.map((_, v) => durations.reduce((s, d, i) => s + (local[i] === v ? d : 0), 0));
+    const assigned = voices.map((e, v) =>
+      this.clusters.assign(e, voiceSeconds[v], voiceSeconds[v] >= MIN_NEW_SPEAKER_SECONDS),
     );
-    const conf = ps.map((_, i) =>
-      global[i].isNew
-        ? 1 - Math.max(0, this.clusters.nearest(embeddings[i]).second)
-        : confidenceOf(global[i].similarity, this.threshold),
-    );
-    const turns: SpeakerTurn[] = [];
-    for (const [i, p] of ps.entries()) {
-      for (const s of p.spans) turns.push({ ...s, speaker: global[i].speaker, confidence: conf[i] });
-    }
-    turns.sort((a, b) => a.start - b.start);
+    const ids = [...new Set(assigned.map((a) => a.speaker))];
+    const cents = ids.map((id) => this.clusters.centroid(id) ?? new Float32Array(this.embedder.dim));
+    const runs = await resegment(spans, whole, cents, hopFor(this.embedder, this.opts));
+    const runEmb = await spans.embedSpans(runs);
+    const turns: SpeakerTurn[] = runs.map((r, i) => {
+      const a = assigned.find((x) => x.speaker === ids[r.k])!;
+      return {
+        start: start + r.start,
+        end: start + r.end,
+        speaker: ids[r.k],
+        confidence: a.isNew
+          ? 1 - Math.max(0, this.clusters.nearest(runEmb[i]).second)
+          : confidenceOf(cosine(runEmb[i], cents[r.k]), this.threshold),
+      };
+    });
     const wordLabels = words.map((w) => {
       let best = turns[0];
       let bestOverlap = -Infinity;
@@ -348,7 +349,7 @@ export class LiveDiarizer {
       return { speaker: best.speaker, confidence: best.confidence };
     });
     const bySpeaker = new Map<number, number>();
-    for (const t of turns) bySpeaker.set(t.speaker, (bySpeaker.get(t.speaker) ?? 0) + t.end - t.start);
+    for (const t of turns) bySpeaker.set(t.speaker, (bySpeaker.get(t.speaker) ?? 0) + seconds(t));
     const main = [...bySpeaker.entries()].sort((a, b) => b[1] - a[1])[0][0];
     const mainTurns = turns.filter((t) => t.speaker === main);
     return {

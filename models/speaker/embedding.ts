@@ -15,7 +15,40 @@ export interface SpeakerEmbedder {
   readonly minSeconds: number;
   /** One L2-normalised embedding per clip (16 kHz mono, [-1, 1]); clips may differ in length. */
   embed(clips: readonly Float32Array[]): Promise<Float32Array[]>;
+  /**
+   * Optional: analyse a recording once so that many of its spans (overlapping windows, candidate pieces) embed
+   * cheaply. Without it, spansOf() cuts clips and calls embed().
+   */
+  analyze?(audio: Float32Array): SpanEmbedder;
   release(): Promise<void>;
+}
+
+/** Seconds from the start of the analysed audio. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+/** Embeddings of spans of one recording. */
+export interface SpanEmbedder {
+  embedSpans(spans: readonly Span[]): Promise<Float32Array[]>;
+}
+
+/** The recording's spans through the embedder's own analysis when it has one, else as clips. */
+export function spansOf(embedder: SpeakerEmbedder, audio: Float32Array): SpanEmbedder {
+  if (embedder.analyze) return embedder.analyze(audio);
+  return {
+    embedSpans: (spans) =>
+      embedder.embed(
+        spans.map((s) => {
+          const a = Math.max(0, Math.round(s.start * EMBEDDING_SAMPLE_RATE));
+          return audio.subarray(
+            a,
+            Math.max(a, Math.min(audio.length, Math.round(s.end * EMBEDDING_SAMPLE_RATE))),
+          );
+        }),
+      ),
+  };
 }
 
 /** Bad clip or model input: the message says what and why. */

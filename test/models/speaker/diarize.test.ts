@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
-import { LiveDiarizer, diarizeFile, slidingWindows } from '../../../models/speaker/diarize.js';
+import { LiveDiarizer, chunks, diarizeFile } from '../../../models/speaker/diarize.js';
 import { cosine } from '../../../models/speaker/embedding.js';
 import { voice } from '../../helpers/audio.js';
 
@@ -29,12 +29,35 @@ describe('diarization', () => {
     assert.ok(cosine(a1, b1) < e.sameSpeakerThreshold);
   });
 
-  test('sliding windows cover the span, the last one flush with its end', () => {
-    assert.deepEqual(slidingWindows({ start: 0, end: 1.8 }), [{ start: 0, end: 1.8 }]);
-    const w = slidingWindows({ start: 1, end: 4.2 });
-    assert.equal(w[0].start, 1);
-    assert.equal(w.at(-1)!.end, 4.2);
-    for (const x of w) assert.ok(Math.abs(x.end - x.start - 1.5) < 1e-9);
+  test('chunks tile the span in equal pieces of about 2.5 s, one when short', () => {
+    assert.deepEqual(chunks({ start: 0, end: 3.5 }), [{ start: 0, end: 3.5 }]);
+    const c = chunks({ start: 1, end: 11.2 });
+    assert.equal(c.length, 4);
+    assert.equal(c[0].start, 1);
+    assert.equal(c.at(-1)!.end, 11.2);
+    for (const [i, x] of c.entries()) {
+      assert.ok(Math.abs(x.end - x.start - 2.55) < 1e-9);
+      if (i > 0) assert.equal(x.start, c[i - 1].end);
+    }
+  });
+
+  test('spans of an analysed recording embed as their clips do', async () => {
+    const audio = concat(A(3), B(3));
+    const spans = e.analyze(audio);
+    const [whole, a, b] = await spans.embedSpans([
+      { start: 0, end: 6 },
+      { start: 0.2, end: 2.8 },
+      { start: 3.2, end: 5.8 },
+    ]);
+    const [clipA, clipB] = await e.embed([
+      audio.subarray(0.2 * SR, 2.8 * SR),
+      audio.subarray(3.2 * SR, 5.8 * SR),
+    ]);
+    // Same frames up to the clip's own loudness floor: nearly identical vectors.
+    assert.ok(cosine(a, clipA) > 0.95, `A span vs clip ${cosine(a, clipA)}`);
+    assert.ok(cosine(b, clipB) > 0.95, `B span vs clip ${cosine(b, clipB)}`);
+    assert.ok(cosine(a, b) < e.sameSpeakerThreshold);
+    assert.ok(whole.some((x) => x !== 0));
   });
 
   test('a one-speaker recording gives one speaker', async () => {
@@ -71,6 +94,19 @@ describe('diarization', () => {
     );
     const forced = await diarizeFile(e, audio, speech, { maxSpeakers: 1 });
     assert.equal(forced.speakers.length, 1);
+  });
+
+  test('file: a change of speaker inside one speech region is found where it happens', async () => {
+    // One 10 s region, the voice changing at 4.2 s: no chunk boundary there (chunks fall at 2.5, 5, 7.5 s).
+    const audio = concat(A(4.2), B(5.8));
+    const d = await diarizeFile(e, audio, [{ start: 0, end: 10 }]);
+    assert.equal(d.speakers.length, 2);
+    assert.equal(d.turns.length, 2);
+    assert.ok(Math.abs(d.turns[0].end - 4.2) <= 0.3, `change found at ${d.turns[0].end}`);
+    assert.deepEqual(
+      d.turns.map((t) => t.speaker),
+      [0, 1],
+    );
   });
 
   test('live: a final with a speaker change and no pause splits its words at the change', async () => {
