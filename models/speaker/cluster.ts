@@ -1,9 +1,9 @@
 /**
  * Speaker clustering on cosine similarity of L2-normalised embeddings.
- * - OnlineClusterer: one per live session; each utterance joins the most similar speaker when the similarity
- *   reaches the threshold (that speaker's centroid moves towards it), else becomes a new speaker, up to maxSpeakers
- *   (then it joins the nearest). Numbers are never reused or reordered, and the state is plain JSON so a resumed
- *   session keeps its labels.
+ * - OnlineClusterer: one per live session: every speaker's clips summed (weighted by seconds). A clip joins the
+ *   speaker it resembles most when the similarity reaches the threshold, else becomes a new speaker, up to
+ *   maxSpeakers (then it joins the nearest). Numbers are never reused or reordered, and the state is plain JSON
+ *   so a resumed session keeps its labels.
  * - agglomerative(): offline, over a whole file: weighted average linkage, stopping at the threshold unless min/max
  *   speakers force otherwise.
  */
@@ -28,13 +28,6 @@ export interface OnlineClusterOptions {
   threshold: number;
   /** Default 8. */
   maxSpeakers?: number;
-}
-
-export interface Assignment {
-  speaker: number;
-  /** Cosine similarity to the speaker's centroid before the update (1 for a new speaker's first clip). */
-  similarity: number;
-  isNew: boolean;
 }
 
 export class ClusterStateError extends Error {
@@ -80,53 +73,56 @@ export class OnlineClusterer {
    * speaker's weighted sum over the weight. It is lower than the cosine to the centroid by how much the
    * speaker's own clips vary, so one threshold serves both paths.
    */
-  nearest(embedding: Float32Array): { speaker: number; similarity: number; second: number } {
+  nearest(embedding: Float32Array): { speaker: number; similarity: number } {
     let speaker = -1;
     let similarity = -Infinity;
-    let second = -Infinity;
     for (const s of this.speakers) {
       let dot = 0;
       for (let i = 0; i < s.sum.length; i++) dot += embedding[i] * s.sum[i];
       const sim = dot / s.weight;
       if (sim > similarity) {
-        second = similarity;
         similarity = sim;
         speaker = s.id;
-      } else if (sim > second) second = sim;
+      }
     }
-    return { speaker, similarity, second };
+    return { speaker, similarity };
   }
 
   /**
-   * Labels an embedding and updates the clusters; `weight` is the clip's duration (longer clips count more). With
-   * `mayOpen` false the clip joins the nearest speaker even below the threshold (a clip too short to be trusted
-   * with a new speaker); the very first clip always opens one.
+   * The speaker a clip belongs to, without adding it: the most similar one when the similarity reaches the
+   * threshold (or when no more speakers may open), else the next free number. The zero vector (a clip with no
+   * voice: digital silence) takes the speaker heard most, so it can neither open a speaker nor pull one away.
    */
-  assign(embedding: Float32Array, weight = 1, mayOpen = true): Assignment {
-    // The zero vector is a clip with no voice (digital silence): it takes the main speaker's label and changes
-    // nothing, so it can neither open a speaker nor pull one away.
+  match(embedding: Float32Array): number {
     if (embedding.every((x) => x === 0)) {
       const main = this.speakers.reduce<(typeof this.speakers)[number] | undefined>(
         (m, s) => (m && m.weight >= s.weight ? m : s),
         undefined,
       );
-      return { speaker: main?.id ?? 0, similarity: 0, isNew: false };
+      return main?.id ?? 0;
     }
     const best = this.nearest(embedding);
-    const join = best.similarity >= this.threshold || this.count >= this.maxSpeakers || !mayOpen;
-    if (best.speaker >= 0 && join) {
-      const s = this.speakers.find((x) => x.id === best.speaker)!;
-      for (let i = 0; i < s.sum.length; i++) s.sum[i] += weight * embedding[i];
-      s.weight += weight;
-      return { speaker: s.id, similarity: best.similarity, isNew: false };
+    if (best.speaker >= 0 && (best.similarity >= this.threshold || this.count >= this.maxSpeakers)) {
+      return best.speaker;
     }
-    const id = this.speakers.length === 0 ? 0 : Math.max(...this.speakers.map((s) => s.id)) + 1;
-    const sum = Float64Array.from(embedding, (x) => x * weight);
-    this.speakers.push({ id, sum, weight });
-    return { speaker: id, similarity: 1, isNew: true };
+    return this.speakers.length === 0 ? 0 : Math.max(...this.speakers.map((s) => s.id)) + 1;
   }
 
-  /** Unit centroid of each speaker, by id. */
+  /** Adds a clip to speaker `id`'s statistics (opening it when it is not known yet); the zero vector adds nothing. */
+  add(id: number, embedding: Float32Array, weight: number): void {
+    if (embedding.every((x) => x === 0)) return;
+    let s = this.speakers.find((x) => x.id === id);
+    if (!s) this.speakers.push((s = { id, sum: new Float64Array(embedding.length), weight: 0 }));
+    for (let i = 0; i < s.sum.length; i++) s.sum[i] += weight * embedding[i];
+    s.weight += weight;
+  }
+
+  /** Seconds of speech behind speaker `id` (0 when unknown). */
+  seconds(id: number): number {
+    return this.speakers.find((x) => x.id === id)?.weight ?? 0;
+  }
+
+  /** Unit centroid of speaker `id`, undefined when unknown. */
   centroid(id: number): Float32Array | undefined {
     const s = this.speakers.find((x) => x.id === id);
     return s && unit(s.sum);
@@ -154,6 +150,11 @@ export interface AgglomerativeOptions {
   threshold: number;
   /** Weight of each item (seconds of speech): a long clip counts more in its cluster's averages. Default 1. */
   weights?: readonly number[];
+  /**
+   * Per item, a group (>= 0) or -1: clusters holding items of two different groups never merge (labels a live
+   * session has already given to settled speakers). Default none.
+   */
+  groups?: readonly number[];
   minSpeakers?: number;
   maxSpeakers?: number;
 }
@@ -173,6 +174,12 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
   const size = embeddings.map((_, i) => Math.max(1e-6, opts.weights?.[i] ?? 1));
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
+  const groups = embeddings.map((_, i) => {
+    const g = opts.groups?.[i] ?? -1;
+    return g >= 0 ? new Set([g]) : new Set<number>();
+  });
+  const apart = (i: number, j: number): boolean =>
+    groups[i].size > 0 && groups[j].size > 0 && ![...groups[i]].every((g) => groups[j].has(g));
   let k = n;
   while (k > minK) {
     let bi = -1;
@@ -181,14 +188,14 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     for (let i = 0; i < n; i++) {
       if (!alive[i]) continue;
       for (let j = i + 1; j < n; j++) {
-        if (alive[j] && sim[i][j] > best) {
+        if (alive[j] && sim[i][j] > best && !apart(i, j)) {
           best = sim[i][j];
           bi = i;
           bj = j;
         }
       }
     }
-    if (best < opts.threshold && k <= maxK) break;
+    if (bi < 0 || (best < opts.threshold && k <= maxK)) break;
     for (let m = 0; m < n; m++) {
       if (!alive[m] || m === bi || m === bj) continue;
       const s = (size[bi] * sim[bi][m] + size[bj] * sim[bj][m]) / (size[bi] + size[bj]);
@@ -196,6 +203,7 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
       sim[m][bi] = s;
     }
     size[bi] += size[bj];
+    for (const g of groups[bj]) groups[bi].add(g);
     alive[bj] = false;
     parent[bj] = bi;
     k--;

@@ -8,13 +8,8 @@ import type { Transcript, Segment } from '../../models/whisper/transcribe.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import { UtteranceSegmenter } from '../../models/vad/segmenter.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
-import {
-  diarizeFile,
-  type DiarizeFileOptions,
-  type FileDiarization,
-  type SpeakerTurn,
-  type TimeSpan,
-} from '../../models/speaker/diarize.js';
+import { diarizeFile, type DiarizeFileOptions, type FileDiarization } from '../../models/speaker/diarize.js';
+import type { SpeakerTurn, TimeSpan } from '../../models/speaker/segment.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { CaptionSegment } from './formats.js';
 

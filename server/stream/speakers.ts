@@ -1,4 +1,4 @@
-import { LiveDiarizer } from '../../models/speaker/diarize.js';
+import { LiveDiarizer } from '../../models/speaker/live.js';
 import type { OnlineClusterState } from '../../models/speaker/cluster.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { DgWord } from '../protocol.js';

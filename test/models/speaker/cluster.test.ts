@@ -14,31 +14,49 @@ function near(axis: number, jitter = 0.1, seed = 1, dim = 6): Float32Array {
   return l2normalize(v);
 }
 
+/** The live path's use of the clusterer: match a clip, then add it to the speaker it matched. */
+function assign(c: OnlineClusterer, e: Float32Array): number {
+  const id = c.match(e);
+  c.add(id, e, 1);
+  return id;
+}
+
 describe('speaker clustering', () => {
   test('online: a speaker keeps its number; a new voice gets the next one', () => {
     const c = new OnlineClusterer({ threshold: 0.7 });
-    const seq = [0, 1, 0, 2, 1, 0].map((a, i) => c.assign(near(a, 0.1, i + 1)).speaker);
+    const seq = [0, 1, 0, 2, 1, 0].map((a, i) => assign(c, near(a, 0.1, i + 1)));
     assert.deepEqual(seq, [0, 1, 0, 2, 1, 0]);
     assert.equal(c.count, 3);
   });
 
   test('online: max_speakers caps new speakers (the extra voice joins the nearest)', () => {
     const c = new OnlineClusterer({ threshold: 0.7, maxSpeakers: 2 });
-    c.assign(near(0));
-    c.assign(near(1));
-    const r = c.assign(near(2));
-    assert.ok(r.speaker === 0 || r.speaker === 1);
+    assign(c, near(0));
+    assign(c, near(1));
+    const r = assign(c, near(2));
+    assert.ok(r === 0 || r === 1);
     assert.equal(c.count, 2);
   });
 
   test('online: the state survives JSON (a resumed session keeps its labels)', () => {
     const c = new OnlineClusterer({ threshold: 0.7 });
-    for (const a of [2, 0, 1]) c.assign(near(a));
+    for (const a of [2, 0, 1]) assign(c, near(a));
     const resumed = OnlineClusterer.fromJSON(JSON.parse(JSON.stringify(c.toJSON())));
-    assert.equal(resumed.assign(near(1, 0.1, 9)).speaker, 2);
-    assert.equal(resumed.assign(near(2, 0.1, 9)).speaker, 0);
-    assert.equal(resumed.assign(near(3, 0.1, 9)).speaker, 3);
+    assert.equal(assign(resumed, near(1, 0.1, 9)), 2);
+    assert.equal(assign(resumed, near(2, 0.1, 9)), 0);
+    assert.equal(assign(resumed, near(3, 0.1, 9)), 3);
     assert.throws(() => OnlineClusterer.fromJSON({ version: 2 } as never), /version 1/);
+  });
+
+  test('online: a clip with no voice (the zero vector) takes the main speaker and changes nothing', () => {
+    const c = new OnlineClusterer({ threshold: 0.7 });
+    assert.equal(c.match(new Float32Array(6)), 0);
+    assign(c, near(1));
+    assign(c, near(1, 0.1, 5));
+    assign(c, near(2));
+    const before = JSON.stringify(c.toJSON());
+    assert.equal(assign(c, new Float32Array(6)), 0);
+    assert.equal(JSON.stringify(c.toJSON()), before);
   });
 
   test('offline: average linkage finds the speakers; min/max speakers override the threshold', () => {

@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
-import { LiveDiarizer, chunks, diarizeFile } from '../../../models/speaker/diarize.js';
+import { diarizeFile } from '../../../models/speaker/diarize.js';
+import { LiveDiarizer } from '../../../models/speaker/live.js';
+import { chunks } from '../../../models/speaker/segment.js';
 import { cosine } from '../../../models/speaker/embedding.js';
 import { voice } from '../../helpers/audio.js';
 

@@ -6,7 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
-import { LiveDiarizer, diarizeFile } from '../../../models/speaker/diarize.js';
+import { diarizeFile } from '../../../models/speaker/diarize.js';
+import { LiveDiarizer } from '../../../models/speaker/live.js';
 
 const SR = 16000;
 /** F1-F4 of a few vowels (adult male), Hz. */

@@ -1,0 +1,210 @@
+/**
+ * Live diarization: one LiveDiarizer per session labels each final as it comes, with speaker numbers that stay
+ * the same for the whole session (and across a resume, through the JSON state).
+ *
+ * A final's chunks join the session's recent chunks and all of them are clustered again as a file would be
+ * (weighted average linkage, small clusters folded), so a decision about a new final uses everything heard
+ * recently rather than only a running centroid: a voice that opened a speaker by mistake early on folds back
+ * once there is enough audio to tell, and three voices in one long final are told apart as they would be in a
+ * file. Clusters take the numbers their earlier chunks were given; a cluster of new chunks only is matched
+ * against every speaker of the session (its running sums, which are the resume state) and takes that number or
+ * the next free one. Labels already sent are never changed, and two settled speakers are never merged. The final
+ * is then re-segmented against the recent speakers' centroids, which places a change of speaker without a pause.
+ */
+import { type OnlineClusterState, OnlineClusterer, agglomerative, centroids } from './cluster.js';
+import { EMBEDDING_SAMPLE_RATE as SR, type SpeakerEmbedder, cosine, spansOf } from './embedding.js';
+import {
+  type SegmentOptions,
+  type SpeakerTurn,
+  type TimeSpan,
+  absorbSmallClusters,
+  chunks,
+  confidenceOf,
+  resegment,
+  seconds,
+  segmentOptions,
+} from './segment.js';
+
+/** Recent chunks clustered with each final (~5 minutes of speech): bounds the work per final. */
+const HISTORY_CHUNKS = 120;
+/** A voice heard for less than this (seconds, or this share of the recent speech) is not a speaker yet. */
+const MIN_SPEAKER_SECONDS = 1.5;
+const MIN_SPEAKER_SHARE = 0.04;
+/**
+ * A speaker heard this long (seconds) is settled: re-clustering never merges it with another settled one. A
+ * younger speaker may still fold into another (one voice that opened two numbers early in the session).
+ */
+const SETTLED_SECONDS = 5;
+
+export interface LiveDiarizerOptions extends SegmentOptions {
+  threshold?: number;
+  /** Default 8. */
+  maxSpeakers?: number;
+}
+
+export interface LabeledFinal {
+  /** The speaker of most of the final. */
+  speaker: number;
+  confidence: number;
+  /** Stream-time turns inside the final (more than one when the speaker changed without a pause). */
+  turns: SpeakerTurn[];
+  /** One per word given, in order. */
+  words: { speaker: number; confidence: number }[];
+}
+
+interface Chunk {
+  embedding: Float32Array;
+  seconds: number;
+  speaker: number;
+}
+
+/** One per live session: call labelFinal for every final, in order. */
+export class LiveDiarizer {
+  private readonly clusters: OnlineClusterer;
+  private readonly threshold: number;
+  private readonly maxSpeakers: number;
+  private history: Chunk[] = [];
+
+  constructor(
+    private readonly embedder: SpeakerEmbedder,
+    private readonly opts: LiveDiarizerOptions = {},
+    state?: OnlineClusterState,
+  ) {
+    this.threshold = opts.threshold ?? state?.threshold ?? embedder.sameSpeakerThreshold;
+    this.maxSpeakers = opts.maxSpeakers ?? state?.maxSpeakers ?? 8;
+    this.clusters = new OnlineClusterer({ threshold: this.threshold, maxSpeakers: this.maxSpeakers }, state);
+  }
+
+  /** Plain JSON: store it with the session and pass it back to the constructor on resume. */
+  get state(): OnlineClusterState {
+    return this.clusters.toJSON();
+  }
+
+  /**
+   * `audio` is the final's audio (16 kHz) starting at stream time `start` seconds; `words` carry stream times.
+   */
+  async labelFinal(
+    audio: Float32Array,
+    start: number,
+    words: readonly TimeSpan[] = [],
+  ): Promise<LabeledFinal> {
+    const whole = { start: 0, end: audio.length / SR };
+    const spans = spansOf(this.embedder, audio);
+    const units = chunks(whole, this.opts.chunkSeconds);
+    const fresh = (await spans.embedSpans(units)).map((embedding, i) => ({
+      embedding,
+      seconds: seconds(units[i]),
+      speaker: -1,
+    }));
+    const all = [...this.history, ...fresh];
+    const speakerOf = this.cluster(all);
+    fresh.forEach((c, i) => (c.speaker = speakerOf[this.history.length + i]));
+    this.history = all.slice(-HISTORY_CHUNKS);
+    // The final is re-segmented against every recent speaker, not only those its chunks went to: a turn shorter
+    // than a chunk still finds its speaker. Centroids of this round's clusters (recent audio), not the session
+    // sums, which keep early mistakes.
+    const ids = [...new Set(speakerOf)];
+    const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
+    const cents = ids.map((id) => {
+      const members = recent.filter((c) => c.speaker === id);
+      return centroids(
+        members.map((c) => c.embedding),
+        members.map(() => 0),
+        members.map((c) => c.seconds),
+      )[0];
+    });
+    const runs = await resegment(spans, whole, cents, segmentOptions(this.embedder, this.opts));
+    const runEmb = await spans.embedSpans(runs);
+    const turns: SpeakerTurn[] = runs.map((r, i) => ({
+      start: start + r.start,
+      end: start + r.end,
+      speaker: ids[r.k],
+      confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), this.threshold),
+    }));
+    const wordLabels = words.map((w) => {
+      let best = turns[0];
+      let bestOverlap = -Infinity;
+      for (const t of turns) {
+        const o = Math.min(w.end, t.end) - Math.max(w.start, t.start);
+        if (o > bestOverlap) {
+          bestOverlap = o;
+          best = t;
+        }
+      }
+      return { speaker: best.speaker, confidence: best.confidence };
+    });
+    const bySpeaker = new Map<number, number>();
+    for (const t of turns) bySpeaker.set(t.speaker, (bySpeaker.get(t.speaker) ?? 0) + seconds(t));
+    const main = [...bySpeaker.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const mainTurns = turns.filter((t) => t.speaker === main);
+    return {
+      speaker: main,
+      confidence: Math.min(...mainTurns.map((t) => t.confidence)),
+      turns,
+      words: wordLabels,
+    };
+  }
+
+  /**
+   * Speaker numbers for `all` (history first, then the new final's chunks): clustered together, each cluster
+   * named after the number most of its earlier chunks had (one cluster per number, biggest first), the rest by
+   * the session's speakers. New chunks are added to their speaker's running sums.
+   */
+  private cluster(all: readonly Chunk[]): number[] {
+    const embeddings = all.map((c) => c.embedding);
+    const weights = all.map((c) => c.seconds);
+    let labels = agglomerative(embeddings, {
+      threshold: this.threshold,
+      weights,
+      maxSpeakers: this.maxSpeakers,
+      // Two settled speakers stay two: their labels are out, and re-clustering only refines who is who.
+      groups: all.map((c) =>
+        c.speaker >= 0 && this.clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
+      ),
+    });
+    const total = weights.reduce((a, b) => a + b, 0);
+    labels = absorbSmallClusters(
+      embeddings,
+      labels,
+      weights,
+      Math.max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_SHARE * total),
+      1,
+    );
+    // How many seconds of each cluster earlier finals gave to each speaker.
+    const votes: { cluster: number; speaker: number; seconds: number }[] = [];
+    all.forEach((c, i) => {
+      if (c.speaker < 0) return;
+      const v = votes.find((x) => x.cluster === labels[i] && x.speaker === c.speaker);
+      if (v) v.seconds += c.seconds;
+      else votes.push({ cluster: labels[i], speaker: c.speaker, seconds: c.seconds });
+    });
+    votes.sort((a, b) => b.seconds - a.seconds);
+    const named = new Map<number, number>();
+    const taken = new Set<number>();
+    for (const v of votes) {
+      if (named.has(v.cluster) || taken.has(v.speaker)) continue;
+      named.set(v.cluster, v.speaker);
+      taken.add(v.speaker);
+    }
+    const out = labels.map((l) => named.get(l) ?? -1);
+    all.forEach((c, i) => {
+      if (c.speaker < 0 && out[i] >= 0) this.clusters.add(out[i], c.embedding, c.seconds);
+    });
+    // Clusters of new audio only: a returning speaker (heard before the history) or a new one.
+    for (const l of new Set(labels.filter((l) => !named.has(l)))) {
+      const members = all.flatMap((c, i) => (labels[i] === l && c.speaker < 0 ? [i] : []));
+      if (members.length === 0) continue;
+      const [mean] = centroids(
+        members.map((i) => all[i].embedding),
+        members.map(() => 0),
+        members.map((i) => all[i].seconds),
+      );
+      const id = this.clusters.match(mean);
+      for (const i of members) {
+        out[i] = id;
+        this.clusters.add(id, all[i].embedding, all[i].seconds);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * What the file and live diarizers share: chunks (the clustering unit), re-segmentation of a span against known
+ * speakers (windows scored against centroids, a Viterbi path that pays for every change of speaker), folding of
+ * speakers with too little speech, and the confidence scale.
+ */
+import { cosine, type SpanEmbedder, type SpeakerEmbedder } from './embedding.js';
+
+export interface TimeSpan {
+  start: number;
+  end: number;
+}
+
+export interface SpeakerTurn extends TimeSpan {
+  speaker: number;
+  /** Known speaker's name, when reference clips were given and one matched. */
+  name?: string;
+  /** 0..1: how clearly the audio matches its speaker. */
+  confidence: number;
+}
+
+export interface SegmentOptions {
+  /** Clustering unit, seconds; default 2.5. */
+  chunkSeconds?: number;
+  /** Re-segmentation window, seconds; default 1.5. */
+  windowSeconds?: number;
+  /** Re-segmentation step, seconds; default 0.1 (0.5 when the embedder cannot analyse a recording once). */
+  hopSeconds?: number;
+}
+
+/** Viterbi cost of a change of speaker, in summed cosine similarity (one 0.1 s step scores at most 1). */
+const CHANGE_PENALTY = 0.5;
+
+/** `span` in equal chunks of about chunkSeconds (one when shorter than 1.5 chunks). */
+export function chunks(span: TimeSpan, chunkSeconds = 2.5): TimeSpan[] {
+  const n = Math.max(1, Math.round((span.end - span.start) / chunkSeconds));
+  const d = (span.end - span.start) / n;
+  return Array.from({ length: n }, (_, i) => ({
+    start: span.start + i * d,
+    end: i === n - 1 ? span.end : span.start + (i + 1) * d,
+  }));
+}
+
+export const seconds = (s: TimeSpan): number => s.end - s.start;
+
+/** Similarity mapped to 0..1 around the threshold: 0.5 at the threshold, 1 at identity. */
+export function confidenceOf(similarity: number, threshold: number): number {
+  const c =
+    similarity >= threshold
+      ? 0.5 + (0.5 * (similarity - threshold)) / Math.max(1e-6, 1 - threshold)
+      : (0.5 * (similarity + 1)) / Math.max(1e-6, threshold + 1);
+  return Math.max(0, Math.min(1, c));
+}
+
+/**
+ * Splits `span` among `speakers` (unit centroids): windows scored by cosine to each centroid, the best path with
+ * CHANGE_PENALTY per change. Returns contiguous runs with the index of their speaker in `speakers`.
+ */
+export async function resegment(
+  spans: SpanEmbedder,
+  span: TimeSpan,
+  speakers: readonly Float32Array[],
+  opts: { windowSeconds: number; hopSeconds: number },
+): Promise<(TimeSpan & { k: number })[]> {
+  if (speakers.length === 1) return [{ ...span, k: 0 }];
+  const { windowSeconds: win, hopSeconds: hop } = opts;
+  const steps: number[] = [];
+  for (let t = span.start; t < span.end - 1e-9; t += hop) steps.push(t);
+  // Each step's window is centred on it, slid inwards at the edges so that every window is full length.
+  const windows = steps.map((t) => {
+    const len = Math.min(win, seconds(span));
+    const a = Math.min(Math.max(span.start, t + hop / 2 - len / 2), span.end - len);
+    return { start: a, end: a + len };
+  });
+  const score = (await spans.embedSpans(windows)).map((w) => speakers.map((c) => cosine(w, c)));
+  const K = speakers.length;
+  let total = score[0].slice();
+  const from: number[][] = [];
+  for (let i = 1; i < steps.length; i++) {
+    const best = total.indexOf(Math.max(...total));
+    const back = new Array<number>(K);
+    const next = new Array<number>(K);
+    for (let k = 0; k < K; k++) {
+      const stay = total[k];
+      const change = total[best] - CHANGE_PENALTY;
+      back[k] = stay >= change ? k : best;
+      next[k] = Math.max(stay, change) + score[i][k];
+    }
+    from.push(back);
+    total = next;
+  }
+  const path = new Array<number>(steps.length);
+  path[steps.length - 1] = total.indexOf(Math.max(...total));
+  for (let i = steps.length - 1; i > 0; i--) path[i - 1] = from[i - 1][path[i]];
+  const runs: (TimeSpan & { k: number })[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const end = i + 1 < steps.length ? steps[i + 1] : span.end;
+    const last = runs.at(-1);
+    if (last && last.k === path[i]) last.end = end;
+    else runs.push({ start: steps[i], end, k: path[i] });
+  }
+  return runs;
+}
+
+/** Labels of clusters with less than minSeconds go to the cluster they resemble most (average similarity). */
+export function absorbSmallClusters(
+  embeddings: readonly Float32Array[],
+  labels: number[],
+  durations: readonly number[],
+  minSeconds: number,
+  keepAtLeast: number,
+): number[] {
+  for (;;) {
+    const totals = new Map<number, number>();
+    labels.forEach((l, i) => totals.set(l, (totals.get(l) ?? 0) + durations[i]));
+    if (totals.size <= keepAtLeast) break;
+    const small = [...totals].filter(([, s]) => s < minSeconds).sort((a, b) => a[1] - b[1]);
+    if (small.length === 0) break;
+    const victim = small[0][0];
+    let target = -1;
+    let best = -Infinity;
+    for (const l of totals.keys()) {
+      if (l === victim) continue;
+      let sum = 0;
+      let n = 0;
+      labels.forEach((a, i) => {
+        if (a !== victim) return;
+        labels.forEach((b, j) => {
+          if (b === l) {
+            sum += cosine(embeddings[i], embeddings[j]);
+            n++;
+          }
+        });
+      });
+      if (sum / n > best) {
+        best = sum / n;
+        target = l;
+      }
+    }
+    labels = labels.map((l) => (l === victim ? target : l));
+  }
+  return labels;
+}
+
+/** Renumbers labels by first appearance (0, 1, ...). */
+export function byFirstAppearance(labels: readonly number[]): number[] {
+  const ids = new Map<number, number>();
+  return labels.map((l) => {
+    if (!ids.has(l)) ids.set(l, ids.size);
+    return ids.get(l)!;
+  });
+}
+
+export function segmentOptions(
+  embedder: SpeakerEmbedder,
+  opts: SegmentOptions,
+): SegmentOptions & {
+  windowSeconds: number;
+  hopSeconds: number;
+} {
+  return {
+    ...opts,
+    windowSeconds: opts.windowSeconds ?? 1.5,
+    // Without a once-per-recording analysis every window is a model run: fewer of them.
+    hopSeconds: opts.hopSeconds ?? (embedder.analyze ? 0.1 : 0.5),
+  };
+}
