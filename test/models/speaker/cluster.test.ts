@@ -67,6 +67,28 @@ describe('speaker clustering', () => {
     assert.deepEqual(agglomerative([], { threshold: 0.5 }), []);
   });
 
+  test('offline: a cluster averages its clips by weight (seconds)', () => {
+    // p and q merge first (0.95); m then resembles {p, q} by 0.9 (p) and 0.72 (q) averaged by their weights.
+    const p = Float32Array.from([1, 0, 0]);
+    const q = l2normalize(Float32Array.from([0.95, Math.sqrt(1 - 0.95 ** 2), 0]));
+    const mq = (0.72 - 0.9 * q[0]) / q[1];
+    const m = Float32Array.from([0.9, mq, Math.sqrt(1 - 0.81 - mq * mq)]);
+    // Weighted 5:1 the average is 0.87, 1:5 it is 0.75: a 0.8 threshold tells them apart.
+    assert.deepEqual(agglomerative([p, q, m], { threshold: 0.8, weights: [5, 1, 1] }), [0, 0, 0]);
+    assert.deepEqual(agglomerative([p, q, m], { threshold: 0.8, weights: [1, 5, 1] }), [0, 0, 1]);
+  });
+
+  test('offline: groups keep settled speakers apart', () => {
+    // Two clips of one voice merge unless each carries a different settled label; unlabelled clips still join.
+    const same = [near(0, 0.1, 1), near(0, 0.1, 2), near(0, 0.1, 3)];
+    assert.deepEqual(agglomerative(same, { threshold: 0.7 }), [0, 0, 0]);
+    const kept = agglomerative(same, { threshold: 0.7, groups: [4, 7, -1] });
+    assert.notEqual(kept[0], kept[1]);
+    assert.ok(kept[2] === kept[0] || kept[2] === kept[1]);
+    // The same label twice is no conflict.
+    assert.deepEqual(agglomerative(same, { threshold: 0.7, groups: [4, 4, -1] }), [0, 0, 0]);
+  });
+
   test('known speakers: a cluster takes a name only when similar enough, each name once', () => {
     const names = nameClusters(
       [near(0), near(1), near(2)],
