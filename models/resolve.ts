@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
-import { defaultCacheDir, pullModel, type HubOptions } from './hub/client.js';
+import { defaultCacheDir, pullFile, pullModel, type HubOptions } from './hub/client.js';
 import { progressBar } from './hub/progress.js';
 import {
   SYNTH_GENERATOR_VERSION,
@@ -33,6 +33,21 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   return pullModel(spec, {
     ...opts,
     dtype: opts.dtype ?? 'fp32',
+    onProgress: opts.onProgress ?? (process.stderr.isTTY ? progressBar() : undefined),
+  });
+}
+
+/**
+ * Turns a --speaker-model value into a local path: an existing file or directory as is, `owner/repo:file.onnx`
+ * fetched from the hub into its cache on first use (with a progress bar on a terminal). Anything else is returned
+ * unchanged for the loader to name as missing.
+ */
+export async function resolveSpeakerModel(spec: string, opts: HubOptions = {}): Promise<string> {
+  if (existsSync(spec)) return spec;
+  const hub = /^([\w.-]+\/[\w.-]+):(.+\.onnx)$/.exec(spec);
+  if (!hub) return spec;
+  return pullFile(hub[1], hub[2], {
+    ...opts,
     onProgress: opts.onProgress ?? (process.stderr.isTTY ? progressBar() : undefined),
   });
 }

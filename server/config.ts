@@ -158,7 +158,7 @@ export const OPTIONS = {
     env: 'EARSHOT_SPEAKER_MODEL',
     kind: 'string',
     arg: 'model',
-    help: 'speaker-embedding model for diarization',
+    help: 'speaker-embedding ONNX model for diarization: a file, a directory, or owner/repo:file.onnx on the hub',
   },
   audioSecondsPerHour: {
     flag: 'audio-seconds-per-hour',

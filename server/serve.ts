@@ -4,7 +4,7 @@ import { loadSileroVad } from '../models/vad/silero.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
 import { InferenceScheduler } from './scheduling/scheduler.js';
-import { resolveModel } from '../models/resolve.js';
+import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
 import { AdmissionController } from './scheduling/admission.js';
@@ -108,7 +108,7 @@ async function startWithStore(
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
     speakerEmbedder: config.speakerModel
-      ? await loadOnnxEmbedder(config.speakerModel)
+      ? await loadOnnxEmbedder(await resolveSpeakerModel(config.speakerModel))
       : new BuiltinEmbedder(),
     guard: auth.guard,
   });

@@ -437,12 +437,42 @@ export async function pullModel(
   if (extra.length > 0) for (const [p, i] of await hub.files(commit, extra)) infos.set(p, i);
   for (const path of todo) await downloadOne(hub, storage, commit, infos.get(path)!, opts.onProgress);
 
-  if (revision !== commit) {
-    // The library does not record refs; Python and our offline lookups need them.
-    await mkdir(dirname(join(storage, 'refs', revision)), { recursive: true });
-    await writeFile(join(storage, 'refs', revision), commit);
-  }
+  await writeRef(storage, revision, commit);
   return snapshot;
+}
+
+/** The library does not record refs; Python and our offline lookups need them. */
+async function writeRef(storage: string, revision: string, commit: string): Promise<void> {
+  if (revision === commit) return;
+  await mkdir(dirname(join(storage, 'refs', revision)), { recursive: true });
+  await writeFile(join(storage, 'refs', revision), commit);
+}
+
+/**
+ * Finds in the cache, or downloads, one file of a hub repo (a speaker-embedding model, say) and returns its path
+ * in the snapshot: the same cache, resume, checksums, progress, refs and offline rules as pullModel.
+ */
+export async function pullFile(repo: string, path: string, opts: HubOptions = {}): Promise<string> {
+  const revision = opts.revision ?? 'main';
+  if (revision.split('/').includes('..')) throw new HubError(`invalid revision "${revision}"`);
+  if (path.split('/').some((p) => p === '..' || p === '')) throw new HubError(`invalid file path "${path}"`);
+  const storage = modelCacheDir(repo, opts.cacheDir);
+  const cached = await readRef(storage, revision);
+  if (cached && (await exists(join(storage, 'snapshots', cached, path)))) {
+    return join(storage, 'snapshots', cached, path);
+  }
+  if (isOffline(opts)) {
+    throw new HubError(
+      `offline (HF_HUB_OFFLINE) and ${repo}/${path} (revision ${revision}) is not in ${dirname(storage)}; ` +
+        'fetch it once with network access',
+    );
+  }
+  const hub = new Hub(repo, revision, opts);
+  const commit = await hub.commit();
+  const infos = await hub.files(commit, [path]);
+  await downloadOne(hub, storage, commit, infos.get(path)!, opts.onProgress);
+  await writeRef(storage, revision, commit);
+  return join(storage, 'snapshots', commit, path);
 }
 
 /** Side files plus an encoder/decoder pair of one dtype (and its external data) are all there. */

@@ -22,17 +22,20 @@ import {
   hubCacheDir,
   listCachedModels,
   modelCacheDir,
+  pullFile,
   pullModel,
   repoForModelName,
   type HubOptions,
 } from '../../../models/hub/client.js';
 import { progressBar } from '../../../models/hub/progress.js';
+import { resolveSpeakerModel } from '../../../models/resolve.js';
 import { FakeHub, bytes, gitOid, isLfs, sha256, type FakeRepo } from '../../helpers/fake-hub.js';
 
 const REPO = 'test-org/whisper-fake';
 const EXT_REPO = 'test-org/whisper-external';
 const MAIN = 'a'.repeat(40);
 const PR1 = 'b'.repeat(40);
+const SPEAKER_REPO = 'test-org/speaker-models';
 
 function sideFiles(extraConfig: object = {}): [string, Buffer][] {
   return [
@@ -74,6 +77,17 @@ const REPOS = new Map<string, FakeRepo>([
     },
   ],
   ['test-org/whisper-gated', { revisions: { main: MAIN }, files: REPO_FILES, gated: true }],
+  [
+    SPEAKER_REPO,
+    {
+      revisions: { main: MAIN },
+      files: new Map([
+        ['README.md', Buffer.from('speaker models')],
+        ['onnx/campplus.onnx', bytes(12, 40_000)],
+        ['wespeaker.onnx', bytes(13, 7_000)],
+      ]),
+    },
+  ],
 ]);
 
 const FP32_FILES = filesForDtype('fp32');
@@ -459,6 +473,43 @@ describe('hub client', () => {
     const { fetchImpl, calls } = countingFetch();
     assert.equal(await pullModel(REPO, { ...opts, revision: PR1, fetchImpl }), dir);
     assert.equal(calls(), 0);
+  });
+  test('pullFile: one file of a repo (a speaker model), cached, offline once cached, clear errors', async (t) => {
+    t.after(() => rm(cacheDir, { recursive: true, force: true }));
+    const path = await pullFile(SPEAKER_REPO, 'onnx/campplus.onnx', opts);
+    assert.equal(
+      path,
+      join(modelCacheDir(SPEAKER_REPO, cacheDir), 'snapshots', MAIN, 'onnx', 'campplus.onnx'),
+    );
+    assert.ok((await readFile(path)).equals(fileOf(SPEAKER_REPO, 'onnx/campplus.onnx')));
+    assert.ok(!existsSync(join(dirname(path), '..', 'wespeaker.onnx')), 'only the file asked for');
+    // Cached: no request, even offline; another file of the repo still needs the hub.
+    const { fetchImpl, calls } = countingFetch();
+    assert.equal(
+      await pullFile(SPEAKER_REPO, 'onnx/campplus.onnx', { ...opts, offline: true, fetchImpl }),
+      path,
+    );
+    assert.equal(calls(), 0);
+    await assert.rejects(
+      pullFile(SPEAKER_REPO, 'wespeaker.onnx', { ...opts, offline: true }),
+      /offline \(HF_HUB_OFFLINE\) and test-org\/speaker-models\/wespeaker.onnx/,
+    );
+    await assert.rejects(
+      pullFile(SPEAKER_REPO, 'missing.onnx', opts),
+      /no such model\/file: .*missing\.onnx/,
+    );
+    await assert.rejects(pullFile(SPEAKER_REPO, '../escape.onnx', opts), /invalid file path/);
+    // --speaker-model owner/repo:file.onnx goes through it; a local path is left alone.
+    process.env.HF_ENDPOINT = hub.endpoint;
+    process.env.EARSHOT_CACHE_DIR = cacheDir;
+    t.after(() => {
+      delete process.env.HF_ENDPOINT;
+      delete process.env.EARSHOT_CACHE_DIR;
+    });
+    const wespeaker = await resolveSpeakerModel(`${SPEAKER_REPO}:wespeaker.onnx`);
+    assert.ok((await readFile(wespeaker)).equals(fileOf(SPEAKER_REPO, 'wespeaker.onnx')));
+    assert.equal(await resolveSpeakerModel(path), path);
+    assert.equal(await resolveSpeakerModel('./no/such/model.onnx'), './no/such/model.onnx');
   });
 });
 
