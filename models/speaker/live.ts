@@ -102,8 +102,8 @@ export class LiveDiarizer {
     this.history = all.slice(-HISTORY_CHUNKS);
     // The final is re-segmented against every recent speaker, not only those its chunks went to: a turn shorter
     // than a chunk still finds its speaker. Centroids of this round's clusters (recent audio), not the session
-    // sums, which keep early mistakes.
-    const ids = [...new Set(speakerOf)];
+    // sums, which keep early mistakes. (-1: old chunks whose cluster another took over; they vote no more.)
+    const ids = [...new Set(speakerOf)].filter((id) => id >= 0);
     const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
     const cents = ids.map((id) => {
       const members = recent.filter((c) => c.speaker === id);
@@ -147,8 +147,9 @@ export class LiveDiarizer {
 
   /**
    * Speaker numbers for `all` (history first, then the new final's chunks): clustered together, each cluster
-   * named after the number most of its earlier chunks had (one cluster per number, biggest first), the rest by
-   * the session's speakers. New chunks are added to their speaker's running sums.
+   * named after the number most of its earlier chunks had (one cluster per number, biggest first), the new
+   * chunks of the rest by the session's speakers; -1 for old chunks left in an unnamed cluster. New chunks are
+   * added to their speaker's running sums.
    */
   private cluster(all: readonly Chunk[]): number[] {
     const embeddings = all.map((c) => c.embedding);

@@ -140,6 +140,34 @@ describe('diarization', () => {
     assert.equal((await live.labelFinal(B(3, 2), 24)).speaker, b);
   });
 
+  test('live: random finals of three voices: turns tile each final in order, labels are valid numbers', async () => {
+    const live = new LiveDiarizer(e, { maxSpeakers: 3 });
+    let seed = 7;
+    const rand = (): number => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+    const voices = [A, B, C];
+    let t = 0;
+    for (let f = 0; f < 25; f++) {
+      // One to three turns, 0.4-5 s each, back to back.
+      const parts = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, i) =>
+        voices[Math.floor(rand() * 3)](0.4 + rand() * 4.6, f * 3 + i),
+      );
+      const audio = concat(...parts);
+      const end = t + audio.length / SR;
+      const r = await live.labelFinal(audio, t, [{ start: t, end }]);
+      assert.ok(Math.abs(r.turns[0].start - t) < 1e-9 && Math.abs(r.turns.at(-1)!.end - end) < 1e-9);
+      for (const [i, turn] of r.turns.entries()) {
+        assert.ok(
+          Number.isInteger(turn.speaker) && turn.speaker >= 0 && turn.speaker < 3,
+          `speaker ${turn.speaker}`,
+        );
+        assert.ok(turn.start < turn.end && turn.confidence >= 0 && turn.confidence <= 1);
+        if (i > 0) assert.ok(Math.abs(turn.start - r.turns[i - 1].end) < 1e-9);
+      }
+      assert.ok(r.words[0].speaker >= 0 && r.turns.some((x) => x.speaker === r.speaker));
+      t = end + 0.5;
+    }
+  });
+
   test('live: labels survive a resume through the JSON state', async () => {
     const live = new LiveDiarizer(e);
     await live.labelFinal(B(2), 0);
