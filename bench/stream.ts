@@ -149,6 +149,8 @@ interface Level {
   missedFinals: number;
   serverCpu: number;
   serverRssMiB: number;
+  /** diarize=true: the server's time on speaker labels per stream-second (its metric), ms. */
+  labelMsPerStreamSecond?: number;
   pass: boolean;
 }
 
@@ -207,7 +209,18 @@ const files = existsSync(CORPUS)
       .map((f) => CORPUS + f)
   : [];
 
+/** The server's earshot_speaker_labelling_seconds_total (0 when it cannot be read). */
+async function labellingSeconds(server: Server): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    return Number(/^earshot_speaker_labelling_seconds_total (\S+)$/m.exec(text)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 async function level(server: Server, streams: number, spreadMs?: number): Promise<Level> {
+  const labels0 = diarize ? await labellingSeconds(server) : 0;
   const cpu0 = cpuSeconds(server.proc.pid!);
   const t0 = performance.now();
   let rss = rssMiB(server.proc.pid!);
@@ -222,6 +235,11 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   clearInterval(sampler);
   const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
   const l = analyse(records, streams, cpu, rss);
+  if (diarize) {
+    const admitted = records.filter((r) => !r.refused).length;
+    l.labelMsPerStreamSecond =
+      (((await labellingSeconds(server)) - labels0) * 1000) / Math.max(1, admitted * seconds);
+  }
   process.stderr.write(
     `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}% -> ${l.pass ? 'pass' : 'FAIL'}\n`,
   );
@@ -327,6 +345,9 @@ function levelRow(l: Level): Record<string, string | number> {
     refused: l.refused,
     'cpu %': Math.round(l.serverCpu * 100),
     'rss MiB': Math.round(l.serverRssMiB),
+    ...(l.labelMsPerStreamSecond === undefined
+      ? {}
+      : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),
     SLO: l.pass ? 'pass' : 'FAIL',
   };
 }

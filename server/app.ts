@@ -285,6 +285,7 @@ export class EarshotApp {
       observe: {
         result: (kind, lag) => this.d.metrics.result(kind, lag),
         audio: (seconds) => this.d.metrics.audioReceived.inc(seconds),
+        labelled: (seconds) => this.d.metrics.speakerLabelling.inc(seconds),
       },
       send: (msg) => conn.send(JSON.stringify(msg), false),
       bufferedAmount: () => conn.bufferedAmount(),

@@ -17,6 +17,7 @@ export class Metrics {
   readonly audioReceived: client.Counter;
   readonly audioDecoded: client.Counter;
   readonly engineSeconds: client.Counter;
+  readonly speakerLabelling: client.Counter;
   /** Requests and upgrades refused by auth, origin or a limit, by refusal code (a fixed set). */
   readonly denied: client.Counter<'reason'>;
   private readonly subjectAudio: client.Counter<'subject'>;
@@ -82,6 +83,11 @@ export class Metrics {
     this.engineSeconds = new client.Counter({
       name: 'earshot_engine_busy_seconds_total',
       help: 'Seconds the inference engine was busy',
+      registers: [r],
+    });
+    this.speakerLabelling = new client.Counter({
+      name: 'earshot_speaker_labelling_seconds_total',
+      help: 'Seconds spent giving live finals their speaker labels (diarize=true; on the event loop)',
       registers: [r],
     });
     this.denied = new client.Counter({

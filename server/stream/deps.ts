@@ -23,8 +23,12 @@ export interface SessionDeps {
   encodePrompt?: (text: string) => number[];
   /** Extra delay factor for interims under load (1 = nominal cadence, Infinity = none now). */
   interimBackoff?: () => number;
-  /** Observes results and received audio (metrics). */
-  observe?: { result(kind: 'final' | 'interim', lag: number): void; audio(seconds: number): void };
+  /** Observes results, received audio and time spent on speaker labels (metrics). */
+  observe?: {
+    result(kind: 'final' | 'interim', lag: number): void;
+    audio(seconds: number): void;
+    labelled?(seconds: number): void;
+  };
   /** Speaker embeddings for diarize=true (without one, diarize gives no labels). */
   embedder?: SpeakerEmbedder;
   send(message: object): 'ok' | 'backpressure' | 'dropped';

@@ -375,13 +375,14 @@ export class StreamSession {
 
   /** diarize=true with an embedder; a stored state that does not load starts the labels afresh. */
   private speakerLabeler(): SpeakerLabeler | null {
-    const { params, embedder, speakers } = this.d;
+    const { params, embedder, speakers, observe } = this.d;
     if (!params.diarize || !embedder) return null;
+    const onCost = observe?.labelled?.bind(observe);
     try {
-      return new SpeakerLabeler(embedder, params.maxSpeakers, speakers);
+      return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost);
     } catch (err) {
       this.d.log.warn({ session: this.id, err: (err as Error).message }, 'speaker state not restored');
-      return new SpeakerLabeler(embedder, params.maxSpeakers);
+      return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost);
     }
   }
 

@@ -14,7 +14,13 @@ export class SpeakerLabeler {
   /** Wall time spent labelling, ms, and finals labelled (for the log line at the end). */
   readonly cost = { ms: 0, finals: 0 };
 
-  constructor(embedder: SpeakerEmbedder, maxSpeakers: number | undefined, state?: unknown) {
+  constructor(
+    embedder: SpeakerEmbedder,
+    maxSpeakers: number | undefined,
+    state?: unknown,
+    /** Seconds each final's labels took (the metric). */
+    private readonly onCost?: (seconds: number) => void,
+  ) {
     this.live = new LiveDiarizer(embedder, { maxSpeakers }, state as OnlineClusterState | undefined);
   }
 
@@ -28,7 +34,9 @@ export class SpeakerLabeler {
     if (words.length === 0 || audio.length === 0) return [...words];
     const t0 = performance.now();
     const r = await this.live.labelFinal(audio, start, words);
-    this.cost.ms += performance.now() - t0;
+    const ms = performance.now() - t0;
+    this.cost.ms += ms;
+    this.onCost?.(ms / 1000);
     this.cost.finals++;
     return words.map((w, i) => ({
       ...w,

@@ -56,6 +56,7 @@ export function sessionHarness(
     buffered?: () => number;
     resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
     embedder?: SessionDeps['embedder'];
+    observe?: SessionDeps['observe'];
   } = {},
 ) {
   const engine = opts.engine ?? new FakeEngine();
@@ -90,6 +91,7 @@ export function sessionHarness(
     seqStart: opts.resume?.seqStart,
     speakers: opts.resume?.speakers,
     embedder: opts.embedder,
+    observe: opts.observe,
     resumed: opts.resume !== undefined,
   });
   void store.open({

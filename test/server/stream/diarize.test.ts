@@ -101,6 +101,18 @@ describe('live diarization (diarize=true)', () => {
     );
   });
 
+  test('the time spent on labels is reported for each labelled final (the metric)', async () => {
+    const costs: number[] = [];
+    const observe = { result: () => {}, audio: () => {}, labelled: (s: number) => costs.push(s) };
+    const h = await run(concat([A(2.5), pause(1), B(2.5), pause(1)]), { observe });
+    const labelled = finals(h.messages).filter((m) => wordsOf(m).length > 0);
+    assert.equal(costs.length, labelled.length);
+    assert.ok(
+      costs.every((s) => s > 0 && s < 10),
+      JSON.stringify(costs),
+    );
+  });
+
   test('a turn change without a pause splits the word labels inside one final', async () => {
     const h = await run(concat([A(3), B(3), pause(1)]));
     const f = finals(h.messages).filter((m) => wordsOf(m).length > 0);
