@@ -37,6 +37,7 @@ export interface FileDiarization {
 /** File: a speaker with less speech than this (seconds, or this share of the recording's speech) is folded. */
 const MIN_SPEAKER_SECONDS = 3;
 const MIN_SPEAKER_SHARE = 0.04;
+
 /** Diarizes a whole recording given its speech regions (e.g. Silero VAD spans), times in seconds. */
 export async function diarizeFile(
   embedder: SpeakerEmbedder,
