@@ -174,12 +174,9 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
   const size = embeddings.map((_, i) => Math.max(1e-6, opts.weights?.[i] ?? 1));
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
-  const groups = embeddings.map((_, i) => {
-    const g = opts.groups?.[i] ?? -1;
-    return g >= 0 ? new Set([g]) : new Set<number>();
-  });
-  const apart = (i: number, j: number): boolean =>
-    groups[i].size > 0 && groups[j].size > 0 && ![...groups[i]].every((g) => groups[j].has(g));
+  // A cluster holds at most one group: clusters of two different groups never merge.
+  const group = embeddings.map((_, i) => Math.max(-1, opts.groups?.[i] ?? -1));
+  const apart = (i: number, j: number): boolean => group[i] >= 0 && group[j] >= 0 && group[i] !== group[j];
   let k = n;
   while (k > minK) {
     let bi = -1;
@@ -203,7 +200,7 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
       sim[m][bi] = s;
     }
     size[bi] += size[bj];
-    for (const g of groups[bj]) groups[bi].add(g);
+    if (group[bi] < 0) group[bi] = group[bj];
     alive[bj] = false;
     parent[bj] = bi;
     k--;
