@@ -6,7 +6,13 @@
  * seconds is steadier than comparing two windows, which is why changes are found this way.
  */
 import { agglomerative, centroids, nameClusters } from './cluster.js';
-import { type SpeakerEmbedder, cosine, spansOf } from './embedding.js';
+import {
+  EMBEDDING_SAMPLE_RATE as SR,
+  type SpanEmbedder,
+  type SpeakerEmbedder,
+  cosine,
+  spansOf,
+} from './embedding.js';
 import {
   type SegmentOptions,
   type SpeakerTurn,
@@ -34,6 +40,17 @@ export interface FileDiarization {
   speakers: { id: number; name?: string; seconds: number }[];
 }
 
+/** Lets timers and sockets run (setImmediate: after pending I/O) between pieces of a long computation. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Spans given in recording time, embedded by a SpanEmbedder of a clip that starts `offset` seconds in. */
+function shifted(spans: SpanEmbedder, offset: number): SpanEmbedder {
+  return {
+    embedSpans: (list) =>
+      spans.embedSpans(list.map((s) => ({ start: s.start - offset, end: s.end - offset }))),
+  };
+}
+
 /** File: a speaker with less speech than this (seconds, or this share of the recording's speech) is folded. */
 const MIN_SPEAKER_SECONDS = 3;
 const MIN_SPEAKER_SHARE = 0.04;
@@ -48,10 +65,21 @@ export async function diarizeFile(
   const threshold = opts.threshold ?? embedder.sameSpeakerThreshold;
   const seg = segmentOptions(embedder, opts);
   const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
-  const units = regions.flatMap((r) => chunks(r, opts.chunkSeconds));
+  // Region by region, yielding to the event loop between them: a long upload must not stall live streams.
+  const perRegion: { spans: SpanEmbedder; units: TimeSpan[]; embeddings: Float32Array[] }[] = [];
+  for (const r of regions) {
+    const a = Math.max(0, Math.round(r.start * SR));
+    const spans = shifted(
+      spansOf(embedder, audio.subarray(a, Math.min(audio.length, Math.round(r.end * SR)))),
+      a / SR,
+    );
+    const units = chunks(r, opts.chunkSeconds);
+    perRegion.push({ spans, units, embeddings: await spans.embedSpans(units) });
+    await nextTurn();
+  }
+  const units = perRegion.flatMap((p) => p.units);
   if (units.length === 0) return { turns: [], speakers: [] };
-  const spans = spansOf(embedder, audio);
-  const unitEmb = await spans.embedSpans(units);
+  const unitEmb = perRegion.flatMap((p) => p.embeddings);
   const durations = units.map(seconds);
   let labels = agglomerative(unitEmb, {
     threshold,
@@ -70,8 +98,14 @@ export async function diarizeFile(
   );
   labels = byFirstAppearance(labels);
   const cents = centroids(unitEmb, labels, durations);
-  const runs = (await Promise.all(regions.map((r) => resegment(spans, r, cents, seg)))).flat();
-  const runEmb = await spans.embedSpans(runs);
+  const runs: (TimeSpan & { k: number })[] = [];
+  const runEmb: Float32Array[] = [];
+  for (const [i, r] of regions.entries()) {
+    const mine = await resegment(perRegion[i].spans, r, cents, seg);
+    runs.push(...mine);
+    runEmb.push(...(await perRegion[i].spans.embedSpans(mine)));
+    await nextTurn();
+  }
   let names: (string | undefined)[] = [];
   if (opts.known && opts.known.length > 0) {
     const refs = await embedder.embed(opts.known.map((k) => k.audio));

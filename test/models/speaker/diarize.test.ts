@@ -99,6 +99,27 @@ describe('diarization', () => {
     assert.equal(forced.speakers.length, 1);
   });
 
+  test('file: the event loop runs between speech regions (a long upload does not stall live streams)', async () => {
+    const parts: Float32Array[] = [];
+    const speech: { start: number; end: number }[] = [];
+    for (let i = 0; i < 12; i++) {
+      speech.push({ start: i * 3, end: i * 3 + 2.5 });
+      parts.push((i % 2 ? B : A)(2.5, i), new Float32Array(SR / 2));
+    }
+    // A probe that re-arms itself each turn of the event loop counts the turns the diarizer left to others.
+    let turns = 0;
+    let armed = true;
+    const probe = (): void => {
+      turns++;
+      if (armed) setImmediate(probe);
+    };
+    setImmediate(probe);
+    const d = await diarizeFile(e, concat(...parts), speech);
+    armed = false;
+    assert.equal(d.speakers.length, 2);
+    assert.ok(turns >= 2 * speech.length, `${turns} event-loop turns for ${speech.length} regions`);
+  });
+
   test('file: a change of speaker inside one speech region is found where it happens', async () => {
     // One 10 s region, the voice changing at 4.2 s: no chunk boundary there (chunks fall at 2.5, 5, 7.5 s).
     const audio = concat(A(4.2), B(5.8));
