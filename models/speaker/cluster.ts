@@ -177,22 +177,26 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
   // A cluster holds at most one group: clusters of two different groups never merge.
   const group = embeddings.map((_, i) => Math.max(-1, opts.groups?.[i] ?? -1));
   const apart = (i: number, j: number): boolean => group[i] >= 0 && group[j] >= 0 && group[i] !== group[j];
+  // Each cluster's most similar partner (-1: none), so that a merge costs O(n), not a scan of every pair: an
+  // hour of speech is ~1,400 chunks.
+  const near = new Int32Array(n).fill(-1);
+  const refresh = (i: number): void => {
+    near[i] = -1;
+    for (let j = 0; j < n; j++) {
+      if (j !== i && alive[j] && !apart(i, j) && (near[i] < 0 || sim[i][j] > sim[i][near[i]])) near[i] = j;
+    }
+  };
+  for (let i = 0; i < n; i++) refresh(i);
   let k = n;
   while (k > minK) {
     let bi = -1;
-    let bj = -1;
-    let best = -Infinity;
     for (let i = 0; i < n; i++) {
-      if (!alive[i]) continue;
-      for (let j = i + 1; j < n; j++) {
-        if (alive[j] && sim[i][j] > best && !apart(i, j)) {
-          best = sim[i][j];
-          bi = i;
-          bj = j;
-        }
-      }
+      if (alive[i] && near[i] >= 0 && (bi < 0 || sim[i][near[i]] > sim[bi][near[bi]])) bi = i;
     }
-    if (bi < 0 || (best < opts.threshold && k <= maxK)) break;
+    if (bi < 0) break;
+    let bj = near[bi];
+    if (bj < bi) [bi, bj] = [bj, bi];
+    if (sim[bi][bj] < opts.threshold && k <= maxK) break;
     for (let m = 0; m < n; m++) {
       if (!alive[m] || m === bi || m === bj) continue;
       const s = (size[bi] * sim[bi][m] + size[bj] * sim[bj][m]) / (size[bi] + size[bj]);
@@ -204,6 +208,9 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     alive[bj] = false;
     parent[bj] = bi;
     k--;
+    // The merged cluster's averages are no higher than its parts', so only rows that pointed at a part can change.
+    refresh(bi);
+    for (let m = 0; m < n; m++) if (alive[m] && m !== bi && (near[m] === bi || near[m] === bj)) refresh(m);
   }
   const root = (i: number): number => (parent[i] === i ? i : root(parent[i]));
   const ids = new Map<number, number>();
