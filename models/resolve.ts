@@ -33,7 +33,7 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   return pullModel(spec, {
     ...opts,
     dtype: opts.dtype ?? 'fp32',
-    onProgress: opts.onProgress ?? (process.stderr.isTTY ? progressBar() : undefined),
+    onProgress: opts.onProgress ?? terminalProgress(),
   });
 }
 
@@ -48,8 +48,13 @@ export async function resolveSpeakerModel(spec: string, opts: HubOptions = {}): 
   if (!hub) return spec;
   return pullFile(hub[1], hub[2], {
     ...opts,
-    onProgress: opts.onProgress ?? (process.stderr.isTTY ? progressBar() : undefined),
+    onProgress: opts.onProgress ?? terminalProgress(),
   });
+}
+
+/** A progress bar when stderr is a terminal; none when piped (logs stay clean). */
+function terminalProgress(): HubOptions['onProgress'] {
+  return process.stderr.isTTY ? progressBar() : undefined;
 }
 
 export function parseSyntheticSpec(spec: string): { size: SynthSize; timestamped: boolean; script?: string } {

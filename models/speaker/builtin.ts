@@ -3,8 +3,7 @@
  * - the cepstrum (DCT of the Kaldi log-mel fbank, c1..c19): its mean is the vocal tract's average spectral envelope
  *   (formants, brightness), its spread how the voice moves; c0 (loudness) is left out so distance to the microphone
  *   does not matter;
- * - pitch (normalised autocorrelation, 60-400 Hz): median log f0 and its spread over voiced frames, and the
- *   fraction of voiced frames.
+ * - pitch (normalised autocorrelation, 60-400 Hz): median log f0 over voiced frames.
  * Each statistic is centred and scaled by fixed constants (typical values and spreads of speech) and weighted, so
  * cosine similarity compares voices, not the shared shape of all speech.
  *
@@ -32,9 +31,6 @@ export interface VoiceStats {
   cepStd: Float64Array;
   /** Median log2 f0 of voiced frames (NaN when none). */
   logF0: number;
-  /** Interquartile range of log2 f0. */
-  logF0Spread: number;
-  voicedFraction: number;
   speechFrames: number;
 }
 
@@ -99,9 +95,8 @@ const PITCH_LEN = 640;
  * analysing the audio again.
  */
 export class VoiceFrames {
-  /** Prefix sums (index f = frames before f): speech frames, pitch-analysed frames. */
+  /** Prefix sums (index f = frames before f) of speech frames. */
   private readonly speech: Float64Array;
-  private readonly pitched: Float64Array;
   /** (frames + 1) × NC. */
   private readonly cepSum: Float64Array;
   private readonly cepSq: Float64Array;
@@ -112,16 +107,14 @@ export class VoiceFrames {
     speech: Uint8Array,
     /** frames × NC cepstra (zeros where not speech). */
     cep: Float64Array,
-    /** log2 f0 per frame: NaN when not analysed, -Infinity when unvoiced. */
+    /** log2 f0 per frame; not finite when unvoiced or not analysed. */
     private readonly logF0: Float64Array,
   ) {
     this.speech = new Float64Array(frames + 1);
-    this.pitched = new Float64Array(frames + 1);
     this.cepSum = new Float64Array((frames + 1) * NC);
     this.cepSq = new Float64Array((frames + 1) * NC);
     for (let f = 0; f < frames; f++) {
       this.speech[f + 1] = this.speech[f] + speech[f];
-      this.pitched[f + 1] = this.pitched[f] + (Number.isNaN(logF0[f]) ? 0 : 1);
       for (let k = 0; k < NC; k++) {
         const c = speech[f] ? cep[f * NC + k] : 0;
         this.cepSum[(f + 1) * NC + k] = this.cepSum[f * NC + k] + c;
@@ -153,15 +146,7 @@ export class VoiceFrames {
     const f0s: number[] = [];
     for (let f = a; f < b; f++) if (Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
     f0s.sort((x, y) => x - y);
-    const np = this.pitched[b] - this.pitched[a];
-    return {
-      cepMean,
-      cepStd,
-      logF0: quantile(f0s, 0.5),
-      logF0Spread: f0s.length > 1 ? quantile(f0s, 0.75) - quantile(f0s, 0.25) : 0,
-      voicedFraction: np > 0 ? f0s.length / np : 0,
-      speechFrames: n,
-    };
+    return { cepMean, cepStd, logF0: quantile(f0s, 0.5), speechFrames: n };
   }
 }
 

@@ -58,6 +58,15 @@ interface Chunk {
   speaker: number;
 }
 
+/** Unit mean of some chunks, weighted by their seconds. */
+function centroidOf(members: readonly Chunk[]): Float32Array {
+  return centroids(
+    members.map((c) => c.embedding),
+    members.map(() => 0),
+    members.map((c) => c.seconds),
+  )[0];
+}
+
 /** One per live session: call labelFinal for every final, in order. */
 export class LiveDiarizer {
   private readonly clusters: OnlineClusterer;
@@ -105,14 +114,7 @@ export class LiveDiarizer {
     // sums, which keep early mistakes. (-1: old chunks whose cluster another took over; they vote no more.)
     const ids = [...new Set(speakerOf)].filter((id) => id >= 0);
     const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
-    const cents = ids.map((id) => {
-      const members = recent.filter((c) => c.speaker === id);
-      return centroids(
-        members.map((c) => c.embedding),
-        members.map(() => 0),
-        members.map((c) => c.seconds),
-      )[0];
-    });
+    const cents = ids.map((id) => centroidOf(recent.filter((c) => c.speaker === id)));
     const runs = await resegment(spans, whole, cents, segmentOptions(this.embedder, this.opts));
     const runEmb = await spans.embedSpans(runs);
     const turns: SpeakerTurn[] = runs.map((r, i) => ({
@@ -195,12 +197,7 @@ export class LiveDiarizer {
     for (const l of new Set(labels.filter((l) => !named.has(l)))) {
       const members = all.flatMap((c, i) => (labels[i] === l && c.speaker < 0 ? [i] : []));
       if (members.length === 0) continue;
-      const [mean] = centroids(
-        members.map((i) => all[i].embedding),
-        members.map(() => 0),
-        members.map((i) => all[i].seconds),
-      );
-      const id = this.clusters.match(mean);
+      const id = this.clusters.match(centroidOf(members.map((i) => all[i])));
       for (const i of members) {
         out[i] = id;
         this.clusters.add(id, all[i].embedding, all[i].seconds);
