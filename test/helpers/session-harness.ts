@@ -19,6 +19,9 @@ export interface Msg {
   start?: number;
   duration?: number;
   seq?: number;
+  timestamp?: number;
+  request_id?: string;
+  metadata?: { request_id: string };
   err_code?: string;
   description?: string;
   session?: string;

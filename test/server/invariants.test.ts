@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import wavefile from 'wavefile';
 import { encode, speechFixture } from '../helpers/audio.js';
 import { synthModel } from '../helpers/models.js';
 import { collect, connect, sendPaced, startTestServer } from '../helpers/server.js';
+import { runCli as run } from '../helpers/cli.js';
 
 /**
  * Whatever a model says, a transcript is on the audio's timeline: every segment and word lies in [0, duration],
@@ -16,7 +16,6 @@ import { collect, connect, sendPaced, startTestServer } from '../helpers/server.
  * bytes, so it finds every way to break this, on every path that produces transcripts.
  */
 
-const BIN = new URL('../../bin/earshot.js', import.meta.url).pathname;
 const RATE = 16000;
 const speech = speechFixture().samples;
 
@@ -121,17 +120,6 @@ function assertVerbose(v: VerboseJson, duration: number, what: string): void {
   assertText(v.text, `${what} text`);
   for (const s of v.segments) assertText(s.text, `${what} segment`);
   for (const w of v.words) assertText(w.word, `${what} word`);
-}
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
 }
 
 let model: string;

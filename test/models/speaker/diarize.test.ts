@@ -5,23 +5,13 @@ import { diarizeFile } from '../../../models/speaker/diarize.js';
 import { LiveDiarizer } from '../../../models/speaker/live.js';
 import { chunks } from '../../../models/speaker/segment.js';
 import { cosine } from '../../../models/speaker/embedding.js';
-import { voice } from '../../helpers/audio.js';
+import { concat, voice } from '../../helpers/audio.js';
 
 const SR = 16000;
 
 const A = (s: number, p = 0) => voice(100, [600, 1200], s, p);
 const B = (s: number, p = 0) => voice(230, [850, 2300], s, p);
 const C = (s: number, p = 0) => voice(150, [450, 1700], s, p);
-
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 describe('diarization', () => {
   const e = new BuiltinEmbedder();
@@ -45,7 +35,7 @@ describe('diarization', () => {
   });
 
   test('spans of an analysed recording embed as their clips do', async () => {
-    const audio = concat(A(3), B(3));
+    const audio = concat([A(3), B(3)]);
     const spans = e.analyze(audio);
     const [whole, a, b] = await spans.embedSpans([
       { start: 0, end: 6 },
@@ -64,7 +54,7 @@ describe('diarization', () => {
   });
 
   test('a one-speaker recording gives one speaker', async () => {
-    const audio = concat(A(3), new Float32Array(SR), A(4, 2), new Float32Array(SR), A(2.5, 1));
+    const audio = concat([A(3), new Float32Array(SR), A(4, 2), new Float32Array(SR), A(2.5, 1)]);
     const speech = [
       { start: 0, end: 3 },
       { start: 4, end: 8 },
@@ -77,7 +67,7 @@ describe('diarization', () => {
 
   test('two alternating voices: two speakers, turns labelled, names from reference clips', async () => {
     const gap = new Float32Array(SR / 2);
-    const audio = concat(A(2.5), gap, B(2.5), gap, A(2.5, 1), gap, B(2.5, 1));
+    const audio = concat([A(2.5), gap, B(2.5), gap, A(2.5, 1), gap, B(2.5, 1)]);
     const speech = [0, 3, 6, 9].map((s) => ({ start: s, end: s + 2.5 }));
     const d = await diarizeFile(e, audio, speech, {
       known: [
@@ -114,7 +104,7 @@ describe('diarization', () => {
       if (armed) setImmediate(probe);
     };
     setImmediate(probe);
-    const d = await diarizeFile(e, concat(...parts), speech);
+    const d = await diarizeFile(e, concat(parts), speech);
     armed = false;
     assert.equal(d.speakers.length, 2);
     assert.ok(turns >= 2 * speech.length, `${turns} event-loop turns for ${speech.length} regions`);
@@ -122,7 +112,7 @@ describe('diarization', () => {
 
   test('file: a change of speaker inside one speech region is found where it happens', async () => {
     // One 10 s region, the voice changing at 4.2 s: no chunk boundary there (chunks fall at 2.5, 5, 7.5 s).
-    const audio = concat(A(4.2), B(5.8));
+    const audio = concat([A(4.2), B(5.8)]);
     const d = await diarizeFile(e, audio, [{ start: 0, end: 10 }]);
     assert.equal(d.speakers.length, 2);
     assert.equal(d.turns.length, 2);
@@ -140,7 +130,7 @@ describe('diarization', () => {
     // Stream time 10 s: 3 s of A then 3 s of B, back to back. The change is located to about ±0.3 s (1.5 s
     // windows every 0.1 s), so words within 0.5 s of it are not asserted.
     const words = [10.2, 11, 11.8, 12.2, 13.5, 14.2, 15, 15.6].map((s) => ({ start: s, end: s + 0.3 }));
-    const r = await live.labelFinal(concat(A(3, 1), B(3)), 10, words);
+    const r = await live.labelFinal(concat([A(3, 1), B(3)]), 10, words);
     assert.deepEqual(
       r.words.map((w) => w.speaker),
       [0, 0, 0, 0, 1, 1, 1, 1],
@@ -151,7 +141,7 @@ describe('diarization', () => {
 
   test('live: three voices in one long final (fast turns) are told apart, later finals keep their numbers', async () => {
     const live = new LiveDiarizer(e);
-    const r = await live.labelFinal(concat(A(4), B(4), C(4), A(4, 1)), 0);
+    const r = await live.labelFinal(concat([A(4), B(4), C(4), A(4, 1)]), 0);
     const at = (t: number) => r.turns.find((x) => x.start <= t && t < x.end)!.speaker;
     const [a, b, c, a2] = [2, 6, 10, 14].map(at);
     // A chunk straddling two voices may briefly hold a number of its own, so only the voices' middles are asserted.
@@ -172,7 +162,7 @@ describe('diarization', () => {
       const parts = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, i) =>
         voices[Math.floor(rand() * 3)](0.4 + rand() * 4.6, f * 3 + i),
       );
-      const audio = concat(...parts);
+      const audio = concat(parts);
       const end = t + audio.length / SR;
       const r = await live.labelFinal(audio, t, [{ start: t, end }]);
       assert.ok(Math.abs(r.turns[0].start - t) < 1e-9 && Math.abs(r.turns.at(-1)!.end - end) < 1e-9);

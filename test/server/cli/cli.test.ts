@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,22 +6,7 @@ import { before, describe, test } from 'node:test';
 import wavefile from 'wavefile';
 import { FIXTURES } from '../../helpers/audio.js';
 import { synthModel } from '../../helpers/models.js';
-
-const BIN = new URL('../../../bin/earshot.js', import.meta.url).pathname;
-
-function run(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+import { runCli as run } from '../../helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'earshot-cli-'));
 function wav(seconds: number, rate = 16000): string {

@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { FIXTURES } from '../../helpers/audio.js';
 import { synthModel } from '../../helpers/models.js';
 import { progressBar } from '../../../server/cli/progress.js';
-
-const BIN = new URL('../../../bin/earshot.js', import.meta.url).pathname;
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, EARSHOT_MODEL: '' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+import { runCli as run } from '../../helpers/cli.js';
 
 describe('earshot transcribe: progress and --diarize', () => {
   test('piped: no progress bar on stderr; --diarize puts speakers in the SRT', async () => {

@@ -8,6 +8,7 @@ import type { HttpRequest, HttpResponse } from '../../../server/transport/types.
 import type { VadModel } from '../../../models/vad/silero.js';
 import { l2normalize, type SpeakerEmbedder } from '../../../models/speaker/embedding.js';
 import type { Segment } from '../../../models/whisper/transcribe.js';
+import { concat } from '../../helpers/audio.js';
 
 /**
  * The file routes with speakers, through the real handlers, diarizeFile and formats, on tones standing in for two
@@ -22,15 +23,6 @@ const tone = (hz: number, seconds: number) =>
     (_, i) => 0.3 * Math.sin((2 * Math.PI * hz * i) / SR),
   );
 const gap = (seconds: number) => new Float32Array(Math.round(seconds * SR));
-function concat(...parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 const LOW = 200;
 const HIGH = 1200;
 
@@ -67,7 +59,7 @@ const embedder: SpeakerEmbedder = {
 };
 
 /** Low voice 0.5-3.5 s, high 4-7 s, low 7.5-10.5 s; one window of words per turn. */
-const audio = concat(gap(0.5), tone(LOW, 3), gap(0.5), tone(HIGH, 3), gap(0.5), tone(LOW, 3), gap(0.5));
+const audio = concat([gap(0.5), tone(LOW, 3), gap(0.5), tone(HIGH, 3), gap(0.5), tone(LOW, 3), gap(0.5)]);
 const SCRIPT: [number, number, string][] = [
   [0.6, 3.4, 'hello there'],
   [4.1, 6.9, 'good morning'],
@@ -214,7 +206,7 @@ describe('diarized file routes', () => {
   });
 
   test('a one-speaker recording gives one speaker', async () => {
-    const one = concat(gap(0.5), tone(LOW, 3), gap(0.5), tone(LOW, 3), gap(0.5), tone(LOW, 3), gap(0.5));
+    const one = concat([gap(0.5), tone(LOW, 3), gap(0.5), tone(LOW, 3), gap(0.5), tone(LOW, 3), gap(0.5)]);
     const f = form({ response_format: 'diarized_json' });
     f.set('file', new Blob([wav(one)], { type: 'audio/wav' }), 'one.wav');
     const body = JSON.parse(await text(await transcriptionsHandler(await request(f, '/x'), deps)));

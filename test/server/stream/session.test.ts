@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InferenceScheduler } from '../../../server/scheduling/scheduler.js';
 import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
-import { parseListenParams } from '../../../server/params.js';
-import { DEFAULT_SESSION_CONFIG, StreamSession, type SessionConfig } from '../../../server/stream/session.js';
-import { MemoryStore } from '../../../server/store/memory.js';
-import { FakeEngine } from '../../helpers/fake-engine.js';
+import type { StreamSession, SessionConfig } from '../../../server/stream/session.js';
+import { finals, sessionHarness, wordsOf } from '../../helpers/session-harness.js';
 import { concat, encode, median, randomFrames, speechFixture, type Enc } from '../../helpers/audio.js';
 
 /** Pipeline tests: real PCM decoding, resampling and Silero VAD; a deterministic engine double. */
@@ -18,64 +15,10 @@ after(async () => {
   await vad.release();
 });
 
-interface Msg {
-  type: string;
-  is_final?: boolean;
-  speech_final?: boolean;
-  from_finalize?: boolean;
-  start?: number;
-  duration?: number;
-  seq?: number;
-  timestamp?: number;
-  request_id?: string;
-  channel?: { alternatives: { transcript: string; words: { word: string; start: number; end: number }[] }[] };
-  metadata?: { request_id: string };
-}
-
-function harness(qs: string, config: Partial<SessionConfig> = {}, buffered = () => 0) {
-  const engine = new FakeEngine();
-  const scheduler = new InferenceScheduler(engine, { batchWindowMs: 0 });
-  const store = new MemoryStore();
-  const messages: Msg[] = [];
-  let closed: { code: number; reason: string } | null = null;
-  let resolveClosed: () => void;
-  const closedP = new Promise<void>((r) => (resolveClosed = r));
-  const silent = { info() {}, warn() {}, error() {} };
-  const session = new StreamSession({
-    id: 'sess-1',
-    params: parseListenParams(new URLSearchParams(qs), { endpointingMs: 500 }),
-    config: { ...DEFAULT_SESSION_CONFIG, ...config },
-    model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
-    vad,
-    store,
-    scheduler,
-    send: (m) => {
-      messages.push(JSON.parse(JSON.stringify(m)) as Msg);
-      return 'ok';
-    },
-    bufferedAmount: buffered,
-    close: (code, reason) => {
-      closed = { code, reason };
-      resolveClosed();
-    },
-    log: silent,
-  });
-  void store.open({
-    id: 'sess-1',
-    subject: '',
-    created: '',
-    status: 'live',
-    duration: 0,
-    committed: 0,
-    lastSeq: 0,
-    params: {},
-  });
-  session.start();
-  return { session, engine, store, messages, closedP, closed: () => closed, scheduler };
-}
-
-const finals = (m: Msg[]) => m.filter((x) => x.type === 'Results' && x.is_final);
-const words = (m: Msg) => m.channel!.alternatives[0].words;
+/** The shared session harness over the real Silero VAD (loaded once, below). */
+const harness = (qs: string, config: Partial<SessionConfig> = {}, buffered = () => 0) =>
+  sessionHarness(vad, qs, { config, buffered });
+const words = wordsOf;
 
 function stream(session: StreamSession, bytes: Uint8Array, seed = 3) {
   for (const f of randomFrames(bytes, seed)) session.onAudio(f);
