@@ -5,6 +5,8 @@
  *
  *   npm run bench:diarization [-- --only builtin|onnx]
  *
+ * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
+ *
  * Reads ../shared/corpus; the random-weight ONNX speaker model is generated once into .cache/. Its DER is
  * meaningless as accuracy (random weights): the row shows that the ONNX path runs end to end and what it costs.
  */
@@ -62,13 +64,28 @@ async function utterances(vad: SileroVad, audio: Float32Array, opts: Partial<Seg
   return out;
 }
 
-/** CPU spent inside the diarizer (not VAD), microseconds, for the current run. */
+/**
+ * CPU spent inside the diarizer (not VAD), microseconds, and the longest the event loop waited on it (what every
+ * live stream of a server would wait), ms, for the current run.
+ */
 let diarizerCpu = 0;
+let longestStall = 0;
 async function timed<T>(work: () => Promise<T>): Promise<T> {
   const c0 = process.cpuUsage();
+  let last = performance.now();
+  let armed = true;
+  const probe = (): void => {
+    const now = performance.now();
+    longestStall = Math.max(longestStall, now - last);
+    last = now;
+    if (armed) setImmediate(probe);
+  };
+  setImmediate(probe);
   try {
     return await work();
   } finally {
+    armed = false;
+    longestStall = Math.max(longestStall, performance.now() - last);
     const c = process.cpuUsage(c0);
     diarizerCpu += c.user + c.system;
   }
@@ -141,6 +158,7 @@ for (const e of await embedders()) {
       ['live', live],
     ] as const) {
       diarizerCpu = 0;
+      longestStall = 0;
       const cpu0 = process.cpuUsage();
       const hyp = await run(e, vad, audio);
       const cpu = process.cpuUsage(cpu0);
@@ -158,6 +176,7 @@ for (const e of await embedders()) {
         'CPU s': Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
         // The diarizer alone (VAD excluded), per second of audio: what labels add to a stream or a file.
         'diarizer ms/s': Number((diarizerCpu / 1e3 / (audio.length / 16000)).toFixed(1)),
+        'longest stall ms': Math.round(longestStall),
       };
       rows.push(row);
       results.push({ ...row, result: r });
