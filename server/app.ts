@@ -20,7 +20,7 @@ import { ApiError, errorResponse } from './errors.js';
 import { pageResponse } from './http/page.js';
 import { Guard } from './auth/guard.js';
 import { canAccess, newSessionId, sessionKey } from './auth/ownership.js';
-import { RefusalError, type Principal } from './auth/types.js';
+import { RefusalError, type Principal, type Refusal } from './auth/types.js';
 import type { StreamLease, StreamStop } from './limits/limiter.js';
 import { UsageLedger } from './limits/usage.js';
 import { usageHandler } from './http/usage.js';
@@ -55,6 +55,8 @@ interface StreamContext {
   principal: Principal;
   /** The stream's concurrency slot, audio budget and deadline. */
   lease: StreamLease;
+  /** Whether the credential still holds (a revoked key, an expired JWT): re-checked while the stream lives. */
+  recheck?: () => Promise<Refusal | undefined>;
   /** A limit crossed mid-stream: the session flushes its finals, then closes with this instead of 1000. */
   stop?: StreamStop;
   deadline?: NodeJS.Timeout;
@@ -76,6 +78,13 @@ interface StreamContext {
 export class EarshotApp {
   private transport: Transport | null = null;
   readonly sessions = new Map<string, StreamSession>();
+  /**
+   * Streams holding a --max-streams slot: open, or closed with their audio still decoding. A stream leaves once
+   * its decoding is done, before its closing frame when it closes after its finals.
+   */
+  private readonly holding = new Map<StreamSession, StreamContext>();
+  private recheckTimer?: NodeJS.Timeout;
+  private stopRecheckOnReload?: () => void;
   private draining = false;
   /** This process among the replicas sharing a store: the prefix of the session leases it holds. */
   private readonly replica = randomUUID().slice(0, 8);
@@ -97,6 +106,11 @@ export class EarshotApp {
       flushTimeoutMs: d.config.flushTimeoutMs,
       ...d.session,
     };
+  }
+
+  /** Streams counted against --max-streams (admission's probe). */
+  get activeStreams(): number {
+    return this.holding.size;
   }
 
   get transportKind(): string {
@@ -140,7 +154,9 @@ export class EarshotApp {
             },
             close: (_conn, ctx) => {
               clearTimeout(ctx.deadline);
-              void ctx.lease.release();
+              // The stream's slot is freed once its audio is decoded (the session says when), not here.
+              if (!ctx.session) void ctx.lease.release();
+              else this.recordStreamed(ctx);
               ctx.session?.onClientClose();
             },
           },
@@ -148,6 +164,7 @@ export class EarshotApp {
       },
       { warn: (m) => log.warn(m) },
     );
+    this.watchCredentials();
     return this.transport.listen();
   }
 
@@ -160,7 +177,6 @@ export class EarshotApp {
     });
     const who = await this.guard.upgrade(req, { 'dg-request-id': requestId });
     if (!who.ok) return { accept: false as const, response: who.response };
-    const { principal } = who;
     let params: ListenParams;
     try {
       params = parseListenParams(req.query, { endpointingMs: this.d.config.endpointingMs });
@@ -174,6 +190,29 @@ export class EarshotApp {
         new ApiError('OVERLOADED', admission.reason, { retryAfterSeconds: admission.retryAfterSeconds }),
       );
     }
+    // Admitted: a later refusal (or an upgrade that never opens) gives the place back at once.
+    const withdraw = () => this.d.admission.withdraw(params);
+    const decision = await this.admitted(req, requestId, who, params).catch((err: unknown) => {
+      withdraw();
+      throw err;
+    });
+    if (!decision.accept || req.signal.aborted) withdraw();
+    else req.signal.addEventListener('abort', withdraw, { once: true });
+    return decision;
+  }
+
+  /** The upgrade's checks after admission control: the session (resume, claim) and the subject's limits. */
+  private async admitted(
+    req: HttpRequest,
+    requestId: string,
+    who: { principal: Principal; protocol?: string; recheck?: () => Promise<Refusal | undefined> },
+    params: ListenParams,
+  ) {
+    const refuse = (err: unknown) => ({
+      accept: false as const,
+      response: errorResponse(err, { 'dg-request-id': requestId }),
+    });
+    const { principal } = who;
     // Client-chosen ids live in the subject's own namespace; the server picks 128 random bits.
     const key = sessionKey(principal.subject, params.session ?? newSessionId());
     if (params.session && !(await this.previousConnectionDone(key))) {
@@ -198,9 +237,9 @@ export class EarshotApp {
     }
     const replay =
       resumed && params.resumeFrom !== undefined ? await this.d.store.finals(key, params.resumeFrom) : [];
-    // The subject's stream slot, then the session's claim: the lease is released when the stream closes, if the
-    // claim fails, or if the upgrade never opens.
-    const lease = await this.guard.limiter.openStream(principal.subject);
+    // The subject's stream slot, then the session's claim: the lease is released when the stream's decoding is
+    // done, if the claim fails, or if the upgrade never opens. A resume continues the session's length.
+    const lease = await this.guard.limiter.openStream(principal.subject, resumed?.streamed ?? 0);
     if (!('release' in lease)) {
       return {
         accept: false as const,
@@ -213,8 +252,18 @@ export class EarshotApp {
       void lease.release();
       return refuse(claimed);
     }
-    req.signal.addEventListener('abort', () => void lease.release(), { once: true });
-    const context: StreamContext = { id: key, principal, lease, params, resumed, replay, holder };
+    if (req.signal.aborted) void lease.release();
+    else req.signal.addEventListener('abort', () => void lease.release(), { once: true });
+    const context: StreamContext = {
+      id: key,
+      principal,
+      lease,
+      recheck: who.recheck,
+      params,
+      resumed,
+      replay,
+      holder,
+    };
     return { accept: true as const, protocol: who.protocol, context };
   }
 
@@ -271,7 +320,7 @@ export class EarshotApp {
 
   private open(conn: WsConnection, ctx: StreamContext): void {
     const { log } = this.d;
-    const session = new StreamSession({
+    const session: StreamSession = new StreamSession({
       id: ctx.id,
       params: ctx.params,
       config: this.sessionConfig,
@@ -293,10 +342,10 @@ export class EarshotApp {
       close: (code, reason) =>
         ctx.stop && code === 1000 ? conn.close(ctx.stop.code, ctx.stop.reason) : conn.close(code, reason),
       log,
+      onDecoded: (): Promise<void> => this.freeSlots(session, ctx),
       onEnd: (s) => {
         this.releaseSession(ctx);
         if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
-        this.d.admission.ended(s.params);
       },
       // A resumed session continues its seq numbering, and its clock from the committed time: the client
       // re-sends its audio from there (committed_until in the opening Metadata).
@@ -307,6 +356,7 @@ export class EarshotApp {
     });
     ctx.session = session;
     this.sessions.set(session.id, session);
+    this.holding.set(session, ctx);
     this.d.metrics.opened.inc();
     this.usage.stream(ctx.principal.subject);
     this.armDeadline(ctx);
@@ -317,6 +367,7 @@ export class EarshotApp {
       created: ctx.resumed?.created ?? new Date().toISOString(),
       status: 'live',
       duration: ctx.resumed?.duration ?? 0,
+      streamed: ctx.resumed?.streamed ?? 0,
       committed: ctx.resumed?.committed ?? 0,
       lastSeq: ctx.resumed?.lastSeq ?? 0,
       params: { ...ctx.params },
@@ -353,6 +404,45 @@ export class EarshotApp {
     this.usage.audio(subject, seconds);
     this.d.metrics.subjectAudioSeconds(subject, seconds);
     void ctx.lease.addAudio(seconds).then((stop) => stop && this.stopStream(ctx, stop));
+  }
+
+  /** The stream's decoding is done: its --max-streams place and the subject's stream slot are free. */
+  private async freeSlots(session: StreamSession, ctx: StreamContext): Promise<void> {
+    if (!this.holding.delete(session)) return;
+    this.d.admission.ended(session.params);
+    await ctx.lease.release();
+  }
+
+  /** The connection's length, its earlier ones included: a resume continues the max session duration from it. */
+  private recordStreamed(ctx: StreamContext): void {
+    const streamed = Math.round(ctx.lease.elapsedSeconds() * 1000) / 1000;
+    this.d.store.update(ctx.id, { streamed }).catch((err: unknown) => {
+      this.d.log.warn({ session: ctx.id, err: (err as Error).message }, 'session length not stored');
+    });
+  }
+
+  /**
+   * Credentials are re-checked while streams live: every CREDENTIAL_RECHECK_MS and when the API keys file is
+   * reloaded (a change, SIGHUP). A revoked key or an expired token stops its streams like a limit does.
+   */
+  private watchCredentials(): void {
+    this.recheckTimer = setInterval(() => void this.recheckCredentials(), CREDENTIAL_RECHECK_MS);
+    this.recheckTimer.unref();
+    this.stopRecheckOnReload = this.guard.auth.keys?.onReload(() => void this.recheckCredentials());
+  }
+
+  /** Stops every live stream whose credential no longer holds: its finals so far, Metadata, then 1008 and why. */
+  async recheckCredentials(): Promise<void> {
+    await Promise.all(
+      [...this.holding.values()].map(async (ctx) => {
+        if (ctx.stop || !ctx.recheck) return;
+        const r = await ctx.recheck().catch(() => undefined);
+        // 401/403: the credential is refused now; 503 (a JWKS that cannot be fetched) says nothing about it.
+        if (!r || (r.status !== 401 && r.status !== 403)) return;
+        const code = r.code === 'INVALID_CREDENTIAL' ? 'CREDENTIAL_REVOKED' : r.code;
+        this.stopStream(ctx, { code: 1008, reason: fitReason(`${code}: ${r.message}`) });
+      }),
+    );
   }
 
   /** The max session duration: a timer that stops the stream once the lease says it is over. */
@@ -527,6 +617,8 @@ export class EarshotApp {
 
   async close(): Promise<void> {
     this.draining = true;
+    clearInterval(this.recheckTimer);
+    this.stopRecheckOnReload?.();
     await this.transport?.close();
   }
 }
@@ -537,6 +629,19 @@ const SEND_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 const SESSION_LEASE_MS = 15_000;
 /** How long a reconnecting client's upgrade waits for its previous connection to finish flushing. */
 const RESUME_WAIT_MS = 10_000;
+/** How often live streams' credentials are checked again (revoked keys, expired tokens). */
+const CREDENTIAL_RECHECK_MS = 30_000;
+
+/** WebSocket close reasons hold 123 bytes. */
+function fitReason(reason: string): string {
+  const b = Buffer.from(reason);
+  return b.length <= 123
+    ? reason
+    : b
+        .subarray(0, 123)
+        .toString()
+        .replace(/\uFFFD$/, '');
+}
 
 function json(status: number, body: unknown): HttpResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
