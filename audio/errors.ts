@@ -6,7 +6,9 @@ export type AudioDecodeErrorCode =
   | 'unsupported'
   | 'ffmpeg_missing'
   | 'ffmpeg_failed'
-  | 'odd_length';
+  | 'odd_length'
+  /** Longer than the caller's limit (known from the header, or met while decoding). */
+  | 'too_long';
 
 /**
  * Audio a user sent that cannot be decoded. The message is one line saying what is wrong and what to do;
