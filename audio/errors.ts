@@ -16,10 +16,13 @@ export type AudioDecodeErrorCode =
  */
 export class AudioDecodeError extends Error {
   readonly code: AudioDecodeErrorCode;
+  /** 'too_long': the audio's length when the header said it. */
+  readonly seconds?: number;
 
-  constructor(code: AudioDecodeErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: AudioDecodeErrorCode, message: string, options?: { cause?: unknown; seconds?: number }) {
     super(message, options);
     this.name = 'AudioDecodeError';
     this.code = code;
+    this.seconds = options?.seconds;
   }
 }

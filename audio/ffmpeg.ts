@@ -107,6 +107,7 @@ export function tooLong(maxSeconds: number, seconds?: number): AudioDecodeError 
   return new AudioDecodeError(
     'too_long',
     `the audio ${lasts} the ${maxSeconds} s this server decodes per file: split it into shorter files`,
+    { seconds },
   );
 }
 

@@ -87,7 +87,7 @@ export async function knownSpeakers(
       if (!(err instanceof AudioDecodeError)) throw err;
       if (err.code === 'too_long') {
         throw new KnownSpeakerError(
-          `known_speaker_references[${i}] lasts more than ${MAX_CLIP_SECONDS} s: ${limits}`,
+          `known_speaker_references[${i}] lasts ${err.seconds?.toFixed(1) ?? `more than ${MAX_CLIP_SECONDS}`} s: ${limits}`,
           'known_speaker_references[]',
         );
       }
