@@ -8,7 +8,13 @@ import type { ServerConfig } from './config.js';
 import { parseListenParams, type ListenParams } from './params.js';
 import { transcriptionsHandler } from './http/transcriptions.js';
 import { sessionsHandler } from './http/sessions.js';
-import { prerecordedHandler, type FileTranscriber } from './http/listen.js';
+import {
+  prerecordedHandler,
+  type FileJobGate,
+  type FileTranscriber,
+  type UploadLimits,
+} from './http/listen.js';
+import { FileJobSlots, FileSlotsBusyError, releasedWhenDone } from './scheduling/file-jobs.js';
 import { fileDiarizer, type FileDiarizer } from './http/diarized.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import type { ModelInfo } from './protocol.js';
@@ -25,7 +31,6 @@ import type { StreamLease, StreamStop } from './limits/limiter.js';
 import { UsageLedger } from './limits/usage.js';
 import { usageHandler } from './http/usage.js';
 import { bytesPerSample } from '../audio/pcm.js';
-import { SAMPLE_RATE } from '../audio/rate.js';
 
 export interface AppDeps {
   config: ServerConfig;
@@ -99,6 +104,7 @@ export class EarshotApp {
     this.fileDiarizer = d.speakerEmbedder && fileDiarizer(d.vad, d.speakerEmbedder);
     this.guard = d.guard ?? Guard.default();
     this.usage = d.usage ?? new UsageLedger();
+    this.fileSlots = new FileJobSlots(d.maxFileJobs ?? 2, FILE_SLOT_WAIT_MS);
     this.sessionConfig = {
       ...DEFAULT_SESSION_CONFIG,
       interimIntervalMs: d.config.interimIntervalMs,
@@ -499,12 +505,8 @@ export class EarshotApp {
       if (method !== 'POST') {
         return errorResponse(new ApiError('METHOD', 'POST a multipart form with the audio file'));
       }
-      return this.fileJob(principal, () =>
-        transcriptionsHandler(req, {
-          maxBodyBytes: this.d.config.maxBodyBytes,
-          transcribe: this.charged(principal),
-          diarize: this.fileDiarizer,
-        }),
+      return this.fileJob(principal, req.signal, (gate) =>
+        transcriptionsHandler(req, { ...this.uploads(), gate, diarize: this.fileDiarizer }),
       );
     }
     if (path === '/v1/listen') {
@@ -512,12 +514,12 @@ export class EarshotApp {
         const how = 'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)';
         return errorResponse(new ApiError(method === 'GET' ? 'UPGRADE_REQUIRED' : 'METHOD', how));
       }
-      return this.fileJob(principal, () =>
+      return this.fileJob(principal, req.signal, (gate) =>
         prerecordedHandler(req, {
-          maxBodyBytes: this.d.config.maxBodyBytes,
+          ...this.uploads(),
+          gate,
           endpointingMs: this.d.config.endpointingMs,
           model: this.d.model,
-          transcribe: this.charged(principal),
           diarize: this.fileDiarizer,
         }),
       );
@@ -525,83 +527,71 @@ export class EarshotApp {
     return errorResponse(new ApiError('NOT_FOUND', `no route for ${method} ${path}`));
   }
 
-  /** File transcriptions running now. */
-  fileJobs = 0;
+  /** What both file routes are given: limits on the upload and its audio, and the transcriber. */
+  private uploads(): UploadLimits & { transcribe: FileTranscriber } {
+    const c = this.d.config;
+    return {
+      maxBodyBytes: c.maxBodyBytes,
+      bodyTimeoutMs: c.bodyTimeoutMs,
+      maxAudioSeconds: c.maxAudioSeconds,
+      transcribe: this.d.transcribe,
+    };
+  }
+
+  /** Engine slots of the file routes, taken once a request's body is in; fair per subject. */
+  readonly fileSlots: FileJobSlots;
 
   /**
    * The subject's requests per minute first; then a file shares the engine with the streams: the same admission
-   * decides (503 + Retry-After when it does not fit, before the body is read), and at most maxFileJobs run at once.
+   * decides (503 + Retry-After when it does not fit, before the body is read). The handler takes a file-job slot
+   * through the gate only once the body is in and every field is checked, so a slow upload holds none.
    */
-  private async fileJob(principal: Principal, run: () => Promise<HttpResponse>): Promise<HttpResponse> {
+  private async fileJob(
+    principal: Principal,
+    signal: AbortSignal,
+    run: (gate: FileJobGate) => Promise<HttpResponse>,
+  ): Promise<HttpResponse> {
     const over = await this.guard.limiter.admitRequest(principal.subject);
     if (over) return this.guard.deny(over).response;
-    const limit = this.d.maxFileJobs ?? 2;
-    const a: Decision =
-      this.fileJobs >= limit
-        ? { ok: false, reason: `at the file job limit (${limit} at once)`, retryAfterSeconds: 5 }
-        : this.admit();
-    if (!a.ok) {
-      this.d.metrics.refused.inc({ reason: a.reason.split(/[:(]/)[0].trim() });
-      return errorResponse(new ApiError('OVERLOADED', a.reason, { retryAfterSeconds: a.retryAfterSeconds }));
-    }
-    this.fileJobs++;
-    let streaming = false;
+    const a = this.admit();
+    if (!a.ok) return this.overloaded(a.reason, a.retryAfterSeconds);
+    let release: (() => void) | undefined;
+    const gate: FileJobGate = {
+      slot: async () => {
+        release ??= await this.fileSlots.acquire(principal.subject, signal);
+      },
+      charge: (seconds) => this.chargeFile(principal.subject, seconds),
+    };
     try {
-      const res = await run();
+      const res = await run(gate);
       const body = res.body;
       // A streamed answer (stream=true) is still transcribing: it holds its slot until the stream ends.
-      if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
-        streaming = true;
-        return { ...res, body: this.holdingFileJob(body) };
+      if (release && body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+        const held = release;
+        release = undefined;
+        return { ...res, body: releasedWhenDone(body, held) };
       }
       return res;
     } catch (err) {
       if (err instanceof RefusalError) return this.guard.deny(err.refusal).response;
+      if (err instanceof FileSlotsBusyError) return this.overloaded(err.message, err.retryAfterSeconds);
       throw err;
     } finally {
-      if (!streaming) this.fileJobs--;
+      release?.();
     }
   }
 
-  /** The slot is released when the stream ends, fails or is stopped (return(): the transport drops it unread too). */
-  private holdingFileJob(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-    let held = true;
-    const release = () => {
-      if (held) this.fileJobs--;
-      held = false;
-    };
-    const it = body[Symbol.asyncIterator]();
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async () => {
-          try {
-            const r = await it.next();
-            if (r.done) release();
-            return r;
-          } catch (err) {
-            release();
-            throw err;
-          }
-        },
-        return: async (value?: unknown) => {
-          release();
-          return (await it.return?.(value)) ?? { done: true as const, value: undefined };
-        },
-      }),
-    };
+  private overloaded(reason: string, retryAfterSeconds: number): HttpResponse {
+    this.d.metrics.refused.inc({ reason: reason.split(/[:(]/)[0].trim() });
+    return errorResponse(new ApiError('OVERLOADED', reason, { retryAfterSeconds }));
   }
 
-  /** The file transcriber, charging the decoded audio to the subject's budget first (429 when it cannot). */
-  private charged(principal: Principal): FileTranscriber {
-    const subject = principal.subject;
-    return async (audio, opts, signal) => {
-      const seconds = audio.length / SAMPLE_RATE;
-      const over = await this.guard.limiter.chargeAudio(subject, seconds);
-      if (over) throw new RefusalError(over);
-      this.usage.file(subject, seconds);
-      this.d.metrics.subjectAudioSeconds(subject, seconds);
-      return this.d.transcribe(audio, opts, signal);
-    };
+  /** A file's audio seconds, charged to the subject's budget before it is decoded (429 when it cannot be). */
+  private async chargeFile(subject: string, seconds: number): Promise<void> {
+    const over = await this.guard.limiter.chargeAudio(subject, seconds);
+    if (over) throw new RefusalError(over);
+    this.usage.file(subject, seconds);
+    this.d.metrics.subjectAudioSeconds(subject, seconds);
   }
 
   /**
@@ -623,6 +613,8 @@ export class EarshotApp {
   }
 }
 
+/** How long a received upload waits for a file-job slot before 503. */
+const FILE_SLOT_WAIT_MS = 30_000;
 /** Per-connection send queue: a few MiB above where sessions stop sending interims. */
 const SEND_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 /** A shared store's session lease lives this long without renewal (a holder seen dead is taken over at once). */
