@@ -305,6 +305,22 @@ export const OPTIONS = {
     max: 2 ** 31,
     help: 'largest HTTP upload',
   },
+  bodyTimeoutMs: {
+    flag: 'body-timeout',
+    env: 'EARSHOT_BODY_TIMEOUT_MS',
+    kind: 'int',
+    min: 1000,
+    max: 3_600_000,
+    help: 'an HTTP upload must arrive whole within this (ms; else 408)',
+  },
+  maxAudioSeconds: {
+    flag: 'max-audio-seconds',
+    env: 'EARSHOT_MAX_AUDIO_SECONDS',
+    kind: 'int',
+    min: 1,
+    max: 86_400,
+    help: 'longest audio one upload may decode to (s; longer is refused with 400)',
+  },
   logLevel: {
     flag: 'log-level',
     env: 'EARSHOT_LOG_LEVEL',
@@ -352,6 +368,8 @@ export interface ServerConfig {
   flushTimeoutMs: number;
   maxFrameBytes: number;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
+  maxAudioSeconds: number;
   logLevel: string;
 }
 
@@ -384,6 +402,9 @@ export const DEFAULTS: ServerConfig = {
   flushTimeoutMs: 60_000,
   maxFrameBytes: 1024 * 1024,
   maxBodyBytes: 200 * 1024 * 1024,
+  bodyTimeoutMs: 300_000,
+  // 2 h of 16 kHz float32 is 460 MB per job.
+  maxAudioSeconds: 7200,
   logLevel: 'info',
 };
 

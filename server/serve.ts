@@ -93,7 +93,7 @@ async function startWithStore(
       busyMs: () => scheduler.busyMs(),
       decodes: () => scheduler.windowsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
-      active: () => app.sessions.size,
+      active: () => app.activeStreams,
     },
   );
   const app: EarshotApp = new EarshotApp({
