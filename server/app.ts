@@ -108,6 +108,7 @@ export class EarshotApp {
     this.sessionConfig = {
       ...DEFAULT_SESSION_CONFIG,
       interimIntervalMs: d.config.interimIntervalMs,
+      maxUtteranceSeconds: d.config.maxUtteranceSeconds,
       idleTimeoutMs: d.config.idleTimeoutMs,
       flushTimeoutMs: d.config.flushTimeoutMs,
       ...d.session,

@@ -232,6 +232,15 @@ export const OPTIONS = {
     max: 60000,
     help: 'default silence (ms) that ends an utterance',
   },
+  maxUtteranceSeconds: {
+    flag: 'max-utterance',
+    env: 'EARSHOT_MAX_UTTERANCE',
+    kind: 'number',
+    min: 5,
+    // One utterance, pads included, is one Whisper window (30 s).
+    max: 30,
+    help: 'longest utterance (s): one still going is cut at its quietest recent point (not speech_final)',
+  },
   interimIntervalMs: {
     flag: 'interim-interval',
     env: 'EARSHOT_INTERIM_INTERVAL_MS',
@@ -350,6 +359,7 @@ export interface ServerConfig {
   maxStreams: number;
   admissionTarget: number;
   endpointingMs: number;
+  maxUtteranceSeconds: number;
   interimIntervalMs: number;
   maxBatch: number;
   batchWindowMs: number;
@@ -383,6 +393,7 @@ export const DEFAULTS: ServerConfig = {
   maxStreams: 100,
   admissionTarget: 0.95,
   endpointingMs: 500,
+  maxUtteranceSeconds: 30,
   interimIntervalMs: 1000,
   maxBatch: 8,
   batchWindowMs: 5,

@@ -1,4 +1,4 @@
-import type { DgWord } from '../protocol.js';
+import type { DgWord, EndReason } from '../protocol.js';
 
 export interface StoredFinal {
   seq: number;
@@ -8,6 +8,7 @@ export interface StoredFinal {
   words: DgWord[];
   speech_final: boolean;
   from_finalize: boolean;
+  end_reason?: EndReason;
 }
 
 export interface SessionRecord {

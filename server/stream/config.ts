@@ -6,6 +6,7 @@ export interface SessionConfig {
   earlyCommitSeconds: number;
   /** Words closer than this to the audio's edge are never committed early (still unstable). */
   commitMarginSeconds: number;
+  /** An utterance this long (pads included) is cut at its quietest recent point; <= 30 s (one Whisper window). */
   maxUtteranceSeconds: number;
   speechPadMs: number;
   minSpeechMs: number;
@@ -40,7 +41,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   interimIntervalMs: 1000,
   earlyCommitSeconds: 8,
   commitMarginSeconds: 1,
-  maxUtteranceSeconds: 28,
+  maxUtteranceSeconds: 30,
   speechPadMs: 200,
   minSpeechMs: 250,
   vadThreshold: 0.5,
