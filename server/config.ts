@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option as CommanderOption } from 'commander';
 import { isDtype, type Dtype } from '../models/whisper/model-dir.js';
+import { DEFAULT_SILERO, vadModelProblem } from '../models/vad/silero-files.js';
 
 /** A configuration value that cannot be used; startup stops with this one line (exit 2). */
 export class ConfigError extends Error {
@@ -59,6 +60,13 @@ export const OPTIONS = {
     kind: 'string',
     choices: ['cpu', 'cuda'],
     help: 'inference device (cuda falls back to cpu)',
+  },
+  vadModel: {
+    flag: 'vad-model',
+    env: 'EARSHOT_VAD_MODEL',
+    kind: 'string',
+    arg: 'model',
+    help: 'Silero VAD for streams, files and the CLI: v6, v5, v4 (scores steady background noise as speech) or an ONNX FILE',
   },
   threads: {
     flag: 'threads',
@@ -336,6 +344,7 @@ export interface ServerConfig {
   model: string;
   dtype?: Dtype;
   device: 'cpu' | 'cuda';
+  vadModel: string;
   threads: number;
   transport: 'auto' | 'uws' | 'ws';
   store: string;
@@ -379,6 +388,7 @@ export const DEFAULTS: ServerConfig = {
   // Runs anywhere, offline included; the banner says loudly that its text is meaningless.
   model: 'synthetic:tiny',
   device: 'cpu',
+  vadModel: DEFAULT_SILERO,
   threads: 0,
   transport: 'auto',
   store: 'file',
@@ -471,6 +481,8 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
       );
     if (key === 'dtype' && !isDtype(raw))
       throw new ConfigError(`${where}: "${raw}" is not a dtype (${DTYPES})`);
+    const vadProblem = key === 'vadModel' ? vadModelProblem(raw) : undefined;
+    if (vadProblem) throw new ConfigError(`${where}: ${vadProblem}`);
     value = raw;
   } else if (o.kind === 'bool') {
     if (typeof raw === 'boolean') value = raw;
