@@ -93,6 +93,11 @@ export class Authenticator {
     return this.keys !== undefined || this.jwt !== undefined;
   }
 
+  /** Auth off and not --allow-anonymous: the server means to serve this machine only. */
+  get loopbackOnly(): boolean {
+    return !this.enabled && !this.allowAnonymous;
+  }
+
   /** One line for the startup log (loud when auth is off). */
   describe(): string {
     if (!this.enabled) {

@@ -50,11 +50,12 @@ export class Guard {
 
   /**
    * A rebound DNS name (DNS rebinding) makes another site's page same-origin with this server. A credential the
-   * page cannot know stops it; with auth off only the Host name can, so it is checked then (and whenever
-   * --allowed-hosts is given). Behind a reverse proxy with auth on, the public name it forwards needs no listing.
+   * page cannot know stops it; with auth off (loopback only) only the Host name can, so it is checked then, and
+   * whenever --allowed-hosts is given. Behind a reverse proxy with auth on, the public name it forwards needs no
+   * listing; --allow-anonymous serves whoever reaches it by any name (Prometheus scraping `earshot-1:8080`).
    */
   private checkHost(req: HttpRequest): Refusal | undefined {
-    return this.auth.enabled && !this.hosts.configured ? undefined : this.hosts.check(req);
+    return this.auth.loopbackOnly || this.hosts.configured ? this.hosts.check(req) : undefined;
   }
 
   /** Before a WebSocket upgrade, in order: connection rate, Host, Origin, credential. */
