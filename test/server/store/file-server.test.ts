@@ -116,3 +116,28 @@ test('clients dropped mid-speech: once their sessions end, no session file is le
   }
   assert.deepEqual(openDataFiles(), [], 'no descriptor left on the data directory');
 });
+
+test('a resume after a crash that lost the seq of empty finals continues after the client resume_from', async () => {
+  // What a crash leaves: the client saw three empty finals (seq 1-3) whose seq was never written.
+  await store.open({
+    id: 'crashed',
+    subject: '',
+    created: new Date().toISOString(),
+    status: 'live',
+    duration: 0,
+    committed: 0,
+    lastSeq: 0,
+    params: {},
+  });
+  const messages: { type: string; is_final?: boolean; seq?: number; last_seq?: number }[] = [];
+  const ws = new WebSocket(`${base}?session=crashed&resume_from=3`);
+  ws.on('message', (data) => messages.push(JSON.parse(String(data)) as (typeof messages)[number]));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise((r, j) => ws.once('open', r).once('error', j));
+  await sendPaced(ws, randomFrames(pcm.subarray(0, 5 * 32000), 2, 3200, 3201), 32000, 40);
+  ws.send(JSON.stringify({ type: 'CloseStream' }));
+  assert.equal(await closed, 1000);
+  assert.equal(messages[0].last_seq, 3);
+  const seqs = messages.filter((m) => m.type === 'Results' && m.is_final).map((m) => m.seq);
+  assert.equal(seqs[0], 4, `seqs ${JSON.stringify(seqs)}`);
+});
