@@ -358,7 +358,8 @@ export class EarshotApp {
       // A resumed session continues its seq numbering, and its clock from the committed time: the client
       // re-sends its audio from there (committed_until in the opening Metadata).
       timeOffset: ctx.resumed?.committed,
-      seqStart: ctx.resumed?.lastSeq,
+      // Past the stored lastSeq when the client saw later (empty) finals, whose seq is not written at once.
+      seqStart: ctx.resumed && Math.max(ctx.resumed.lastSeq, ctx.params.resumeFrom ?? 0),
       speakers: ctx.resumed?.speakers,
       resumed: ctx.resumed !== undefined,
     });
