@@ -14,6 +14,7 @@ import { AudioInput } from './input.js';
 import { Interims } from './interims.js';
 import { WindowJobs } from './jobs.js';
 import { SpeakerLabeler } from './speakers.js';
+import { StreamState } from './state.js';
 import { UtteranceTracker, type FinalRequest, type UtteranceAction } from './utterances.js';
 import { StreamWriter } from './writer.js';
 import type { SessionDeps } from './deps.js';
@@ -28,9 +29,10 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
  * messages. Audio is processed strictly in arrival order on one promise chain; finals are delivered in the order
  * they were requested and written to the store before they are sent.
  *
- * Lifecycle: live, then ending (CloseStream or shutdown: no more input, the flush is decoded, bounded by a
- * deadline; see Ending), then closed (no socket: nothing is sent, but what was received is still decoded into
- * stored finals), then ended (all decoding done, the store's record final).
+ * Lifecycle (StreamState, which the parts read): live, then closing (CloseStream, a limit, a bound or shutdown: no
+ * more input, the flush is decoded, bounded by a deadline; see Ending), then closed (no socket: nothing is sent,
+ * but what was received is still decoded into stored finals), then ended (all decoding done, the store's record
+ * final). A failure closes at once; the client may leave at any time.
  */
 export class StreamSession {
   readonly id: string;
@@ -44,6 +46,7 @@ export class StreamSession {
   private readonly writer: StreamWriter;
   private readonly finals: FinalQueue;
   private readonly labeler: SpeakerLabeler | null;
+  private readonly state: StreamState;
   private readonly ending: Ending;
   private chain: Promise<void> = Promise.resolve();
   private queuedSamples = 0;
@@ -55,8 +58,6 @@ export class StreamSession {
   private awaitingFinalize = 0;
   /** No more input: the flush of what was received is queued. */
   private inputEnded = false;
-  /** The input ended because the client went away (not CloseStream, not shutdown). */
-  private inputCut = false;
   /** The flush has run: every received sample is in a requested final or was judged non-speech. */
   private flushed = false;
   private ended = false;
@@ -69,6 +70,8 @@ export class StreamSession {
   constructor(private readonly d: SessionDeps) {
     this.id = d.id;
     const p = (this.params = d.params);
+    this.state = new StreamState(d.id, d.seqStart ?? 0, d);
+    this.ending = new Ending(this.state, d.config.flushTimeoutMs);
     this.input = new AudioInput(p, d.config, d.vad, this.offset);
     this.utterances = new UtteranceTracker({ ...d.config, offset: this.offset }, () => this.receivedSeconds);
     this.writer = new StreamWriter({
@@ -78,12 +81,11 @@ export class StreamSession {
       send: d.send,
       bufferedAmount: d.bufferedAmount,
       maxSendBufferBytes: d.config.maxSendBufferBytes,
-      onNotReading: (mib) =>
-        this.fail(1008, this.ending.resumeReason(`client is not reading (${mib} MiB unsent)`)),
+      state: this.state,
+      log: d.log,
     });
     this.labeler = this.speakerLabeler();
     this.finals = this.finalQueue();
-    this.ending = this.endingPolicy();
     this.jobs = new WindowJobs({
       id: d.id,
       params: p,
@@ -96,6 +98,7 @@ export class StreamSession {
     this.committed = this.recordedCommitted = this.offset;
     this.controlRate = new ControlRate(d.config.controlMessagesPerSecond, d.config.controlMessageBurst);
     this.done = new Promise((r) => (this.resolveDone = r));
+    void this.state.whenClosed.then(() => this.afterSocket());
   }
 
   private finalQueue(): FinalQueue {
@@ -133,26 +136,38 @@ export class StreamSession {
     return this.slotFreed;
   }
 
-  private endingPolicy(): Ending {
-    return new Ending({
-      id: this.d.id,
-      log: this.d.log,
-      flushTimeoutMs: this.d.config.flushTimeoutMs,
-      closed: () => this.writer.closed,
-      committed: () => this.committed,
-      extent: () => this.extent,
-      pendingFinals: () => this.finals.pending.length,
-      sentSeq: () => this.finals.sentSeq,
-      onBegin: () => {
-        this.clearIdle();
-        this.endInput();
-        void this.settled()
-          .then(() => this.decoded())
-          .then(() => this.ending.complete());
-      },
-      close: (code, reason) => this.closeWithSummary(code, reason),
-      error: (code, description) => this.writer.error(code, description),
+  /**
+   * The stream started ending (`begun`, from Ending): no more input; it closes with a closing Metadata once every
+   * final is out and the slots are free, or at the deadline with what is out by then.
+   */
+  private closing(begun: boolean): void {
+    if (!begun) return;
+    this.clearIdle();
+    this.endInput();
+    const out = this.settled()
+      .then(() => this.decoded())
+      .then(() => false);
+    void Promise.race([out, this.ending.deadlinePassed.then(() => true)]).then((late) => {
+      if (this.state.closed) return;
+      if (late) this.logLate();
+      const close = late ? this.ending.late(this.committed) : this.ending.done(this.committed);
+      this.sendMetadata(this.receivedSeconds);
+      this.state.close(close.code, close.reason);
     });
+  }
+
+  private logLate(): void {
+    this.d.log.warn(
+      {
+        session: this.id,
+        committed: round3(this.committed),
+        received: round3(this.extent),
+        pendingFinals: this.finals.pending.length,
+      },
+      this.ending.shuttingDown
+        ? 'drain deadline: closing a stream whose finals are still decoding'
+        : 'flush limit: closing a stream whose finals are still decoding',
+    );
   }
 
   private interimPolicy(): Interims {
@@ -166,8 +181,8 @@ export class StreamSession {
       stats: this.stats,
       now: () => this.receivedSeconds,
       backoff: () => this.d.interimBackoff?.() ?? 1,
-      finalsPending: () => this.finals.pending.length > 0,
-      inputOpen: () => !this.writer.closed && !this.inputEnded,
+      finals: this.finals,
+      state: this.state,
       commit: (f) => this.requestFinal(f),
       observe: (lag) => this.d.observe?.result('interim', lag),
       warn: (o, msg) => this.d.log.warn(o, msg),
@@ -183,7 +198,7 @@ export class StreamSession {
   }
   /** The socket is gone or closing, and the session is only finishing its decoding. */
   get flushing(): boolean {
-    return this.writer.closed || this.ending.active;
+    return !this.state.live;
   }
   /** The input's extent: audio processed, queued, and refused while ending. */
   private get extent(): number {
@@ -201,15 +216,17 @@ export class StreamSession {
   }
 
   onAudio(bytes: Uint8Array): void {
-    if (this.writer.closed) return;
-    if (this.ending.active) {
-      this.ending.refuse(this.input.samples16k(bytes.length) / SAMPLE_RATE, this.receivedSeconds);
+    if (this.state.closed) return;
+    if (!this.state.live) {
+      const seconds = this.input.samples16k(bytes.length) / SAMPLE_RATE;
+      const told = this.ending.refuse(seconds, this.receivedSeconds);
+      if (told) this.writer.error(told.code, told.description);
       return;
     }
     this.touch();
     if (bytes.length === 0) {
       // Deepgram's legacy end-of-stream signal.
-      this.ending.closeStream();
+      this.closing(this.ending.closeStream());
       return;
     }
     this.stats.bytes += bytes.length;
@@ -235,11 +252,11 @@ export class StreamSession {
   }
 
   onText(text: string): void {
-    if (this.writer.closed) return;
+    if (this.state.closed) return;
     if (!this.controlRate.take()) {
       const limit = this.controlRate.describe();
       this.writer.error('TOO_MANY_MESSAGES', `too many control messages: at most ${limit}`);
-      this.fail(1008, this.ending.resumeReason(`too many control messages (over ${limit})`));
+      this.fail(1008, this.state.resumeReason(`too many control messages (over ${limit})`));
       return;
     }
     let msg: { type?: unknown };
@@ -258,7 +275,7 @@ export class StreamSession {
         return;
       case 'Finalize':
         // Once ending, the flush answers for everything received: a Finalize would only add an empty final.
-        if (this.ending.active) return;
+        if (!this.state.live) return;
         this.awaitingFinalize++;
         this.clearIdle();
         this.enqueue(async () => {
@@ -270,7 +287,7 @@ export class StreamSession {
         });
         return;
       case 'CloseStream':
-        this.ending.closeStream();
+        this.closing(this.ending.closeStream());
         return;
       default:
         this.writer.error(
@@ -282,11 +299,16 @@ export class StreamSession {
 
   /** The client went away: no more sends, but what it sent is still decoded into stored finals. */
   onClientClose(): void {
-    if (this.writer.closed) return;
-    this.writer.closed = true;
-    // Unless it had asked to close, the client was cut off mid-stream: the speaker may not have stopped.
-    this.inputCut = !this.ending.active;
-    this.afterSocket();
+    this.state.clientLeft();
+  }
+
+  /**
+   * A limit crossed mid-stream (quota, session length, a revoked credential): no more audio is taken, the finals
+   * so far are delivered (bounded by the flush limit), then Metadata and `code` with `reason`. Also when the
+   * client had already sent CloseStream; nothing once the stream is closed.
+   */
+  stop(code: number, reason: string): void {
+    this.closing(this.ending.limit(code, reason));
   }
 
   /**
@@ -295,8 +317,9 @@ export class StreamSession {
    * client already left, once its decoding is done or at the deadline.
    */
   drain(deadline: number): Promise<void> {
-    if (this.writer.closed) return settleBy(this.done, deadline);
-    return this.ending.shutdown(deadline);
+    if (this.state.closed) return settleBy(this.done, deadline);
+    this.closing(this.ending.shutdown(deadline));
+    return this.state.whenClosed;
   }
 
   /** Resolves when the session has finished decoding and its store record is final. */
@@ -333,7 +356,7 @@ export class StreamSession {
     );
     // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
     const unstored = err instanceof StoreUnavailableError;
-    this.fail(1011, unstored ? this.ending.resumeReason('transcript store unavailable') : 'internal error');
+    this.fail(1011, unstored ? this.state.resumeReason('transcript store unavailable') : 'internal error');
   }
 
   private async ingest(samples: Float32Array): Promise<void> {
@@ -356,7 +379,9 @@ export class StreamSession {
 
   /** End of input: the resampler's and the segmenter's tails, then what is still open becomes final. */
   private async flushAudio(): Promise<void> {
-    this.act(this.utterances.onEvents(await this.input.flush(this.utterances.keepFrom()), this.inputCut));
+    this.act(
+      this.utterances.onEvents(await this.input.flush(this.utterances.keepFrom()), this.state.clientCut),
+    );
     this.finalizeNow(false);
     this.flushed = true;
     this.advanceCommitted();
@@ -405,13 +430,13 @@ export class StreamSession {
    */
   private checkBacklog(): void {
     const pending = this.finals.pending;
-    if (pending.length === 0 || this.ending.active || this.writer.closed) return;
+    if (pending.length === 0 || !this.state.live) return;
     const behind = this.receivedSeconds - pending[0].from;
     const { maxQueuedSeconds, maxPendingFinals } = this.d.config;
     if (behind <= maxQueuedSeconds && pending.length <= maxPendingFinals) return;
     const head = `finals backlog: ${pending.length} finals, ${behind.toFixed(1)} s of audio waiting for inference`;
     this.d.log.warn({ session: this.id, pendingFinals: pending.length, behind: round3(behind) }, head);
-    this.ending.stop(1013, head);
+    this.closing(this.ending.stop(1013, head));
   }
 
   /** See SessionRecord.committed: the earliest of open speech, finals not stored yet, and undecided silence. */
@@ -449,7 +474,7 @@ export class StreamSession {
 
   /** The store's cap on one session's transcript: the stream ends, a new session starts a new transcript. */
   private transcriptFull(): void {
-    if (this.writer.closed) return;
+    if (this.state.closed) return;
     const why = 'transcript size limit reached; start a new session';
     this.writer.error('TRANSCRIPT_FULL', why);
     this.fail(1008, why);
@@ -474,16 +499,10 @@ export class StreamSession {
     }
   }
 
-  /** Deepgram's UtteranceEnd: a word gap of utterance_end_ms after the last final word. */
+  /** Deepgram's UtteranceEnd (utterance_end_ms): looked for in the pauses. */
   private maybeUtteranceEnd(): void {
     const ms = this.d.params.utteranceEndMs;
-    const f = this.finals;
-    if (!ms || f.utteranceEndSent || f.lastWordEnd === null || f.pending.length > 0) return;
-    if (this.input.inSpeech) return;
-    if (this.receivedSeconds - f.lastWordEnd >= ms / 1000) {
-      f.utteranceEndSent = true;
-      this.writer.utteranceEnd(f.lastWordEnd);
-    }
+    if (ms && !this.input.inSpeech) this.finals.maybeUtteranceEnd(this.receivedSeconds, ms / 1000);
   }
 
   private sendMetadata(duration: number): void {
@@ -496,12 +515,7 @@ export class StreamSession {
 
   private touch(): void {
     this.clearIdle();
-    if (
-      this.d.config.idleTimeoutMs > 0 &&
-      !this.writer.closed &&
-      !this.ending.active &&
-      this.awaitingFinalize === 0
-    ) {
+    if (this.d.config.idleTimeoutMs > 0 && this.state.live && this.awaitingFinalize === 0) {
       this.idleTimer = setTimeout(() => this.fail(1011, 'NET-0001'), this.d.config.idleTimeoutMs);
     }
   }
@@ -511,25 +525,17 @@ export class StreamSession {
     this.idleTimer = null;
   }
 
+  /** Closes at once (no closing Metadata): what was received is still decoded into the store. */
   private fail(code: number, reason: string): void {
-    if (this.writer.closed) return;
+    if (this.state.closed) return;
     this.d.log.info({ session: this.id, code, reason }, 'closing stream');
-    this.finish(code, reason);
+    this.state.close(code, reason);
   }
 
-  private closeWithSummary(code: number, reason: string): void {
-    this.sendMetadata(this.receivedSeconds);
-    this.finish(code, reason);
-  }
-
-  private finish(code: number, reason: string): void {
-    if (this.writer.closed) return;
-    this.writer.closed = true;
-    this.d.close(code, reason);
-    this.afterSocket();
-  }
-
-  /** No socket any more: no interims, the store says closed, and what was received is decoded into the store. */
+  /**
+   * No socket any more (whoever closed it; see StreamState.whenClosed): no interims, the store says closed, and
+   * what was received is decoded into the store.
+   */
   private afterSocket(): void {
     this.clearIdle();
     this.ending.socketClosed();
