@@ -1,9 +1,19 @@
 import type { StreamState } from './state.js';
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
 /** A close frame. */
 export interface Close {
   code: number;
   reason: string;
+}
+
+/** Where the stream's decoding stands, for the close reason and the log. */
+interface Progress {
+  committed: number;
+  /** Audio received, queued and refused (seconds). */
+  extent: number;
+  pendingFinals: number;
 }
 
 /** Why a stream ends gracefully (with its finals). */
@@ -37,14 +47,11 @@ export class Ending {
     private readonly state: StreamState,
     /** After CloseStream, the longest wait for the last finals (0: none). */
     private readonly flushTimeoutMs: number,
+    private readonly log: { warn(o: object, msg?: string): void },
   ) {
     this.deadlinePassed = new Promise((r) => (this.resolveDeadline = r));
   }
 
-  /** The server is shutting down this stream. */
-  get shuttingDown(): boolean {
-    return this.cause?.shutdown ?? false;
-  }
   /** Audio that arrived while ending: not decoded, but part of the input's extent. */
   get refusedSeconds(): number {
     return this.refused.seconds;
@@ -86,8 +93,12 @@ export class Ending {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Every final is out: the close. `committed` is the stream's committed time. */
-  done(committed: number): Close {
+  /** The close once every final is out, or (`late`) at the deadline with finals still decoding. */
+  close(late: boolean, at: Progress): Close {
+    return late ? this.late(at) : this.done(at.committed);
+  }
+
+  private done(committed: number): Close {
     const c = this.cause!;
     if (c.stop) return { code: c.stop.code, reason: this.state.resumeReason(c.stop.head) };
     // The client asked to close and has everything: a shutdown meanwhile changes nothing for it.
@@ -99,9 +110,21 @@ export class Ending {
     return { code: 1001, reason: this.state.resumeReason(head) };
   }
 
-  /** The deadline passed with finals still decoding: the close, with what was not decoded. */
-  late(committed: number): Close {
+  /** The deadline passed with finals still decoding: the close, with what was not decoded (and a warning). */
+  private late(at: Progress): Close {
     const c = this.cause!;
+    const { committed } = at;
+    this.log.warn(
+      {
+        session: this.state.id,
+        committed: round3(committed),
+        received: round3(at.extent),
+        pendingFinals: at.pendingFinals,
+      },
+      c.shutdown
+        ? 'drain deadline: closing a stream whose finals are still decoding'
+        : 'flush limit: closing a stream whose finals are still decoding',
+    );
     const what = `audio after ${committed.toFixed(1)} s not decoded`;
     if (c.stop) return { code: c.stop.code, reason: this.state.resumeReason(`${c.stop.head}: ${what}`) };
     if (c.shutdown) return { code: 1001, reason: this.state.resumeReason(`server shutting down: ${what}`) };
@@ -145,4 +168,11 @@ export class Ending {
     }
     return fresh;
   }
+}
+
+/** Resolves when `p` does or at `deadline` (epoch ms), whichever is first. */
+export function settleBy(p: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -26,7 +26,7 @@ export interface FinalsDeps {
   stored(seq: number, appended: boolean): Promise<void>;
   /** A final was handed to the client (or could not be): metrics, lag. */
   sent(lag: number): void;
-  warn(o: object, msg: string): void;
+  log: { warn(o: object, msg?: string): void };
   onError(err: unknown): void;
 }
 
@@ -123,7 +123,7 @@ export class FinalQueue {
     try {
       return await this.d.labeler.label(audio, start, words);
     } catch (err) {
-      this.d.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
+      this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
       return words;
     }
   }

@@ -25,7 +25,7 @@ export interface InterimDeps {
   /** An early commit (LocalAgreement-2) to deliver as a final. */
   commit(f: FinalRequest): void;
   observe(lag: number): void;
-  warn(o: object, msg: string): void;
+  log: { warn(o: object, msg?: string): void };
 }
 
 /** Interim decodes of the utterance in progress: asked for at their cadence, answered as interims or commits. */
@@ -47,7 +47,7 @@ export class Interims {
       })
       .catch((err: unknown) => {
         this.d.utterances.interimDone(ask);
-        this.d.warn({ session: this.d.id, err: (err as Error).message }, 'interim decode failed');
+        this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'interim decode failed');
       });
   }
 

@@ -29,6 +29,7 @@ export class StreamState {
     readonly id: string,
     seqStart: number,
     private readonly transport: Closer,
+    private readonly log: { info(o: object, msg?: string): void },
   ) {
     this.sent = seqStart;
     this.whenClosed = new Promise((r) => (this.resolveClosed = r));
@@ -74,6 +75,13 @@ export class StreamState {
     this.closedWith = { code, reason };
     this.toClosed();
     this.transport.close(code, reason);
+  }
+
+  /** Closes at once, without a closing Metadata (a failure, a client that misbehaves), and logs why. */
+  fail(code: number, reason: string): void {
+    if (this.closed) return;
+    this.log.info({ session: this.id, code, reason }, 'closing stream');
+    this.close(code, reason);
   }
 
   /** The client closed the socket. */

@@ -28,7 +28,6 @@ export interface WriterDeps {
   maxSendBufferBytes: number;
   /** Nothing is sent once closed; a client that does not read is closed here. */
   state: StreamState;
-  log: { info(o: object, msg?: string): void };
 }
 
 /** Where a session stands, for the resume fields of Metadata. */
@@ -166,11 +165,8 @@ export class StreamWriter {
     const buffered = this.d.bufferedAmount();
     // 'dropped' with nothing buffered: the socket is gone and its close handler is on its way.
     if (buffered > this.d.maxSendBufferBytes) {
-      const reason = state.resumeReason(
-        `client is not reading (${(buffered / 2 ** 20).toFixed(1)} MiB unsent)`,
-      );
-      this.d.log.info({ session: this.d.id, code: 1008, reason }, 'closing stream');
-      state.close(1008, reason);
+      const mib = (buffered / 2 ** 20).toFixed(1);
+      state.fail(1008, state.resumeReason(`client is not reading (${mib} MiB unsent)`));
     }
     return result === 'backpressure';
   }
