@@ -192,6 +192,35 @@ describe('stream session: shutdown deadline', () => {
   });
 });
 
+describe('stream session: stopped by a limit (StreamSession.stop)', () => {
+  test('mid-stream: the finals so far, Metadata, then the limit code and reason; later audio is not decoded', async () => {
+    const h = sessionHarness(vad, '');
+    stream(h.session, upTo(7));
+    await until('the audio to be processed', () => h.session.receivedSeconds >= 6.9);
+    h.session.stop(1008, 'AUDIO_QUOTA_EXCEEDED: over the limit');
+    stream(h.session, pcm.subarray(upTo(7).length));
+    await h.closedP;
+    assert.deepEqual(h.closed(), { code: 1008, reason: 'AUDIO_QUOTA_EXCEEDED: over the limit' });
+    assert.equal(finals(h.messages).length, 2, 'the two utterances received before the stop');
+    assert.equal(h.messages.at(-1)!.type, 'Metadata');
+    assert.ok(h.session.flushing);
+  });
+
+  test('a CloseStream in progress when a limit stops the stream: it closes with the limit, not 1000', async () => {
+    const engine = new FakeEngine();
+    const h = sessionHarness(vad, '', { engine });
+    const release = engine.hold();
+    stream(h.session, pcm);
+    h.session.onText('{"type":"CloseStream"}');
+    h.session.stop(1008, 'CREDENTIAL_REVOKED: key removed');
+    h.session.stop(1008, 'SESSION_TOO_LONG: a second limit changes nothing');
+    release();
+    await h.closedP;
+    assert.deepEqual(h.closed(), { code: 1008, reason: 'CREDENTIAL_REVOKED: key removed' });
+    assert.equal(finals(h.messages).length, 3);
+  });
+});
+
 describe('stream session: clients that misbehave', () => {
   test('a client that does not read: interims dropped, then 1008 once its finals are stored', async () => {
     const full = 8 * 1024 * 1024;
