@@ -7,7 +7,9 @@ import { HostPolicy } from '../http/hosts.js';
 import { Limiter } from '../limits/limiter.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import { Authenticator, requiresAuth } from './authenticator.js';
-import { ANONYMOUS, refusalResponse, type Principal, type Refusal } from './types.js';
+import type { Refusal } from '../errors.js';
+import { refusalResponse } from '../http/error-response.js';
+import { ANONYMOUS, type Principal } from './types.js';
 
 export interface GuardParts {
   auth: Authenticator;
