@@ -2,7 +2,7 @@
 // can be refused with it, and its WebSocket close code where it can end a live stream. Auth, origin and host
 // checks, limits, admission, validation and the store all name a row; nothing else picks a status or a close
 // code. This file imports nothing, so every layer (the transports included) can read it.
-// The HTTP answer for a row (JSON body, dg-error, Retry-After) is built in http/error-response.ts.
+// The HTTP answer for a row (JSON body, dg-error, Retry-After) is built in error-response.ts.
 
 export const ERRORS = {
   // Validation of what the client sent.

@@ -7,7 +7,7 @@ import type { Guard } from '../auth/guard.js';
 import { canAccess, newSessionId, sessionKey } from '../auth/ownership.js';
 import type { Principal } from '../auth/types.js';
 import { ApiError, type Refusal } from '../errors.js';
-import { errorResponse } from '../http/error-response.js';
+import { errorResponse } from '../error-response.js';
 import type { Metrics } from '../metrics.js';
 import { parseListenParams, type ListenParams } from '../params.js';
 import type { AdmissionController, Decision } from '../scheduling/admission.js';

@@ -5,7 +5,7 @@
 import type { Principal } from '../auth/types.js';
 import { ApiError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
-import { errorResponse } from './error-response.js';
+import { errorResponse } from '../error-response.js';
 
 export interface Route {
   /** An exact path, or a pattern for paths with a parameter. */

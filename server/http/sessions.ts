@@ -2,7 +2,7 @@ import { captionsFromFinals, toSrt, toText, toVtt, type CaptionSegment } from '.
 import type { TranscriptStore } from '../store/types.js';
 import { type HttpRequest, type HttpResponse } from '../transport/types.js';
 import { ApiError } from '../errors.js';
-import { errorResponse } from './error-response.js';
+import { errorResponse } from '../error-response.js';
 import { findOwnedSession } from '../auth/ownership.js';
 import type { Principal } from '../auth/types.js';
 

@@ -17,7 +17,7 @@ import {
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
-import { toApiError } from './error-response.js';
+import { toApiError } from '../error-response.js';
 import {
   BodyTimeoutError,
   BodyTooLargeError,

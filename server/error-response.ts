@@ -2,17 +2,17 @@
 // Retry-After, and WWW-Authenticate on 401. The one place these headers are built, for route errors and for the
 // refusals of auth, origin, host and limits alike.
 
-import { AudioDecodeError } from '../../audio/errors.js';
-import { UnsupportedLanguageError } from '../../models/whisper/languages.js';
-import { ApiError, type Refusal } from '../errors.js';
-import { ParamError } from '../params.js';
-import { jsonError } from '../transport/base.js';
+import { AudioDecodeError } from '../audio/errors.js';
+import { UnsupportedLanguageError } from '../models/whisper/languages.js';
+import { ApiError, type Refusal } from './errors.js';
+import { ParamError } from './params.js';
+import { jsonError } from './transport/base.js';
 import {
   BodyTimeoutError,
   BodyTooLargeError,
   RequestAbortedError,
   type HttpResponse,
-} from '../transport/types.js';
+} from './transport/types.js';
 
 /** Longest dg-error value: a long query value echoed in a message must not make a huge header. */
 const DG_ERROR_MAX = 512;

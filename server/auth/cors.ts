@@ -2,7 +2,7 @@
 // Default: none but the page's own origin. Clients that are not browsers send no Origin and are not concerned.
 
 import { refusal, type Refusal } from '../errors.js';
-import { refusalResponse } from './error-response.js';
+import { refusalResponse } from '../error-response.js';
 import type { HttpResponse } from '../transport/types.js';
 
 type WithHeaders = { headers: Record<string, string> };
