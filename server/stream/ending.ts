@@ -66,9 +66,9 @@ export class Ending {
   stop(code: number, head: string, resumable = true): void {
     if (this.d.closed()) return;
     const limit = this.d.flushTimeoutMs;
-    const fresh = !this.state;
     this.begin(false, limit > 0 ? Date.now() + limit : Infinity);
-    if (fresh && this.state) this.state.stop = { code, head, resumable };
+    // A stop while the client's CloseStream flushes still says why it ends; a shutdown keeps its own code.
+    if (this.state && !this.state.stop && !this.state.shutdown) this.state.stop = { code, head, resumable };
   }
 
   /** Server shutdown by `deadline` (epoch ms); resolves once the socket is closed. */
