@@ -1,3 +1,5 @@
+import { closeCode } from '../errors.js';
+
 /** Close reasons are cut to 123 bytes by the WebSocket protocol. */
 const MAX_REASON_BYTES = 123;
 
@@ -32,7 +34,7 @@ export class Ending {
     byClient: boolean;
     shutdown: boolean;
     /** The server stopped the stream (a bound crossed): it closes with this code and reason head. */
-    stop?: { code: number; head: string };
+    stop?: { code: number; head: string; resumable: boolean };
     deadline: number;
     timer: NodeJS.Timeout | null;
   } | null = null;
@@ -59,14 +61,14 @@ export class Ending {
 
   /**
    * The server stops the stream (a bound crossed): no more input, the finals of what was received are delivered
-   * (bounded by the flush limit), then Metadata and `code` with `head` and how to resume.
+   * (bounded by the flush limit), then Metadata and `code` with `head` and, when `resumable`, how to resume.
    */
-  stop(code: number, head: string): void {
+  stop(code: number, head: string, resumable = true): void {
     if (this.d.closed()) return;
     const limit = this.d.flushTimeoutMs;
-    const fresh = !this.state;
     this.begin(false, limit > 0 ? Date.now() + limit : Infinity);
-    if (fresh && this.state) this.state.stop = { code, head };
+    // A stop while the client's CloseStream flushes still says why it ends; a shutdown keeps its own code.
+    if (this.state && !this.state.stop && !this.state.shutdown) this.state.stop = { code, head, resumable };
   }
 
   /** Server shutdown by `deadline` (epoch ms); resolves once the socket is closed. */
@@ -85,19 +87,20 @@ export class Ending {
   complete(): void {
     if (this.d.closed() || !this.state) return;
     // The client asked to close and has everything: a shutdown meanwhile changes nothing for it.
-    if (this.state.stop) {
-      this.d.close(this.state.stop.code, this.resumeReason(this.state.stop.head));
+    const stop = this.state.stop;
+    if (stop) {
+      this.d.close(stop.code, stop.resumable ? this.resumeReason(stop.head) : fit(stop.head));
       return;
     }
     if (this.state.byClient) {
-      this.d.close(1000, '');
+      this.d.close(closeCode('DONE'), '');
       return;
     }
     const head =
       this.refused.seconds > 0
         ? `server shutting down: audio after ${this.d.committed().toFixed(1)} s not decoded`
         : 'server shutting down';
-    this.d.close(1001, this.resumeReason(head));
+    this.d.close(closeCode('SHUTTING_DOWN'), this.resumeReason(head));
   }
 
   /** Audio while ending is not decoded: the client is told once, and it counts in the input's extent. */
@@ -160,11 +163,24 @@ export class Ending {
     );
     const what = `audio after ${this.d.committed().toFixed(1)} s not decoded`;
     const stop = this.state.stop;
-    if (stop) this.d.close(stop.code, this.resumeReason(`${stop.head}: ${what}`));
-    else
+    if (stop) {
+      const head = `${stop.head}: ${what}`;
+      this.d.close(stop.code, stop.resumable ? this.resumeReason(head) : fit(head));
+    } else
       this.d.close(
-        shutdown ? 1001 : 1011,
+        closeCode(shutdown ? 'SHUTTING_DOWN' : 'FLUSH_LIMIT'),
         this.resumeReason(shutdown ? `server shutting down: ${what}` : `flush limit: ${what}`),
       );
   }
+}
+
+/** A reason cut to the bytes a close frame allows, on a character boundary. */
+function fit(reason: string): string {
+  const b = Buffer.from(reason);
+  return b.length <= MAX_REASON_BYTES
+    ? reason
+    : b
+        .subarray(0, MAX_REASON_BYTES)
+        .toString()
+        .replace(/\uFFFD$/, '');
 }

@@ -1,4 +1,5 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
 import { quoteInput } from '../protocol.js';
 import {
@@ -79,7 +80,10 @@ export class StreamSession {
       bufferedAmount: d.bufferedAmount,
       maxSendBufferBytes: d.config.maxSendBufferBytes,
       onNotReading: (mib) =>
-        this.fail(1008, this.ending.resumeReason(`client is not reading (${mib} MiB unsent)`)),
+        this.fail(
+          closeCode('CLIENT_NOT_READING'),
+          this.ending.resumeReason(`client is not reading (${mib} MiB unsent)`),
+        ),
     });
     this.labeler = this.speakerLabeler();
     this.finals = this.finalQueue();
@@ -216,7 +220,7 @@ export class StreamSession {
     const samples = this.input.samples16k(bytes.length);
     this.queuedSamples += samples;
     if (this.queuedSamples > this.d.config.maxQueuedSeconds * SAMPLE_RATE) {
-      this.fail(1013, 'audio arrives faster than it can be processed');
+      this.fail(closeCode('OVERLOADED'), 'audio arrives faster than it can be processed');
       return;
     }
     this.enqueue(async () => {
@@ -226,7 +230,7 @@ export class StreamSession {
         pcm = this.input.decode(bytes);
       } catch (err) {
         this.d.log.warn({ session: this.id, err: (err as Error).message }, 'undecodable audio');
-        this.fail(1011, 'DATA-0000');
+        this.fail(closeCode('BAD_AUDIO'), 'DATA-0000');
         return;
       }
       await this.ingest(pcm);
@@ -239,7 +243,10 @@ export class StreamSession {
     if (!this.controlRate.take()) {
       const limit = this.controlRate.describe();
       this.writer.error('TOO_MANY_MESSAGES', `too many control messages: at most ${limit}`);
-      this.fail(1008, this.ending.resumeReason(`too many control messages (over ${limit})`));
+      this.fail(
+        closeCode('TOO_MANY_MESSAGES'),
+        this.ending.resumeReason(`too many control messages (over ${limit})`),
+      );
       return;
     }
     let msg: { type?: unknown };
@@ -278,6 +285,14 @@ export class StreamSession {
           `unknown control message type ${quoteInput(msg?.type)}: use KeepAlive, Finalize or CloseStream`,
         );
     }
+  }
+
+  /**
+   * A bound crossed outside the session (a limit, a revoked credential): no more audio is decoded, the finals of
+   * what was received are delivered, then Metadata and `code` with `reason` as it is.
+   */
+  stop(code: number, reason: string): void {
+    this.ending.stop(code, reason, false);
   }
 
   /** The client went away: no more sends, but what it sent is still decoded into stored finals. */
@@ -333,7 +348,10 @@ export class StreamSession {
     );
     // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
     const unstored = err instanceof StoreUnavailableError;
-    this.fail(1011, unstored ? this.ending.resumeReason('transcript store unavailable') : 'internal error');
+    this.fail(
+      closeCode(unstored ? 'STORE_UNAVAILABLE' : 'INTERNAL'),
+      unstored ? this.ending.resumeReason('transcript store unavailable') : 'internal error',
+    );
   }
 
   private async ingest(samples: Float32Array): Promise<void> {
@@ -411,7 +429,7 @@ export class StreamSession {
     if (behind <= maxQueuedSeconds && pending.length <= maxPendingFinals) return;
     const head = `finals backlog: ${pending.length} finals, ${behind.toFixed(1)} s of audio waiting for inference`;
     this.d.log.warn({ session: this.id, pendingFinals: pending.length, behind: round3(behind) }, head);
-    this.ending.stop(1013, head);
+    this.ending.stop(closeCode('OVERLOADED'), head);
   }
 
   /** See SessionRecord.committed: the earliest of open speech, finals not stored yet, and undecided silence. */
@@ -452,7 +470,7 @@ export class StreamSession {
     if (this.writer.closed) return;
     const why = 'transcript size limit reached; start a new session';
     this.writer.error('TRANSCRIPT_FULL', why);
-    this.fail(1008, why);
+    this.fail(closeCode('TRANSCRIPT_FULL'), why);
   }
 
   /** A warning when finals fall behind the audio by more than lagWarnSeconds; once per episode, not per frame. */
@@ -502,7 +520,10 @@ export class StreamSession {
       !this.ending.active &&
       this.awaitingFinalize === 0
     ) {
-      this.idleTimer = setTimeout(() => this.fail(1011, 'NET-0001'), this.d.config.idleTimeoutMs);
+      this.idleTimer = setTimeout(
+        () => this.fail(closeCode('IDLE_TIMEOUT'), 'NET-0001'),
+        this.d.config.idleTimeoutMs,
+      );
     }
   }
 
