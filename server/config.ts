@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option as CommanderOption } from 'commander';
-import { isDtype, type Dtype } from '../models/whisper/model-dir.js';
+import { DTYPES, isDtype, type Dtype } from '../models/whisper/model-dir.js';
 import { DEFAULT_SILERO, vadModelProblem } from '../models/vad/silero-files.js';
 
 /** A configuration value that cannot be used; startup stops with this one line (exit 2). */
@@ -20,20 +20,21 @@ interface Common {
   /** The placeholder in --help (`--port <n>`). */
   arg?: string;
   choices?: readonly string[];
-  /**
-   * false: part of the contract but not built yet, so startup refuses it rather than ignoring it; a list: only
-   * values of these schemes work (`memory`, `file:DIR` is scheme `file`). Absent: implemented.
-   */
-  implemented?: false | readonly string[];
+  /** What a value is, for the refusal of one outside the choices ("a dtype"); default "one of". */
+  noun?: string;
 }
 
 /** Numbers always carry their range: every numeric value is checked, whichever source it came from. */
 type Option = Common &
-  ({ kind: 'string' } | { kind: 'bool' } | { kind: 'int' | 'number'; min: number; max: number });
+  (
+    | { kind: 'string'; default?: string }
+    | { kind: 'bool'; default?: boolean }
+    | { kind: 'int' | 'number'; min: number; max: number; default?: number }
+  );
 
 /** Every server setting: flag, environment variable and config-file key (the camelCase name) in one table. */
 export const OPTIONS = {
-  host: { flag: 'host', env: 'EARSHOT_HOST', kind: 'string', help: 'address to bind' },
+  host: { flag: 'host', env: 'EARSHOT_HOST', kind: 'string', help: 'address to bind', default: '0.0.0.0' },
   port: {
     flag: 'port',
     env: 'EARSHOT_PORT',
@@ -41,18 +42,23 @@ export const OPTIONS = {
     min: 0,
     max: 65535,
     help: 'port (0 = any free port)',
+    default: 8080,
   },
   model: {
     flag: 'model',
     env: 'EARSHOT_MODEL',
     kind: 'string',
     help: 'model dir, hub name (tiny.en, base, ...) or synthetic:SIZE',
+    // Runs anywhere, offline included; the banner says loudly that its text is meaningless.
+    default: 'synthetic:tiny',
   },
   dtype: {
     flag: 'dtype',
     env: 'EARSHOT_DTYPE',
     kind: 'string',
-    help: 'weights variant: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4',
+    choices: DTYPES,
+    noun: 'a dtype',
+    help: 'weights variant',
   },
   device: {
     flag: 'device',
@@ -60,6 +66,7 @@ export const OPTIONS = {
     kind: 'string',
     choices: ['cpu', 'cuda'],
     help: 'inference device (cuda falls back to cpu)',
+    default: 'cpu',
   },
   vadModel: {
     flag: 'vad-model',
@@ -67,6 +74,7 @@ export const OPTIONS = {
     kind: 'string',
     arg: 'model',
     help: 'Silero VAD for streams, files and the CLI: v6, v5, v4 (scores steady background noise as speech) or an ONNX FILE',
+    default: DEFAULT_SILERO,
   },
   threads: {
     flag: 'threads',
@@ -75,6 +83,7 @@ export const OPTIONS = {
     min: 0,
     max: 256,
     help: 'onnxruntime threads (0 = all cores)',
+    default: 0,
   },
   transport: {
     flag: 'transport',
@@ -82,6 +91,7 @@ export const OPTIONS = {
     kind: 'string',
     choices: ['auto', 'uws', 'ws'],
     help: 'WebSocket server: uws (uWebSockets.js) or ws',
+    default: 'auto',
   },
   store: {
     flag: 'store',
@@ -89,6 +99,7 @@ export const OPTIONS = {
     kind: 'string',
     arg: 'store',
     help: "transcript store: file (one fsync'd file per session in --data-dir), redis://HOST:PORT (shared by replicas) or memory",
+    default: 'file',
   },
   dataDir: {
     flag: 'data-dir',
@@ -96,6 +107,7 @@ export const OPTIONS = {
     kind: 'string',
     arg: 'dir',
     help: 'where --store file keeps transcripts',
+    default: join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'earshot'),
   },
   retentionHours: {
     flag: 'retention',
@@ -104,6 +116,7 @@ export const OPTIONS = {
     min: 0,
     max: 1_000_000,
     help: "hours a finished session's transcript is kept (file and redis stores; 0 = forever)",
+    default: 168,
   },
   jwtSecret: {
     flag: 'jwt-secret',
@@ -182,6 +195,7 @@ export const OPTIONS = {
     min: 0,
     max: 1e9,
     help: 'audio seconds a subject may send per rolling hour, streams and files (0 = no limit)',
+    default: 0,
   },
   audioSecondsPerDay: {
     flag: 'audio-seconds-per-day',
@@ -190,6 +204,7 @@ export const OPTIONS = {
     min: 0,
     max: 1e9,
     help: 'audio seconds a subject may send per rolling day (0 = no limit)',
+    default: 0,
   },
   concurrentStreams: {
     flag: 'concurrent-streams',
@@ -198,6 +213,7 @@ export const OPTIONS = {
     min: 0,
     max: 1_000_000,
     help: 'live streams per subject (0 = no limit)',
+    default: 0,
   },
   maxSessionSeconds: {
     flag: 'max-session-seconds',
@@ -206,6 +222,7 @@ export const OPTIONS = {
     min: 0,
     max: 1e9,
     help: 'longest stream, wall clock; then 1008 after its finals (0 = no limit)',
+    default: 0,
   },
   requestsPerMinute: {
     flag: 'requests-per-minute',
@@ -214,6 +231,7 @@ export const OPTIONS = {
     min: 0,
     max: 1_000_000,
     help: 'file transcriptions per minute per subject (0 = no limit)',
+    default: 0,
   },
   connectionsPerSecond: {
     flag: 'connections-per-second',
@@ -222,6 +240,7 @@ export const OPTIONS = {
     min: 0,
     max: 1_000_000,
     help: 'new connections and requests per second per client address (0 = no limit)',
+    default: 0,
   },
   maxStreams: {
     flag: 'max-streams',
@@ -230,6 +249,7 @@ export const OPTIONS = {
     min: 1,
     max: 1_000_000,
     help: 'hard cap on live streams',
+    default: 100,
   },
   admissionTarget: {
     flag: 'admission-target',
@@ -238,6 +258,7 @@ export const OPTIONS = {
     min: 0,
     max: 1,
     help: 'inference utilisation new streams may fill (0 = only --max-streams limits)',
+    default: 0.95,
   },
   endpointingMs: {
     flag: 'endpointing',
@@ -246,6 +267,7 @@ export const OPTIONS = {
     min: 10,
     max: 60000,
     help: 'default silence (ms) that ends an utterance',
+    default: 500,
   },
   maxUtteranceSeconds: {
     flag: 'max-utterance',
@@ -255,6 +277,7 @@ export const OPTIONS = {
     // One utterance, pads included, is one Whisper window (30 s).
     max: 30,
     help: 'longest utterance (s): one still going is cut at its quietest recent point (not speech_final)',
+    default: 30,
   },
   interimIntervalMs: {
     flag: 'interim-interval',
@@ -263,6 +286,7 @@ export const OPTIONS = {
     min: 100,
     max: 60000,
     help: 'interim cadence (ms) at nominal load',
+    default: 1000,
   },
   maxBatch: {
     flag: 'max-batch',
@@ -271,6 +295,7 @@ export const OPTIONS = {
     min: 1,
     max: 64,
     help: 'most windows per inference batch',
+    default: 8,
   },
   batchWindowMs: {
     flag: 'batch-window',
@@ -279,6 +304,7 @@ export const OPTIONS = {
     min: 0,
     max: 1000,
     help: 'wait (ms) to fill a batch',
+    default: 5,
   },
   idleTimeoutMs: {
     flag: 'idle-timeout',
@@ -287,6 +313,7 @@ export const OPTIONS = {
     min: 0,
     max: 3_600_000,
     help: 'close a stream without audio or KeepAlive (ms; NET-0001)',
+    default: 10_000,
   },
   drainTimeoutMs: {
     flag: 'drain-timeout',
@@ -295,6 +322,7 @@ export const OPTIONS = {
     min: 0,
     max: 600_000,
     help: 'SIGTERM: longest wait (ms) for streams to finish',
+    default: 30_000,
   },
   flushTimeoutMs: {
     flag: 'flush-timeout',
@@ -303,6 +331,7 @@ export const OPTIONS = {
     min: 0,
     max: 3_600_000,
     help: 'CloseStream: longest wait (ms) for the last finals, then 1011 naming what was not decoded (0 = none)',
+    default: 60_000,
   },
   maxFrameBytes: {
     flag: 'max-frame-bytes',
@@ -311,6 +340,7 @@ export const OPTIONS = {
     min: 1024,
     max: 64 * 1024 * 1024,
     help: 'largest WebSocket frame (bigger closes 1009)',
+    default: 1024 * 1024,
   },
   maxBodyBytes: {
     flag: 'max-body-bytes',
@@ -319,6 +349,7 @@ export const OPTIONS = {
     min: 1024,
     max: 2 ** 31,
     help: 'largest HTTP upload',
+    default: 200 * 1024 * 1024,
   },
   bodyTimeoutMs: {
     flag: 'body-timeout',
@@ -327,6 +358,7 @@ export const OPTIONS = {
     min: 1000,
     max: 3_600_000,
     help: 'an HTTP upload must arrive whole within this (ms; else 408)',
+    default: 300_000,
   },
   maxAudioSeconds: {
     flag: 'max-audio-seconds',
@@ -335,6 +367,8 @@ export const OPTIONS = {
     min: 1,
     max: 86_400,
     help: 'longest audio one upload may decode to (s; longer is refused with 400)',
+    // 2 h of 16 kHz float32 is 460 MB per job.
+    default: 7200,
   },
   logLevel: {
     flag: 'log-level',
@@ -342,89 +376,31 @@ export const OPTIONS = {
     kind: 'string',
     choices: ['trace', 'debug', 'info', 'warn', 'error', 'silent'],
     help: 'log level',
+    default: 'info',
   },
 } as const satisfies Record<string, Option>;
 
-export interface ServerConfig {
-  host: string;
-  port: number;
-  model: string;
-  dtype?: Dtype;
-  device: 'cpu' | 'cuda';
-  vadModel: string;
-  threads: number;
-  transport: 'auto' | 'uws' | 'ws';
-  store: string;
-  dataDir: string;
-  retentionHours: number;
-  jwtSecret?: string;
-  jwksUrl?: string;
-  jwtAudience?: string;
-  jwtIssuer?: string;
-  apiKeys?: string;
-  apiKeysFile?: string;
-  allowedOrigins?: string;
-  allowedHosts?: string;
-  allowAnonymous?: boolean;
-  speakerModel?: string;
-  audioSecondsPerHour: number;
-  audioSecondsPerDay: number;
-  concurrentStreams: number;
-  maxSessionSeconds: number;
-  requestsPerMinute: number;
-  connectionsPerSecond: number;
-  maxStreams: number;
-  admissionTarget: number;
-  endpointingMs: number;
-  maxUtteranceSeconds: number;
-  interimIntervalMs: number;
-  maxBatch: number;
-  batchWindowMs: number;
-  idleTimeoutMs: number;
-  drainTimeoutMs: number;
-  flushTimeoutMs: number;
-  maxFrameBytes: number;
-  maxBodyBytes: number;
-  bodyTimeoutMs: number;
-  maxAudioSeconds: number;
-  logLevel: string;
-}
+type Options = typeof OPTIONS;
+/** An option's value: one of its choices, else by kind. */
+type ValueOf<O> = O extends { choices: readonly (infer C)[] }
+  ? C
+  : O extends { kind: 'bool' }
+    ? boolean
+    : O extends { kind: 'int' | 'number' }
+      ? number
+      : string;
+type WithDefault = {
+  [K in keyof Options]: Options[K] extends { default: unknown } ? K : never;
+}[keyof Options];
 
-export const DEFAULTS: ServerConfig = {
-  host: '0.0.0.0',
-  port: 8080,
-  // Runs anywhere, offline included; the banner says loudly that its text is meaningless.
-  model: 'synthetic:tiny',
-  device: 'cpu',
-  vadModel: DEFAULT_SILERO,
-  threads: 0,
-  transport: 'auto',
-  store: 'file',
-  dataDir: join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'earshot'),
-  retentionHours: 168,
-  audioSecondsPerHour: 0,
-  audioSecondsPerDay: 0,
-  concurrentStreams: 0,
-  maxSessionSeconds: 0,
-  requestsPerMinute: 0,
-  connectionsPerSecond: 0,
-  maxStreams: 100,
-  admissionTarget: 0.95,
-  endpointingMs: 500,
-  maxUtteranceSeconds: 30,
-  interimIntervalMs: 1000,
-  maxBatch: 8,
-  batchWindowMs: 5,
-  idleTimeoutMs: 10_000,
-  drainTimeoutMs: 30_000,
-  flushTimeoutMs: 60_000,
-  maxFrameBytes: 1024 * 1024,
-  maxBodyBytes: 200 * 1024 * 1024,
-  bodyTimeoutMs: 300_000,
-  // 2 h of 16 kHz float32 is 460 MB per job.
-  maxAudioSeconds: 7200,
-  logLevel: 'info',
+/** The settings: an option with a default always has a value, the others may be absent. */
+export type ServerConfig = { -readonly [K in WithDefault]: ValueOf<Options[K]> } & {
+  -readonly [K in Exclude<keyof Options, WithDefault>]?: ValueOf<Options[K]>;
 };
+
+export const DEFAULTS = Object.fromEntries(
+  Object.entries(OPTIONS).flatMap(([k, o]) => ('default' in o ? [[k, o.default]] : [])),
+) as unknown as ServerConfig;
 
 type Key = keyof typeof OPTIONS;
 type Source = { kind: 'flag' } | { kind: 'env' } | { kind: 'config'; file: string };
@@ -465,12 +441,10 @@ export function checkedNumber(where: string, raw: unknown, spec: NumberSpec, tex
 /** --store values; file:DIR is short for `--store file --data-dir DIR`. */
 const STORE = /^(memory|file(:.+)?|rediss?:\/\/.+)$/;
 
-const DTYPES = 'fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4';
-
 /** A --dtype value, checked. */
 export function checkedDtype(where: string, raw: string | undefined): Dtype | undefined {
   if (raw === undefined) return undefined;
-  if (!isDtype(raw)) throw new ConfigError(`${where} ${raw} is not one of ${DTYPES}`);
+  if (!isDtype(raw)) throw new ConfigError(`${where} ${raw} is not one of ${DTYPES.join(', ')}`);
   return raw;
 }
 
@@ -480,15 +454,15 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
   let value: unknown;
   if (o.kind === 'string') {
     if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
-    if (o.choices && !o.choices.includes(raw))
-      throw new ConfigError(`${where}: "${raw}" is not one of ${o.choices.join(', ')}`);
+    if (o.choices && !o.choices.includes(raw)) {
+      const list = o.choices.join(', ');
+      throw new ConfigError(`${where}: "${raw}" is not ${o.noun ? `${o.noun} (${list})` : `one of ${list}`}`);
+    }
     if (key === 'store' && !STORE.test(raw))
       throw new ConfigError(
         // A URL may carry a password: only its scheme is echoed.
         `${where}: "${raw.includes(':') ? `${raw.split(':')[0]}:...` : raw}" is not memory, file, file:DIR or redis://HOST:PORT`,
       );
-    if (key === 'dtype' && !isDtype(raw))
-      throw new ConfigError(`${where}: "${raw}" is not a dtype (${DTYPES})`);
     const vadProblem = key === 'vadModel' ? vadModelProblem(raw) : undefined;
     if (vadProblem) throw new ConfigError(`${where}: ${vadProblem}`);
     value = raw;
@@ -500,29 +474,7 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
   } else {
     value = checkedNumber(where, raw, o, source.kind !== 'config');
   }
-  refuseUnimplemented(key, value, source);
   return value;
-}
-
-/** An option of the contract that is not built yet stops startup: accepting and ignoring it would mislead. */
-function refuseUnimplemented(key: Key, value: unknown, source: Source): void {
-  const o: Option = OPTIONS[key];
-  if (o.implemented === undefined) return;
-  const scheme = String(value).split(':')[0];
-  if (o.implemented !== false && o.implemented.includes(scheme)) return;
-  const what =
-    o.implemented === false ? `--${o.flag}` : `--${o.flag} ${scheme}${scheme === value ? '' : ':...'}`;
-  const from =
-    source.kind === 'flag' ? '' : ` (from ${source.kind === 'env' ? o.env : `config file ${source.file}`})`;
-  const remedy =
-    o.implemented !== false
-      ? `use ${o.implemented.map((v) => `--${o.flag} ${v}`).join(' or ')}`
-      : source.kind === 'flag'
-        ? 'remove it'
-        : source.kind === 'env'
-          ? `unset ${o.env}`
-          : `remove "${key}" from the file`;
-  throw new ConfigError(`${what}${from} is not implemented yet in this version; ${remedy}`);
 }
 
 function placeholder(key: Key, o: Option): string {
@@ -538,7 +490,6 @@ function describe(key: Key, o: Option): string {
   // The config-file key is the camelCase flag unless the name carries a unit.
   const camel = o.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
   if (camel !== key) parts.push(`[config: ${key}]`);
-  if (o.implemented === false) parts.push('(NOT IMPLEMENTED YET: refused)');
   return parts.join(' ');
 }
 

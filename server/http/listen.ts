@@ -13,7 +13,8 @@ import type { Segment, Transcript, TranscribeOptions } from '../../models/whispe
 import { parseListenParams } from '../params.js';
 import { meanConfidence, transcriptOf, type ModelInfo } from '../protocol.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
-import { ApiError, errorResponse } from '../errors.js';
+import { ApiError } from '../errors.js';
+import { errorResponse } from '../error-response.js';
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { paragraphsOf, utterancesOf } from './utterances.js';
 

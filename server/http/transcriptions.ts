@@ -17,7 +17,7 @@ import {
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
-import { toApiError } from '../errors.js';
+import { toApiError } from '../error-response.js';
 import {
   BodyTimeoutError,
   BodyTooLargeError,
@@ -25,7 +25,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from '../transport/types.js';
-import { jsonError } from '../errors.js';
+import { jsonError } from '../transport/base.js';
 
 export interface TranscriptionsDeps extends UploadLimits {
   transcribe: FileTranscriber;

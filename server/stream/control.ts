@@ -1,3 +1,4 @@
+import { closeCode } from '../errors.js';
 import { quoteInput } from '../protocol.js';
 import type { StreamState } from './state.js';
 import type { StreamWriter } from './writer.js';
@@ -68,7 +69,10 @@ export class Controls {
     if (!this.rate.take()) {
       const limit = this.rate.describe();
       this.writer.error('TOO_MANY_MESSAGES', `too many control messages: at most ${limit}`);
-      this.state.fail(1008, this.state.resumeReason(`too many control messages (over ${limit})`));
+      this.state.fail(
+        closeCode('TOO_MANY_MESSAGES'),
+        this.state.resumeReason(`too many control messages (over ${limit})`),
+      );
       return null;
     }
     const msg = parseControl(text);

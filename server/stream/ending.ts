@@ -1,4 +1,5 @@
-import type { StreamState } from './state.js';
+import { closeCode } from '../errors.js';
+import { MAX_REASON_BYTES, type StreamState } from './state.js';
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -18,12 +19,12 @@ interface Progress {
 
 /** Why a stream ends gracefully (with its finals). */
 interface Cause {
-  /** The client's CloseStream (or a limit, which goes that way): 1000 once the finals are out. */
+  /** The client's CloseStream: 1000 once the finals are out. */
   byClient: boolean;
   /** The server shuts down (alone or after the client's CloseStream): its deadline may be sooner. */
   shutdown: boolean;
   /** The server stopped the stream (a bound crossed): it closes with this code and reason head. */
-  stop?: { code: number; head: string };
+  stop?: { code: number; head: string; resumable: boolean };
   deadline: number;
 }
 
@@ -35,8 +36,6 @@ interface Cause {
  */
 export class Ending {
   private cause: Cause | null = null;
-  /** A limit crossed: its close replaces the 1000 of a client's end. */
-  private limitClose: Close | null = null;
   private readonly refused = { seconds: 0, told: false };
   private timer: NodeJS.Timeout | null = null;
   /** Resolves when the deadline passes (brought closer by a shutdown; never without one). */
@@ -64,23 +63,15 @@ export class Ending {
 
   /**
    * The server stops the stream (a bound crossed): no more input, the finals of what was received are delivered
-   * (bounded by the flush limit), then Metadata and `code` with `head` and how to resume.
+   * (bounded by the flush limit), then Metadata and `code` with `head` and, when `resumable`, how to resume.
    */
-  stop(code: number, head: string): boolean {
+  stop(code: number, head: string, resumable = true): boolean {
     if (this.state.closed) return false;
     const fresh = this.begin(false, this.flushDeadline());
-    if (fresh) this.cause!.stop = { code, head };
+    // A stop while the client's CloseStream flushes still says why it ends; a shutdown keeps its own code.
+    const c = this.cause!;
+    if (!c.stop && !c.shutdown) c.stop = { code, head, resumable };
     return fresh;
-  }
-
-  /**
-   * A limit crossed (quota, session length, credential): the stream ends as on CloseStream, and closes with
-   * `code` and `reason` instead of 1000, also when the client had already asked to close.
-   */
-  limit(code: number, reason: string): boolean {
-    if (this.state.closed) return false;
-    this.limitClose ??= { code, reason };
-    return this.closeStream();
   }
 
   /** Server shutdown by `deadline` (epoch ms). */
@@ -100,14 +91,14 @@ export class Ending {
 
   private done(committed: number): Close {
     const c = this.cause!;
-    if (c.stop) return { code: c.stop.code, reason: this.state.resumeReason(c.stop.head) };
+    if (c.stop) return this.stopClose(c.stop.head);
     // The client asked to close and has everything: a shutdown meanwhile changes nothing for it.
-    if (c.byClient) return this.limitClose ?? { code: 1000, reason: '' };
+    if (c.byClient) return { code: closeCode('DONE'), reason: '' };
     const head =
       this.refused.seconds > 0
         ? `server shutting down: audio after ${committed.toFixed(1)} s not decoded`
         : 'server shutting down';
-    return { code: 1001, reason: this.state.resumeReason(head) };
+    return { code: closeCode('SHUTTING_DOWN'), reason: this.state.resumeReason(head) };
   }
 
   /** The deadline passed with finals still decoding: the close, with what was not decoded (and a warning). */
@@ -126,9 +117,16 @@ export class Ending {
         : 'flush limit: closing a stream whose finals are still decoding',
     );
     const what = `audio after ${committed.toFixed(1)} s not decoded`;
-    if (c.stop) return { code: c.stop.code, reason: this.state.resumeReason(`${c.stop.head}: ${what}`) };
-    if (c.shutdown) return { code: 1001, reason: this.state.resumeReason(`server shutting down: ${what}`) };
-    return { code: 1011, reason: this.state.resumeReason(`flush limit: ${what}`) };
+    if (c.stop) return this.stopClose(`${c.stop.head}: ${what}`);
+    const [code, head] = c.shutdown
+      ? [closeCode('SHUTTING_DOWN'), `server shutting down: ${what}`]
+      : [closeCode('FLUSH_LIMIT'), `flush limit: ${what}`];
+    return { code, reason: this.state.resumeReason(head) };
+  }
+
+  private stopClose(head: string): Close {
+    const { code, resumable } = this.cause!.stop!;
+    return { code, reason: resumable ? this.state.resumeReason(head) : fit(head) };
   }
 
   /** Audio while ending is not decoded: it counts in the input's extent; the error to tell the client, once. */
@@ -175,4 +173,15 @@ export function settleBy(p: Promise<void>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** A reason cut to the bytes a close frame allows, on a character boundary. */
+function fit(reason: string): string {
+  const b = Buffer.from(reason);
+  return b.length <= MAX_REASON_BYTES
+    ? reason
+    : b
+        .subarray(0, MAX_REASON_BYTES)
+        .toString()
+        .replace(/\uFFFD$/, '');
 }

@@ -1,3 +1,4 @@
+import { closeCode } from '../errors.js';
 import type { StreamState } from './state.js';
 
 /**
@@ -38,6 +39,6 @@ export class IdleTimeout {
   }
 
   private expire(): void {
-    this.state.fail(1011, 'NET-0001');
+    this.state.fail(closeCode('IDLE_TIMEOUT'), 'NET-0001');
   }
 }

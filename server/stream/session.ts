@@ -1,4 +1,5 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
 import {
   StoreUnavailableError,
@@ -221,7 +222,7 @@ export class StreamSession {
     const samples = this.input.samples16k(bytes.length);
     this.queuedSamples += samples;
     if (this.queuedSamples > this.d.config.maxQueuedSeconds * SAMPLE_RATE) {
-      this.state.fail(1013, 'audio arrives faster than it can be processed');
+      this.state.fail(closeCode('OVERLOADED'), 'audio arrives faster than it can be processed');
       return;
     }
     this.enqueue(async () => {
@@ -231,7 +232,7 @@ export class StreamSession {
         pcm = this.input.decode(bytes);
       } catch (err) {
         this.d.log.warn({ session: this.id, err: (err as Error).message }, 'undecodable audio');
-        this.state.fail(1011, 'DATA-0000');
+        this.state.fail(closeCode('BAD_AUDIO'), 'DATA-0000');
         return;
       }
       await this.ingest(pcm);
@@ -265,12 +266,12 @@ export class StreamSession {
   }
 
   /**
-   * A limit crossed mid-stream (quota, session length, a revoked credential): no more audio is taken, the finals
-   * so far are delivered (bounded by the flush limit), then Metadata and `code` with `reason`. Also when the
-   * client had already sent CloseStream; nothing once the stream is closed.
+   * A bound crossed outside the session (a limit, a revoked credential): no more audio is decoded, the finals of
+   * what was received are delivered, then Metadata and `code` with `reason` as it is (also over a CloseStream in
+   * progress; a shutdown keeps its own code).
    */
   stop(code: number, reason: string): void {
-    this.closing(this.ending.limit(code, reason));
+    this.closing(this.ending.stop(code, reason, false));
   }
 
   /**
@@ -319,7 +320,7 @@ export class StreamSession {
     // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
     const unstored = err instanceof StoreUnavailableError;
     this.state.fail(
-      1011,
+      closeCode(unstored ? 'STORE_UNAVAILABLE' : 'INTERNAL'),
       unstored ? this.state.resumeReason('transcript store unavailable') : 'internal error',
     );
   }
@@ -378,7 +379,7 @@ export class StreamSession {
   private checkBacklog(): void {
     if (!this.state.live) return;
     const head = this.backlog.over(this.receivedSeconds, this.finals.pending);
-    if (head) this.closing(this.ending.stop(1013, head));
+    if (head) this.closing(this.ending.stop(closeCode('OVERLOADED'), head));
   }
 
   /** See SessionRecord.committed: the earliest of open speech, finals not stored yet, and undecided silence. */
@@ -397,7 +398,7 @@ export class StreamSession {
     if (this.state.closed) return;
     const why = 'transcript size limit reached; start a new session';
     this.writer.error('TRANSCRIPT_FULL', why);
-    this.state.fail(1008, why);
+    this.state.fail(closeCode('TRANSCRIPT_FULL'), why);
   }
 
   private checkLag(): void {

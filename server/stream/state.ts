@@ -1,5 +1,5 @@
 /** Close reasons are cut to 123 bytes by the WebSocket protocol. */
-const MAX_REASON_BYTES = 123;
+export const MAX_REASON_BYTES = 123;
 
 /**
  * live: audio is taken. closing: no more input, the finals of what was received are on their way (see Ending).

@@ -1,3 +1,4 @@
+import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
 import {
   errorMessage,
@@ -166,7 +167,10 @@ export class StreamWriter {
     // 'dropped' with nothing buffered: the socket is gone and its close handler is on its way.
     if (buffered > this.d.maxSendBufferBytes) {
       const mib = (buffered / 2 ** 20).toFixed(1);
-      state.fail(1008, state.resumeReason(`client is not reading (${mib} MiB unsent)`));
+      state.fail(
+        closeCode('CLIENT_NOT_READING'),
+        state.resumeReason(`client is not reading (${mib} MiB unsent)`),
+      );
     }
     return result === 'backpressure';
   }

@@ -11,7 +11,7 @@ import { apiKeyLine } from '../../../server/auth/api-keys.js';
 import { Authenticator } from '../../../server/auth/authenticator.js';
 import { Guard } from '../../../server/auth/guard.js';
 import { DEFAULTS } from '../../../server/config.js';
-import { CorsPolicy } from '../../../server/http/cors.js';
+import { CorsPolicy } from '../../../server/auth/cors.js';
 import { Limiter, type LimitsConfig } from '../../../server/limits/limiter.js';
 import { Metrics } from '../../../server/metrics.js';
 import { AdmissionController } from '../../../server/scheduling/admission.js';
