@@ -72,6 +72,8 @@ export class StreamSession {
     this.state = new StreamState(d.id, d.seqStart ?? 0, d, d.log);
     this.ending = new Ending(this.state, d.config.flushTimeoutMs, d.log);
     this.store = new StreamRecord(d.id, d.store, d.log, offset);
+    this.idle = new IdleTimeout(d.config.idleTimeoutMs, this.state);
+    this.backlog = new Backlog(d.id, d.config, d.log);
     this.input = new AudioInput(p, d.config, d.vad, offset);
     this.utterances = new UtteranceTracker({ ...d.config, offset }, () => this.receivedSeconds);
     this.writer = new StreamWriter({
@@ -83,6 +85,7 @@ export class StreamSession {
       maxSendBufferBytes: d.config.maxSendBufferBytes,
       state: this.state,
     });
+    this.controls = new Controls(d.config, this.writer, this.state);
     this.labeler = speakerLabeler(d);
     this.finals = this.finalQueue();
     this.jobs = new WindowJobs({
@@ -94,9 +97,6 @@ export class StreamSession {
       floor: () => this.finals.lastFinalEnd,
     });
     this.interims = this.interimPolicy();
-    this.idle = new IdleTimeout(d.config.idleTimeoutMs, this.state);
-    this.backlog = new Backlog(d.id, d.config, d.log);
-    this.controls = new Controls(d.config, this.writer, this.state);
     this.done = new Promise((r) => (this.resolveDone = r));
     void this.state.whenClosed.then(() => this.afterSocket());
   }
