@@ -1,6 +1,6 @@
 // Every server setting in one table: flag, environment variable, config-file key (the camelCase name), range,
-// default and help. A data table, over 400 lines because it is the documentation an operator reads in one place;
-// the loader that applies flags > environment > config file > defaults is config.ts.
+// default and help. A data table: it is the documentation an operator reads in one place; the loader that applies
+// flags > environment > config file > defaults is config.ts.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DTYPES } from '../models/whisper/model-dir.js';
