@@ -4,7 +4,7 @@ import type { AdmissionController } from './scheduling/admission.js';
 import type { VadModel } from '../models/vad/silero.js';
 import type { Metrics } from './metrics.js';
 import type { InferenceScheduler } from './scheduling/scheduler.js';
-import type { ServerConfig } from './config.js';
+import type { ServerConfig } from './options.js';
 import type { FileTranscriber } from './http/listen.js';
 import { FileJobSlots } from './scheduling/file-jobs.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';

@@ -4,7 +4,7 @@ import { after, before } from 'node:test';
 import { encode, speechFixture, type SpeechFixture } from '../../test/helpers/audio.js';
 import { synthModel } from '../../test/helpers/models.js';
 import { startTestServer } from '../../test/helpers/server.js';
-import type { ServerConfig } from '../../server/config.js';
+import type { ServerConfig } from '../../server/options.js';
 
 /** Test plumbing: a real earshot server with a scripted model, the fixture as LiveKit frames, event capture. */
 

@@ -1,6 +1,7 @@
 // The server's Guard from its configuration: bad auth or limit settings stop startup with one clear line.
 
-import { ConfigError, type ServerConfig } from '../config.js';
+import { ConfigError } from '../config.js';
+import { type ServerConfig } from '../options.js';
 import { CorsPolicy } from './cors.js';
 import { HostPolicy } from './hosts.js';
 import { Limiter, type LimitsConfig } from '../limits/limiter.js';

@@ -10,7 +10,7 @@ import { EarshotApp } from '../../../server/app.js';
 import { apiKeyLine } from '../../../server/auth/api-keys.js';
 import { Authenticator } from '../../../server/auth/authenticator.js';
 import { Guard } from '../../../server/auth/guard.js';
-import { DEFAULTS } from '../../../server/config.js';
+import { DEFAULTS } from '../../../server/options.js';
 import { CorsPolicy } from '../../../server/auth/cors.js';
 import { Limiter, type LimitsConfig } from '../../../server/limits/limiter.js';
 import { Metrics } from '../../../server/metrics.js';
