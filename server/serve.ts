@@ -92,6 +92,7 @@ async function startWithStore(
     },
     {
       busyMs: () => scheduler.busyMs(),
+      doneBusyMs: () => scheduler.doneBusyMs(),
       decodes: () => scheduler.windowsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
       active: () => app.activeStreams,
