@@ -143,6 +143,8 @@ function runClients(
 interface Level {
   streams: number;
   refused: number;
+  /** Why each refused stream was refused (the server's reason), in joining order. */
+  refusedBecause: string[];
   finalDelayMs: { p50: number; p95: number; p99: number; n: number };
   cadenceGapMs: { p50: number; p95: number; n: number };
   lagS: { p50: number; p95: number; max: number };
@@ -179,6 +181,11 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
     }
   }
   const refused = records.filter((x) => x.refused || x.closeCode === 1013).length;
+  const refusedBecause = records
+    .map((x, i) =>
+      x.refused ? `#${i + 1}: ${x.refusedBecause ?? '?'}` : x.closeCode === 1013 ? `#${i + 1}: 1013` : '',
+    )
+    .filter(Boolean);
   const finalDelayMs = {
     p50: quantile(delays, 0.5),
     p95: quantile(delays, 0.95),
@@ -189,6 +196,7 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
   return {
     streams,
     refused,
+    refusedBecause,
     finalDelayMs,
     cadenceGapMs,
     lagS: { p50: quantile(lags, 0.5), p95: quantile(lags, 0.95), max: Math.max(0, ...lags) },
@@ -243,6 +251,7 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   process.stderr.write(
     `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}% -> ${l.pass ? 'pass' : 'FAIL'}\n`,
   );
+  for (const why of l.refusedBecause) process.stderr.write(`    refused ${why}\n`);
   return l;
 }
 
