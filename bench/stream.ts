@@ -227,7 +227,8 @@ function analyse(
       refused === 0 &&
       missed <= delays.length * 0.02 &&
       finalDelayMs.p95 <= endpointing + 1000 &&
-      (gaps.length === 0 || cadenceGapMs.p95 <= 2000),
+      // The interim cadence is judged only when interims were asked for: without them an utterance has none.
+      (!interims || gaps.length === 0 || cadenceGapMs.p95 <= 2000),
   };
 }
 
