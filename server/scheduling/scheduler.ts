@@ -66,8 +66,10 @@ export class InferenceScheduler {
   private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
   coalesced = 0;
-  /** Windows the engine has finished (or failed): with busyMs(), the engine seconds a decode costs. */
+  /** Windows the engine has finished (or failed): with doneBusyMs(), the engine seconds a decode costs. */
   windowsDone = 0;
+  /** Engine calls finished (or failed): with windowsDone, the batch sizes the load formed. */
+  batchesDone = 0;
 
   constructor(
     private readonly engine: BatchEngine,
@@ -120,6 +122,13 @@ export class InferenceScheduler {
   /** Milliseconds the engine has been busy since the scheduler started (for utilisation). */
   busyMs(): number {
     return this.engineTotal + (this.engineSince === null ? 0 : this.now() - this.engineSince);
+  }
+  /**
+   * Busy time of the finished engine calls only: the cost of the windows counted by windowsDone (busyMs() also
+   * holds the running call, whose windows are not counted yet, which inflates a cost per window measured early).
+   */
+  doneBusyMs(): number {
+    return this.engineTotal;
   }
   /** Age in ms of the oldest queued job of a kind (0 when none). */
   oldestWaitMs(kind?: JobKind): number {
@@ -198,6 +207,7 @@ export class InferenceScheduler {
       this.engineTotal += end - start;
       this.engineSince = null;
       this.windowsDone += batch.length;
+      this.batchesDone++;
       this.opts.onBatch?.({
         size: batch.length,
         finals: batch.filter((q) => q.job.kind === 'final').length,
@@ -211,6 +221,7 @@ export class InferenceScheduler {
       if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
       this.engineSince = null;
       this.windowsDone += batch.length;
+      this.batchesDone++;
       for (const q of batch) q.reject(err);
     }
   }
