@@ -83,21 +83,17 @@ async function startWithStore(
     },
     { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
   );
-  const cost = await calibrate(model, config.maxBatch);
   const admission = new AdmissionController(
     {
       maxStreams: config.maxStreams,
       targetUtilisation: config.admissionTarget,
-      priorDecodeSeconds: cost.perWindow,
-      priorCallSeconds: cost.fixed,
-      maxBatch: config.maxBatch,
+      priorDecodeSeconds: await calibrate(model, config.maxBatch),
       interimIntervalMs: config.interimIntervalMs,
     },
     {
       busyMs: () => scheduler.busyMs(),
       doneBusyMs: () => scheduler.doneBusyMs(),
       decodes: () => scheduler.windowsDone,
-      batches: () => scheduler.batchesDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
       active: () => app.activeStreams,
     },

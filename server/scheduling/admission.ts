@@ -1,13 +1,10 @@
 /**
  * Admission control. Each stream is priced by what it asks for: its expected decodes per second (finals per
  * utterance, interims at the cadence while speaking, or almost none when it asked for no interims). One number,
- * the engine seconds a decode costs in a full batch, turns that demand into a share of what the engine can do.
- * An engine call costs a fixed part plus a part per window (calibrated at start-up), so a light load, which forms
- * small batches, pays more per window than the load admission is deciding about: measurement corrects the
- * calibrated cost's scale (busy time over what the calibration predicts for the batches actually run), never its
- * shape, so a burst is not priced at the batch size of its first streams. A queue that already holds finals
- * waiting too long refuses new streams outright: the server is behind now, whatever the estimate says (streams
- * that speak more than the model assumes end there).
+ * the engine seconds a decode costs, turns that demand into utilisation. It starts as a calibrated prior and is
+ * replaced by measurement from the first decodes on: engine busy time over windows decoded, at the batch sizes
+ * the real load forms. A queue that already holds finals waiting too long refuses new streams outright: the
+ * server is behind now, whatever the estimate says (streams that speak more than the model assumes end there).
  */
 
 /** What a stream asks for that changes its cost (the parsed /v1/listen parameters satisfy it). */
@@ -53,26 +50,13 @@ export interface AdmissionOptions {
   minStreams?: number;
   /** A final waiting longer than this in the queue means overloaded. */
   maxFinalWaitMs?: number;
-  /**
-   * Engine seconds a decode costs, calibrated at start-up (see calibrate()): the estimate until streams have been
-   * measured. An engine call of n windows costs priorCallSeconds + n * priorDecodeSeconds.
-   */
+  /** Engine seconds one decode costs, calibrated at start-up: the estimate until streams have been measured. */
   priorDecodeSeconds?: number;
-  /** The fixed part of an engine call's cost, whatever its size (0 when not given). */
-  priorCallSeconds?: number;
-  /** Windows per engine call at most (--max-batch): the batch a loaded engine forms, at which decodes are priced. */
-  maxBatch?: number;
-  /** How many measured decodes weigh as much as the prior. */
+  /** How many measured decodes weigh as much as the prior: estimate = (busy + prior * w) / (decodes + w). */
   priorWeight?: number;
   /** Interim cadence at nominal load (--interim-interval), for pricing streams that ask for interims. */
   interimIntervalMs?: number;
   now?: () => number;
-}
-
-/** Engine seconds of one engine call of n windows: fixed + perWindow * n. */
-export interface BatchCost {
-  fixed: number;
-  perWindow: number;
 }
 
 export interface AdmissionState {
@@ -81,7 +65,7 @@ export interface AdmissionState {
   utilisation: number;
   /** Engine fraction the admitted streams are expected to use, by the current decode cost. */
   committed: number;
-  /** Engine seconds per decode in a full batch (0 = unknown: nothing limits but the hard cap). */
+  /** Engine seconds per decode the estimate uses (0 = unknown: nothing limits but the hard cap). */
   decodeSeconds: number;
   /** Typical streams (interims on) that fit under the target in all (Infinity when the cost is unknown). */
   capacity: number;
@@ -94,10 +78,9 @@ export type Decision = { ok: true } | { ok: false; reason: string; retryAfterSec
 interface Sample {
   at: number;
   busyMs: number;
-  /** Busy time of finished engine calls (the cost of `decodes` in `batches`). */
+  /** Busy time of finished engine calls (the cost of `decodes`). */
   doneBusyMs: number;
   decodes: number;
-  batches: number;
 }
 
 interface Admitted {
@@ -130,8 +113,6 @@ export class AdmissionController {
       doneBusyMs?(): number;
       /** Cumulative windows decoded. */
       decodes(): number;
-      /** Cumulative engine calls (decodes() when not given: every call one window). */
-      batches?(): number;
       finalWaitMs(): number;
       active(): number;
     },
@@ -146,9 +127,6 @@ export class AdmissionController {
 
   private doneBusyMs(): number {
     return this.probe.doneBusyMs?.() ?? this.probe.busyMs();
-  }
-  private batches(): number {
-    return this.probe.batches?.() ?? this.probe.decodes();
   }
 
   /** Decodes per second a stream of this shape is expected to ask for. */
@@ -177,7 +155,6 @@ export class AdmissionController {
       busyMs: this.probe.busyMs(),
       doneBusyMs: this.doneBusyMs(),
       decodes: this.probe.decodes(),
-      batches: this.batches(),
     });
     while (this.samples.length > 2 && at - this.samples[1].at >= this.windowMs) this.samples.shift();
   }
@@ -197,23 +174,17 @@ export class AdmissionController {
   }
 
   /**
-   * Engine seconds per decode in a full batch: the calibrated cost, scaled by measurement over the window (busy
-   * time over what the calibrated cost predicts for the calls that ran), pulled towards the prior while there is
-   * little. Only finished calls count: a running call's time without its windows would inflate the cost.
+   * Engine seconds per decode: measurement over the window, pulled towards the prior while there is little. Only
+   * finished calls count: a running call's time without its windows would inflate the cost.
    */
   private decodeSeconds(): number {
     const first = this.samples[0];
     const busy = first ? (this.doneBusyMs() - first.doneBusyMs) / 1000 : 0;
     const decodes = first ? this.probe.decodes() - first.decodes : 0;
-    const batches = first ? this.batches() - first.batches : 0;
-    const perWindow = this.opts.priorDecodeSeconds;
-    if (!perWindow) return decodes > 0 ? busy / decodes : 0;
-    const fixed = this.opts.priorCallSeconds ?? 0;
-    const predicted = fixed * batches + perWindow * decodes;
-    // The prior weighs as much as `weight` decodes run one at a time.
-    const weight = (this.opts.priorWeight ?? 1) * (fixed + perWindow);
-    const scale = (busy + weight) / (predicted + weight);
-    return scale * (fixed / Math.max(1, this.opts.maxBatch ?? 1) + perWindow);
+    const prior = this.opts.priorDecodeSeconds;
+    if (!prior) return decodes > 0 ? busy / decodes : 0;
+    const weight = this.opts.priorWeight ?? 1;
+    return (busy + prior * weight) / (decodes + weight);
   }
 
   state(): AdmissionState {

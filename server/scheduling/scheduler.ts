@@ -68,8 +68,6 @@ export class InferenceScheduler {
   coalesced = 0;
   /** Windows the engine has finished (or failed): with doneBusyMs(), the engine seconds a decode costs. */
   windowsDone = 0;
-  /** Engine calls finished (or failed): with windowsDone, the batch sizes the load formed. */
-  batchesDone = 0;
 
   constructor(
     private readonly engine: BatchEngine,
@@ -207,7 +205,6 @@ export class InferenceScheduler {
       this.engineTotal += end - start;
       this.engineSince = null;
       this.windowsDone += batch.length;
-      this.batchesDone++;
       this.opts.onBatch?.({
         size: batch.length,
         finals: batch.filter((q) => q.job.kind === 'final').length,
@@ -221,7 +218,6 @@ export class InferenceScheduler {
       if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
       this.engineSince = null;
       this.windowsDone += batch.length;
-      this.batchesDone++;
       for (const q of batch) q.reject(err);
     }
   }
