@@ -31,7 +31,7 @@ const out = args.includes('--out')
   ? args[args.indexOf('--out') + 1]
   : new URL('../models/speaker/builtin-voice.json', import.meta.url).pathname;
 const PIECES = [1.5, 2, 2.5, 3];
-const DIMS = [16, 24, 32, 40, 48];
+const DIMS = [24, 32];
 const FOLDS = 5;
 const SR = 16000;
 
@@ -51,7 +51,11 @@ function noisy(x: Float32Array, snrDb: number, seed: number): Float32Array {
   const rand = random(seed);
   let e = 0;
   let n = 0;
-  for (const v of x) if (Math.abs(v) > 1e-3) (e += v * v), n++;
+  for (const v of x) {
+    if (Math.abs(v) <= 1e-3) continue;
+    e += v * v;
+    n++;
+  }
   const sigma = Math.sqrt(e / Math.max(1, n)) / 10 ** (snrDb / 20);
   return Float32Array.from(x, (v) => v + sigma * (rand() + rand() + rand() - 1.5) * 2);
 }
@@ -98,7 +102,9 @@ async function pieces(files: string[]): Promise<Piece[]> {
 
 function fit(train: Piece[], dim: number, calibration = { slope: 1, offset: 0 }): BuiltinParams {
   const { mean, scale } = standardisation(train.map((p) => p.stats));
-  const z = train.map((p) => Float64Array.from(p.stats, (v, i) => (Number.isFinite(v) ? (v - mean[i]) / scale[i] : 0)));
+  const z = train.map((p) =>
+    Float64Array.from(p.stats, (v, i) => (Number.isFinite(v) ? (v - mean[i]) / scale[i] : 0)),
+  );
   const ids = [...new Set(train.map((p) => p.reader))];
   const { projection } = fitLda(
     z,
@@ -160,7 +166,8 @@ const params = fit(train, dim, calibration);
 const held = scores(params, test);
 const heldEer = equalErrorRate(held.same, held.diff);
 const threshold = thresholdFor(params);
-const rate = (xs: number[], above: boolean): number => xs.filter((s) => s >= threshold === above).length / xs.length;
+const rate = (xs: number[], above: boolean): number =>
+  xs.filter((s) => s >= threshold === above).length / xs.length;
 const round = (xs: readonly number[]): number[] => xs.map((v) => Number(v.toPrecision(7)));
 const report = {
   readersFitted: readers.length,
@@ -183,7 +190,10 @@ const file = {
   mean: round(params.mean),
   scale: round(params.scale),
   projection: round(params.projection),
-  calibration: { slope: Number(calibration.slope.toPrecision(7)), offset: Number(calibration.offset.toPrecision(7)) },
+  calibration: {
+    slope: Number(calibration.slope.toPrecision(7)),
+    offset: Number(calibration.offset.toPrecision(7)),
+  },
   provenance: {
     source:
       'LibriSpeech train-clean-100 (Panayotov et al. 2015), CC BY 4.0: one 10-20 s recording per reader, as in earshot corpus real/speakers',

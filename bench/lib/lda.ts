@@ -90,7 +90,8 @@ export function fitLda(
     const m = new Float64Array(d);
     for (const x of members) for (let i = 0; i < d; i++) m[i] += x[i] / members.length;
     for (const x of members) {
-      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) sw[i][j] += ((x[i] - m[i]) * (x[j] - m[j])) / xs.length;
+      for (let i = 0; i < d; i++)
+        for (let j = 0; j < d; j++) sw[i][j] += ((x[i] - m[i]) * (x[j] - m[j])) / xs.length;
     }
     for (let i = 0; i < d; i++) {
       for (let j = 0; j < d; j++) sb[i][j] += (members.length * (m[i] - mu[i]) * (m[j] - mu[j])) / xs.length;
@@ -102,7 +103,8 @@ export function fitLda(
   // Whiten the within-class scatter (W = E Λ^-1/2), then the between-class scatter's main axes in that space.
   const we = symmetricEigen(sw);
   const w = zeros(d, d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) w[i][j] = we.vectors[i][j] / Math.sqrt(we.values[j]);
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) w[i][j] = we.vectors[i][j] / Math.sqrt(we.values[j]);
   const bw = zeros(d, d);
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) {
@@ -124,7 +126,10 @@ export function fitLda(
 }
 
 /** Equal error rate of same- and different-speaker scores. */
-export function equalErrorRate(same: readonly number[], diff: readonly number[]): { eer: number; at: number } {
+export function equalErrorRate(
+  same: readonly number[],
+  diff: readonly number[],
+): { eer: number; at: number } {
   const all = [...same.map((s) => ({ s, same: true })), ...diff.map((s) => ({ s, same: false }))];
   all.sort((a, b) => a.s - b.s);
   // Threshold just above all[i]: misses = same scores <= it, false alarms = different scores above it.

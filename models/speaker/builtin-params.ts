@@ -34,7 +34,11 @@ export interface BuiltinParams {
 
 function numbers(o: Record<string, unknown>, key: string, length: number, where: string): number[] {
   const v = o[key];
-  if (!Array.isArray(v) || v.length !== length || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+  if (
+    !Array.isArray(v) ||
+    v.length !== length ||
+    !v.every((x) => typeof x === 'number' && Number.isFinite(x))
+  ) {
     throw new SpeakerEmbeddingError(
       `${where}: "${key}" must be ${length} finite numbers, got ${Array.isArray(v) ? `${v.length} values` : typeof v}`,
     );
@@ -49,7 +53,9 @@ export function parseBuiltinParams(json: unknown, where = 'built-in speaker para
   }
   const o = json as Record<string, unknown>;
   if (o.format !== BUILTIN_PARAMS_FORMAT) {
-    throw new SpeakerEmbeddingError(`${where}: format is ${JSON.stringify(o.format)}, expected ${BUILTIN_PARAMS_FORMAT}`);
+    throw new SpeakerEmbeddingError(
+      `${where}: format is ${JSON.stringify(o.format)}, expected ${BUILTIN_PARAMS_FORMAT}`,
+    );
   }
   if (o.statsDim !== STATS_DIM) {
     throw new SpeakerEmbeddingError(
@@ -90,7 +96,9 @@ export function loadBuiltinParams(path?: string): BuiltinParams {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SpeakerEmbeddingError(`cannot read built-in speaker parameters ${path}: ${(err as Error).message}`);
+    throw new SpeakerEmbeddingError(
+      `cannot read built-in speaker parameters ${path}: ${(err as Error).message}`,
+    );
   }
   let json: unknown;
   try {

@@ -86,4 +86,3 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
     return Promise.resolve();
   }
 }
-

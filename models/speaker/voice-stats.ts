@@ -160,7 +160,8 @@ export class VoiceAnalyzer {
   frames(clip: Float32Array): VoiceFrames {
     const feats = this.fbank.compute(clip);
     const { frames, bins, data } = feats;
-    // Speech frames: within 30 dB (in power) of the clip's loud frames.
+    // Speech frames: within 30 dB (in power) of the clip's loud frames and 8 dB above its quiet ones, so that
+    // under steady noise (15 dB SNR passes the first test) the noise alone is not taken for the voice.
     const energy = new Float64Array(frames);
     for (let f = 0; f < frames; f++) {
       let e = 0;
@@ -168,7 +169,7 @@ export class VoiceAnalyzer {
       energy[f] = Math.log(e + 1e-10);
     }
     const sortedE = [...energy].sort((a, b) => a - b);
-    const floor = quantile(sortedE, 0.95) - Math.log(1000);
+    const floor = Math.max(quantile(sortedE, 0.95) - Math.log(1000), quantile(sortedE, 0.1) + Math.log(6.3));
     const silentEnergy = Math.log(bins * Math.exp(LOG_FLOOR) + 1e-10) + 1e-6;
     const speech = new Uint8Array(frames);
     const cep = new Float64Array(frames * NC);
