@@ -2,8 +2,7 @@
 # JavaScript with production dependencies only (no compiler, fast start). CUDA: Dockerfile.gpu.
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-# onnxruntime-node's install script would fetch CUDA binaries; the CPU image needs none.
-ENV ONNXRUNTIME_NODE_INSTALL=skip
+# .npmrc (ignore-scripts) keeps onnxruntime-node's install script from fetching CUDA binaries.
 COPY package.json package-lock.json .npmrc ./
 COPY plugin/package.json plugin/
 RUN npm ci --no-audit --no-fund
@@ -11,11 +10,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY audio audio
 COPY models models
 COPY server server
-RUN npm run build
+RUN npm run build:server
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
-ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 COPY plugin/package.json plugin/
 RUN npm ci --omit=dev --omit=peer --no-audit --no-fund

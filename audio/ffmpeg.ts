@@ -54,7 +54,10 @@ export function ffmpegAvailable(): Promise<boolean> {
 export interface FfmpegOptions {
   /** Kill ffmpeg and fail after this long (default 120 s). */
   timeoutMs?: number;
-  /** Refuse audio that decodes to more than this many seconds (default 3 h). */
+  /**
+   * Refuse audio that decodes to more than this many seconds (default 3 h). ffmpeg is told to stop (-t) just past
+   * it, so a long file costs the limit's worth of decoding, not its whole length.
+   */
   maxSeconds?: number;
 }
 
@@ -69,7 +72,7 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * SAMPLE_RATE) * 4;
+  const maxSeconds = opts.maxSeconds ?? DEFAULT_MAX_SECONDS;
 
   let tempDir: string | undefined;
   let input = 'pipe:0';
@@ -79,7 +82,7 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     await writeFile(input, bytes);
   }
   try {
-    const samples = await runFfmpeg(input === 'pipe:0' ? bytes : null, input, timeoutMs, maxBytes);
+    const samples = await runFfmpeg(input === 'pipe:0' ? bytes : null, input, timeoutMs, maxSeconds);
     for (let i = 0; i < samples.length; i++) {
       if (!Number.isFinite(samples[i])) samples[i] = 0;
     }
@@ -92,21 +95,58 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
 /** Decodes a file on disk (seekable, so every container works); the caller owns the file. */
 export async function decodeFileWithFfmpeg(path: string, opts: FfmpegOptions = {}): Promise<DecodedAudio> {
   if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
-  const maxBytes = Math.floor((opts.maxSeconds ?? DEFAULT_MAX_SECONDS) * SAMPLE_RATE) * 4;
-  const samples = await runFfmpeg(null, path, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBytes);
+  const maxSeconds = opts.maxSeconds ?? DEFAULT_MAX_SECONDS;
+  const samples = await runFfmpeg(null, path, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxSeconds);
   for (let i = 0; i < samples.length; i++) if (!Number.isFinite(samples[i])) samples[i] = 0;
   return { samples, sampleRate: SAMPLE_RATE, channels: 1, duration: samples.length / SAMPLE_RATE };
+}
+
+/** The one message for audio past a length limit, whichever decoder found it. */
+export function tooLong(maxSeconds: number, seconds?: number): AudioDecodeError {
+  const lasts = seconds === undefined ? 'is longer than' : `lasts ${seconds.toFixed(1)} s, more than`;
+  return new AudioDecodeError(
+    'too_long',
+    `the audio ${lasts} the ${maxSeconds} s this server decodes per file: split it into shorter files`,
+    { seconds },
+  );
+}
+
+/**
+ * The duration ffprobe reads from a file's header (seconds), or undefined when it cannot say (no ffprobe, no
+ * duration in the container). An estimate for some formats (mp3 without a Xing header): decoding enforces limits.
+ */
+export function probeDuration(path: string, timeoutMs = 10_000): Promise<number | undefined> {
+  const binary = process.env.EARSHOT_FFPROBE || 'ffprobe';
+  const args = ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', path];
+  return new Promise((resolve) => {
+    let out = '';
+    let child;
+    try {
+      child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: timeoutMs });
+    } catch {
+      return resolve(undefined);
+    }
+    child.once('error', () => resolve(undefined));
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.once('close', (code) => {
+      const seconds = Number(out.trim());
+      resolve(code === 0 && out.trim() !== '' && Number.isFinite(seconds) ? seconds : undefined);
+    });
+  });
 }
 
 function runFfmpeg(
   stdin: Uint8Array | null,
   input: string,
   timeoutMs: number,
-  maxBytes: number,
+  maxSeconds: number,
 ): Promise<Float32Array> {
+  const maxBytes = Math.floor(maxSeconds * SAMPLE_RATE) * 4;
+  // One second past the limit: enough to tell "longer than the limit" from "exactly the limit".
+  const stopAt = String(maxSeconds + 1);
   const args = [
     ...['-hide_banner', '-loglevel', 'error', ...(stdin ? [] : ['-nostdin']), '-i', input],
-    ...['-vn', '-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), 'pipe:1'],
+    ...['-vn', '-t', stopAt, '-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), 'pipe:1'],
   ];
   return new Promise<Float32Array>((resolve, reject) => {
     const child = spawn(ffmpegBinary(), args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
@@ -144,12 +184,7 @@ function runFfmpeg(
     child.stdout!.on('data', (chunk: Buffer) => {
       outBytes += chunk.length;
       if (outBytes > maxBytes) {
-        fail(
-          new AudioDecodeError(
-            'unsupported',
-            `the audio is longer than ${Math.round(maxBytes / 4 / SAMPLE_RATE / 60)} minutes: split it into shorter files`,
-          ),
-        );
+        fail(tooLong(maxSeconds));
         return;
       }
       if (!failure) chunks.push(chunk);

@@ -2,18 +2,26 @@
  * One entry point for "here are some audio bytes": sniff the container, decode WAV in process, everything else
  * through ffmpeg, headerless PCM when the caller says what it is; always also return the 16 kHz mono signal.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AudioDecodeError } from './errors.js';
-import { decodeFileWithFfmpeg, decodeWithFfmpeg, ffmpegAvailable } from './ffmpeg.js';
+import { decodeFileWithFfmpeg, decodeWithFfmpeg, ffmpegAvailable, probeDuration, tooLong } from './ffmpeg.js';
 import { SAMPLE_RATE } from './rate.js';
-import { decodePcm, PcmDecoder, type Encoding } from './pcm.js';
+import { bytesPerSample, decodePcm, PcmDecoder, type Encoding } from './pcm.js';
 import { resample, StreamingResampler } from './resample.js';
-import { decodeWav, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, WavStreamDecoder, type DecodedAudio } from './wav.js';
+import {
+  decodeWav,
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  parseWavHeader,
+  WavStreamDecoder,
+  type DecodedAudio,
+  type WavFormat,
+} from './wav.js';
 
 export type Container = 'wav' | 'mp3' | 'ogg' | 'flac' | 'webm' | 'mp4' | 'unknown';
 
@@ -24,6 +32,13 @@ export interface DecodeOptions {
   rawChannels?: 1 | 2;
   /** Limit for the ffmpeg path (default 120 s). */
   ffmpegTimeoutMs?: number;
+  /**
+   * Refuse ('too_long') audio longer than this: from the header when it says (before any sample is converted),
+   * else as soon as decoding passes it. Default: ffmpeg's 3 h; WAV and raw PCM unlimited.
+   */
+  maxSeconds?: number;
+  /** The input's whole size when known (a spooled upload): sizes the output once when a WAV does not say. */
+  totalBytes?: number;
 }
 
 export type LoadedAudio = DecodedAudio & { samples16k: Float32Array };
@@ -78,13 +93,31 @@ function checkRawRate(encoding: Encoding, rate: number | undefined): number {
   return rate;
 }
 
+/** Refuses audio longer than the caller's limit, before decoding it. */
+function checkLength(seconds: number, maxSeconds: number | undefined): void {
+  if (maxSeconds !== undefined && seconds > maxSeconds) throw tooLong(maxSeconds, seconds);
+}
+
+/** Frames of a WAV's data chunk, from its header and, when that does not say, the input's size. */
+function wavFrames(f: WavFormat, totalBytes: number | undefined): number | undefined {
+  const frameBytes = (f.bits / 8) * f.channels;
+  if (!f.dataUnknownSize) {
+    const present =
+      totalBytes === undefined ? f.dataDeclared : Math.min(f.dataDeclared, totalBytes - f.dataStart);
+    return Math.floor(present / frameBytes);
+  }
+  return totalBytes === undefined ? undefined : Math.floor((totalBytes - f.dataStart) / frameBytes);
+}
+
 function decodeRaw(
   bytes: Uint8Array,
   encoding: Encoding,
   rate: number | undefined,
   channels: 1 | 2,
+  maxSeconds?: number,
 ): DecodedAudio {
   const sampleRate = checkRawRate(encoding, rate);
+  checkLength(bytes.length / (bytesPerSample(encoding) * channels) / sampleRate, maxSeconds);
   const samples = decodePcm(bytes, { encoding, channels });
   return { samples, sampleRate, channels, duration: samples.length / sampleRate };
 }
@@ -96,10 +129,12 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
   if (bytes.length === 0)
     throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   const container = sniffContainer(bytes);
-  const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs };
+  const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs, maxSeconds: opts.maxSeconds };
 
   if (container === 'wav') {
     try {
+      const header = parseWavHeader(bytes);
+      if (header) checkLength(wavFrames(header, bytes.length)! / header.sampleRate, opts.maxSeconds);
       return withSamples16k(decodeWav(bytes));
     } catch (err) {
       // Valid WAVs in encodings we do not convert ourselves (ADPCM, 96 kHz, ...) are ffmpeg's job when present.
@@ -118,7 +153,8 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
   if (container !== 'unknown') return withSamples16k(await decodeWithFfmpeg(bytes, ffmpegOpts));
 
   if (opts.rawEncoding) {
-    return withSamples16k(decodeRaw(bytes, opts.rawEncoding, opts.rawSampleRate, opts.rawChannels ?? 1));
+    const channels = opts.rawChannels ?? 1;
+    return withSamples16k(decodeRaw(bytes, opts.rawEncoding, opts.rawSampleRate, channels, opts.maxSeconds));
   }
   if (!(await ffmpegAvailable())) {
     throw new AudioDecodeError(
@@ -242,18 +278,119 @@ export async function decodeAudioStream(
     const encoding = opts.rawEncoding;
     const rate = checkRawRate(encoding, opts.rawSampleRate);
     const channels = opts.rawChannels ?? 1;
+    const frameBytes = bytesPerSample(encoding) * channels;
+    const expected = opts.totalBytes === undefined ? 0 : Math.floor(opts.totalBytes / frameBytes);
+    checkLength(expected / rate, opts.maxSeconds);
     const pcm = new PcmDecoder({ encoding, channels });
-    const out = new To16k(rate, 0);
+    const out = new To16k(rate, expected);
     let frames = 0;
     for await (const chunk of chunks) {
       const samples = pcm.push(chunk);
       frames += samples.length;
+      checkLength(frames / rate, opts.maxSeconds);
       out.push(samples);
     }
     return out.finish(channels, frames);
   }
   if (!(await ffmpegAvailable())) return decodeAudio(await collectAll(chunks), opts); // refused with the reason
   return decodeSpooled(chunks, container, opts);
+}
+
+/** An upload kept in a temporary file: its size and first bytes known, nothing decoded yet. */
+export interface SpooledUpload {
+  path: string;
+  size: number;
+  /** The first bytes (up to 64 KiB): what the container and a WAV header are read from. */
+  head: Uint8Array;
+  container: Container;
+  /** Deletes the file (safe to call twice). */
+  remove(): Promise<void>;
+}
+
+const HEAD_BYTES = 64 * 1024;
+
+/**
+ * Writes an upload to a temporary file as it arrives, decoding nothing: a request's fields can be checked, its
+ * length probed and its budget charged before any decoding is paid for. An error from the source propagates
+ * (the file is removed).
+ */
+export async function spoolUpload(source: AsyncIterable<Uint8Array>): Promise<SpooledUpload> {
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-upload-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  const path = join(dir, 'upload');
+  const headParts: Uint8Array[] = [];
+  let size = 0;
+  let headSize = 0;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const c of source) {
+      if (headSize < HEAD_BYTES) {
+        headParts.push(c.subarray(0, HEAD_BYTES - headSize));
+        headSize += Math.min(c.length, HEAD_BYTES - headSize);
+      }
+      size += c.length;
+      yield c;
+    }
+  }
+  try {
+    await pipeline(Readable.from(counted()), createWriteStream(path));
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  const head = Buffer.concat(headParts);
+  return { path, size, head, container: sniffContainer(head), remove };
+}
+
+/**
+ * The upload's duration in seconds without decoding it: a WAV's header (or its size when the header leaves it
+ * open), raw PCM's size, ffprobe for other containers; undefined when none can say.
+ */
+export async function probeUpload(
+  upload: SpooledUpload,
+  opts: DecodeOptions = {},
+): Promise<number | undefined> {
+  if (upload.size === 0) return undefined;
+  if (upload.container === 'wav') {
+    let header: WavFormat | undefined;
+    try {
+      header = parseWavHeader(upload.head, upload.size === upload.head.length);
+    } catch {
+      return undefined; // decoding says what is wrong
+    }
+    const frames = header && wavFrames(header, upload.size);
+    return frames === undefined ? undefined : frames / header!.sampleRate;
+  }
+  if (upload.container === 'unknown' && opts.rawEncoding) {
+    const rate = opts.rawSampleRate;
+    if (!rate) return undefined;
+    return upload.size / (bytesPerSample(opts.rawEncoding) * (opts.rawChannels ?? 1)) / rate;
+  }
+  return probeDuration(upload.path);
+}
+
+/** Decodes a spooled upload to 16 kHz (opts.maxSeconds enforced); the caller removes the file. */
+export async function decodeUpload(upload: SpooledUpload, opts: DecodeOptions = {}): Promise<LoadedAudio> {
+  if (upload.size === 0) throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
+  const withSize = { ...opts, totalBytes: upload.size };
+  const inProcess = upload.container === 'wav' || (upload.container === 'unknown' && opts.rawEncoding);
+  if (inProcess) {
+    return decodeAudioStream(createReadStream(upload.path, { highWaterMark: HEAD_BYTES }), withSize);
+  }
+  // Refused with the reason (ffmpeg missing, not audio), from the first bytes alone.
+  if (!(await ffmpegAvailable())) return decodeAudio(upload.head, opts);
+  try {
+    return withSamples16k(
+      await decodeFileWithFfmpeg(upload.path, {
+        timeoutMs: opts.ffmpegTimeoutMs,
+        maxSeconds: opts.maxSeconds,
+      }),
+    );
+  } catch (err) {
+    if (upload.container === 'unknown' && err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
+      throw new AudioDecodeError('not_audio', `unrecognised audio format: ${CONTAINER_HINT}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**
@@ -270,7 +407,9 @@ async function decodeSpooled(
     const path = join(dir, 'upload');
     await pipeline(Readable.from(chunks), createWriteStream(path));
     try {
-      return withSamples16k(await decodeFileWithFfmpeg(path, { timeoutMs: opts.ffmpegTimeoutMs }));
+      return withSamples16k(
+        await decodeFileWithFfmpeg(path, { timeoutMs: opts.ffmpegTimeoutMs, maxSeconds: opts.maxSeconds }),
+      );
     } catch (err) {
       if (container === 'unknown' && err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
         throw new AudioDecodeError('not_audio', `unrecognised audio format: ${CONTAINER_HINT}`, {
@@ -293,8 +432,14 @@ async function decodeWavStream(chunks: AsyncIterable<Uint8Array>, opts: DecodeOp
       const samples = wav.push(next.value);
       const f = wav.format;
       if (f && !out) {
-        const frameBytes = (f.bits / 8) * f.channels;
-        out = new To16k(f.sampleRate, f.dataUnknownSize ? 0 : Math.floor(f.dataDeclared / frameBytes));
+        // Sized once from the header, or from the input's size when the header does not say (a streaming
+        // writer's placeholder): growing by doubling would hold up to three times the audio at the end.
+        const frames = wavFrames(f, opts.totalBytes);
+        checkLength((frames ?? 0) / f.sampleRate, opts.maxSeconds);
+        out = new To16k(f.sampleRate, frames ?? 0);
+      }
+      if (f && opts.maxSeconds !== undefined && wav.framesDecoded > opts.maxSeconds * f.sampleRate) {
+        throw tooLong(opts.maxSeconds);
       }
       out?.push(samples);
     }

@@ -249,6 +249,11 @@ export class WavStreamDecoder {
     return this.info;
   }
 
+  /** Frames converted so far. */
+  get framesDecoded(): number {
+    return this.frames;
+  }
+
   /** Header bytes held before the samples start (the whole input so far while the format is unknown). */
   get headerBytes(): Uint8Array {
     return this.head;

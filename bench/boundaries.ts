@@ -1,127 +1,225 @@
 /**
- * Segment boundaries of live finals against the corpus' exact ground truth: every conversation streamed through the
- * real server (uWS, Silero VAD, scheduler) with a scripted micro model (boundaries come from the VAD, not the words).
- *   node --import tsx bench/boundaries.ts [--endpointing 500] [--speed 20]
+ * Endpointing on real voices under noise: conversations of LibriSpeech readers held out from every dev-*
+ * conversation (bench/lib/real-conversations.ts), clean and under white, pink, mains hum, babble and stationary
+ * noise. Per condition and VAD model: the median boundary error (each true utterance start/end to the nearest
+ * found one), utterances found per true utterance (reference segments joined across pauses shorter than the
+ * endpointing), and the longest utterance (padded audio, what one final decodes).
+ *
+ * Direct mode (default): Silero + UtteranceSegmenter with the server's SessionConfig defaults, fast.
+ * --server: every conversation streamed through the real server (uWS, VAD, scheduler, a scripted micro model),
+ * with each --vad model as the server's --vad-model; slow (--speed), so pick --conditions.
+ *   node --import tsx bench/boundaries.ts [--vad v4,v6|FILE,...] [--set test|dev] [--conditions clean,stat-25]
+ *     [--server] [--endpointing 500] [--threshold 0.5] [--neg-threshold 0.35] [--min-speech 250] [--pad 200]
+ *     [--max-utterance 30]
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { decodeWav } from '../audio/wav.js';
-import { synthesizeWhisper } from '../models/synth/index.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import WebSocket from 'ws';
+import { UtteranceSegmenter } from '../models/vad/segmenter.js';
+import { loadSileroVad } from '../models/vad/silero.js';
+import { synthesizeWhisper } from '../models/synth/index.js';
 import { DEFAULTS } from '../server/config.js';
 import { startServer } from '../server/serve.js';
+import { DEFAULT_SESSION_CONFIG } from '../server/stream/config.js';
+import { boundaryErrors, trueUtterances, type Span } from './lib/boundaries.js';
+import { mix, noise, type NoiseKind } from './lib/noise.js';
+import { realConversations, type Conversation } from './lib/real-conversations.js';
 import { quantile, table, writeReport } from './lib/report.js';
 
 const { values } = parseArgs({
-  options: { endpointing: { type: 'string', default: '500' }, speed: { type: 'string', default: '20' } },
+  options: {
+    vad: { type: 'string', default: 'v4,v6' },
+    set: { type: 'string', default: 'test' },
+    conditions: { type: 'string' },
+    server: { type: 'boolean', default: false },
+    speed: { type: 'string', default: '20' },
+    endpointing: { type: 'string', default: String(DEFAULTS.endpointingMs) },
+    threshold: { type: 'string', default: String(DEFAULT_SESSION_CONFIG.vadThreshold) },
+    'neg-threshold': { type: 'string' },
+    'min-speech': { type: 'string', default: String(DEFAULT_SESSION_CONFIG.minSpeechMs) },
+    pad: { type: 'string', default: String(DEFAULT_SESSION_CONFIG.speechPadMs) },
+    'max-utterance': { type: 'string', default: String(DEFAULTS.maxUtteranceSeconds) },
+  },
 });
-const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
-let files: string[];
-try {
-  files = readdirSync(CORPUS).filter((f) => f.endsWith('.wav'));
-} catch {
-  console.error(`no corpus at ${CORPUS}: this benchmark needs ../shared/corpus`);
+
+interface Condition {
+  name: string;
+  kind?: NoiseKind;
+  snr?: number;
+  /** An acceptance point: median <= 150 ms, 0.6-1.6 utterances per true one, none over 30 s. */
+  gate: boolean;
+}
+const CONDITIONS: Condition[] = [
+  { name: 'clean', gate: true },
+  ...(['white', 'pink', 'hum', 'babble'] as const).flatMap((kind) =>
+    [30, 20, 10].map((snr) => ({ name: `${kind}-${snr}`, kind, snr, gate: kind === 'hum' })),
+  ),
+  ...[25, 15].map((snr) => ({ name: `stat-${snr}`, kind: 'stationary' as const, snr, gate: true })),
+];
+const wanted = values.conditions?.split(',');
+const conditions = wanted ? CONDITIONS.filter((c) => wanted.includes(c.name)) : CONDITIONS;
+if (wanted && conditions.length !== wanted.length) {
+  console.error(
+    `unknown condition in ${wanted.join(',')}; known: ${CONDITIONS.map((c) => c.name).join(', ')}`,
+  );
   process.exit(2);
 }
+const endpointing = Number(values.endpointing);
+const segmenterOptions = {
+  threshold: Number(values.threshold),
+  negThreshold: values['neg-threshold'] === undefined ? undefined : Number(values['neg-threshold']),
+  minSpeechMs: Number(values['min-speech']),
+  speechPadMs: Number(values.pad),
+  endpointingMs: endpointing,
+  maxUtteranceSeconds: Number(values['max-utterance']),
+};
 
-const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-'));
-await synthesizeWhisper(dir, { size: 'micro', script: '<|0.00|> hello world<|1.00|>' });
-const server = await startServer(
-  { ...DEFAULTS, host: '127.0.0.1', port: 0, model: dir, admissionTarget: 0, logLevel: 'silent' },
-  pino({ level: 'silent' }),
-);
-
-interface Final {
-  start: number;
-  end: number;
+/** The conversation under the condition's noise, at the SNR measured on its speech. */
+function noisy(c: Conversation, cond: Condition, seed: number): Float32Array {
+  if (!cond.kind) return c.audio;
+  return mix(c.audio, c.segments, noise(cond.kind, c.audio.length, seed, c.babble), cond.snr!);
 }
 
-async function stream(file: string): Promise<Final[]> {
-  const audio = decodeWav(readFileSync(CORPUS + file));
-  const pcm = new Int16Array(audio.samples.length);
-  audio.samples.forEach((v, i) => (pcm[i] = Math.round(Math.max(-1, Math.min(1, v)) * 32767)));
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/listen?endpointing=${values.endpointing}`);
-  const finals: Final[] = [];
-  ws.on('message', (d) => {
-    const m = JSON.parse(String(d)) as {
-      type: string;
-      is_final?: boolean;
-      start: number;
-      duration: number;
-      channel: { alternatives: { transcript: string }[] };
-    };
-    if (m.type === 'Results' && m.is_final && m.channel.alternatives[0].transcript) {
-      finals.push({ start: m.start, end: m.start + m.duration });
-    }
-  });
-  await new Promise((r) => ws.once('open', r));
-  const closed = new Promise((r) => ws.once('close', r));
-  const bytes = new Uint8Array(pcm.buffer);
-  const frame = 3200; // 100 ms
-  for (let i = 0; i < bytes.length; i += frame) {
-    ws.send(bytes.subarray(i, i + frame));
-    await new Promise((r) => setTimeout(r, 100 / Number(values.speed)));
-  }
-  ws.send(JSON.stringify({ type: 'CloseStream' }));
-  await closed;
-  return finals;
+interface Found {
+  /** Unpadded speech (what a final reports). */
+  speech: Span;
+  /** Padded audio (what a final decodes). */
+  audio: Span;
 }
 
+/** `model`: a Silero name (v4, v5, v6) or a file, as --vad-model takes it. */
+async function direct(model: string) {
+  const vad = await loadSileroVad({ model });
+  return {
+    async utterances(audio: Float32Array): Promise<Found[]> {
+      const probs = await vad.createStream().push(audio);
+      const seg = new UtteranceSegmenter({ frameSeconds: vad.frameSamples / 16000, ...segmenterOptions });
+      const out: Found[] = [];
+      let start = 0;
+      let speech = 0;
+      for (const e of [...seg.push(probs), ...seg.flush()]) {
+        if (e.type === 'speech_start') [start, speech] = [e.time, e.speech];
+        else out.push({ speech: { start: speech, end: e.speech }, audio: { start, end: e.time } });
+      }
+      return out;
+    },
+    release: () => vad.release(),
+  };
+}
+
+async function viaServer(vadModel: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-bench-'));
+  await synthesizeWhisper(dir, { size: 'micro', script: '<|0.00|> hello world<|1.00|>' });
+  const server = await startServer(
+    {
+      ...DEFAULTS,
+      host: '127.0.0.1',
+      port: 0,
+      model: dir,
+      admissionTarget: 0,
+      logLevel: 'silent',
+      maxUtteranceSeconds: segmenterOptions.maxUtteranceSeconds,
+      vadModel,
+    },
+    pino({ level: 'silent' }),
+  );
+  return {
+    async utterances(audio: Float32Array): Promise<Found[]> {
+      const pcm = new Int16Array(audio.length);
+      audio.forEach((v, i) => (pcm[i] = Math.round(Math.max(-1, Math.min(1, v)) * 32767)));
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/v1/listen?endpointing=${endpointing}`);
+      const out: Found[] = [];
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as {
+          type: string;
+          is_final?: boolean;
+          start: number;
+          duration: number;
+        };
+        if (m.type === 'Results' && m.is_final) {
+          // The server reports speech spans only; the pads are the segmenter's.
+          const speech = { start: m.start, end: m.start + m.duration };
+          const pad = segmenterOptions.speechPadMs / 1000;
+          out.push({ speech, audio: { start: speech.start - pad, end: speech.end + pad } });
+        }
+      });
+      await new Promise((r) => ws.once('open', r));
+      const closed = new Promise((r) => ws.once('close', r));
+      const bytes = new Uint8Array(pcm.buffer);
+      for (let i = 0; i < bytes.length; i += 3200) {
+        ws.send(bytes.subarray(i, i + 3200));
+        await new Promise((r) => setTimeout(r, 100 / Number(values.speed)));
+      }
+      ws.send(JSON.stringify({ type: 'CloseStream' }));
+      await closed;
+      return out;
+    },
+    release: () => server.stop(),
+  };
+}
+
+const set = values.set === 'dev' ? 'dev' : 'test';
+const convs = realConversations(set);
+const truths = convs.map((c) => trueUtterances(c.segments, endpointing / 1000));
+const vads = values.vad.split(',');
 const rows: Record<string, string | number>[] = [];
-const all: number[] = [];
-const perFile: Record<string, unknown> = {};
-for (const file of files) {
-  const truth = (
-    JSON.parse(readFileSync(CORPUS + file.replace('.wav', '.json'), 'utf8')) as { segments: Final[] }
-  ).segments;
-  const finals = await stream(file);
-  // Match each true segment to the final overlapping it most.
-  const startErr: number[] = [];
-  const endErr: number[] = [];
-  let missed = 0;
-  const used = new Set<Final>();
-  for (const t of truth) {
-    let best: Final | undefined;
-    let overlap = 0;
-    for (const f of finals) {
-      const o = Math.min(f.end, t.end) - Math.max(f.start, t.start);
-      if (o > overlap) [best, overlap] = [f, o];
+const report: Record<string, Record<string, unknown>> = {};
+let failed = 0;
+for (const name of vads) {
+  const runner = values.server ? await viaServer(name) : await direct(name);
+  report[name] = {};
+  for (const cond of conditions) {
+    const errs: number[] = [];
+    let found = 0;
+    let truthCount = 0;
+    let longest = 0;
+    for (const [i, c] of convs.entries()) {
+      const utts = await runner.utterances(noisy(c, cond, 7 + i));
+      errs.push(
+        ...boundaryErrors(
+          truths[i],
+          utts.map((u) => u.speech),
+        ),
+      );
+      found += utts.length;
+      truthCount += truths[i].length;
+      for (const u of utts) longest = Math.max(longest, u.audio.end - u.audio.start);
     }
-    if (!best) {
-      missed++;
-      continue;
-    }
-    used.add(best);
-    startErr.push(Math.abs(best.start - t.start));
-    endErr.push(Math.abs(best.end - t.end));
+    const median = quantile(errs, 0.5) * 1000;
+    const ratio = found / truthCount;
+    const ok = median <= 150 && ratio >= 0.6 && ratio <= 1.6 && longest <= 30 + 1e-6;
+    if (cond.gate && !ok) failed++;
+    report[name][cond.name] = {
+      medianMs: median,
+      p90Ms: quantile(errs, 0.9) * 1000,
+      found,
+      truth: truthCount,
+      longest,
+    };
+    rows.push({
+      vad: name,
+      condition: cond.name,
+      'median ms': Number.isFinite(median) ? Math.round(median) : 'inf',
+      'p90 ms': Number.isFinite(quantile(errs, 0.9)) ? Math.round(quantile(errs, 0.9) * 1000) : 'inf',
+      'found/true': `${found}/${truthCount} = ${ratio.toFixed(2)}x`,
+      'longest s': Number(longest.toFixed(1)),
+      gate: cond.gate ? (ok ? 'ok' : 'FAIL') : '',
+    });
   }
-  const errs = [...startErr, ...endErr];
-  all.push(...errs);
-  perFile[file] = { truth: truth.length, finals: finals.length, missed, startErr, endErr };
-  rows.push({
-    file,
-    segments: truth.length,
-    finals: finals.length,
-    missed,
-    merged: truth.length - missed - used.size,
-    'start median ms': Math.round(quantile(startErr, 0.5) * 1000),
-    'end median ms': Math.round(quantile(endErr, 0.5) * 1000),
-    'p90 ms': Math.round(quantile(errs, 0.9) * 1000),
-  });
+  await runner.release();
 }
-await server.stop();
+console.log(
+  `${set} set: ${convs.length} conversations, ${truths.flat().length} true utterances (pauses >= ${endpointing} ms), ` +
+    `${(convs.reduce((s, c) => s + c.audio.length, 0) / 16000).toFixed(0)} s; segmenter ${JSON.stringify(segmenterOptions)}`,
+);
 console.log(table(rows));
 console.log(
-  `\nall boundaries: median ${Math.round(quantile(all, 0.5) * 1000)} ms, p90 ${Math.round(quantile(all, 0.9) * 1000)} ms (target: median within 150 ms)`,
+  `\ngate (clean, hum, stationary): median <= 150 ms, 0.6-1.6 utterances per true one, none over 30 s: ` +
+    (failed ? `${failed} FAIL` : 'all ok'),
 );
 console.log(
-  writeReport('boundaries', {
-    endpointingMs: Number(values.endpointing),
-    perFile,
-    medianMs: quantile(all, 0.5) * 1000,
-  }),
+  writeReport('boundaries', { set, conversations: convs.map((c) => c.name), segmenterOptions, report }),
 );

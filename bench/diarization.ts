@@ -93,11 +93,8 @@ async function utterances(vad: SileroVad, audio: Float32Array, opts: Partial<Seg
   for (const e of [...seg.push(probs), ...seg.flush()]) {
     if (e.type === 'speech_start') start = e;
     else if (start) {
-      out.push({
-        audio: { start: e.start, end: e.time },
-        speech: { start: start.speech, end: e.type === 'speech_end' ? e.speech : e.time },
-      });
-      start = e.type === 'forced_split' ? { time: e.time, speech: e.time } : undefined;
+      out.push({ audio: { start: e.start, end: e.time }, speech: { start: start.speech, end: e.speech } });
+      start = undefined;
     }
   }
   return out;

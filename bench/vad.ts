@@ -1,18 +1,24 @@
 /**
- * VAD cost: how many real-time streams one core can run.
+ * VAD cost: how many real-time streams one core can run, Silero v4 beside the default (v6) in one run.
  *
- *   node --import tsx bench/vad.ts [--seconds 10]
+ *   node --import tsx bench/vad.ts [--seconds 10] [--models v4,v6]
  *
  * Each of S streams pushes the same speech excerpt in 20 ms chunks (what a WebSocket client sends), all streams
  * concurrently and as fast as they are served. CPU time is the whole process (JS thread plus onnxruntime's
  * thread), so "RT streams/core" = audio seconds processed / CPU seconds is what a server core can sustain.
+ * "single" runs one frame per inference (maxBatch 1), "batched" stacks the streams' ready frames (maxBatch 64,
+ * what the server does). Prints a table and writes bench/out/vad-latest.json.
  */
 import { readFileSync } from 'node:fs';
 import { loadSileroVad } from '../models/vad/silero.js';
+import { DEFAULT_SILERO, isSileroName } from '../models/vad/silero-files.js';
+import { table, writeReport } from './lib/report.js';
 
 const args = process.argv.slice(2);
-const secondsArg = args.indexOf('--seconds');
-const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 10;
+const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const seconds = Number(arg('--seconds') ?? 10);
+const models = (arg('--models') ?? `v4,${DEFAULT_SILERO}`).split(',');
+for (const m of models) if (!isSileroName(m)) throw new Error(`--models: ${m} is not v4, v5 or v6`);
 
 function readWav16(path: URL): Float32Array {
   const buf = readFileSync(path);
@@ -34,8 +40,18 @@ const audio = new Float32Array(Math.round(seconds * 16000));
 for (let i = 0; i < audio.length; i += excerpt.length) audio.set(excerpt.subarray(0, audio.length - i), i);
 const CHUNK = 320;
 
-async function measure(frameSamples: number, maxBatch: number, streams: number) {
-  const vad = await loadSileroVad({ frameSamples, maxBatch });
+interface Row {
+  model: string;
+  mode: 'single' | 'batched';
+  streams: number;
+  meanBatch: number;
+  usCpuPerFrame: number;
+  xRealTimeWall: number;
+  rtStreamsPerCore: number;
+}
+
+async function measure(model: string, maxBatch: number, streams: number): Promise<Row> {
+  const vad = await loadSileroVad({ model, maxBatch });
   // Warm-up: first runs allocate and JIT.
   await vad.createStream().push(audio.subarray(0, 16000));
   const runs0 = vad.stats.runs;
@@ -56,26 +72,59 @@ async function measure(frameSamples: number, maxBatch: number, streams: number) 
   await vad.release();
   const audioSeconds = streams * seconds;
   return {
-    frame: `${frameSamples} (${(frameSamples / 16).toFixed(0)} ms)`,
-    maxBatch,
+    model: vad.label,
+    mode: maxBatch === 1 ? 'single' : 'batched',
     streams,
-    'mean batch': (frames / runs).toFixed(1),
-    'µs CPU/frame': ((cpuSeconds / frames) * 1e6).toFixed(0),
-    'x real time (wall)': (audioSeconds / wall).toFixed(0),
-    'RT streams/core': (audioSeconds / cpuSeconds).toFixed(0),
+    meanBatch: frames / runs,
+    usCpuPerFrame: (cpuSeconds / frames) * 1e6,
+    xRealTimeWall: audioSeconds / wall,
+    rtStreamsPerCore: audioSeconds / cpuSeconds,
   };
 }
 
-const rows = [];
-for (const frameSamples of [512, 1536]) {
-  for (const maxBatch of [1, 64]) {
-    for (const streams of [1, 8, 32, 128]) {
-      if (maxBatch === 1 && streams > 32) continue;
-      rows.push(await measure(frameSamples, maxBatch, streams));
-    }
-  }
+const CASES: [maxBatch: number, streams: number][] = [
+  [1, 1],
+  [1, 8],
+  [64, 8],
+  [64, 32],
+  [64, 128],
+];
+const rows: Row[] = [];
+// Models alternate case by case, so a neighbour's load on a shared machine hits both alike.
+for (const [maxBatch, streams] of CASES) {
+  for (const model of models) rows.push(await measure(model, maxBatch, streams));
 }
+
+const base = models[0];
+const ratios = models.slice(1).map((m) => {
+  const cost = (mode: Row['mode']) => {
+    const mine = rows.filter((r) => r.model === `silero ${m}` && r.mode === mode);
+    const theirs = rows.filter((r) => r.model === `silero ${base}` && r.mode === mode);
+    const sum = (xs: Row[]) => xs.reduce((s, r) => s + r.usCpuPerFrame, 0);
+    return sum(mine) / sum(theirs);
+  };
+  return { model: m, against: base, single: cost('single'), batched: cost('batched') };
+});
+
 console.log(
-  `Silero VAD (v4, onnxruntime-node, 1 intra-op thread), ${seconds} s of speech per stream, 20 ms chunks`,
+  `Silero VAD (onnxruntime-node, 1 intra-op thread), ${seconds} s of speech per stream, 20 ms chunks`,
 );
-console.table(rows);
+console.log(
+  table(
+    rows.map((r) => ({
+      model: r.model,
+      mode: r.mode,
+      streams: r.streams,
+      'mean batch': r.meanBatch.toFixed(1),
+      'µs CPU/frame': Math.round(r.usCpuPerFrame),
+      'x real time (wall)': Math.round(r.xRealTimeWall),
+      'RT streams/core': Math.round(r.rtStreamsPerCore),
+    })),
+  ),
+);
+for (const r of ratios) {
+  console.log(
+    `${r.model} costs ${r.single.toFixed(2)}x ${r.against} per frame run singly, ${r.batched.toFixed(2)}x batched`,
+  );
+}
+console.log(`wrote ${writeReport('vad', { seconds, chunkSamples: CHUNK, rows, ratios })}`);

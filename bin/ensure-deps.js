@@ -36,7 +36,8 @@ function install() {
   let total = expectedPackages();
   const tty = process.stderr.isTTY;
   process.stderr.write(`earshot: installing dependencies (npm ci, ${total || 'all'} packages)...\n`);
-  // onnxruntime-node's install script would download CUDA providers on Linux x64; CPU needs none of them.
+  // .npmrc (ignore-scripts) keeps onnxruntime-node's install script from downloading CUDA providers; the variable
+  // skips that download too should the caller's environment turn scripts back on (npm_config_ignore_scripts).
   const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? 'skip' };
   const npm = spawn('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=http'], {
     env,

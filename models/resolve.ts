@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
-import { defaultCacheDir, pullFile, pullModel, type HubOptions } from './hub/client.js';
+import { defaultCacheDir } from './hub/cache.js';
+import { pullFile, type HubOptions } from './hub/client.js';
+import { pullModel } from './whisper/hub-files.js';
 import { progressBar } from './hub/progress.js';
 import {
   SYNTH_GENERATOR_VERSION,

@@ -8,7 +8,13 @@ import type { ServerConfig } from './config.js';
 import { parseListenParams, type ListenParams } from './params.js';
 import { transcriptionsHandler } from './http/transcriptions.js';
 import { sessionsHandler } from './http/sessions.js';
-import { prerecordedHandler, type FileTranscriber } from './http/listen.js';
+import {
+  prerecordedHandler,
+  type FileJobGate,
+  type FileTranscriber,
+  type UploadLimits,
+} from './http/listen.js';
+import { FileJobSlots, FileSlotsBusyError, releasedWhenDone } from './scheduling/file-jobs.js';
 import { fileDiarizer, type FileDiarizer } from './http/diarized.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import type { ModelInfo } from './protocol.js';
@@ -20,12 +26,11 @@ import { ApiError, errorResponse } from './errors.js';
 import { pageResponse } from './http/page.js';
 import { Guard } from './auth/guard.js';
 import { canAccess, newSessionId, sessionKey } from './auth/ownership.js';
-import { RefusalError, type Principal } from './auth/types.js';
+import { RefusalError, type Principal, type Refusal } from './auth/types.js';
 import type { StreamLease, StreamStop } from './limits/limiter.js';
 import { UsageLedger } from './limits/usage.js';
 import { usageHandler } from './http/usage.js';
 import { bytesPerSample } from '../audio/pcm.js';
-import { SAMPLE_RATE } from '../audio/rate.js';
 
 export interface AppDeps {
   config: ServerConfig;
@@ -55,6 +60,8 @@ interface StreamContext {
   principal: Principal;
   /** The stream's concurrency slot, audio budget and deadline. */
   lease: StreamLease;
+  /** Whether the credential still holds (a revoked key, an expired JWT): re-checked while the stream lives. */
+  recheck?: () => Promise<Refusal | undefined>;
   /** A limit crossed mid-stream: the session flushes its finals, then closes with this instead of 1000. */
   stop?: StreamStop;
   deadline?: NodeJS.Timeout;
@@ -76,6 +83,13 @@ interface StreamContext {
 export class EarshotApp {
   private transport: Transport | null = null;
   readonly sessions = new Map<string, StreamSession>();
+  /**
+   * Streams holding a --max-streams slot: open, or closed with their audio still decoding. A stream leaves once
+   * its decoding is done, before its closing frame when it closes after its finals.
+   */
+  private readonly holding = new Map<StreamSession, StreamContext>();
+  private recheckTimer?: NodeJS.Timeout;
+  private stopRecheckOnReload?: () => void;
   private draining = false;
   /** This process among the replicas sharing a store: the prefix of the session leases it holds. */
   private readonly replica = randomUUID().slice(0, 8);
@@ -90,13 +104,20 @@ export class EarshotApp {
     this.fileDiarizer = d.speakerEmbedder && fileDiarizer(d.vad, d.speakerEmbedder);
     this.guard = d.guard ?? Guard.default();
     this.usage = d.usage ?? new UsageLedger();
+    this.fileSlots = new FileJobSlots(d.maxFileJobs ?? 2, FILE_SLOT_WAIT_MS);
     this.sessionConfig = {
       ...DEFAULT_SESSION_CONFIG,
       interimIntervalMs: d.config.interimIntervalMs,
+      maxUtteranceSeconds: d.config.maxUtteranceSeconds,
       idleTimeoutMs: d.config.idleTimeoutMs,
       flushTimeoutMs: d.config.flushTimeoutMs,
       ...d.session,
     };
+  }
+
+  /** Streams counted against --max-streams (admission's probe). */
+  get activeStreams(): number {
+    return this.holding.size;
   }
 
   get transportKind(): string {
@@ -140,7 +161,9 @@ export class EarshotApp {
             },
             close: (_conn, ctx) => {
               clearTimeout(ctx.deadline);
-              void ctx.lease.release();
+              // The stream's slot is freed once its audio is decoded (the session says when), not here.
+              if (!ctx.session) void ctx.lease.release();
+              else this.recordStreamed(ctx);
               ctx.session?.onClientClose();
             },
           },
@@ -148,6 +171,7 @@ export class EarshotApp {
       },
       { warn: (m) => log.warn(m) },
     );
+    this.watchCredentials();
     return this.transport.listen();
   }
 
@@ -160,7 +184,6 @@ export class EarshotApp {
     });
     const who = await this.guard.upgrade(req, { 'dg-request-id': requestId });
     if (!who.ok) return { accept: false as const, response: who.response };
-    const { principal } = who;
     let params: ListenParams;
     try {
       params = parseListenParams(req.query, { endpointingMs: this.d.config.endpointingMs });
@@ -174,6 +197,29 @@ export class EarshotApp {
         new ApiError('OVERLOADED', admission.reason, { retryAfterSeconds: admission.retryAfterSeconds }),
       );
     }
+    // Admitted: a later refusal (or an upgrade that never opens) gives the place back at once.
+    const withdraw = () => this.d.admission.withdraw(params);
+    const decision = await this.admitted(req, requestId, who, params).catch((err: unknown) => {
+      withdraw();
+      throw err;
+    });
+    if (!decision.accept || req.signal.aborted) withdraw();
+    else req.signal.addEventListener('abort', withdraw, { once: true });
+    return decision;
+  }
+
+  /** The upgrade's checks after admission control: the session (resume, claim) and the subject's limits. */
+  private async admitted(
+    req: HttpRequest,
+    requestId: string,
+    who: { principal: Principal; protocol?: string; recheck?: () => Promise<Refusal | undefined> },
+    params: ListenParams,
+  ) {
+    const refuse = (err: unknown) => ({
+      accept: false as const,
+      response: errorResponse(err, { 'dg-request-id': requestId }),
+    });
+    const { principal } = who;
     // Client-chosen ids live in the subject's own namespace; the server picks 128 random bits.
     const key = sessionKey(principal.subject, params.session ?? newSessionId());
     if (params.session && !(await this.previousConnectionDone(key))) {
@@ -198,9 +244,9 @@ export class EarshotApp {
     }
     const replay =
       resumed && params.resumeFrom !== undefined ? await this.d.store.finals(key, params.resumeFrom) : [];
-    // The subject's stream slot, then the session's claim: the lease is released when the stream closes, if the
-    // claim fails, or if the upgrade never opens.
-    const lease = await this.guard.limiter.openStream(principal.subject);
+    // The subject's stream slot, then the session's claim: the lease is released when the stream's decoding is
+    // done, if the claim fails, or if the upgrade never opens. A resume continues the session's length.
+    const lease = await this.guard.limiter.openStream(principal.subject, resumed?.streamed ?? 0);
     if (!('release' in lease)) {
       return {
         accept: false as const,
@@ -213,8 +259,18 @@ export class EarshotApp {
       void lease.release();
       return refuse(claimed);
     }
-    req.signal.addEventListener('abort', () => void lease.release(), { once: true });
-    const context: StreamContext = { id: key, principal, lease, params, resumed, replay, holder };
+    if (req.signal.aborted) void lease.release();
+    else req.signal.addEventListener('abort', () => void lease.release(), { once: true });
+    const context: StreamContext = {
+      id: key,
+      principal,
+      lease,
+      recheck: who.recheck,
+      params,
+      resumed,
+      replay,
+      holder,
+    };
     return { accept: true as const, protocol: who.protocol, context };
   }
 
@@ -271,7 +327,7 @@ export class EarshotApp {
 
   private open(conn: WsConnection, ctx: StreamContext): void {
     const { log } = this.d;
-    const session = new StreamSession({
+    const session: StreamSession = new StreamSession({
       id: ctx.id,
       params: ctx.params,
       config: this.sessionConfig,
@@ -293,10 +349,10 @@ export class EarshotApp {
       close: (code, reason) =>
         ctx.stop && code === 1000 ? conn.close(ctx.stop.code, ctx.stop.reason) : conn.close(code, reason),
       log,
+      onDecoded: (): Promise<void> => this.freeSlots(session, ctx),
       onEnd: (s) => {
         this.releaseSession(ctx);
         if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
-        this.d.admission.ended(s.params);
       },
       // A resumed session continues its seq numbering, and its clock from the committed time: the client
       // re-sends its audio from there (committed_until in the opening Metadata).
@@ -307,6 +363,7 @@ export class EarshotApp {
     });
     ctx.session = session;
     this.sessions.set(session.id, session);
+    this.holding.set(session, ctx);
     this.d.metrics.opened.inc();
     this.usage.stream(ctx.principal.subject);
     this.armDeadline(ctx);
@@ -317,6 +374,7 @@ export class EarshotApp {
       created: ctx.resumed?.created ?? new Date().toISOString(),
       status: 'live',
       duration: ctx.resumed?.duration ?? 0,
+      streamed: ctx.resumed?.streamed ?? 0,
       committed: ctx.resumed?.committed ?? 0,
       lastSeq: ctx.resumed?.lastSeq ?? 0,
       params: { ...ctx.params },
@@ -353,6 +411,45 @@ export class EarshotApp {
     this.usage.audio(subject, seconds);
     this.d.metrics.subjectAudioSeconds(subject, seconds);
     void ctx.lease.addAudio(seconds).then((stop) => stop && this.stopStream(ctx, stop));
+  }
+
+  /** The stream's decoding is done: its --max-streams place and the subject's stream slot are free. */
+  private async freeSlots(session: StreamSession, ctx: StreamContext): Promise<void> {
+    if (!this.holding.delete(session)) return;
+    this.d.admission.ended(session.params);
+    await ctx.lease.release();
+  }
+
+  /** The connection's length, its earlier ones included: a resume continues the max session duration from it. */
+  private recordStreamed(ctx: StreamContext): void {
+    const streamed = Math.round(ctx.lease.elapsedSeconds() * 1000) / 1000;
+    this.d.store.update(ctx.id, { streamed }).catch((err: unknown) => {
+      this.d.log.warn({ session: ctx.id, err: (err as Error).message }, 'session length not stored');
+    });
+  }
+
+  /**
+   * Credentials are re-checked while streams live: every CREDENTIAL_RECHECK_MS and when the API keys file is
+   * reloaded (a change, SIGHUP). A revoked key or an expired token stops its streams like a limit does.
+   */
+  private watchCredentials(): void {
+    this.recheckTimer = setInterval(() => void this.recheckCredentials(), CREDENTIAL_RECHECK_MS);
+    this.recheckTimer.unref();
+    this.stopRecheckOnReload = this.guard.auth.keys?.onReload(() => void this.recheckCredentials());
+  }
+
+  /** Stops every live stream whose credential no longer holds: its finals so far, Metadata, then 1008 and why. */
+  async recheckCredentials(): Promise<void> {
+    await Promise.all(
+      [...this.holding.values()].map(async (ctx) => {
+        if (ctx.stop || !ctx.recheck) return;
+        const r = await ctx.recheck().catch(() => undefined);
+        // 401/403: the credential is refused now; 503 (a JWKS that cannot be fetched) says nothing about it.
+        if (!r || (r.status !== 401 && r.status !== 403)) return;
+        const code = r.code === 'INVALID_CREDENTIAL' ? 'CREDENTIAL_REVOKED' : r.code;
+        this.stopStream(ctx, { code: 1008, reason: fitReason(`${code}: ${r.message}`) });
+      }),
+    );
   }
 
   /** The max session duration: a timer that stops the stream once the lease says it is over. */
@@ -409,12 +506,8 @@ export class EarshotApp {
       if (method !== 'POST') {
         return errorResponse(new ApiError('METHOD', 'POST a multipart form with the audio file'));
       }
-      return this.fileJob(principal, () =>
-        transcriptionsHandler(req, {
-          maxBodyBytes: this.d.config.maxBodyBytes,
-          transcribe: this.charged(principal),
-          diarize: this.fileDiarizer,
-        }),
+      return this.fileJob(principal, req.signal, (gate) =>
+        transcriptionsHandler(req, { ...this.uploads(), gate, diarize: this.fileDiarizer }),
       );
     }
     if (path === '/v1/listen') {
@@ -422,12 +515,12 @@ export class EarshotApp {
         const how = 'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)';
         return errorResponse(new ApiError(method === 'GET' ? 'UPGRADE_REQUIRED' : 'METHOD', how));
       }
-      return this.fileJob(principal, () =>
+      return this.fileJob(principal, req.signal, (gate) =>
         prerecordedHandler(req, {
-          maxBodyBytes: this.d.config.maxBodyBytes,
+          ...this.uploads(),
+          gate,
           endpointingMs: this.d.config.endpointingMs,
           model: this.d.model,
-          transcribe: this.charged(principal),
           diarize: this.fileDiarizer,
         }),
       );
@@ -435,83 +528,71 @@ export class EarshotApp {
     return errorResponse(new ApiError('NOT_FOUND', `no route for ${method} ${path}`));
   }
 
-  /** File transcriptions running now. */
-  fileJobs = 0;
+  /** What both file routes are given: limits on the upload and its audio, and the transcriber. */
+  private uploads(): UploadLimits & { transcribe: FileTranscriber } {
+    const c = this.d.config;
+    return {
+      maxBodyBytes: c.maxBodyBytes,
+      bodyTimeoutMs: c.bodyTimeoutMs,
+      maxAudioSeconds: c.maxAudioSeconds,
+      transcribe: this.d.transcribe,
+    };
+  }
+
+  /** Engine slots of the file routes, taken once a request's body is in; fair per subject. */
+  readonly fileSlots: FileJobSlots;
 
   /**
    * The subject's requests per minute first; then a file shares the engine with the streams: the same admission
-   * decides (503 + Retry-After when it does not fit, before the body is read), and at most maxFileJobs run at once.
+   * decides (503 + Retry-After when it does not fit, before the body is read). The handler takes a file-job slot
+   * through the gate only once the body is in and every field is checked, so a slow upload holds none.
    */
-  private async fileJob(principal: Principal, run: () => Promise<HttpResponse>): Promise<HttpResponse> {
+  private async fileJob(
+    principal: Principal,
+    signal: AbortSignal,
+    run: (gate: FileJobGate) => Promise<HttpResponse>,
+  ): Promise<HttpResponse> {
     const over = await this.guard.limiter.admitRequest(principal.subject);
     if (over) return this.guard.deny(over).response;
-    const limit = this.d.maxFileJobs ?? 2;
-    const a: Decision =
-      this.fileJobs >= limit
-        ? { ok: false, reason: `at the file job limit (${limit} at once)`, retryAfterSeconds: 5 }
-        : this.admit();
-    if (!a.ok) {
-      this.d.metrics.refused.inc({ reason: a.reason.split(/[:(]/)[0].trim() });
-      return errorResponse(new ApiError('OVERLOADED', a.reason, { retryAfterSeconds: a.retryAfterSeconds }));
-    }
-    this.fileJobs++;
-    let streaming = false;
+    const a = this.admit();
+    if (!a.ok) return this.overloaded(a.reason, a.retryAfterSeconds);
+    let release: (() => void) | undefined;
+    const gate: FileJobGate = {
+      slot: async () => {
+        release ??= await this.fileSlots.acquire(principal.subject, signal);
+      },
+      charge: (seconds) => this.chargeFile(principal.subject, seconds),
+    };
     try {
-      const res = await run();
+      const res = await run(gate);
       const body = res.body;
       // A streamed answer (stream=true) is still transcribing: it holds its slot until the stream ends.
-      if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
-        streaming = true;
-        return { ...res, body: this.holdingFileJob(body) };
+      if (release && body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+        const held = release;
+        release = undefined;
+        return { ...res, body: releasedWhenDone(body, held) };
       }
       return res;
     } catch (err) {
       if (err instanceof RefusalError) return this.guard.deny(err.refusal).response;
+      if (err instanceof FileSlotsBusyError) return this.overloaded(err.message, err.retryAfterSeconds);
       throw err;
     } finally {
-      if (!streaming) this.fileJobs--;
+      release?.();
     }
   }
 
-  /** The slot is released when the stream ends, fails or is stopped (return(): the transport drops it unread too). */
-  private holdingFileJob(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-    let held = true;
-    const release = () => {
-      if (held) this.fileJobs--;
-      held = false;
-    };
-    const it = body[Symbol.asyncIterator]();
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async () => {
-          try {
-            const r = await it.next();
-            if (r.done) release();
-            return r;
-          } catch (err) {
-            release();
-            throw err;
-          }
-        },
-        return: async (value?: unknown) => {
-          release();
-          return (await it.return?.(value)) ?? { done: true as const, value: undefined };
-        },
-      }),
-    };
+  private overloaded(reason: string, retryAfterSeconds: number): HttpResponse {
+    this.d.metrics.refused.inc({ reason: reason.split(/[:(]/)[0].trim() });
+    return errorResponse(new ApiError('OVERLOADED', reason, { retryAfterSeconds }));
   }
 
-  /** The file transcriber, charging the decoded audio to the subject's budget first (429 when it cannot). */
-  private charged(principal: Principal): FileTranscriber {
-    const subject = principal.subject;
-    return async (audio, opts, signal) => {
-      const seconds = audio.length / SAMPLE_RATE;
-      const over = await this.guard.limiter.chargeAudio(subject, seconds);
-      if (over) throw new RefusalError(over);
-      this.usage.file(subject, seconds);
-      this.d.metrics.subjectAudioSeconds(subject, seconds);
-      return this.d.transcribe(audio, opts, signal);
-    };
+  /** A file's audio seconds, charged to the subject's budget before it is decoded (429 when it cannot be). */
+  private async chargeFile(subject: string, seconds: number): Promise<void> {
+    const over = await this.guard.limiter.chargeAudio(subject, seconds);
+    if (over) throw new RefusalError(over);
+    this.usage.file(subject, seconds);
+    this.d.metrics.subjectAudioSeconds(subject, seconds);
   }
 
   /**
@@ -527,16 +608,33 @@ export class EarshotApp {
 
   async close(): Promise<void> {
     this.draining = true;
+    clearInterval(this.recheckTimer);
+    this.stopRecheckOnReload?.();
     await this.transport?.close();
   }
 }
 
+/** How long a received upload waits for a file-job slot before 503. */
+const FILE_SLOT_WAIT_MS = 30_000;
 /** Per-connection send queue: a few MiB above where sessions stop sending interims. */
 const SEND_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 /** A shared store's session lease lives this long without renewal (a holder seen dead is taken over at once). */
 const SESSION_LEASE_MS = 15_000;
 /** How long a reconnecting client's upgrade waits for its previous connection to finish flushing. */
 const RESUME_WAIT_MS = 10_000;
+/** How often live streams' credentials are checked again (revoked keys, expired tokens). */
+const CREDENTIAL_RECHECK_MS = 30_000;
+
+/** WebSocket close reasons hold 123 bytes. */
+function fitReason(reason: string): string {
+  const b = Buffer.from(reason);
+  return b.length <= 123
+    ? reason
+    : b
+        .subarray(0, 123)
+        .toString()
+        .replace(/\uFFFD$/, '');
+}
 
 function json(status: number, body: unknown): HttpResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option as CommanderOption } from 'commander';
 import { isDtype, type Dtype } from '../models/whisper/model-dir.js';
+import { DEFAULT_SILERO, vadModelProblem } from '../models/vad/silero-files.js';
 
 /** A configuration value that cannot be used; startup stops with this one line (exit 2). */
 export class ConfigError extends Error {
@@ -59,6 +60,13 @@ export const OPTIONS = {
     kind: 'string',
     choices: ['cpu', 'cuda'],
     help: 'inference device (cuda falls back to cpu)',
+  },
+  vadModel: {
+    flag: 'vad-model',
+    env: 'EARSHOT_VAD_MODEL',
+    kind: 'string',
+    arg: 'model',
+    help: 'Silero VAD for streams, files and the CLI: v6, v5, v4 (scores steady background noise as speech) or an ONNX FILE',
   },
   threads: {
     flag: 'threads',
@@ -232,6 +240,15 @@ export const OPTIONS = {
     max: 60000,
     help: 'default silence (ms) that ends an utterance',
   },
+  maxUtteranceSeconds: {
+    flag: 'max-utterance',
+    env: 'EARSHOT_MAX_UTTERANCE',
+    kind: 'number',
+    min: 5,
+    // One utterance, pads included, is one Whisper window (30 s).
+    max: 30,
+    help: 'longest utterance (s): one still going is cut at its quietest recent point (not speech_final)',
+  },
   interimIntervalMs: {
     flag: 'interim-interval',
     env: 'EARSHOT_INTERIM_INTERVAL_MS',
@@ -296,6 +313,22 @@ export const OPTIONS = {
     max: 2 ** 31,
     help: 'largest HTTP upload',
   },
+  bodyTimeoutMs: {
+    flag: 'body-timeout',
+    env: 'EARSHOT_BODY_TIMEOUT_MS',
+    kind: 'int',
+    min: 1000,
+    max: 3_600_000,
+    help: 'an HTTP upload must arrive whole within this (ms; else 408)',
+  },
+  maxAudioSeconds: {
+    flag: 'max-audio-seconds',
+    env: 'EARSHOT_MAX_AUDIO_SECONDS',
+    kind: 'int',
+    min: 1,
+    max: 86_400,
+    help: 'longest audio one upload may decode to (s; longer is refused with 400)',
+  },
   logLevel: {
     flag: 'log-level',
     env: 'EARSHOT_LOG_LEVEL',
@@ -311,6 +344,7 @@ export interface ServerConfig {
   model: string;
   dtype?: Dtype;
   device: 'cpu' | 'cuda';
+  vadModel: string;
   threads: number;
   transport: 'auto' | 'uws' | 'ws';
   store: string;
@@ -334,6 +368,7 @@ export interface ServerConfig {
   maxStreams: number;
   admissionTarget: number;
   endpointingMs: number;
+  maxUtteranceSeconds: number;
   interimIntervalMs: number;
   maxBatch: number;
   batchWindowMs: number;
@@ -342,6 +377,8 @@ export interface ServerConfig {
   flushTimeoutMs: number;
   maxFrameBytes: number;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
+  maxAudioSeconds: number;
   logLevel: string;
 }
 
@@ -351,6 +388,7 @@ export const DEFAULTS: ServerConfig = {
   // Runs anywhere, offline included; the banner says loudly that its text is meaningless.
   model: 'synthetic:tiny',
   device: 'cpu',
+  vadModel: DEFAULT_SILERO,
   threads: 0,
   transport: 'auto',
   store: 'file',
@@ -365,6 +403,7 @@ export const DEFAULTS: ServerConfig = {
   maxStreams: 100,
   admissionTarget: 0.95,
   endpointingMs: 500,
+  maxUtteranceSeconds: 30,
   interimIntervalMs: 1000,
   maxBatch: 8,
   batchWindowMs: 5,
@@ -373,6 +412,9 @@ export const DEFAULTS: ServerConfig = {
   flushTimeoutMs: 60_000,
   maxFrameBytes: 1024 * 1024,
   maxBodyBytes: 200 * 1024 * 1024,
+  bodyTimeoutMs: 300_000,
+  // 2 h of 16 kHz float32 is 460 MB per job.
+  maxAudioSeconds: 7200,
   logLevel: 'info',
 };
 
@@ -439,6 +481,8 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
       );
     if (key === 'dtype' && !isDtype(raw))
       throw new ConfigError(`${where}: "${raw}" is not a dtype (${DTYPES})`);
+    const vadProblem = key === 'vadModel' ? vadModelProblem(raw) : undefined;
+    if (vadProblem) throw new ConfigError(`${where}: ${vadProblem}`);
     value = raw;
   } else if (o.kind === 'bool') {
     if (typeof raw === 'boolean') value = raw;

@@ -4,7 +4,12 @@
 import { AudioDecodeError } from '../audio/errors.js';
 import { UnsupportedLanguageError } from '../models/whisper/languages.js';
 import { ParamError } from './params.js';
-import { BodyTooLargeError, RequestAbortedError, type HttpResponse } from './transport/types.js';
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  RequestAbortedError,
+  type HttpResponse,
+} from './transport/types.js';
 
 export const ERRORS = {
   INVALID_QUERY_PARAMETER: { status: 400 },
@@ -13,6 +18,7 @@ export const ERRORS = {
   BAD_AUDIO: { status: 400, close: 1011 },
   UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   PAYLOAD_TOO_LARGE: { status: 413, close: 1009 },
+  REQUEST_TIMEOUT: { status: 408 },
   NOT_FOUND: { status: 404 },
   SESSION_NOT_FOUND: { status: 404 },
   METHOD: { status: 405 },
@@ -78,6 +84,7 @@ export function toApiError(err: unknown): ApiError | undefined {
     return new ApiError(unsupported ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_AUDIO', err.message);
   }
   if (err instanceof BodyTooLargeError) return new ApiError('PAYLOAD_TOO_LARGE', err.message);
+  if (err instanceof BodyTimeoutError) return new ApiError('REQUEST_TIMEOUT', err.message);
   if (err instanceof RequestAbortedError) {
     return new ApiError('CLIENT_CLOSED_REQUEST', 'the client closed the connection');
   }

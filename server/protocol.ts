@@ -36,7 +36,12 @@ export interface ResultsMessage {
   metadata: { request_id: string; model_uuid: string; model_info: Omit<ModelInfo, 'uuid'> };
   seq?: number;
   lag: number;
+  /** Extension: why a final that is not speech_final ended, when it was not a pause (absent otherwise). */
+  end_reason?: EndReason;
 }
+
+/** 'max_utterance': the utterance reached the longest allowed (--max-utterance) and was cut there. */
+export type EndReason = 'max_utterance';
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -90,6 +95,7 @@ export function resultsMessage(a: {
   language?: string;
   seq?: number;
   lag: number;
+  endReason?: EndReason;
 }): ResultsMessage {
   const confidence = meanConfidence(a.words);
   const { uuid, ...info } = a.model;
@@ -115,6 +121,7 @@ export function resultsMessage(a: {
     lag: r3(Math.max(0, a.lag)),
   };
   if (a.seq !== undefined) msg.seq = a.seq;
+  if (a.endReason) msg.end_reason = a.endReason;
   return msg;
 }
 

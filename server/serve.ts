@@ -57,6 +57,8 @@ async function startWithStore(
       throw err;
     }
   })();
+  // One VAD for live streams, file routes and diarization alike; before Whisper, so a bad file fails fast.
+  const vad = await loadSileroVad({ threads: 1, model: config.vadModel });
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
   const model = await WhisperModel.load(dir, {
     dtype: config.dtype,
@@ -64,7 +66,6 @@ async function startWithStore(
     threads: config.threads,
     warn: (m) => log.warn(m),
   });
-  const vad = await loadSileroVad({ threads: 1 });
   // The probes below run on scrape or on a timer, after everything here exists.
   const metrics = new Metrics({
     activeStreams: () => app.sessions.size,
@@ -93,7 +94,7 @@ async function startWithStore(
       busyMs: () => scheduler.busyMs(),
       decodes: () => scheduler.windowsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
-      active: () => app.sessions.size,
+      active: () => app.activeStreams,
     },
   );
   const app: EarshotApp = new EarshotApp({
@@ -133,6 +134,7 @@ async function startWithStore(
       dir,
       dtype: model.files.encoderDtype,
       device: model.device,
+      vad: vad.label,
       transport: app.transportKind,
       host: config.host,
       port,

@@ -12,16 +12,19 @@
  *   longer than pauses inside a sentence, short enough that finals do not feel late.
  * - speechPadMs 200: Silero's probability rises a little after the first phoneme and a quiet onset/coda is easily
  *   clipped; 200 ms restores it without pulling much silence in (faster-whisper pads 400 ms offline).
- * - maxUtteranceSeconds 28: one utterance must fit Whisper's 30 s window with room for the pads.
+ * - maxUtteranceSeconds 30: one utterance (pads included) must fit Whisper's 30 s window. It is a safety net, not
+ *   an endpointer: noise can hold Silero between negThreshold and threshold for minutes, and hysteresis alone would
+ *   then keep one utterance open for as long.
  *
  * Event contract: times are seconds from stream start and exact multiples of frameSeconds (frame index times
  * frameSeconds). Events are dated, not timely: speech_start comes out once minSpeech is confirmed (about
  * minSpeechMs after the speech began; its time is moved back by the pad), speech_end once the endpointing silence
- * has passed. Every speech_start is followed, in order, by zero or more forced_split and then exactly one
- * speech_end. A forced_split ends the current piece at `time` and the same speech continues as a new piece starting
- * at that `time` (no new speech_start). speech_end.time is the last speech frame's end plus the pad, never past the
- * audio consumed; the next speech_start is never before the previous speech_end. An utterance that is all silence
- * when it reaches maxUtterance (endpointing off or longer) ends there (speech_end), not in empty pieces.
+ * has passed. Every speech_start is followed by exactly one speech_end. speech_end.time is the last speech frame's
+ * end plus the pad, never past the audio consumed; the next speech_start is never before the previous speech_end.
+ * An utterance reaching maxUtterance ends there: if it is all silence after some point, as an ordinary speech_end
+ * at that point; otherwise cut at its quietest recent boundary, a speech_end with reason 'max_utterance' (time =
+ * speech = the cut). The frames after a cut are judged again as if no speech were open, so only the VAD crossing
+ * threshold for minSpeech starts the next utterance (its start is never before the cut).
  */
 
 export interface SegmenterOptions {
@@ -37,17 +40,19 @@ export interface SegmenterOptions {
   endpointingMs?: number | false;
   /** Default 200: audio kept before speech start and after speech end. */
   speechPadMs?: number;
-  /** Default 28: an utterance reaching this length is committed with a forced split. */
+  /** Default 30: an utterance (pads included) reaching this length ends (see the event contract). */
   maxUtteranceSeconds?: number;
-  /** Default 20% of maxUtteranceSeconds, at most 5: how far back from the limit a quiet split point is sought. */
+  /** Default 20% of maxUtteranceSeconds, at most 5: how far back from the limit a quiet cut point is sought. */
   splitSearchSeconds?: number;
 }
 
-/** `time`/`start` include the pad (the audio to decode); `speech` is the unpadded boundary (what to report). */
+/**
+ * `time`/`start` include the pad (the audio to decode); `speech` is the unpadded boundary (what to report).
+ * `reason` is set when the utterance did not end in a pause but was cut at maxUtteranceSeconds.
+ */
 export type SegmentEvent =
   | { type: 'speech_start'; time: number; speech: number }
-  | { type: 'speech_end'; time: number; start: number; speech: number }
-  | { type: 'forced_split'; time: number; start: number };
+  | { type: 'speech_end'; time: number; start: number; speech: number; reason?: 'max_utterance' };
 
 /** Options that cannot work; the message says which and why. */
 export class SegmenterOptionsError extends Error {
@@ -75,7 +80,7 @@ export class UtteranceSegmenter {
   private speaking = false;
   private uttStart = 0;
   private lastVoicedEnd = 0;
-  /** Probabilities of the current piece's most recent frames, for choosing a forced split point. */
+  /** Probabilities of the current utterance's most recent frames, for choosing a cut point. */
   private recent: number[] = [];
 
   constructor(opts: SegmenterOptions) {
@@ -106,7 +111,7 @@ export class UtteranceSegmenter {
         ? Infinity
         : Math.max(1, frames(ms('endpointingMs', opts.endpointingMs, 500) / 1000));
     this.padFrames = frames(ms('speechPadMs', opts.speechPadMs, 200) / 1000);
-    const maxS = opts.maxUtteranceSeconds ?? 28;
+    const maxS = opts.maxUtteranceSeconds ?? 30;
     this.maxFrames = Math.floor(maxS / fs + 1e-9);
     if (
       !Number.isFinite(maxS) ||
@@ -179,7 +184,7 @@ export class UtteranceSegmenter {
     if (this.n - this.lastVoicedEnd >= this.endpointFrames) {
       this.end(events);
     } else if (this.n - this.uttStart >= this.maxFrames) {
-      this.forceSplit(events);
+      this.cut(events);
     }
   }
 
@@ -197,11 +202,14 @@ export class UtteranceSegmenter {
   }
 
   /**
-   * The piece reached maxUtterance. Split at the quietest boundary of the last splitSearch seconds: the boundary
-   * between frames b-1 and b scores (p[b-1] + p[b]) / 2; among equals the latest wins (keeps pieces long). If
-   * speech has stopped at that point (everything after it is silence), the utterance simply ends there.
+   * The utterance reached maxUtterance. Cut at the quietest boundary of the last splitSearch seconds: the boundary
+   * between frames b-1 and b scores (p[b-1] + p[b]) / 2; among equals the latest wins (keeps utterances long). If
+   * speech has stopped at that point (everything after it is silence), the utterance simply ends there. Otherwise
+   * it ends at the cut, and the frames after it are replayed with no speech open: the VAD must start the next
+   * utterance (a noise-fooled VAD hovering under threshold cannot carry one on), and real speech that goes on
+   * restarts within minSpeech, losing nothing (the new start may reach back to the cut).
    */
-  private forceSplit(events: SegmentEvent[]): void {
+  private cut(events: SegmentEvent[]): void {
     const r = this.recent;
     const first = this.n - r.length; // frame index of r[0]
     let best = this.n;
@@ -220,9 +228,20 @@ export class UtteranceSegmenter {
       this.end(events);
       return;
     }
-    events.push({ type: 'forced_split', time: this.t(best), start: this.t(this.uttStart) });
-    this.uttStart = best;
-    this.recent = r.slice(best - first);
+    const at = this.t(best);
+    events.push({
+      type: 'speech_end',
+      time: at,
+      start: this.t(this.uttStart),
+      speech: at,
+      reason: 'max_utterance',
+    });
+    this.speaking = false;
+    this.floor = best;
+    this.recent = [];
+    const tail = r.slice(best - first);
+    this.n = best; // step() advances it back to where it was
+    for (const p of tail) this.step(p, events);
   }
 
   private t(frame: number): number {

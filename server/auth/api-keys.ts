@@ -45,6 +45,7 @@ export function apiKeyLine(name: string, key: string, admin = false): string {
  */
 export class ApiKeyStore {
   private entries: ApiKeyEntry[];
+  private readonly reloadListeners = new Set<() => void>();
 
   private constructor(
     entries: ApiKeyEntry[],
@@ -91,7 +92,14 @@ export class ApiKeyStore {
   reload(): number {
     if (this.file === undefined) return this.entries.length;
     this.entries = readKeyFile(this.file);
+    for (const listener of this.reloadListeners) listener();
     return this.entries.length;
+  }
+
+  /** Called after every successful reload (live streams re-check their key); returns the unsubscribe. */
+  onReload(listener: () => void): () => void {
+    this.reloadListeners.add(listener);
+    return () => this.reloadListeners.delete(listener);
   }
 
   /**

@@ -20,7 +20,15 @@ export interface AuthConfig {
   jwt?: Pick<JwtOptions, 'clockToleranceSec' | 'jwksTimeoutMs' | 'jwksCooldownMs' | 'jwksMaxAgeMs'>;
 }
 
-export type AuthResult = ({ ok: true; principal: Principal } | { ok: false; refusal: Refusal }) & {
+export type AuthResult = (
+  | {
+      ok: true;
+      principal: Principal;
+      /** Checks the same credential again (a long-lived stream): the refusal it would get now, or none. */
+      recheck?: () => Promise<Refusal | undefined>;
+    }
+  | { ok: false; refusal: Refusal }
+) & {
   /** Answer the upgrade with this Sec-WebSocket-Protocol (the client offered it to carry its credential). */
   protocol?: string;
 };
@@ -117,9 +125,14 @@ export class Authenticator {
       };
     }
     if ('status' in cred) return { ok: false, refusal: cred };
-    const outcome = await this.check(cred.value, cred.accepts);
+    const { value, accepts } = cred;
+    const outcome = await this.check(value, accepts);
+    const recheck = async () => {
+      const now = await this.check(value, accepts);
+      return 'status' in now ? now : undefined;
+    };
     const result: AuthResult =
-      'status' in outcome ? { ok: false, refusal: outcome } : { ok: true, principal: outcome };
+      'status' in outcome ? { ok: false, refusal: outcome } : { ok: true, principal: outcome, recheck };
     return cred.protocol ? { ...result, protocol: cred.protocol } : result;
   }
 

@@ -15,7 +15,13 @@ export interface GuardParts {
   denied?: (code: string) => void;
 }
 
-export type Admitted = { ok: true; principal: Principal; protocol?: string };
+export type Admitted = {
+  ok: true;
+  principal: Principal;
+  protocol?: string;
+  /** Upgrades: checks the credential again while the stream lives (see AuthResult). */
+  recheck?: () => Promise<Refusal | undefined>;
+};
 export type Denied = { ok: false; response: HttpResponse };
 
 export class Guard {
@@ -42,7 +48,7 @@ export class Guard {
     if (early) return this.deny(early, headers);
     const a = await this.auth.authenticate(req);
     if (!a.ok) return this.deny(a.refusal, headers);
-    return a.protocol ? { ok: true, principal: a.principal, protocol: a.protocol } : a;
+    return a;
   }
 
   /**

@@ -15,6 +15,7 @@ import { fileDiarizer, labelTranscript } from '../http/diarized.js';
 import { progressBar } from './progress.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import { loadSileroVad } from '../../models/vad/silero.js';
+import { DEFAULT_SILERO, vadModelProblem } from '../../models/vad/silero-files.js';
 import { WhisperModel } from '../../models/whisper/runtime.js';
 import { reportError } from './errors.js';
 import { UsageError } from '../errors.js';
@@ -50,6 +51,7 @@ interface TranscribeFlags {
   diarize?: boolean;
   wordTimestamps?: boolean;
   batchSize: string;
+  vadModel: string;
 }
 
 function transcribeCommand(): Command {
@@ -72,6 +74,14 @@ function transcribeCommand(): Command {
     .option('--threads <n>', 'onnxruntime threads, 0 = all cores (0..256)', '0')
     .option('--batch-size <n>', 'above 1: decode Silero speech windows N at a time (1..64)', '1')
     .option('--diarize', 'speaker labels in every format (built-in speaker embedding)')
+    .addOption(
+      new Option(
+        '--vad-model <model>',
+        'Silero VAD for --batch-size and --diarize: v6, v5, v4 or an ONNX FILE (as earshot serve)',
+      )
+        .env('EARSHOT_VAD_MODEL')
+        .default(DEFAULT_SILERO),
+    )
     .action(runTranscribe);
 }
 
@@ -98,6 +108,10 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
   const device = flags.device;
   if (device !== 'cpu' && device !== 'cuda') throw new UsageError('--device must be cpu or cuda');
   const dtype = checkedDtype('--dtype', flags.dtype);
+  // An empty EARSHOT_VAD_MODEL counts as unset, as it does for serve.
+  const vadModel = flags.vadModel || DEFAULT_SILERO;
+  const vadProblem = vadModelProblem(vadModel);
+  if (vadProblem) throw new UsageError(`--vad-model: ${vadProblem}`);
   // Decode every file first: a bad file fails fast, before a model is loaded.
   const audio = [];
   for (const file of files) {
@@ -116,7 +130,7 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
   });
   // Batched mode decodes the speech regions Silero finds, up to 30 s each, several at a time.
-  const vad = batchSize > 1 || flags.diarize ? await loadSileroVad() : undefined;
+  const vad = batchSize > 1 || flags.diarize ? await loadSileroVad({ model: vadModel }) : undefined;
   const diarize = flags.diarize && vad ? fileDiarizer(vad, new BuiltinEmbedder()) : undefined;
   try {
     checkModelLanguage(model, flags.language);

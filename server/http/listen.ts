@@ -1,5 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { decodeAudioStream } from '../../audio/load.js';
+import { tooLong } from '../../audio/ffmpeg.js';
+import {
+  decodeUpload,
+  probeUpload,
+  spoolUpload,
+  type DecodeOptions,
+  type LoadedAudio,
+  type SpooledUpload,
+} from '../../audio/load.js';
+import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { Segment, Transcript, TranscribeOptions } from '../../models/whisper/transcribe.js';
 import { parseListenParams } from '../params.js';
 import { meanConfidence, transcriptOf, type ModelInfo } from '../protocol.js';
@@ -20,13 +29,50 @@ export type FileTranscriber = (
   signal?: AbortSignal,
 ) => Promise<Transcript>;
 
-export interface PrerecordedDeps {
+/** What an upload may be: its size, how long it may take to arrive, how much audio it may decode to. */
+export interface UploadLimits {
   maxBodyBytes: number;
+  /** The body must arrive whole within this (408 otherwise). */
+  bodyTimeoutMs: number;
+  maxAudioSeconds: number;
+}
+
+/**
+ * What a file route asks of the server once its body is in and every field is checked: an engine slot (may wait;
+ * rejects when none frees in time or the client leaves) and the audio's seconds charged to the subject's budget
+ * (rejects with a RefusalError when over).
+ */
+export interface FileJobGate {
+  slot(): Promise<void>;
+  charge(seconds: number): Promise<void>;
+}
+
+export interface PrerecordedDeps extends UploadLimits {
   endpointingMs: number;
   model: ModelInfo;
   transcribe: FileTranscriber;
+  gate: FileJobGate;
   /** Speakers for diarize=true; absent: diarize=true is refused (400). */
   diarize?: FileDiarizer;
+}
+
+/**
+ * A received upload to 16 kHz, in the order that costs least for what is refused: its length from the header
+ * (refused past maxSeconds before anything is decoded), an engine slot, the budget charged, then the decode,
+ * capped at maxSeconds. When no header says the length, the decoded length is charged.
+ */
+export async function decodeForJob(
+  upload: SpooledUpload,
+  gate: FileJobGate,
+  opts: DecodeOptions & { maxSeconds: number },
+): Promise<LoadedAudio> {
+  const probed = await probeUpload(upload, opts);
+  if (probed !== undefined && probed > opts.maxSeconds) throw tooLong(opts.maxSeconds, probed);
+  await gate.slot();
+  if (probed !== undefined) await gate.charge(probed);
+  const audio = await decodeUpload(upload, opts);
+  if (probed === undefined) await gate.charge(audio.samples16k.length / SAMPLE_RATE);
+  return audio;
 }
 
 /** Deepgram's pre-recorded API: POST /v1/listen with an audio body, answered with its JSON shape. */
@@ -41,18 +87,28 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
       );
     }
     const raw = /audio\/(l16|pcm|raw|basic|x-raw)/.test(contentType) || req.query.has('encoding');
-    const hash = createHash('sha256');
-    const audio = await decodeAudioStream(
-      hashed(req.stream(d.maxBodyBytes), hash),
-      raw
-        ? { rawEncoding: params.encoding, rawSampleRate: params.sampleRate, rawChannels: params.channels }
-        : {},
-    );
+    // Every parameter is checked before the body is read, and the body is in before any of it is decoded.
     const speakers = diarizeOptions(req.query, params.diarize);
     if (params.diarize && !d.diarize) {
       throw new ApiError('INVALID_QUERY_PARAMETER', 'speaker diarization is not available on this server', {
         dgError: 'diarize: not available on this server',
       });
+    }
+    const paragraphs = bool(req.query, 'paragraphs');
+    const hash = createHash('sha256');
+    const upload = await spoolUpload(
+      hashed(req.stream(d.maxBodyBytes, { timeoutMs: d.bodyTimeoutMs }), hash),
+    );
+    let audio: LoadedAudio;
+    try {
+      audio = await decodeForJob(upload, d.gate, {
+        maxSeconds: d.maxAudioSeconds,
+        ...(raw
+          ? { rawEncoding: params.encoding, rawSampleRate: params.sampleRate, rawChannels: params.channels }
+          : {}),
+      });
+    } finally {
+      await upload.remove();
     }
     const diarizing = params.diarize ? d.diarize!(audio.samples16k, speakers, req.signal) : undefined;
     diarizing?.catch(() => {});
@@ -73,7 +129,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
       confidence,
       words,
     };
-    if (bool(req.query, 'paragraphs')) alternative.paragraphs = paragraphsOf(utterances);
+    if (paragraphs) alternative.paragraphs = paragraphsOf(utterances);
     const out = {
       metadata: {
         transaction_key: 'deprecated',

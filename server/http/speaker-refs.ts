@@ -77,11 +77,20 @@ export async function knownSpeakers(
   const out: KnownSpeaker[] = [];
   for (const [i, ref] of references.entries()) {
     const bytes = typeof ref === 'string' ? dataUrlBytes(ref, i) : ref;
+    const limits = `a reference clip must last ${MIN_CLIP_SECONDS}-${MAX_CLIP_SECONDS} s`;
     let audio: Float32Array;
     try {
-      audio = (await decodeAudio(bytes)).samples16k;
+      // Capped at the longest clip: a long reference (a small FLAC of hours of silence) is refused from its
+      // header or after MAX_CLIP_SECONDS of decoding, never decoded whole.
+      audio = (await decodeAudio(bytes, { maxSeconds: MAX_CLIP_SECONDS })).samples16k;
     } catch (err) {
       if (!(err instanceof AudioDecodeError)) throw err;
+      if (err.code === 'too_long') {
+        throw new KnownSpeakerError(
+          `known_speaker_references[${i}] lasts ${err.seconds?.toFixed(1) ?? `more than ${MAX_CLIP_SECONDS}`} s: ${limits}`,
+          'known_speaker_references[]',
+        );
+      }
       throw new KnownSpeakerError(
         `known_speaker_references[${i}] is not audio earshot can decode: ${err.message}`,
         'known_speaker_references[]',
@@ -90,7 +99,7 @@ export async function knownSpeakers(
     const seconds = audio.length / SAMPLE_RATE;
     if (seconds < MIN_CLIP_SECONDS || seconds > MAX_CLIP_SECONDS) {
       throw new KnownSpeakerError(
-        `known_speaker_references[${i}] lasts ${seconds.toFixed(1)} s: a reference clip must last ${MIN_CLIP_SECONDS}-${MAX_CLIP_SECONDS} s`,
+        `known_speaker_references[${i}] lasts ${seconds.toFixed(1)} s: ${limits}`,
         'known_speaker_references[]',
       );
     }

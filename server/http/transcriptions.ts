@@ -2,16 +2,24 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AudioDecodeError } from '../../audio/errors.js';
-import { decodeAudioStream, type LoadedAudio } from '../../audio/load.js';
+import { spoolUpload, type LoadedAudio, type SpooledUpload } from '../../audio/load.js';
 import { checkLanguage, languageName, UnsupportedLanguageError } from '../../models/whisper/languages.js';
 import type { Transcript } from '../../models/whisper/transcribe.js';
 import { diarizedSegments, formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
-import { clientGone, type FileJobOptions, type FileTranscriber } from './listen.js';
+import {
+  clientGone,
+  decodeForJob,
+  type FileJobGate,
+  type FileJobOptions,
+  type FileTranscriber,
+  type UploadLimits,
+} from './listen.js';
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
 import { toApiError } from '../errors.js';
 import {
+  BodyTimeoutError,
   BodyTooLargeError,
   RequestAbortedError,
   type HttpRequest,
@@ -19,9 +27,9 @@ import {
 } from '../transport/types.js';
 import { jsonError } from '../errors.js';
 
-export interface TranscriptionsDeps {
-  maxBodyBytes: number;
+export interface TranscriptionsDeps extends UploadLimits {
   transcribe: FileTranscriber;
+  gate: FileJobGate;
   /** Speakers for diarized_json, diarize=true and known speakers; absent: those are refused (400). */
   diarize?: FileDiarizer;
   /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
@@ -54,10 +62,11 @@ class Fields {
 class MultipartError extends Error {}
 
 /**
- * Streams a multipart body through busboy: text fields are collected, the "file" part is decoded to 16 kHz as it
- * arrives (never held whole). Throws MultipartError for a form that cannot be parsed or has no file.
+ * Streams a multipart body through busboy: text fields are collected, the "file" part is spooled to a temporary
+ * file as it arrives (never held whole, nothing decoded: the fields are checked first, wherever they come in the
+ * form). Throws MultipartError for a form that cannot be parsed or has no file; the spool is then removed.
  */
-async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
+async function readForm(req: HttpRequest, type: string, limits: UploadLimits) {
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -70,8 +79,8 @@ async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
   const fields = new Fields();
   /** Reference clips uploaded as file parts (the alternative to data URLs), in order. */
   const references: Promise<Uint8Array>[] = [];
-  let decoding: Promise<LoadedAudio> | undefined;
-  // A failed decode stops the upload at once; the rest of the body is not read.
+  let spooling: Promise<SpooledUpload> | undefined;
+  // A failed spool stops the upload at once; the rest of the body is not read.
   const stop = new AbortController();
   parser.on('field', (name, value, info) => {
     if (info.valueTruncated) {
@@ -85,24 +94,35 @@ async function readForm(req: HttpRequest, type: string, maxBodyBytes: number) {
       references.push(clip);
       return;
     }
-    if (name !== 'file' || decoding) {
+    if (name !== 'file' || spooling) {
       stream.resume();
       return;
     }
-    decoding = decodeAudioStream(stream);
-    decoding.catch(() => stop.abort());
+    spooling = spoolUpload(stream);
+    spooling.catch(() => stop.abort());
   });
   try {
-    await pipeline(Readable.from(req.stream(maxBodyBytes)), parser, { signal: stop.signal });
-  } catch (err) {
-    if (stop.signal.reason instanceof MultipartError) throw stop.signal.reason;
-    if (!stop.signal.aborted) {
-      if (err instanceof BodyTooLargeError || err instanceof RequestAbortedError) throw err;
-      throw new MultipartError((err as Error).message);
+    const body = req.stream(limits.maxBodyBytes, { timeoutMs: limits.bodyTimeoutMs });
+    try {
+      await pipeline(Readable.from(body), parser, { signal: stop.signal });
+    } catch (err) {
+      if (stop.signal.reason instanceof MultipartError) throw stop.signal.reason;
+      const bodyFailed =
+        err instanceof BodyTooLargeError ||
+        err instanceof RequestAbortedError ||
+        err instanceof BodyTimeoutError;
+      if (bodyFailed) throw err;
+      if (!stop.signal.aborted) throw new MultipartError((err as Error).message);
     }
+    if (!spooling) throw new MultipartError('the "file" field with the audio is missing');
+    return { fields, upload: await spooling, references: await Promise.all(references) };
+  } catch (err) {
+    void spooling?.then(
+      (u) => u.remove(),
+      () => {},
+    );
+    throw err;
   }
-  if (!decoding) throw new MultipartError('the "file" field with the audio is missing');
-  return { fields, audio: await decoding, references: await Promise.all(references) };
 }
 
 const REFERENCES = 'known_speaker_references[]';
@@ -130,12 +150,13 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     return openaiError(415, 'send multipart/form-data with a "file" field', 'file', 'unsupported_media_type');
   }
   let form: Fields;
-  let audio: LoadedAudio;
+  let upload: SpooledUpload;
   let references: Uint8Array[];
   try {
-    ({ fields: form, audio, references } = await readForm(req, type, d.maxBodyBytes));
+    ({ fields: form, upload, references } = await readForm(req, type, d));
   } catch (err) {
     if (err instanceof BodyTooLargeError) return jsonError(413, 'body_too_large', err.message);
+    if (err instanceof BodyTimeoutError) return jsonError(408, 'request_timeout', err.message);
     if (err instanceof RequestAbortedError) return clientGone();
     if (err instanceof MultipartError && /"file" field/.test(err.message))
       return openaiError(400, err.message, 'file', 'missing_file');
@@ -150,6 +171,21 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     if (err instanceof AudioDecodeError) return audioError(err);
     throw err;
   }
+  try {
+    return await checkedJob(req, d, form, upload, references);
+  } finally {
+    await upload.remove();
+  }
+}
+
+/** The form's fields checked, then the upload decoded and transcribed (the spool is the caller's to remove). */
+async function checkedJob(
+  req: HttpRequest,
+  d: TranscriptionsDeps,
+  form: Fields,
+  upload: SpooledUpload,
+  references: readonly Uint8Array[],
+): Promise<HttpResponse> {
   const format = form.get('response_format') ?? 'json';
   if (!TEXT_FORMATS.includes(format as TextFormat)) {
     return openaiError(
@@ -210,6 +246,14 @@ export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsD
     temperatures: t === undefined || t === 0 ? undefined : [t],
   };
   const diarizer = diarize ? d.diarize : undefined;
+  let audio: LoadedAudio;
+  try {
+    audio = await decodeForJob(upload, d.gate, { maxSeconds: d.maxAudioSeconds });
+  } catch (err) {
+    if (req.signal.aborted) return clientGone();
+    if (err instanceof AudioDecodeError) return audioError(err);
+    throw err;
+  }
   const job = { audio: audio.samples16k, options, speakers, diarizer, transcribe: d.transcribe };
   if (stream) return sseResponse((emit) => streamJob(job, emit, req.signal), req.signal);
   try {

@@ -105,9 +105,18 @@ export class Limiter {
     return undefined;
   }
 
-  /** Before a stream's upgrade: a concurrent-stream slot and some audio budget. Release the lease when it ends. */
-  async openStream(subject: string): Promise<StreamLease | Refusal> {
+  /**
+   * Before a stream's upgrade: a concurrent-stream slot and some audio budget. Release the lease once the stream's
+   * decoding is done (not when its socket closes: its audio still uses the subject's compute). `priorSeconds`: how
+   * long the session's earlier connections lasted (a resume continues the max session duration, not restarts it).
+   */
+  async openStream(subject: string, priorSeconds = 0): Promise<StreamLease | Refusal> {
     const now = this.now();
+    const maxLength = this.config.maxSessionSeconds;
+    if (maxLength && priorSeconds >= maxLength) {
+      const message = `the session already lasted ${Math.round(priorSeconds)} s: streams last at most ${maxLength} s`;
+      return refusal(403, 'SESSION_TOO_LONG', message);
+    }
     for (const b of this.audioBuckets) {
       const r = await this.store.take(keys.audio(b.window, subject), 0, b.spec, now, MIN_AUDIO_SECONDS);
       if (!r.ok) return tooMany('AUDIO_QUOTA_EXCEEDED', `over the limit of ${b.label}`, r.retryAfterMs);
@@ -119,7 +128,7 @@ export class Limiter {
     return new StreamLease(
       this,
       subject,
-      now,
+      now - Math.max(0, priorSeconds) * 1000,
       max ? () => this.store.release(keys.streams(subject)) : undefined,
     );
   }
@@ -150,12 +159,13 @@ export class Limiter {
 
 /** One admitted stream: charges its audio, knows its deadline, frees its slot once. */
 export class StreamLease {
-  private released = false;
+  private released: Promise<void> | undefined;
   private stopped: StreamStop | undefined;
 
   constructor(
     private readonly limiter: Limiter,
     readonly subject: string,
+    /** When the session started streaming, its earlier connections' length included (ms, the limiter's clock). */
     private readonly startedAt: number,
     private readonly onRelease: (() => Promise<void>) | undefined,
   ) {}
@@ -164,6 +174,11 @@ export class StreamLease {
   async addAudio(seconds: number): Promise<StreamStop | undefined> {
     this.stopped ??= this.checkDeadline() ?? (await this.limiter.chargeStreamAudio(this.subject, seconds));
     return this.stopped;
+  }
+
+  /** Seconds the session has streamed, its earlier connections included: stored so that a resume continues it. */
+  elapsedSeconds(): number {
+    return Math.max(0, this.limiter.clock() - this.startedAt) / 1000;
   }
 
   /** Milliseconds until the max session duration is reached (Infinity without one): arm a timer with it. */
@@ -179,11 +194,11 @@ export class StreamLease {
     return { code: 1008, reason: `SESSION_TOO_LONG: streams last at most ${max} s` };
   }
 
-  /** When the stream ends, however it ends. Safe to call twice. */
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    await this.onRelease?.();
+  /** When the stream's decoding is done, however it ends. Safe to call twice (both wait for the one release). */
+  release(): Promise<void> {
+    // A store that cannot release (Redis away) lets the slot expire instead; the stream's end must not fail.
+    this.released ??= Promise.resolve(this.onRelease?.()).catch(() => undefined);
+    return this.released;
   }
 }
 

@@ -218,6 +218,13 @@ export class AdmissionController {
     return d;
   }
 
+  /** An admitted stream that will not open after all (a later check refused it): its place is free at once. */
+  withdraw(stream: StreamShape): void {
+    const demand = this.demand(stream);
+    const i = this.pending.findLastIndex((a) => a.demand === demand);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+
   /**
    * How much to stretch the interim cadence: 1 at light load, up to 1.8 as utilisation passes 60% (a 1-s cadence
    * stays under the 2-s interim promise), and interims stop (Infinity) while finals are queueing: interims degrade

@@ -1,4 +1,4 @@
-import type { DgWord } from '../protocol.js';
+import type { DgWord, EndReason } from '../protocol.js';
 
 export interface StoredFinal {
   seq: number;
@@ -8,6 +8,7 @@ export interface StoredFinal {
   words: DgWord[];
   speech_final: boolean;
   from_finalize: boolean;
+  end_reason?: EndReason;
 }
 
 export interface SessionRecord {
@@ -19,6 +20,8 @@ export interface SessionRecord {
   status: 'live' | 'closed';
   /** Seconds of audio received (the extent of the input, audio refused at shutdown included). */
   duration: number;
+  /** Wall-clock seconds its connections lasted so far: a resume continues --max-session-seconds from here. */
+  streamed?: number;
   /**
    * Seconds up to which every sample is covered by a stored final or was judged non-speech: a resumed connection
    * continues its clock here, and the client re-sends its audio from here.
@@ -32,7 +35,7 @@ export interface SessionRecord {
 
 /** What a live session updates as it goes. */
 export type RecordPatch = Partial<
-  Pick<SessionRecord, 'status' | 'duration' | 'committed' | 'lastSeq' | 'speakers'>
+  Pick<SessionRecord, 'status' | 'duration' | 'streamed' | 'committed' | 'lastSeq' | 'speakers'>
 >;
 
 /**

@@ -6,6 +6,7 @@ export interface SessionConfig {
   earlyCommitSeconds: number;
   /** Words closer than this to the audio's edge are never committed early (still unstable). */
   commitMarginSeconds: number;
+  /** An utterance this long (pads included) is cut at its quietest recent point; <= 30 s (one Whisper window). */
   maxUtteranceSeconds: number;
   speechPadMs: number;
   minSpeechMs: number;
@@ -19,8 +20,13 @@ export interface SessionConfig {
   flushTimeoutMs: number;
   /** Lag (seconds of received audio a final still waits for) past which a warning is logged, once per episode. */
   lagWarnSeconds: number;
-  /** Audio queued for processing beyond this closes the stream (1013): the client outruns the server. */
+  /**
+   * Audio queued for processing beyond this closes the stream (1013): the client outruns the server. Finals
+   * waiting for inference that reach back further than this (or more than maxPendingFinals of them) stop it too,
+   * after the finals of what was received are delivered (1013 with how to resume).
+   */
   maxQueuedSeconds: number;
+  maxPendingFinals: number;
   /**
    * A socket buffering more than this drops interims; finals are never dropped. The transport's own limit is
    * higher: a final that cannot be queued below it means the client does not read (1008).
@@ -35,7 +41,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   interimIntervalMs: 1000,
   earlyCommitSeconds: 8,
   commitMarginSeconds: 1,
-  maxUtteranceSeconds: 28,
+  maxUtteranceSeconds: 30,
   speechPadMs: 200,
   minSpeechMs: 250,
   vadThreshold: 0.5,
@@ -43,6 +49,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   flushTimeoutMs: 60_000,
   lagWarnSeconds: 5,
   maxQueuedSeconds: 120,
+  maxPendingFinals: 256,
   maxSendBufferBytes: 1024 * 1024,
   finalTemperatures: [0, 0.2, 0.4],
   compressionRatioThreshold: 2.4,

@@ -46,6 +46,12 @@ export interface SessionDeps {
   speakers?: unknown;
   /** This connection continues an earlier one (said in the opening Metadata). */
   resumed?: boolean;
+  /**
+   * Once, when everything received is decoded (the stream's compute is no longer used): frees its slots. A stream
+   * that ends with its finals (CloseStream, a limit, shutdown) waits for it before sending its close frame, so a
+   * client that reconnects on the close finds the slot free.
+   */
+  onDecoded?: () => Promise<void> | void;
   /** Once, when the stream is over and its last final is stored. */
   onEnd?: (s: { readonly id: string; readonly params: ListenParams }) => void;
 }

@@ -31,6 +31,8 @@ export class Ending {
   private state: {
     byClient: boolean;
     shutdown: boolean;
+    /** The server stopped the stream (a bound crossed): it closes with this code and reason head. */
+    stop?: { code: number; head: string };
     deadline: number;
     timer: NodeJS.Timeout | null;
   } | null = null;
@@ -55,6 +57,18 @@ export class Ending {
     this.begin(false, limit > 0 ? Date.now() + limit : Infinity);
   }
 
+  /**
+   * The server stops the stream (a bound crossed): no more input, the finals of what was received are delivered
+   * (bounded by the flush limit), then Metadata and `code` with `head` and how to resume.
+   */
+  stop(code: number, head: string): void {
+    if (this.d.closed()) return;
+    const limit = this.d.flushTimeoutMs;
+    const fresh = !this.state;
+    this.begin(false, limit > 0 ? Date.now() + limit : Infinity);
+    if (fresh && this.state) this.state.stop = { code, head };
+  }
+
   /** Server shutdown by `deadline` (epoch ms); resolves once the socket is closed. */
   shutdown(deadline: number): Promise<void> {
     this.begin(true, deadline);
@@ -71,6 +85,10 @@ export class Ending {
   complete(): void {
     if (this.d.closed() || !this.state) return;
     // The client asked to close and has everything: a shutdown meanwhile changes nothing for it.
+    if (this.state.stop) {
+      this.d.close(this.state.stop.code, this.resumeReason(this.state.stop.head));
+      return;
+    }
     if (this.state.byClient) {
       this.d.close(1000, '');
       return;
@@ -88,7 +106,10 @@ export class Ending {
     this.refused.seconds += seconds;
     if (this.refused.told) return;
     this.refused.told = true;
-    if (this.state?.byClient) this.d.error('STREAM_CLOSING', 'audio after CloseStream is not decoded');
+    const stop = this.state?.stop;
+    if (stop)
+      this.d.error('STREAM_CLOSING', `${stop.head}: audio after ${received.toFixed(1)} s is not decoded`);
+    else if (this.state?.byClient) this.d.error('STREAM_CLOSING', 'audio after CloseStream is not decoded');
     else {
       this.d.error(
         'SHUTTING_DOWN',
@@ -138,9 +159,12 @@ export class Ending {
         : 'flush limit: closing a stream whose finals are still decoding',
     );
     const what = `audio after ${this.d.committed().toFixed(1)} s not decoded`;
-    this.d.close(
-      shutdown ? 1001 : 1011,
-      this.resumeReason(shutdown ? `server shutting down: ${what}` : `flush limit: ${what}`),
-    );
+    const stop = this.state.stop;
+    if (stop) this.d.close(stop.code, this.resumeReason(`${stop.head}: ${what}`));
+    else
+      this.d.close(
+        shutdown ? 1001 : 1011,
+        this.resumeReason(shutdown ? `server shutting down: ${what}` : `flush limit: ${what}`),
+      );
   }
 }

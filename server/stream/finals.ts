@@ -79,6 +79,7 @@ export class FinalQueue {
       isFinal: true,
       speechFinal: req.speechFinal,
       fromFinalize: req.fromFinalize,
+      endReason: req.endReason,
       words,
       seq,
       lag: this.d.now() - span.to,
@@ -93,6 +94,7 @@ export class FinalQueue {
         words,
         speech_final: req.speechFinal,
         from_finalize: req.fromFinalize,
+        ...(req.endReason ? { end_reason: req.endReason } : {}),
       });
       this.lastWordEnd = words[words.length - 1].end;
       this.utteranceEndSent = false;

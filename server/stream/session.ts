@@ -54,6 +54,7 @@ export class StreamSession {
   /** The flush has run: every received sample is in a requested final or was judged non-speech. */
   private flushed = false;
   private ended = false;
+  private slotFreed: Promise<void> | undefined;
   private lagging = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -111,6 +112,16 @@ export class StreamSession {
     });
   }
 
+  /** Everything received is decoded: the stream's slots are freed (once; resolves when they are). */
+  private decoded(): Promise<void> {
+    this.slotFreed ??= Promise.resolve()
+      .then(() => this.d.onDecoded?.())
+      .catch((err: unknown) => {
+        this.d.log.warn({ session: this.id, err: (err as Error).message }, 'stream slot not freed');
+      });
+    return this.slotFreed;
+  }
+
   private endingPolicy(): Ending {
     return new Ending({
       id: this.d.id,
@@ -124,7 +135,9 @@ export class StreamSession {
       onBegin: () => {
         this.clearIdle();
         this.endInput();
-        void this.settled().then(() => this.ending.complete());
+        void this.settled()
+          .then(() => this.decoded())
+          .then(() => this.ending.complete());
       },
       close: (code, reason) => this.closeWithSummary(code, reason),
       error: (code, description) => this.writer.error(code, description),
@@ -346,6 +359,7 @@ export class StreamSession {
         () => Promise.resolve(words),
         this.labeler ? this.input.ring.slice(f.from, f.to) : EMPTY,
       );
+      this.checkBacklog();
       return;
     }
     const job = this.jobs.job('final', f.from, f.to);
@@ -363,6 +377,23 @@ export class StreamSession {
       },
       job.window.audio,
     );
+    this.checkBacklog();
+  }
+
+  /**
+   * Finals waiting for inference are bounded like queued audio: past maxQueuedSeconds of audio behind (or
+   * maxPendingFinals of them) the server cannot keep up with this stream. It takes no more audio, delivers the
+   * finals of what it received, then closes 1013 with how to resume (nothing received is lost).
+   */
+  private checkBacklog(): void {
+    const pending = this.finals.pending;
+    if (pending.length === 0 || this.ending.active || this.writer.closed) return;
+    const behind = this.receivedSeconds - pending[0].from;
+    const { maxQueuedSeconds, maxPendingFinals } = this.d.config;
+    if (behind <= maxQueuedSeconds && pending.length <= maxPendingFinals) return;
+    const head = `finals backlog: ${pending.length} finals, ${behind.toFixed(1)} s of audio waiting for inference`;
+    this.d.log.warn({ session: this.id, pendingFinals: pending.length, behind: round3(behind) }, head);
+    this.ending.stop(1013, head);
   }
 
   /** See SessionRecord.committed: the earliest of open speech, finals not stored yet, and undecided silence. */
@@ -399,6 +430,7 @@ export class StreamSession {
 
   /** A warning when finals fall behind the audio by more than lagWarnSeconds; once per episode, not per frame. */
   private checkLag(): void {
+    this.checkBacklog();
     const pending = this.finals.pending;
     const waiting = pending.length ? this.receivedSeconds - pending[0].to : 0;
     const lag = Math.max(0, waiting) + this.queuedSamples / SAMPLE_RATE;
@@ -483,6 +515,7 @@ export class StreamSession {
   private async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    await this.decoded();
     this.advanceCommitted();
     await this.record({ duration: this.extent, committed: this.committed, lastSeq: this.finals.seq });
     if (this.labeler?.cost.finals) {

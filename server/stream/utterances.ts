@@ -1,5 +1,5 @@
 import type { SegmentEvent } from '../../models/vad/segmenter.js';
-import type { DgWord } from '../protocol.js';
+import type { DgWord, EndReason } from '../protocol.js';
 import { agreedPrefix } from './words.js';
 
 export interface UtteranceOptions {
@@ -25,6 +25,8 @@ export interface FinalRequest {
   reportTo: number;
   speechFinal: boolean;
   fromFinalize: boolean;
+  /** Set when the utterance was cut at the longest utterance allowed rather than ended by a pause. */
+  endReason?: EndReason;
   words?: DgWord[];
 }
 
@@ -96,15 +98,14 @@ export class UtteranceTracker {
         const speech = this.o.offset + e.speech;
         this.utt = this.open(t, speech);
         out.push({ type: 'speech_started', at: speech });
-      } else if (e.type === 'speech_end') {
+      } else {
         if (u) {
           const reportTo = Math.max(u.reportFrom, this.o.offset + e.speech);
-          final(closing(u, Math.min(t, this.now()), reportTo, !inputCut, false));
+          const cut = e.reason !== undefined;
+          const f = closing(u, Math.min(t, this.now()), reportTo, !inputCut && !cut, false);
+          final(cut ? { ...f, endReason: e.reason } : f);
         }
         this.utt = null;
-      } else {
-        if (u) final(closing(u, t, t, false, false));
-        this.utt = this.open(t, t);
       }
     }
     return out;

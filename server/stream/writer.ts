@@ -6,6 +6,7 @@ import {
   speechStartedMessage,
   utteranceEndMessage,
   type DgWord,
+  type EndReason,
   type ModelInfo,
   type ResultsMessage,
 } from '../protocol.js';
@@ -44,6 +45,7 @@ export interface ResultsFields {
   words: readonly DgWord[];
   seq?: number;
   lag: number;
+  endReason?: EndReason;
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -90,6 +92,7 @@ export class StreamWriter {
       punctuated: this.d.params.punctuate || this.d.params.smartFormat,
       seq: f.seq,
       lag: f.lag,
+      endReason: f.endReason,
     });
     const speaker = dominantSpeaker(f.words);
     if (speaker !== undefined) msg.speaker = speaker;
@@ -109,6 +112,7 @@ export class StreamWriter {
           words: f.words,
           seq: f.seq,
           lag: 0,
+          endReason: f.end_reason,
         }),
       );
     }

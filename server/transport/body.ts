@@ -1,7 +1,7 @@
 // Request bodies for both transports: collected from the first byte, handed over whole or as a stream, with
 // back-pressure on the socket and the size limit enforced as bytes arrive.
 
-import { BodyTooLargeError, RequestAbortedError } from './types.js';
+import { BodyTimeoutError, BodyTooLargeError, RequestAbortedError, type BodyOptions } from './types.js';
 
 /** Body bytes buffered before the handler asks for the body; then the socket is paused. */
 const PREREAD_BYTES = 64 * 1024;
@@ -32,6 +32,8 @@ export class BodyCollector {
   /** The rest of the body is read and thrown away (the consumer stopped early). */
   private discarding = false;
   private wake: (() => void) | undefined;
+  /** The receive deadline: a trickling client must not hold the request (and what waits on it) forever. */
+  private deadline: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly flow: FlowControl,
@@ -68,6 +70,7 @@ export class BodyCollector {
       this.flow.resume();
     }
     this.ended = true;
+    clearTimeout(this.deadline);
     if (this.waiter) this.waiter.resolve(this.take());
     this.notify();
   }
@@ -86,8 +89,8 @@ export class BodyCollector {
     });
   }
 
-  async *stream(limitBytes: number): AsyncGenerator<Uint8Array> {
-    const refused = this.request(limitBytes);
+  async *stream(limitBytes: number, opts: BodyOptions = {}): AsyncGenerator<Uint8Array> {
+    const refused = this.request(limitBytes, opts.timeoutMs);
     if (refused) throw refused;
     this.streaming = true;
     try {
@@ -117,11 +120,15 @@ export class BodyCollector {
   }
 
   /** Starts the one read of the body; returns the error to throw when it cannot be had. */
-  private request(limitBytes: number): Error | undefined {
+  private request(limitBytes: number, timeoutMs?: number): Error | undefined {
     if (this.requested) return new Error('request body already read: call body() or stream() once');
     this.requested = true;
     this.limit = Math.max(0, limitBytes);
     if (this.failure) return this.failure;
+    if (timeoutMs !== undefined && !this.ended) {
+      this.deadline = setTimeout(() => this.fail(new BodyTimeoutError(timeoutMs)), timeoutMs);
+      this.deadline.unref();
+    }
     if (
       this.size > this.limit ||
       (this.declaredLength !== undefined && this.declaredLength > this.limit && !this.ended)
@@ -155,6 +162,8 @@ export class BodyCollector {
   }
 
   private fail(err: Error): void {
+    if (this.failure) return;
+    clearTimeout(this.deadline);
     this.failure = err;
     this.chunks = [];
     this.held = 0;

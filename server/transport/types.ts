@@ -20,9 +20,14 @@ export interface HttpRequest {
    * lags. Throws BodyTooLargeError as soon as limitBytes is passed (at once when content-length says so), and
    * RequestAbortedError when the client goes away. Use either body() or stream(), once.
    */
-  stream(limitBytes: number): AsyncIterable<Uint8Array>;
+  stream(limitBytes: number, opts?: BodyOptions): AsyncIterable<Uint8Array>;
   /** Aborted when the client disconnects before the response (or upgrade) is written. */
   signal: AbortSignal;
+}
+
+export interface BodyOptions {
+  /** The whole body must have arrived this long after stream() was called, else BodyTimeoutError. */
+  timeoutMs?: number;
 }
 
 export interface HttpResponse {
@@ -122,6 +127,17 @@ export class BodyTooLargeError extends Error {
   constructor(readonly limitBytes: number) {
     super(`request body exceeds ${limitBytes} bytes: send a smaller body`);
     this.name = 'BodyTooLargeError';
+  }
+}
+
+/** The body did not arrive whole within the handler's deadline (a trickling upload): 408. */
+export class BodyTimeoutError extends Error {
+  readonly status = 408;
+  constructor(readonly timeoutMs: number) {
+    super(
+      `the request body did not arrive within ${timeoutMs / 1000} s: send it faster or in a smaller file`,
+    );
+    this.name = 'BodyTimeoutError';
   }
 }
 

@@ -273,7 +273,7 @@ export class UwsTransport<C> implements Transport {
         headers,
         remoteAddress: formatIp(new Uint8Array(res.getRemoteAddress())),
         body: (limit) => p.body.read(limit),
-        stream: (limit) => p.body.stream(limit),
+        stream: (limit, opts) => p.body.stream(limit, opts),
         signal: controller.signal,
       },
     };

@@ -248,7 +248,7 @@ export class WsTransport<C> implements Transport {
       headers,
       remoteAddress: normalizeAddress(req.socket.remoteAddress),
       body: (limit) => body.read(limit),
-      stream: (limit) => body.stream(limit),
+      stream: (limit, opts) => body.stream(limit, opts),
       signal: controller.signal,
     };
   }

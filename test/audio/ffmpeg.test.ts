@@ -208,7 +208,7 @@ describe('ffmpeg decoding', { skip: hasFfmpeg ? false : SKIP_REASON }, () => {
     await assert.rejects(
       decodeWithFfmpeg(bytes, { maxSeconds: 0.5 }),
       (err: unknown) =>
-        err instanceof AudioDecodeError && err.code === 'unsupported' && /longer than/.test(err.message),
+        err instanceof AudioDecodeError && err.code === 'too_long' && /longer than/.test(err.message),
     );
   });
 });

@@ -249,3 +249,37 @@ describe('decodeAudioStream: uploads decoded as they arrive', () => {
     await assert.rejects(decodeAudioStream(failing()), (e) => e === gone);
   });
 });
+
+test('a WAV whose header leaves its size open is decoded into one buffer sized from the upload, not doubled', async () => {
+  const { spoolUpload, decodeUpload } = await import('../../audio/load.js');
+  // 91% of a power of two: growing by doubling would end in a buffer of 2^17 samples and keep it.
+  const n = 119_276;
+  const bytes = Buffer.alloc(44 + n * 2);
+  const header = bytes.subarray(0, 44);
+  header.write('RIFF', 0);
+  header.writeUInt32LE(0xffffffff, 4);
+  header.write('WAVEfmt ', 8);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(16000, 24);
+  header.writeUInt32LE(32000, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36);
+  header.writeUInt32LE(0xffffffff, 40); // what ffmpeg/sox/arecord write to a pipe
+  async function* chunks() {
+    for (let i = 0; i < bytes.length; i += 4096) yield bytes.subarray(i, i + 4096);
+  }
+  const upload = await spoolUpload(chunks());
+  try {
+    const audio = await decodeUpload(upload);
+    assert.equal(audio.samples16k.length, n);
+    assert.ok(
+      audio.samples16k.buffer.byteLength <= (n + 64) * 4,
+      `${audio.samples16k.buffer.byteLength / 4} samples allocated for ${n}`,
+    );
+  } finally {
+    await upload.remove();
+  }
+});

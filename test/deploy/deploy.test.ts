@@ -170,10 +170,12 @@ test('every EARSHOT_* name and port in deploy/ and the Dockerfiles is one the se
 });
 
 test('the image build: tsc compiles the server and the compiled entry runs without tsx', () => {
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync('npm', ['run', 'build:server', '--silent'], { cwd: ROOT, stdio: 'pipe' });
   const out = execFileSync(process.execPath, [join(ROOT, 'dist', 'server', 'main.js'), 'serve', '--help'], {
     encoding: 'utf8',
   });
   assert.match(out, /Usage: earshot serve/);
-  assert.match(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'), /node", "dist\/server\/main\.js"/);
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  assert.match(dockerfile, /RUN npm run build:server\n/);
+  assert.match(dockerfile, /node", "dist\/server\/main\.js"/);
 });

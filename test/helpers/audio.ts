@@ -18,6 +18,58 @@ export function speechFixture(): SpeechFixture {
   return { samples: audio.samples, segments: truth.segments, duration: audio.duration };
 }
 
+/**
+ * The speech fixture twice (1 s apart, 6 utterances) under stationary pink noise at `snrDb` below the speech's
+ * level: the background that made Silero v4 hold utterances open (issue 21). Pink (1/f) noise, not white: v4
+ * ignores white noise but scores a third of pink-noise frames as possible speech. Deterministic for a seed.
+ */
+export function noisySpeechFixture(snrDb = 20, seed = 2): SpeechFixture {
+  const fx = speechFixture();
+  const gap = 16000;
+  const samples = concat([fx.samples, new Float32Array(gap), fx.samples]);
+  const shift = (fx.samples.length + gap) / 16000;
+  let energy = 0;
+  let n = 0;
+  for (const s of fx.segments) {
+    for (let i = Math.round(s.start * 16000); i < Math.round(s.end * 16000); i++) {
+      energy += fx.samples[i] ** 2;
+      n++;
+    }
+  }
+  const noise = pinkNoise(samples.length, seed);
+  const noiseRms = Math.sqrt(noise.reduce((e, v) => e + v * v, 0) / noise.length);
+  const gain = Math.sqrt(energy / n) / noiseRms / 10 ** (snrDb / 20);
+  for (let i = 0; i < samples.length; i++) samples[i] += gain * noise[i];
+  const segments = [
+    ...fx.segments,
+    ...fx.segments.map((s) => ({ ...s, start: s.start + shift, end: s.end + shift })),
+  ];
+  return { samples, segments, duration: samples.length / 16000 };
+}
+
+/** Pink noise (Paul Kellet's filter over a seeded uniform source), unscaled. */
+function pinkNoise(length: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const white = () => {
+    a = (a * 1664525 + 1013904223) >>> 0;
+    return (a / 2 ** 32) * 2 - 1;
+  };
+  const b = [0, 0, 0, 0, 0, 0, 0];
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    const w = white();
+    b[0] = 0.99886 * b[0] + w * 0.0555179;
+    b[1] = 0.99332 * b[1] + w * 0.0750759;
+    b[2] = 0.969 * b[2] + w * 0.153852;
+    b[3] = 0.8665 * b[3] + w * 0.3104856;
+    b[4] = 0.55 * b[4] + w * 0.5329522;
+    b[5] = -0.7616 * b[5] - w * 0.016898;
+    out[i] = b[0] + b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + w * 0.5362;
+    b[6] = w * 0.115926;
+  }
+  return out;
+}
+
 export type Enc = 'linear16' | 'float32' | 'mulaw';
 
 /** Encodes 16 kHz mono audio as a client would send it: any rate, 1-2 channels, any encoding. */

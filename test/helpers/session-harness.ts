@@ -16,6 +16,7 @@ export interface Msg {
   is_final?: boolean;
   speech_final?: boolean;
   from_finalize?: boolean;
+  end_reason?: string;
   start?: number;
   duration?: number;
   seq?: number;

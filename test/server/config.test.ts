@@ -31,11 +31,25 @@ describe('configuration', () => {
     assert.equal(loadConfig([], { EARSHOT_CONFIG: cfg }).port, 1111);
   });
 
+  test('--vad-model: Silero v6 by default, v4/v5 by name, or a file', () => {
+    assert.equal(loadConfig([], {}).vadModel, 'v6');
+    assert.equal(loadConfig(['--vad-model', 'v4'], {}).vadModel, 'v4');
+    assert.equal(loadConfig([], { EARSHOT_VAD_MODEL: 'v5' }).vadModel, 'v5');
+    const f = file({});
+    assert.equal(loadConfig(['--vad-model', f], {}).vadModel, f);
+  });
+
   const bad: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [['--port', '99999'], {}, /--port: 99999 is outside 0\.\.65535/],
     [['--port', 'http'], {}, /--port: expected an integer/],
     [['--device', 'tpu'], {}, /not one of cpu, cuda/],
     [['--dtype', 'q3'], {}, /not a dtype/],
+    [['--vad-model', 'v7'], {}, /^--vad-model: "v7" is not v4, v5, v6 or an existing Silero ONNX file$/],
+    [
+      [],
+      { EARSHOT_VAD_MODEL: '/nonexistent/vad.onnx' },
+      /^EARSHOT_VAD_MODEL: "\/nonexistent\/vad\.onnx" is not/,
+    ],
     [['--nope', '1'], {}, /unknown option '--nope'/],
     // Negative numbers are values to range-check, not an "ambiguous argument".
     [['--max-batch', '-1'], {}, /^--max-batch: -1 is outside 1\.\.64$/],

@@ -15,18 +15,14 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { defaultCacheDir, hubCacheDir, modelCacheDir } from '../../../models/hub/cache.js';
+import { HubError, pullFile, type HubOptions } from '../../../models/hub/client.js';
 import {
-  HubError,
-  defaultCacheDir,
   filesForDtype,
-  hubCacheDir,
   listCachedModels,
-  modelCacheDir,
-  pullFile,
   pullModel,
   repoForModelName,
-  type HubOptions,
-} from '../../../models/hub/client.js';
+} from '../../../models/whisper/hub-files.js';
 import { progressBar } from '../../../models/hub/progress.js';
 import { resolveSpeakerModel } from '../../../models/resolve.js';
 import { FakeHub, bytes, gitOid, isLfs, sha256, type FakeRepo } from '../../helpers/fake-hub.js';
@@ -174,6 +170,28 @@ describe('hub client', () => {
     assert.ok(hub.downloads('onnx/encoder_model.onnx').every((l) => l.url.startsWith('/cdn/')));
     assert.equal(console.debug, spy, 'console.debug is restored');
     assert.equal(debugCalls, 0, 'the library console.debug is silenced');
+  });
+
+  test('downloads at once: two repos, and the same repo twice, each byte-identical, each blob fetched once', async (t) => {
+    t.after(() => rm(cacheDir, { recursive: true, force: true }));
+    const saved = console.debug;
+    t.after(() => (console.debug = saved));
+    const [a, b, c] = await Promise.all([
+      pullModel(REPO, opts),
+      pullModel(EXT_REPO, opts),
+      pullModel(REPO, opts),
+    ]);
+    await assertSameFiles(a, REPO, FP32_FILES);
+    assert.equal(c, a);
+    await assertSameFiles(b, EXT_REPO, [
+      ...FP32_FILES,
+      'onnx/encoder_model.onnx_data',
+      'onnx/encoder_model.onnx_data_1',
+    ]);
+    for (const file of FP32_FILES) {
+      assert.equal(hub.downloads(file).filter((l) => l.url.includes('whisper-fake')).length, 1, file);
+    }
+    assert.equal(console.debug, saved, 'nothing global was swapped');
   });
 
   test('a second pull with the hub stopped makes no request', async (t) => {

@@ -27,6 +27,7 @@ function inFrames(events: SegmentEvent[]): (string | number)[][] {
   return events.map((e) => {
     const row: (string | number)[] = [e.type, Math.round(e.time / FS)];
     if (e.type !== 'speech_start') row.push(Math.round(e.start / FS));
+    if (e.type === 'speech_end' && e.reason) row.push(e.reason);
     return row;
   });
 }
@@ -133,22 +134,35 @@ describe('UtteranceSegmenter', () => {
     ]);
   });
 
-  test('forced split: at the quietest point near the limit, and speech continues as a new piece', () => {
+  test('max utterance: cut at the quietest point near the limit; the VAD must start the next utterance', () => {
     const opts = { ...BASE, maxUtteranceSeconds: f(100), splitSearchSeconds: f(20) };
     // Speech from 0; a soft spot (0.45, still speech by hysteresis) at frames 85-86; the limit is frame 100.
     const probs = seq([0.9, 85], [0.45, 2], [0.9, 80], [0.1, 10]);
     assert.deepEqual(inFrames(run(opts, probs)), [
       ['speech_start', 0],
-      ['forced_split', 86, 0],
-      ['speech_end', 167, 86],
+      ['speech_end', 86, 0, 'max_utterance'],
+      ['speech_start', 87], // frame 86 (0.45) is under threshold: the replayed tail restarts at 87
+      ['speech_end', 167, 87],
     ]);
-    // A dip outside the search window is ignored: split at the limit itself.
+    // A dip outside the search window is ignored: cut at the limit itself; speech goes on at once.
     const early = seq([0.9, 50], [0.45, 2], [0.9, 200]);
     assert.deepEqual(inFrames(run(opts, early)), [
       ['speech_start', 0],
-      ['forced_split', 100, 0],
-      ['forced_split', 200, 100],
+      ['speech_end', 100, 0, 'max_utterance'],
+      ['speech_start', 100],
+      ['speech_end', 200, 100, 'max_utterance'],
+      ['speech_start', 200],
       ['speech_end', 252, 200],
+    ]);
+  });
+
+  test('max utterance: a VAD hovering between negThreshold and threshold cannot keep an utterance open', () => {
+    const opts = { ...BASE, maxUtteranceSeconds: f(100) };
+    // One real onset, then noise the VAD scores 0.4: speech by hysteresis, never enough to start anew.
+    const events = run(opts, seq([0.9, 10], [0.4, 500]), false);
+    assert.deepEqual(inFrames(events), [
+      ['speech_start', 0],
+      ['speech_end', 100, 0, 'max_utterance'],
     ]);
   });
 
@@ -213,7 +227,7 @@ describe('UtteranceSegmenter', () => {
           assert.ok(Math.abs(e.start - open!) < 1e-9, `start mismatch ${ctx}`);
           assert.ok(e.time > e.start, `empty piece ${ctx}`);
           assert.ok(e.time - e.start <= opts.maxUtteranceSeconds! + 1e-9, `piece longer than max ${ctx}`);
-          open = e.type === 'forced_split' ? e.time : null;
+          open = null;
         }
         last = e.time;
       }

@@ -121,6 +121,11 @@ describe('earshot transcribe', () => {
       ['--batch-size', '-1', /^earshot: --batch-size: -1 is outside 1\.\.64\n$/],
       ['--threads', '-2', /^earshot: --threads: -2 is outside 0\.\.256\n$/],
       ['--threads', 'many', /^earshot: --threads: expected an integer from 0 to 256, got "many"\n$/],
+      [
+        '--vad-model',
+        'v7',
+        /^earshot: --vad-model: "v7" is not v4, v5, v6 or an existing Silero ONNX file\n$/,
+      ],
     ] as const) {
       const r = await run(['transcribe', wav(1), '--model', model, flag, value]);
       assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);

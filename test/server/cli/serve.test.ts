@@ -77,6 +77,12 @@ describe('earshot serve: usage errors', () => {
       /^earshot: --store: "mongodb:\.\.\." is not memory, file, file:DIR or redis:\/\/HOST:PORT$/,
     ],
     [
+      'an unknown --vad-model',
+      ['--vad-model', 'v7'],
+      {},
+      /^earshot: --vad-model: "v7" is not v4, v5, v6 or an existing Silero ONNX file$/,
+    ],
+    [
       'a --data-dir that cannot be created',
       ['--port', '0', '--store', 'file', '--data-dir', '/dev/null/earshot'],
       {},
@@ -108,6 +114,23 @@ describe('earshot serve: usage errors', () => {
       /: expected model\.onnx or exactly one \.onnx file, found none$/,
     ],
   ];
+  test('a --vad-model file that is not a Silero model', async () => {
+    const r = await serve([
+      '--port',
+      '0',
+      '--store',
+      'memory',
+      '--vad-model',
+      file('not-a-vad.txt', 'not a model'),
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.split('\n').length, 2, `one line: ${r.stderr}`);
+    assert.match(
+      r.stderr.trim(),
+      /^earshot: cannot load Silero VAD model .*not-a-vad\.txt: .*: pass a Silero VAD ONNX file, or --vad-model v4\|v5\|v6\)$/,
+    );
+  });
+
   for (const [name, path, message] of speakerModels) {
     test(name, async () => {
       const r = await serve(['--port', '0', '--store', 'memory', '--speaker-model', path()], {});
@@ -128,6 +151,7 @@ describe('earshot serve: runs', () => {
   test('--store memory starts (and SIGTERM stops it)', async () => {
     const r = await serve(['--port', '0', '--model', model, '--store', 'memory', '--log-level', 'info']);
     assert.match(r.stdout, /listening on 127\.0\.0\.1:\d+/);
+    assert.match(r.stdout, /"vad":"silero v6"/, 'the start-up line names the VAD');
     assert.equal(r.code, 0, r.stderr);
   });
 

@@ -148,7 +148,14 @@ function form(fields: Record<string, string | string[]>): FormData {
   return f;
 }
 
-const deps = { maxBodyBytes: 50e6, transcribe, diarize: fileDiarizer(vad, embedder) };
+const deps = {
+  maxBodyBytes: 50e6,
+  bodyTimeoutMs: 60_000,
+  maxAudioSeconds: 7200,
+  gate: { slot: async () => {}, charge: async () => {} },
+  transcribe,
+  diarize: fileDiarizer(vad, embedder),
+};
 const openai = async (fields: Record<string, string | string[]>) =>
   transcriptionsHandler(await request(form(fields), '/v1/audio/transcriptions'), deps);
 

@@ -168,7 +168,7 @@ describe('stream session pipeline', () => {
     }
   });
 
-  test('an utterance reaching the maximum length is committed with a forced split', async () => {
+  test('an utterance reaching the maximum length is cut; speech going on starts the next at the cut', async () => {
     const h = harness('endpointing=false', { maxUtteranceSeconds: 2.5 });
     stream(h.session, encode(fx.samples.subarray(0, 16000 * 4.1), 'linear16'));
     h.session.onText('{"type":"CloseStream"}');

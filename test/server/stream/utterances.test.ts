@@ -132,13 +132,17 @@ describe('utterance tracker (pure, fake clock)', () => {
     assert.equal(u.finalizeNow(false, false), null, 'end of input with nothing open: no final');
   });
 
-  test('a forced split closes one utterance and opens the next at the same time', () => {
+  test('an utterance cut at the maximum length is final but not speech_final, and says why', () => {
     const { u, clock } = tracker();
     u.onEvents([{ type: 'speech_start', time: 0, speech: 0.1 }]);
-    clock.t = 28.5;
-    const [f] = finalsOf(u.onEvents([{ type: 'forced_split', time: 28, start: 0 }]));
-    assert.deepEqual([f.from, f.to, f.reportFrom, f.reportTo, f.speechFinal], [0, 28, 0.1, 28, false]);
-    assert.equal(u.committed, 28);
-    assert.equal(u.keepFrom(), 27);
+    clock.t = 30.5;
+    const [f] = finalsOf(
+      u.onEvents([{ type: 'speech_end', time: 30, start: 0, speech: 30, reason: 'max_utterance' }]),
+    );
+    assert.deepEqual(
+      [f.from, f.to, f.reportFrom, f.reportTo, f.speechFinal, f.endReason],
+      [0, 30, 0.1, 30, false, 'max_utterance'],
+    );
+    assert.equal(u.committed, Infinity, 'no utterance stays open: the VAD must start the next');
   });
 });
