@@ -3,7 +3,9 @@
  * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, online
  * clustering over the finals in order, a final split where its speaker changes), per embedding.
  *
- *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all]
+ *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b]
+ *
+ * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five).
  *
  * Real voices: the 12 dev conversations of ../shared/corpus/real and six held-out ones (bench/real-conversations.json:
  * woman + man, two men, two women, three, four under noise at 15 dB, five with 0.05-0.25 s gaps), made once into
@@ -44,6 +46,7 @@ const FILES = [
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const corpus = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : 'all';
+const fileFilter = args.includes('--files') ? args[args.indexOf('--files') + 1].split(',') : undefined;
 
 /** The held-out real conversations, made once (deterministically: fixed readers and seeds) into .cache/. */
 function heldOutConversations(): string[] {
@@ -74,7 +77,7 @@ function recordings(): string[] {
       ...heldOutConversations(),
     );
   }
-  return list;
+  return fileFilter ? list.filter((p) => fileFilter.some((w) => p.split('/').at(-1)!.includes(w))) : list;
 }
 
 interface Utterance {

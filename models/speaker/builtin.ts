@@ -15,6 +15,7 @@ import {
   l2normalize,
 } from './embedding.js';
 import { STATS_DIM, VoiceAnalyzer } from './voice-stats.js';
+import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
  * Pieces are taken as one speaker when their average calibrated probability of sharing a voice reaches this. Above
@@ -24,8 +25,52 @@ import { STATS_DIM, VoiceAnalyzer } from './voice-stats.js';
  */
 const SAME_SPEAKER_PROBABILITY = 0.75;
 
+/**
+ * Share of the learnt half in the similarity. The other half is the fixed voice kernel (voice-kernel.ts): the
+ * learnt projection knows real readers but places voices unlike them (synthetic ones) oddly, the fixed kernel
+ * the reverse; half each keeps both kinds of voice apart.
+ */
+const LEARNT_WEIGHT = 0.5;
+
 /** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
 const MIN_SPEECH_FRAMES = 8;
+
+/** Random features of the kernel (the embedding's size). */
+const FEATURES = 512;
+
+/** Deterministic Gaussian samples (mulberry32 + Box-Muller). */
+function gaussians(n: number, seed: number): Float64Array {
+  const out = new Float64Array(n);
+  let a = seed | 0;
+  const uniform = (): number => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < n; i++)
+    out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  return out;
+}
+
+/**
+ * Random Fourier features of the projected statistics y, z(y) = sqrt(2/D)·cos(Wy + b), W ~ N(0, 1/bandwidth²),
+ * so cos(z(y1), z(y2)) ≈ exp(-|y1 - y2|² / (2·bandwidth²)): a Gaussian kernel of the distance between voices in
+ * the projected space. A distance, not the angle of y: a voice unlike every reader (a synthetic one) sits far
+ * from the readers' centre, and seen from there every such voice points the same way (cosine ~0.7 between tones
+ * an octave apart), while their distance still tells them apart. The projection whitens the variation inside one
+ * voice, so two pieces of one reader lie about sqrt(2·dim) apart: that is the bandwidth.
+ */
+function kernelOf(dim: number): { w: Float64Array; b: Float64Array; bandwidth: number } {
+  const bandwidth = Math.sqrt(2 * dim);
+  return {
+    w: gaussians(dim * FEATURES, 20240601).map((g) => g / bandwidth),
+    // Phases spread evenly over [0, 2π) (golden-ratio sequence).
+    b: Float64Array.from({ length: FEATURES }, (_, j) => 2 * Math.PI * ((j * 0.6180339887498949) % 1)),
+    bandwidth,
+  };
+}
+const kernels = new Map<number, ReturnType<typeof kernelOf>>();
 
 /** The embedding of one statistics vector (unit length). */
 export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
@@ -34,13 +79,21 @@ export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
     // No voiced frame (whisper, noise): pitch at the readers' average, so it neither pulls nor pushes.
     z[i] = Number.isFinite(x[i]) ? (x[i] - p.mean[i]) / p.scale[i] : 0;
   }
-  const y = new Float32Array(p.dim);
+  const y = new Float64Array(p.dim);
   for (let i = 0; i < STATS_DIM; i++) {
     if (z[i] === 0) continue;
     const row = i * p.dim;
     for (let j = 0; j < p.dim; j++) y[j] += z[i] * p.projection[row + j];
   }
-  return l2normalize(y);
+  let k = kernels.get(p.dim);
+  if (!k) kernels.set(p.dim, (k = kernelOf(p.dim)));
+  const out = new Float32Array(FEATURES);
+  for (let f = 0; f < FEATURES; f++) {
+    let v = k.b[f];
+    for (let j = 0; j < p.dim; j++) v += k.w[f * p.dim + j] * y[j];
+    out[f] = Math.cos(v);
+  }
+  return l2normalize(out);
 }
 
 /** The cosine at which the calibrated same-speaker probability is `probability`. */
@@ -59,8 +112,12 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
     private readonly params: BuiltinParams = loadBuiltinParams(),
     threshold?: number,
   ) {
-    this.dim = params.dim;
-    this.sameSpeakerThreshold = threshold ?? thresholdFor(params, SAME_SPEAKER_PROBABILITY);
+    this.dim = FEATURES + KERNEL_DIM;
+    // The halves' own thresholds, weighted as their cosines are: the learnt one calibrated on readers, the fixed
+    // one's 0.75 as it served synthetic voices.
+    this.sameSpeakerThreshold =
+      threshold ??
+      LEARNT_WEIGHT * thresholdFor(params, SAME_SPEAKER_PROBABILITY) + (1 - LEARNT_WEIGHT) * 0.75;
   }
 
   embed(clips: readonly Float32Array[]): Promise<Float32Array[]> {
@@ -88,7 +145,14 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
   /** Too little speech (digital silence, a click): the zero vector, similar to no speaker (see diarize.ts). */
   private fromStats(speechFrames: number, stats: Float64Array): Float32Array {
     if (speechFrames < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
-    return embedStats(this.params, stats);
+    // Two unit halves scaled by the square roots of their weights: the cosine of the whole is the weighted sum of
+    // the halves' cosines, so clustering's averages stay averages of both.
+    const out = new Float32Array(this.dim);
+    const learnt = embedStats(this.params, stats);
+    const a = Math.sqrt(LEARNT_WEIGHT);
+    for (let i = 0; i < FEATURES; i++) out[i] = a * learnt[i];
+    kernelFeatures(stats, out, FEATURES, Math.sqrt(1 - LEARNT_WEIGHT));
+    return l2normalize(out);
   }
 
   release(): Promise<void> {

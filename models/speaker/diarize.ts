@@ -52,7 +52,7 @@ function shifted(spans: SpanEmbedder, offset: number): SpanEmbedder {
 }
 
 /** File: a speaker with less speech than this (seconds, or this share of the recording's speech) is folded. */
-const MIN_SPEAKER_SECONDS = 1.5;
+const MIN_SPEAKER_SECONDS = 3;
 const MIN_SPEAKER_SHARE = 0.04;
 
 /** Diarizes a whole recording given its speech regions (e.g. Silero VAD spans), times in seconds. */

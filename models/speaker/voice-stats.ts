@@ -168,9 +168,11 @@ export class VoiceAnalyzer {
       for (let b = 0; b < bins; b++) e += Math.exp(data[f * bins + b]);
       energy[f] = Math.log(e + 1e-10);
     }
-    const sortedE = [...energy].sort((a, b) => a - b);
-    const floor = Math.max(quantile(sortedE, 0.95) - Math.log(1000), quantile(sortedE, 0.1) + Math.log(6.3));
     const silentEnergy = Math.log(bins * Math.exp(LOG_FLOOR) + 1e-10) + 1e-6;
+    // The loud and quiet references over frames that are not digital silence: padding or a muted stretch would
+    // otherwise become the "quiet" level and let the noise between words count as voice.
+    const sortedE = energy.filter((e) => e > silentEnergy).sort();
+    const floor = Math.max(quantile(sortedE, 0.95) - Math.log(1000), quantile(sortedE, 0.1) + Math.log(6.3));
     const speech = new Uint8Array(frames);
     const cep = new Float64Array(frames * NC);
     const logF0 = new Float64Array(frames).fill(NaN);
