@@ -29,7 +29,7 @@ function dctMatrix(nIn: number, nOut: number): Float64Array[] {
   );
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const i = (sorted.length - 1) * q;
   const lo = Math.floor(i);
