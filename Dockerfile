@@ -16,7 +16,11 @@ FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY plugin/package.json plugin/
-RUN npm ci --omit=dev --omit=peer --no-audit --no-fund
+RUN npm ci --omit=dev --omit=peer --no-audit --no-fund \
+  # @ricky0123/vad-web is installed for its Silero v5/v6 .onnx files only: its browser runtime (~150 MB with the
+  # onnxruntime-web it brings) is never loaded by the server.
+  && find node_modules/@ricky0123/vad-web -mindepth 1 -maxdepth 1 ! -name dist ! -name package.json -exec rm -rf {} + \
+  && find node_modules/@ricky0123/vad-web/dist -type f ! -name '*.onnx' -delete
 
 FROM node:20-bookworm-slim
 # ffmpeg: mp3/ogg/flac/webm uploads; tini: signals reach node, so SIGTERM drains streams.

@@ -24,6 +24,7 @@ import { createTransport } from './transport/index.js';
 import { type HttpRequest, type HttpResponse, type Transport, type WsConnection } from './transport/types.js';
 import { ApiError, errorResponse } from './errors.js';
 import { pageResponse } from './http/page.js';
+import { methodCheck } from './http/methods.js';
 import { Guard } from './auth/guard.js';
 import { canAccess, newSessionId, sessionKey } from './auth/ownership.js';
 import { RefusalError, type Principal, type Refusal } from './auth/types.js';
@@ -357,7 +358,8 @@ export class EarshotApp {
       // A resumed session continues its seq numbering, and its clock from the committed time: the client
       // re-sends its audio from there (committed_until in the opening Metadata).
       timeOffset: ctx.resumed?.committed,
-      seqStart: ctx.resumed?.lastSeq,
+      // Past the stored lastSeq when the client saw later (empty) finals, whose seq is not written at once.
+      seqStart: ctx.resumed && Math.max(ctx.resumed.lastSeq, ctx.params.resumeFrom ?? 0),
       speakers: ctx.resumed?.speakers,
       resumed: ctx.resumed !== undefined,
     });
@@ -476,12 +478,14 @@ export class EarshotApp {
     const requestId = randomUUID();
     const who = await this.guard.http(req);
     const res = who.ok ? await this.route(req, who.principal) : who.response;
-    res.headers = { 'dg-request-id': requestId, ...this.guard.cors.headers(req), ...res.headers };
+    res.headers = { 'dg-request-id': requestId, ...this.guard.corsHeaders(req), ...res.headers };
     return res;
   }
 
   private async route(req: HttpRequest, principal: Principal): Promise<HttpResponse> {
     const { method, path } = req;
+    const refused = methodCheck(method, path);
+    if (refused) return refused;
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/favicon.ico') return { status: 204 };
     if (path === '/' || path === '/index.html') {
@@ -503,17 +507,14 @@ export class EarshotApp {
     }
     if (path === '/v1/usage') return usageHandler(req, principal, this.usage);
     if (path === '/v1/audio/transcriptions') {
-      if (method !== 'POST') {
-        return errorResponse(new ApiError('METHOD', 'POST a multipart form with the audio file'));
-      }
       return this.fileJob(principal, req.signal, (gate) =>
         transcriptionsHandler(req, { ...this.uploads(), gate, diarize: this.fileDiarizer }),
       );
     }
     if (path === '/v1/listen') {
-      if (method !== 'POST') {
+      if (method === 'GET') {
         const how = 'use a WebSocket upgrade (live) or POST with an audio body (pre-recorded)';
-        return errorResponse(new ApiError(method === 'GET' ? 'UPGRADE_REQUIRED' : 'METHOD', how));
+        return errorResponse(new ApiError('UPGRADE_REQUIRED', how));
       }
       return this.fileJob(principal, req.signal, (gate) =>
         prerecordedHandler(req, {

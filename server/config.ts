@@ -154,6 +154,13 @@ export const OPTIONS = {
     arg: 'origins',
     help: "browser Origins allowed to connect besides the page's own, comma-separated, or *",
   },
+  allowedHosts: {
+    flag: 'allowed-hosts',
+    env: 'EARSHOT_ALLOWED_HOSTS',
+    kind: 'string',
+    arg: 'names',
+    help: 'Host header names served besides localhost, IP addresses and --host (DNS rebinding check), comma-separated, or *',
+  },
   allowAnonymous: {
     flag: 'allow-anonymous',
     env: 'EARSHOT_ALLOW_ANONYMOUS',
@@ -357,6 +364,7 @@ export interface ServerConfig {
   apiKeys?: string;
   apiKeysFile?: string;
   allowedOrigins?: string;
+  allowedHosts?: string;
   allowAnonymous?: boolean;
   speakerModel?: string;
   audioSecondsPerHour: number;

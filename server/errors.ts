@@ -70,6 +70,28 @@ export function jsonError(status: number, code: string, message: string): HttpRe
   };
 }
 
+/** Longest dg-error value: a long query value echoed in a message must not make a huge header. */
+const DG_ERROR_MAX = 512;
+
+/**
+ * The JSON error plus Deepgram's dg-error header, the one place that header is built. Its text often echoes what
+ * the client sent (a query value): a header value takes printable ASCII only (CR/LF would be refused by Node, and
+ * the client would get a 500 instead of its 400), so control characters become spaces and the rest `?`. The
+ * JSON body keeps the message as it is.
+ */
+export function jsonErrorWithDgError(
+  status: number,
+  code: string,
+  message: string,
+  dgError: string,
+): HttpResponse {
+  const res = jsonError(status, code, message);
+  let value = dgError.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/[^\x20-\x7e]/gu, '?');
+  if (value.length > DG_ERROR_MAX) value = `${value.slice(0, DG_ERROR_MAX - 3)}...`;
+  res.headers = { ...res.headers, 'dg-error': value };
+  return res;
+}
+
 /** Known error classes as table entries; anything else is not the client's to see, and rethrown. */
 export function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
@@ -95,8 +117,8 @@ export function toApiError(err: unknown): ApiError | undefined {
 export function errorResponse(err: unknown, headers: Record<string, string> = {}): HttpResponse {
   const e = toApiError(err);
   if (!e) throw err;
-  const res = jsonError(e.status, e.code, e.message);
-  res.headers = { ...res.headers, 'dg-error': e.options.dgError ?? e.message, ...headers };
+  const res = jsonErrorWithDgError(e.status, e.code, e.message, e.options.dgError ?? e.message);
+  res.headers = { ...res.headers, ...headers };
   if (e.options.retryAfterSeconds !== undefined)
     res.headers['retry-after'] = String(e.options.retryAfterSeconds);
   return res;

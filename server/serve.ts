@@ -32,7 +32,7 @@ export async function startServer(
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<RunningServer> {
   // First, so a data dir that cannot be used stops startup before any model download.
-  const store = createStore(config);
+  const store = createStore(config, log);
   return startWithStore(config, log, store).catch(async (err: unknown) => {
     await store.close?.(); // a Redis connection would keep the failed process alive
     throw err;

@@ -36,8 +36,12 @@ export type AuthResult = (
 /** Paths served without a credential (SPEC: Auth). */
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/', '/index.html', '/favicon.ico']);
 
-export function requiresAuth(method: string, path: string): boolean {
-  return method !== 'OPTIONS' && !PUBLIC_PATHS.has(path);
+/**
+ * Whatever the method: a CORS preflight is answered before auth (Guard), and any other OPTIONS is an ordinary
+ * request that must not reach a route's data without a credential.
+ */
+export function requiresAuth(path: string): boolean {
+  return !PUBLIC_PATHS.has(path);
 }
 
 export function isLoopback(address: string): boolean {
@@ -60,6 +64,12 @@ export class Authenticator {
     if (c.apiKeys !== undefined && c.apiKeysFile !== undefined) {
       throw new Error('give --api-keys or --api-keys-file, not both');
     }
+    // An identity provider signs tokens for every application it serves: without an audience, any of them would do.
+    if (c.jwksUrl !== undefined && !c.jwtAudience) {
+      throw new Error(
+        '--jwks-url needs --jwt-audience: otherwise any token its identity provider signs, for any application, is accepted',
+      );
+    }
     const keys =
       c.apiKeysFile !== undefined
         ? ApiKeyStore.fromFile(c.apiKeysFile)
@@ -81,6 +91,11 @@ export class Authenticator {
 
   get enabled(): boolean {
     return this.keys !== undefined || this.jwt !== undefined;
+  }
+
+  /** Auth off and not --allow-anonymous: the server means to serve this machine only. */
+  get loopbackOnly(): boolean {
+    return !this.enabled && !this.allowAnonymous;
   }
 
   /** One line for the startup log (loud when auth is off). */

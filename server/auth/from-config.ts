@@ -2,6 +2,7 @@
 
 import { ConfigError, type ServerConfig } from '../config.js';
 import { CorsPolicy } from '../http/cors.js';
+import { HostPolicy } from '../http/hosts.js';
 import { Limiter, type LimitsConfig } from '../limits/limiter.js';
 import type { LimitStore } from '../limits/store.js';
 import type { ApiKeyStore } from './api-keys.js';
@@ -18,6 +19,8 @@ type AuthSettings = Pick<
   | 'jwtIssuer'
   | 'allowAnonymous'
   | 'allowedOrigins'
+  | 'allowedHosts'
+  | 'host'
 > &
   Required<{ [K in keyof LimitsConfig]: number }>;
 
@@ -37,10 +40,12 @@ export function guardFromConfig(
 ): ConfiguredGuard {
   let auth: Authenticator;
   let cors: CorsPolicy;
+  let hosts: HostPolicy;
   let limiter: Limiter;
   try {
     auth = Authenticator.fromConfig(c);
     cors = CorsPolicy.fromOption(c.allowedOrigins);
+    hosts = HostPolicy.fromOption(c.allowedHosts, c.host);
     // 0 in the options means no limit.
     const limit = (n: number) => (n > 0 ? n : undefined);
     limiter = new Limiter(
@@ -58,7 +63,7 @@ export function guardFromConfig(
     throw new ConfigError((err as Error).message);
   }
   return {
-    guard: new Guard({ auth, limiter, cors, denied }),
+    guard: new Guard({ auth, limiter, cors, hosts, denied }),
     describe: auth.describe(),
     watch: (report) => auth.keys?.watch(report) ?? (() => {}),
   };

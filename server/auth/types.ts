@@ -1,6 +1,6 @@
 // What authentication decides: who is asking, or why they are refused.
 
-import { jsonError } from '../errors.js';
+import { jsonErrorWithDgError } from '../errors.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 
 /** The parts of a request that authentication reads. */
@@ -47,12 +47,8 @@ export function refusal(status: number, code: string, message: string, retryAfte
  * WWW-Authenticate on 401. Auth and limit codes are their own set (see the modules that make them).
  */
 export function refusalResponse(r: Refusal, extraHeaders: Record<string, string> = {}): HttpResponse {
-  const res = jsonError(r.status, r.code, r.message);
-  const headers: Record<string, string> = {
-    ...res.headers,
-    'dg-error': `${r.code}: ${r.message}`,
-    ...extraHeaders,
-  };
+  const res = jsonErrorWithDgError(r.status, r.code, r.message, `${r.code}: ${r.message}`);
+  const headers: Record<string, string> = { ...res.headers, ...extraHeaders };
   if (r.status === 401) headers['www-authenticate'] = 'Token realm="earshot", Bearer realm="earshot"';
   if (r.retryAfterSeconds !== undefined) headers['retry-after'] = String(r.retryAfterSeconds);
   return { ...res, headers };

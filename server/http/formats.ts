@@ -38,26 +38,43 @@ export function speakerLabel(s: Pick<CaptionSegment, 'speaker' | 'speaker_name'>
   return s.speaker === undefined ? undefined : `Speaker ${s.speaker}`;
 }
 
+/**
+ * Cue text on one line: a blank line ends a cue (SRT and VTT), and a line with `-->` reads as a timing line, so
+ * a transcript (model output, or a known speaker's text) cannot forge cues of its own.
+ */
+function oneLine(text: string): string {
+  return text
+    .replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ')
+    .replace(/-->/g, '->')
+    .trim();
+}
+
+/** WebVTT cue text is markup: `<` opens a tag and `&` an entity; escaped first, `-->` stays as `--&gt;`. */
+function vttEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 function cue(s: CaptionSegment): string {
-  const text = s.text.trim();
+  const text = oneLine(s.text);
   const who = speakerLabel(s);
   return who === undefined ? text : `[${who}] ${text}`;
 }
 
 export function toSrt(segments: readonly CaptionSegment[]): string {
   return segments
-    .filter((s) => s.text.trim())
+    .filter((s) => oneLine(s.text))
     .map((s, i) => `${i + 1}\n${clock(s.start, ',')} --> ${clock(s.end, ',')}\n${cue(s)}\n`)
     .join('\n');
 }
 
 export function toVtt(segments: readonly CaptionSegment[]): string {
   const cues = segments
-    .filter((s) => s.text.trim())
+    .filter((s) => oneLine(s.text))
     .map((s) => {
       // WebVTT voice spans carry the speaker so players can style them.
       const who = speakerLabel(s);
-      const text = who === undefined ? s.text.trim() : `<v ${who}>${s.text.trim()}`;
+      const body = oneLine(vttEscape(s.text));
+      const text = who === undefined ? body : `<v ${who}>${body}`;
       return `${clock(s.start, '.')} --> ${clock(s.end, '.')}\n${text}\n`;
     });
   return ['WEBVTT\n', ...cues].join('\n');

@@ -8,7 +8,8 @@ import type { HttpRequest, HttpResponse } from '../transport/types.js';
  * ?subject=. The anonymous subject (auth off) is reported as "".
  */
 export function usageHandler(req: HttpRequest, principal: Principal, ledger: UsageLedger): HttpResponse {
-  if (req.method !== 'GET') return errorResponse(new ApiError('METHOD', 'GET /v1/usage'));
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return errorResponse(new ApiError('METHOD', 'GET /v1/usage'));
   const asked = req.query.get('subject');
   if (!principal.admin) {
     return json({ subject: principal.subject, days: ledger.days(principal.subject) });

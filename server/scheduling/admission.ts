@@ -21,8 +21,8 @@ export const SPEECH = {
   utterancesPerSecond: 0.33,
   /** Fraction of speech in utterances long enough for early commits, which need interims even when not asked. */
   longFraction: 0.1,
-  /** Longest utterance before a forced split (endpointing off). */
-  maxUtteranceSeconds: 28,
+  /** Longest utterance (--max-utterance's default), after which it ends even with endpointing off. */
+  maxUtteranceSeconds: 30,
 };
 
 /** A stream's expected decodes per second of stream time. */

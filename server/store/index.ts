@@ -1,6 +1,6 @@
 // `--store`: which transcript store a server runs with.
 import { ConfigError } from '../config.js';
-import { FileStore } from './file.js';
+import { FileStore, type FileStoreOptions } from './file.js';
 import { MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
 import type { TranscriptStore } from './types.js';
@@ -12,13 +12,14 @@ export interface StoreConfig {
   retentionHours: number;
 }
 
-export function createStore(c: StoreConfig): TranscriptStore {
+/** `log` hears what a store skips rather than fails on (corrupt lines, files a sweep could not handle). */
+export function createStore(c: StoreConfig, log?: FileStoreOptions['log']): TranscriptStore {
   if (c.store === 'memory') return new MemoryStore();
   if (/^rediss?:\/\//.test(c.store))
     return new RedisStore({ url: c.store, retentionHours: c.retentionHours });
   const dir = c.store.startsWith('file:') ? c.store.slice('file:'.length) : c.dataDir;
   try {
-    return new FileStore({ dir, retentionHours: c.retentionHours });
+    return new FileStore({ dir, retentionHours: c.retentionHours, log });
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new ConfigError(

@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis';
 import {
   StoreUnavailableError,
+  TranscriptFullError,
   type RecordPatch,
   type SessionRecord,
   type StoredFinal,
@@ -21,6 +22,8 @@ export interface RedisStoreOptions {
   /** Writes allowed to wait at once, across every stream (bounds memory during an outage). */
   maxWaiting?: number;
   prefix?: string;
+  /** A session's finals stop at this many bytes (TranscriptFullError: the stream ends 1008). */
+  maxSessionBytes?: number;
 }
 
 // A lease value is `HOLDER CLIENT-ID`: the holder (`replica/connection`) and the Redis client id of its
@@ -31,8 +34,15 @@ if v == false or v == ARGV[4] or string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' 
   or (ARGV[3] ~= '' and string.sub(v, 1, #ARGV[3]) == ARGV[3]) then
   redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[2]) return 1 end
 return v`;
-// A final for an existing session: stored, lastSeq moved, retention re-armed; 0 when the session is unknown.
+// A final for an existing session: stored, lastSeq moved, retention re-armed; 0 when the session is unknown, 2
+// when it would take the session's finals past ARGV[5] bytes (counted in the record's BYTES field, once per final
+// even when a write is retried).
+const BYTES = '_bytes';
 const APPEND = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) == false then
+  if tonumber(redis.call('HGET', KEYS[1], '${BYTES}') or '0') + #ARGV[2] > tonumber(ARGV[5]) then return 2 end
+  redis.call('HINCRBY', KEYS[1], '${BYTES}', #ARGV[2])
+end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'lastSeq', ARGV[3])
 if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) redis.call('EXPIRE', KEYS[2], ARGV[4]) end
@@ -45,11 +55,13 @@ export class RedisStore implements TranscriptStore {
   private waiting = 0;
   private closed = false;
   private readonly ttlSeconds: number;
+  private readonly maxBytes: number;
   /** This connection's Redis client id, written into leases so a contender can tell a dead holder. */
   private clientId: Promise<string> | undefined;
 
   constructor(private readonly o: RedisStoreOptions) {
     this.ttlSeconds = Math.round(o.retentionHours * 3600);
+    this.maxBytes = o.maxSessionBytes ?? 64 * 2 ** 20;
     this.redis = new Redis(o.url, {
       commandTimeout: o.commandTimeoutMs ?? 2000,
       // Commands wait for a (re)connection only briefly (commandTimeout); our write loop decides how long a final
@@ -130,8 +142,13 @@ export class RedisStore implements TranscriptStore {
         JSON.stringify(final),
         JSON.stringify(final.seq),
         String(this.ttlSeconds),
+        String(this.maxBytes),
       ),
     );
+    if (stored === 2) {
+      const mib = Math.round(this.maxBytes / 2 ** 20);
+      throw new TranscriptFullError(`transcript of session ${session} is full (${mib} MiB)`);
+    }
     if (stored !== 1) throw new Error(`unknown session ${session}`);
   }
 
@@ -143,6 +160,7 @@ export class RedisStore implements TranscriptStore {
   async get(session: string): Promise<SessionRecord | undefined> {
     const h = await this.redis.hgetall(this.key('rec', session));
     if (!h.id) return undefined;
+    delete h[BYTES];
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)])) as SessionRecord;
   }
 

@@ -65,3 +65,11 @@ export interface TranscriptStore {
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
+
+/**
+ * The session's transcript reached the store's size cap: the stream ends (1008) rather than grow it without bound;
+ * a new session starts a new transcript.
+ */
+export class TranscriptFullError extends Error {
+  override name = 'TranscriptFullError';
+}

@@ -35,6 +35,9 @@ export interface SessionConfig {
   /** Temperature schedules: finals may fall back, interims never do (they are replaced soon anyway). */
   finalTemperatures: readonly number[];
   compressionRatioThreshold: number;
+  /** Control messages (KeepAlive, Finalize, CloseStream) past this rate close the stream 1008. */
+  controlMessagesPerSecond: number;
+  controlMessageBurst: number;
 }
 
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
@@ -53,4 +56,6 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   maxSendBufferBytes: 1024 * 1024,
   finalTemperatures: [0, 0.2, 0.4],
   compressionRatioThreshold: 2.4,
+  controlMessagesPerSecond: 20,
+  controlMessageBurst: 100,
 };

@@ -19,8 +19,11 @@ export interface FinalsDeps {
   seqStart: number;
   /** Session time of the audio received so far. */
   now(): number;
-  /** A final was stored as `seq` (before it is sent): the session advances and records its committed time. */
-  stored(seq: number): Promise<void>;
+  /**
+   * Final `seq` was delivered to the store (before it is sent; `appended` false: it was empty and nothing was
+   * written): the session advances and records its committed time.
+   */
+  stored(seq: number, appended: boolean): Promise<void>;
   /** A final was handed to the client (or could not be): metrics, lag. */
   sent(lag: number): void;
   warn(o: object, msg: string): void;
@@ -102,7 +105,7 @@ export class FinalQueue {
     this.storedSeq = seq;
     this.pending.splice(this.pending.indexOf(span), 1);
     this.lastFinalEnd = Math.max(this.lastFinalEnd, span.to);
-    await this.d.stored(seq);
+    await this.d.stored(seq, words.length > 0);
     if (this.d.writer.send(msg)) this.sentSeq = seq;
     this.d.sent(msg.lag);
   }

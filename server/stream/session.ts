@@ -1,7 +1,13 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { ListenParams } from '../params.js';
 import { quoteInput } from '../protocol.js';
-import { StoreUnavailableError, type RecordPatch, type StoredFinal } from '../store/types.js';
+import {
+  StoreUnavailableError,
+  TranscriptFullError,
+  type RecordPatch,
+  type StoredFinal,
+} from '../store/types.js';
+import { ControlRate } from './control-rate.js';
 import { Ending } from './ending.js';
 import { FinalQueue } from './finals.js';
 import { AudioInput } from './input.js';
@@ -56,6 +62,7 @@ export class StreamSession {
   private ended = false;
   private slotFreed: Promise<void> | undefined;
   private lagging = false;
+  private readonly controlRate: ControlRate;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
@@ -87,6 +94,7 @@ export class StreamSession {
     });
     this.interims = this.interimPolicy();
     this.committed = this.recordedCommitted = this.offset;
+    this.controlRate = new ControlRate(d.config.controlMessagesPerSecond, d.config.controlMessageBurst);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -98,8 +106,11 @@ export class StreamSession {
       labeler: this.labeler,
       seqStart: this.d.seqStart ?? 0,
       now: () => this.receivedSeconds,
-      stored: (seq) => {
+      stored: (seq, appended) => {
         this.advanceCommitted();
+        // An empty final (a Finalize with nothing buffered) stores nothing; only a committed time that moved is
+        // worth a write. Its seq need not be durable: a resume continues after the client's resume_from.
+        if (!appended && this.committed === this.recordedCommitted) return Promise.resolve();
         return this.record({ committed: this.committed, lastSeq: seq, ...this.speakerState() });
       },
       sent: (lag) => {
@@ -225,6 +236,12 @@ export class StreamSession {
 
   onText(text: string): void {
     if (this.writer.closed) return;
+    if (!this.controlRate.take()) {
+      const limit = this.controlRate.describe();
+      this.writer.error('TOO_MANY_MESSAGES', `too many control messages: at most ${limit}`);
+      this.fail(1008, this.ending.resumeReason(`too many control messages (over ${limit})`));
+      return;
+    }
     let msg: { type?: unknown };
     try {
       msg = JSON.parse(text) as { type?: unknown };
@@ -309,6 +326,7 @@ export class StreamSession {
   }
 
   private internalError(err: unknown): void {
+    if (err instanceof TranscriptFullError) return this.transcriptFull();
     this.d.log.error(
       { session: this.id, err: (err as Error).message, stack: (err as Error).stack },
       'session failed',
@@ -425,7 +443,16 @@ export class StreamSession {
     if (patch.committed !== undefined) this.recordedCommitted = patch.committed;
     return this.d.store.update(this.id, patch).catch((err: unknown) => {
       this.d.log.warn({ session: this.id, err: (err as Error).message }, 'transcript store update failed');
+      if (err instanceof TranscriptFullError) this.transcriptFull();
     });
+  }
+
+  /** The store's cap on one session's transcript: the stream ends, a new session starts a new transcript. */
+  private transcriptFull(): void {
+    if (this.writer.closed) return;
+    const why = 'transcript size limit reached; start a new session';
+    this.writer.error('TRANSCRIPT_FULL', why);
+    this.fail(1008, why);
   }
 
   /** A warning when finals fall behind the audio by more than lagWarnSeconds; once per episode, not per frame. */

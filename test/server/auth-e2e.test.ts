@@ -204,6 +204,44 @@ describe('refused before the upgrade and on HTTP', () => {
     assert.equal((await fetch(server.url + '/metrics')).status, 401);
   });
 
+  test('OPTIONS without a credential reads nothing: 401, only a real preflight is answered before auth', async () => {
+    for (const path of ['/metrics', '/v1/usage', '/v1/sessions/x/transcript']) {
+      const res = await fetch(server.url + path, { method: 'OPTIONS' });
+      assert.equal(res.status, 401, path);
+      assert.doesNotMatch(await res.text(), /earshot_subject_audio_seconds|key:/, path);
+    }
+    // A browser's preflight from the page's own origin still passes, and a credential gets the router's 204.
+    const pre = await fetch(`${server.url}/metrics`, {
+      method: 'OPTIONS',
+      headers: { origin: server.url, 'access-control-request-method': 'GET' },
+    });
+    assert.equal(pre.status, 204);
+    const options = await fetch(`${server.url}/metrics`, {
+      method: 'OPTIONS',
+      headers: { authorization: `Token ${KEYS.alice}` },
+    });
+    assert.deepEqual([options.status, await options.text()], [204, '']);
+    const post = await fetch(`${server.url}/metrics`, {
+      method: 'POST',
+      headers: { authorization: `Token ${KEYS.alice}` },
+    });
+    assert.equal(post.status, 405);
+  });
+
+  test('behind a reverse proxy (auth on): the public Host name it forwards needs no --allowed-hosts', async () => {
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) =>
+      request(
+        `${server.url}/v1/usage`,
+        { headers: { host: 'earshot.example.com', authorization: `Token ${KEYS.alice}` } },
+        (res) => resolve(res.resume().statusCode!),
+      )
+        .on('error', reject)
+        .end(),
+    );
+    assert.equal(status, 200);
+  });
+
   test('a page on another origin: refused on the upgrade, on HTTP and in the preflight', async () => {
     const h = { authorization: `Token ${KEYS.alice}`, origin: 'https://evil.example' };
     for (const o of [await viaHttp(h), await viaUpgrade(h)])

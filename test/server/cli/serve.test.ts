@@ -95,6 +95,18 @@ describe('earshot serve: usage errors', () => {
       /^earshot: the JWT secret must be at least 32 bytes/,
     ],
     [
+      'a --jwks-url without --jwt-audience',
+      ['--port', '0', '--store', 'memory', '--jwks-url', 'http://127.0.0.1:9/jwks.json'],
+      {},
+      /^earshot: --jwks-url needs --jwt-audience: otherwise any token its identity provider signs/,
+    ],
+    [
+      'a bad --allowed-hosts entry',
+      ['--port', '0', '--store', 'memory', '--allowed-hosts', 'https://earshot.example.com'],
+      {},
+      /^earshot: allowed host "https:\/\/earshot\.example\.com" must be a bare host name/,
+    ],
+    [
       'a bad API key list from the environment',
       ['--port', '0', '--store', 'memory'],
       { EARSHOT_API_KEYS: 'me:key,me:other' },

@@ -41,6 +41,23 @@ describe('subtitle formats', () => {
     assert.match(toSrt(named), /\n\[Al  b  x\] Hi\n/);
   });
 
+  test('cue text cannot end a cue or forge one: line breaks, -->, and VTT markup are escaped', () => {
+    const forged = ' a <b>&amp; b\n\n99\n00:00:05,000 --> 00:00:06,000\nforged\r\n\r\nc ';
+    const cues = [{ start: 0, end: 1, text: forged }];
+    assert.equal(
+      toSrt(cues),
+      '1\n00:00:00,000 --> 00:00:01,000\na <b>&amp; b 99 00:00:05,000 -> 00:00:06,000 forged c\n',
+    );
+    assert.equal(
+      toVtt(cues),
+      'WEBVTT\n\n00:00:00.000 --> 00:00:01.000\na &lt;b&gt;&amp;amp; b 99 00:00:05,000 --&gt; 00:00:06,000 forged c\n',
+    );
+    // Session exports go through the same functions (captionsFromFinals -> toSrt/toVtt).
+    const finals = [{ start: 0, end: 1, transcript: 'x\n\ny --> z', words: [] }];
+    assert.equal((toSrt(captionsFromFinals(finals)).match(/-->/g) ?? []).length, 1);
+    assert.doesNotMatch(toVtt(captionsFromFinals(finals)), /\n\ny/);
+  });
+
   test('live finals: a final whose words change speaker becomes two cues', () => {
     const w = (word: string, start: number, speaker?: number) => ({
       start,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { concat, FIXTURES, speechFixture, wav16 } from '../../helpers/audio.js';
@@ -81,8 +81,9 @@ function captions(page: Page, selector: string) {
 describe('live captions page in Chromium', { skip }, () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
   let browser: Browser;
+  let model: string;
   before(async () => {
-    const model = await synthModel({ script: '<|0.00|> hello world<|1.00|>', timestamped: true });
+    model = await synthModel({ script: '<|0.00|> hello world<|1.00|>', timestamped: true });
     server = await startTestServer({ model, admissionTarget: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -416,6 +417,40 @@ describe('live captions page in Chromium', { skip }, () => {
     assert.deepEqual(errors, []);
     await page.close();
   });
+  test('with ?token= (auth on): the socket and the SRT download carry it in headers, never in a URL', async () => {
+    const KEY = 'page-secret-key';
+    const keyed = await startTestServer({ model, admissionTarget: 0, apiKeys: `page:${KEY}` });
+    const page = await browser.newPage(); // CSP enforced: the blob download must work under it
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(String(e)));
+    const urls: string[] = [];
+    const authorization: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      urls.push(r.url());
+      if (r.url().includes('/transcript')) authorization.push(r.headers()['authorization']);
+    });
+    page.on('websocket', (ws) => urls.push(ws.url()));
+    await page.goto(`${keyed.url}/?token=${KEY}`);
+    await page.click('#start');
+    await page.locator('#captions .final').first().waitFor({ timeout: 30_000 });
+    await page.click('#stop');
+    await page.locator('#status', { hasText: 'closed 1000' }).waitFor({ timeout: 30_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#srt')]);
+    const srt = readFileSync((await download.path())!, 'utf8');
+    assert.match(srt, /^1\n\d\d:\d\d:\d\d,\d{3} --> .*\nhello world\n/);
+    assert.match(download.suggestedFilename(), /\.srt$/);
+    assert.deepEqual(authorization, [`Bearer ${KEY}`]);
+    // The page's own address has the token (the user typed it); no request the page makes may.
+    assert.deepEqual(
+      urls.slice(1).filter((u) => u.includes(KEY)),
+      [],
+    );
+    assert.doesNotMatch((await page.getAttribute('#srt', 'href'))!, /token/);
+    assert.deepEqual(problems, []);
+    await page.close();
+    await keyed.stop();
+  });
+
   test('under its own Content-Security-Policy: microphone, meter and a file run with no violation', async () => {
     const page = await browser.newPage(); // CSP enforced: the test only clicks and reads
     const problems: string[] = [];

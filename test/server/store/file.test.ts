@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, utimesSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileStore } from '../../../server/store/file.js';
+import { TranscriptFullError } from '../../../server/store/types.js';
 import { final, record } from '../../helpers/store.js';
 
 function dir(): string {
@@ -30,7 +40,7 @@ test('finals survive a process that never closed the store (what a crash leaves 
   assert.deepEqual((await b.finals('s1'))[0], final(1));
 });
 
-test('a torn last line is ignored; corruption in the middle is an error', async () => {
+test('a torn last line is ignored; a corrupt line in the middle is skipped, logged once, and the rest kept', async () => {
   const d = dir();
   const s = new FileStore({ dir: d, retentionHours: 0 });
   await s.open(record('torn'));
@@ -49,8 +59,21 @@ test('a torn last line is ignored; corruption in the middle is an error', async 
     (await new FileStore({ dir: d, retentionHours: 0 }).finals('torn')).map((f) => f.seq),
     [1, 2],
   );
-  appendFileSync(join(d, file), 'garbage\n{"type":"update","patch":{"status":"closed"}}\n');
-  await assert.rejects(() => new FileStore({ dir: d, retentionHours: 0 }).get('torn'), /corrupt at line/);
+  appendFileSync(
+    join(d, file),
+    'garbage\n{"type":"final"}\n' +
+      `${JSON.stringify({ type: 'final', final: final(3) })}\n{"type":"update","patch":{"status":"closed"}}\n`,
+  );
+  const warnings: object[] = [];
+  const third = new FileStore({ dir: d, retentionHours: 0, log: { warn: (o) => warnings.push(o) } });
+  assert.equal((await third.get('torn'))?.status, 'closed');
+  assert.equal((await third.get('torn'))?.lastSeq, 3);
+  assert.deepEqual(
+    (await third.finals('torn')).map((f) => f.seq),
+    [1, 2, 3],
+  );
+  assert.equal(warnings.length, 1, 'logged once per file, not per read');
+  assert.match(JSON.stringify(warnings[0]), /"lines":2/);
 });
 
 test('client-chosen ids never become paths', async () => {
@@ -118,4 +141,110 @@ test('the sweeper deletes sessions past the retention, not live ones of this pro
   assert.ok(await s.get('streaming'));
   assert.ok(await s.get('fresh'));
   await s.close();
+});
+
+/** This process's open descriptors on files under `d`. */
+function openFiles(d: string): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(d) ? [target] : [];
+    } catch {
+      return []; // the descriptor readdir itself used
+    }
+  });
+}
+
+test('a final written after the session closed does not leave its file open, and the sweeper can age it out', async () => {
+  const d = dir();
+  const s = new FileStore({ dir: d, retentionHours: 1, sweepIntervalMs: 3_600_000 });
+  await s.open(record('late'));
+  await s.append('late', final(1));
+  assert.equal(openFiles(d).length, 1, 'a live session keeps its file open');
+  // A client dropped mid-speech: the closing update comes first, its last final and the summary after.
+  await s.update('late', { status: 'closed' });
+  await s.append('late', final(2));
+  await s.update('late', { duration: 3, committed: 3 });
+  assert.deepEqual(openFiles(d), []);
+  assert.deepEqual(
+    (await s.finals('late')).map((f) => f.seq),
+    [1, 2],
+  );
+  const old = (Date.now() - 2 * 3_600_000) / 1000;
+  utimesSync(join(d, readdirSync(d)[0]), old, old);
+  assert.equal(await s.sweep(), 1);
+  await s.close();
+});
+
+test('a write that fails midway (disk full) is cut back: no torn line mid-file, later finals load', async () => {
+  const d = dir();
+  let failNext = false;
+  const s = new FileStore({
+    dir: d,
+    retentionHours: 0,
+    appendLine: async (fh, text) => {
+      if (!failNext) return void (await fh.appendFile(text));
+      failNext = false;
+      await fh.appendFile(text.slice(0, text.length >> 1));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    },
+  });
+  await s.open(record('full'));
+  await s.append('full', final(1));
+  failNext = true;
+  await assert.rejects(() => s.append('full', final(2)), /ENOSPC/);
+  await s.append('full', final(3));
+  await s.update('full', { status: 'closed' });
+  const text = readFileSync(join(d, readdirSync(d)[0]), 'utf8');
+  for (const line of text.trimEnd().split('\n')) JSON.parse(line); // every line whole
+  assert.deepEqual(
+    (await new FileStore({ dir: d, retentionHours: 0 }).finals('full')).map((f) => f.seq),
+    [1, 3],
+  );
+});
+
+test('a sweep goes past files it cannot read or parse: logged, the others still swept', async () => {
+  const d = dir();
+  const warnings: string[] = [];
+  const s = new FileStore({
+    dir: d,
+    retentionHours: 1,
+    sweepIntervalMs: 3_600_000,
+    log: { warn: (_o, msg) => warnings.push(msg) },
+  });
+  for (const id of ['a', 'b']) {
+    await s.open(record(id));
+    await s.update(id, { status: 'closed' });
+  }
+  const [first] = readdirSync(d);
+  appendFileSync(join(d, first), 'garbage\n{"type":"update","patch":{"status":"closed"}}\n');
+  mkdirSync(join(d, `${'0'.repeat(40)}.jsonl`)); // a name that cannot be read as a file
+  const old = (Date.now() - 2 * 3_600_000) / 1000;
+  for (const name of readdirSync(d)) utimesSync(join(d, name), old, old);
+  assert.equal(await s.sweep(), 2, 'both session files, the corrupt one included');
+  assert.deepEqual(readdirSync(d), [`${'0'.repeat(40)}.jsonl`]);
+  assert.equal(warnings.length, 1);
+  await s.close();
+});
+
+test('a session file stops taking finals at its cap; the closing update still lands', async () => {
+  const d = dir();
+  const s = new FileStore({ dir: d, retentionHours: 0, maxSessionBytes: 2000 });
+  await s.open(record('cap'));
+  let stored = 0;
+  let err: unknown;
+  for (let i = 1; i <= 100 && !err; i++) {
+    await s.append('cap', final(i)).then(
+      () => stored++,
+      (e: unknown) => (err = e),
+    );
+  }
+  assert.ok(err instanceof TranscriptFullError, String(err));
+  assert.match((err as Error).message, /transcript of session cap is full/);
+  assert.ok(stored > 3 && stored < 100, `${stored} finals stored`);
+  await s.update('cap', { status: 'closed' });
+  assert.ok(statSync(join(d, readdirSync(d)[0])).size <= 2000 + 64 * 1024);
+  const r = await s.get('cap');
+  assert.equal(r?.status, 'closed');
+  assert.equal((await s.finals('cap')).length, stored);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { StoreUnavailableError } from '../../../server/store/types.js';
+import { StoreUnavailableError, TranscriptFullError } from '../../../server/store/types.js';
 import { RedisStore } from '../../../server/store/redis.js';
 import { final, record } from '../../helpers/store.js';
 import { NO_REDIS, startRedis, type TestRedis } from '../../helpers/redis.js';
@@ -152,5 +152,25 @@ describe('RedisStore against a real redis-server', { skip: NO_REDIS }, () => {
     } finally {
       await redis.restart();
     }
+  });
+  test("a session's finals stop at the size cap (a retried final counts once); the record hides the count", async () => {
+    const a = store({ maxSessionBytes: 1500 });
+    await a.open(record('cap'));
+    let stored = 0;
+    let err: unknown;
+    for (let i = 1; i <= 100 && !err; i++) {
+      await a.append('cap', final(i)).then(
+        () => stored++,
+        (e: unknown) => (err = e),
+      );
+      if (!err) await a.append('cap', final(i)); // a retry of the same final: no extra bytes
+    }
+    assert.ok(err instanceof TranscriptFullError, String(err));
+    assert.ok(stored > 3 && stored < 100, `${stored} finals stored`);
+    assert.equal((await a.finals('cap')).length, stored);
+    await a.update('cap', { status: 'closed' });
+    const r = await a.get('cap');
+    assert.equal(r?.status, 'closed');
+    assert.deepEqual(Object.keys(r!).sort(), Object.keys(record('cap')).sort());
   });
 });
