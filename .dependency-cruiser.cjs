@@ -40,6 +40,15 @@ module.exports = {
       to: { path: '^(audio|models|server|bench)/' },
     },
     {
+      name: 'product-code-is-used-by-the-product',
+      comment:
+        'A module of audio/, models/ or server/ that the server and CLI never reach is kept alive only by tests or ' +
+        'benches: delete it, or move it beside what uses it.',
+      severity: 'error',
+      from: { path: '^(server/main\\.ts|bin/)' },
+      to: { path: '^(audio|models|server)/', reachable: false },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -12,6 +12,14 @@ export function bytesPerSample(encoding: Encoding): number {
   return encoding === 'linear16' ? 2 : encoding === 'float32' ? 4 : 1;
 }
 
+/** Seconds of audio that `bytes` of raw PCM hold, at its own sample rate and channel count. */
+export function pcmSeconds(
+  bytes: number,
+  f: { encoding: Encoding; channels: number; sampleRate: number },
+): number {
+  return bytes / (bytesPerSample(f.encoding) * f.channels) / f.sampleRate;
+}
+
 /** G.711 µ-law byte → 16-bit linear value (range ±32124), per ITU-T G.711. */
 export function mulawToLinear(byte: number): number {
   const u = ~byte & 0xff;

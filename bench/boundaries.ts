@@ -21,7 +21,7 @@ import WebSocket from 'ws';
 import { UtteranceSegmenter } from '../models/vad/segmenter.js';
 import { loadSileroVad } from '../models/vad/silero.js';
 import { synthesizeWhisper } from '../models/synth/index.js';
-import { DEFAULTS } from '../server/config.js';
+import { DEFAULTS } from '../server/options.js';
 import { startServer } from '../server/serve.js';
 import { DEFAULT_SESSION_CONFIG } from '../server/stream/config.js';
 import { boundaryErrors, trueUtterances, type Span } from './lib/boundaries.js';

@@ -27,7 +27,7 @@ import { LiveDiarizer } from '../models/speaker/live.js';
 import type { TimeSpan } from '../models/speaker/segment.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
-import { writeSpeakerModel } from '../models/speaker/synth.js';
+import { writeSpeakerModel } from '../test/helpers/speaker-model.js';
 import { loadSileroVad, type SileroVad } from '../models/vad/silero.js';
 import { type Turn, diarizationError, parseRttm } from './lib/der.js';
 import { table, writeReport } from './lib/report.js';

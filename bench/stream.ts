@@ -143,19 +143,35 @@ function runClients(
 interface Level {
   streams: number;
   refused: number;
+  /** Why each refused stream was refused (the server's reason), in joining order. */
+  refusedBecause: string[];
   finalDelayMs: { p50: number; p95: number; p99: number; n: number };
   cadenceGapMs: { p50: number; p95: number; n: number };
   lagS: { p50: number; p95: number; max: number };
+  /**
+   * The finals' own lag as the server reports it (audio received after the final's end when it was sent: the
+   * endpointing silence, queueing and decoding, in audio time). Beside the client's endpoint-to-final it says how
+   * much of that delay the server saw: the rest is audio reaching the server late (a starved client or event loop).
+   */
+  finalLagP95S: number;
   missedFinals: number;
   serverCpu: number;
   serverRssMiB: number;
+  engine: EngineStats;
   /** diarize=true: the server's time on speaker labels per stream-second (its metric), ms. */
   labelMsPerStreamSecond?: number;
   pass: boolean;
 }
 
-function analyse(records: StreamRecord[], streams: number, cpu: number, rss: number): Level {
+function analyse(
+  records: StreamRecord[],
+  streams: number,
+  cpu: number,
+  rss: number,
+  engine: EngineStats,
+): Level {
   const delays: number[] = [];
+  const finalLags: number[] = [];
   const gaps: number[] = [];
   const lags: number[] = [];
   let missed = 0;
@@ -165,7 +181,11 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
     // stream opened, the client paces like a microphone) to the final's arrival. It includes the frame buffering
     // (up to 100 ms) and the endpointing silence the server must wait for. Measured per final, so utterances closer
     // than the endpointing (merged into one final) are not counted twice.
-    for (const f of r.results) if (f.final && f.speechFinal && f.text) delays.push(f.at - f.end * 1000);
+    for (const f of r.results) {
+      if (!f.final || !f.speechFinal || !f.text) continue;
+      delays.push(f.at - f.end * 1000);
+      finalLags.push(f.lag);
+    }
     for (const seg of r.truth) {
       const endMs = seg.end * 1000;
       if (!r.results.some((x) => x.final && x.text && x.end > seg.start && x.start < seg.end)) missed++;
@@ -179,6 +199,11 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
     }
   }
   const refused = records.filter((x) => x.refused || x.closeCode === 1013).length;
+  const refusedBecause = records
+    .map((x, i) =>
+      x.refused ? `#${i + 1}: ${x.refusedBecause ?? '?'}` : x.closeCode === 1013 ? `#${i + 1}: 1013` : '',
+    )
+    .filter(Boolean);
   const finalDelayMs = {
     p50: quantile(delays, 0.5),
     p95: quantile(delays, 0.95),
@@ -189,17 +214,21 @@ function analyse(records: StreamRecord[], streams: number, cpu: number, rss: num
   return {
     streams,
     refused,
+    refusedBecause,
     finalDelayMs,
     cadenceGapMs,
     lagS: { p50: quantile(lags, 0.5), p95: quantile(lags, 0.95), max: Math.max(0, ...lags) },
+    finalLagP95S: quantile(finalLags, 0.95),
     missedFinals: missed,
     serverCpu: cpu,
     serverRssMiB: rss,
+    engine,
     pass:
       refused === 0 &&
       missed <= delays.length * 0.02 &&
       finalDelayMs.p95 <= endpointing + 1000 &&
-      (gaps.length === 0 || cadenceGapMs.p95 <= 2000),
+      // The interim cadence is judged only when interims were asked for: without them an utterance has none.
+      (!interims || gaps.length === 0 || cadenceGapMs.p95 <= 2000),
   };
 }
 
@@ -209,18 +238,46 @@ const files = existsSync(CORPUS)
       .map((f) => CORPUS + f)
   : [];
 
+/** The server's /metrics text ('' when it cannot be read). */
+async function metricsText(server: Server): Promise<string> {
+  try {
+    return await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  } catch {
+    return '';
+  }
+}
+
+const metric = (text: string, name: string) =>
+  Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+
 /** The server's earshot_speaker_labelling_seconds_total (0 when it cannot be read). */
 async function labellingSeconds(server: Server): Promise<number> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
-    return Number(/^earshot_speaker_labelling_seconds_total (\S+)$/m.exec(text)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
+  return metric(await metricsText(server), 'earshot_speaker_labelling_seconds_total');
+}
+
+/** Where inference time went during a level: engine calls, their mean size, service and queueing (server metrics). */
+interface EngineStats {
+  batches: number;
+  meanBatch: number;
+  meanServiceMs: number;
+  meanQueueMs: number;
+}
+
+function engineDelta(before: string, after: string): EngineStats {
+  const d = (name: string) => metric(after, name) - metric(before, name);
+  const batches = d('earshot_batch_size_count');
+  const per = (x: number) => (batches > 0 ? x / batches : 0);
+  return {
+    batches,
+    meanBatch: per(d('earshot_batch_size_sum')),
+    meanServiceMs: per(d('earshot_inference_seconds_sum{stage="batch"}') * 1000),
+    meanQueueMs: per(d('earshot_queue_delay_seconds_sum') * 1000),
+  };
 }
 
 async function level(server: Server, streams: number, spreadMs?: number): Promise<Level> {
   const labels0 = diarize ? await labellingSeconds(server) : 0;
+  const metrics0 = await metricsText(server);
   const cpu0 = cpuSeconds(server.proc.pid!);
   const t0 = performance.now();
   let rss = rssMiB(server.proc.pid!);
@@ -234,7 +291,7 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   })) as StreamRecord[];
   clearInterval(sampler);
   const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
-  const l = analyse(records, streams, cpu, rss);
+  const l = analyse(records, streams, cpu, rss, engineDelta(metrics0, await metricsText(server)));
   if (diarize) {
     const admitted = records.filter((r) => !r.refused).length;
     l.labelMsPerStreamSecond =
@@ -243,6 +300,7 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   process.stderr.write(
     `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}% -> ${l.pass ? 'pass' : 'FAIL'}\n`,
   );
+  for (const why of l.refusedBecause) process.stderr.write(`    refused ${why}\n`);
   return l;
 }
 
@@ -338,6 +396,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'final p50 ms': Math.round(l.finalDelayMs.p50),
     'final p95 ms': Math.round(l.finalDelayMs.p95),
     'final p99 ms': Math.round(l.finalDelayMs.p99),
+    'server final lag p95 ms': Math.round(l.finalLagP95S * 1000),
     finals: l.finalDelayMs.n,
     missed: l.missedFinals,
     'cadence p95 ms': Math.round(l.cadenceGapMs.p95),
@@ -345,6 +404,9 @@ function levelRow(l: Level): Record<string, string | number> {
     refused: l.refused,
     'cpu %': Math.round(l.serverCpu * 100),
     'rss MiB': Math.round(l.serverRssMiB),
+    'mean batch': +l.engine.meanBatch.toFixed(1),
+    'batch ms': Math.round(l.engine.meanServiceMs),
+    'queued ms': Math.round(l.engine.meanQueueMs),
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),

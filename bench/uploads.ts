@@ -32,7 +32,10 @@ function rssMb(): { rss: number; peak: number } {
 async function child(): Promise<void> {
   const root = resolve(values.root);
   const { EarshotApp } = (await import(`${root}/server/app.ts`)) as typeof import('../server/app.js');
-  const { DEFAULTS } = (await import(`${root}/server/config.ts`)) as typeof import('../server/config.js');
+  // Older checkouts kept the option table in config.ts.
+  const { DEFAULTS } = (await import(`${root}/server/options.ts`).catch(
+    () => import(`${root}/server/config.ts`),
+  )) as typeof import('../server/options.js');
   const { Metrics } = (await import(`${root}/server/metrics.ts`)) as typeof import('../server/metrics.js');
   const { MemoryStore } = (await import(
     `${root}/server/store.ts`

@@ -12,7 +12,7 @@ import { calibrate } from './scheduling/calibration.js';
 import { EarshotApp } from './app.js';
 import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
-import { type ServerConfig } from './config.js';
+import { type ServerConfig } from './options.js';
 import { createStore, describeStore } from './store/index.js';
 import type { TranscriptStore } from './store/types.js';
 import { guardFromConfig } from './auth/from-config.js';
@@ -92,6 +92,7 @@ async function startWithStore(
     },
     {
       busyMs: () => scheduler.busyMs(),
+      doneBusyMs: () => scheduler.doneBusyMs(),
       decodes: () => scheduler.windowsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
       active: () => app.activeStreams,

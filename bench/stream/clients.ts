@@ -25,6 +25,8 @@ export interface Segment {
 }
 export interface StreamRecord {
   refused: boolean;
+  /** The server's reason for a refusal (the 503 body), so a bench run says which rule refused. */
+  refusedBecause?: string;
   closeCode?: number;
   /** Wall clock (ms since the stream's t0) when the audio at stream time t was sent: t0 + offset + t*1000. */
   offsetMs: number;
@@ -59,7 +61,15 @@ async function runStream(i: number, t0: number): Promise<StreamRecord> {
   const ws = new WebSocket(args.url);
   const start = await new Promise<number | null>((resolve) => {
     ws.once('open', () => resolve(performance.now()));
-    ws.once('unexpected-response', () => resolve(null));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d));
+      res.on('end', () => {
+        rec.refusedBecause = body.slice(0, 300);
+        resolve(null);
+      });
+      res.on('error', () => resolve(null));
+    });
     ws.once('error', () => resolve(null));
   });
   if (start === null) {

@@ -27,8 +27,9 @@ export { SynthError } from './errors.js';
  * Generator version, stored in config.json ("earshot_synth".generator): bump it whenever the files for the same
  * options change, so caches built by an older generator are rebuilt (models/resolve.ts).
  * 3: random models end their windows at a realistic length (pacing.ts; 2 counted the prompt's special tokens).
+ * 4: q8 weights are 7-bit (reduce_range), so they track fp32 on CPUs without VNNI too.
  */
-export const SYNTH_GENERATOR_VERSION = 3;
+export const SYNTH_GENERATOR_VERSION = 4;
 
 export type SynthSize = 'micro' | 'tiny' | 'base' | 'small';
 export type SynthDtype = 'fp32' | 'q8' | 'fp16';

@@ -14,6 +14,7 @@ import { Regrouper, ResumeBuffer } from './audio-buffer.js';
 import { Connection, HandshakeRefused, type ServerMessage } from './connection.js';
 import { toSpeechData, type MetadataMessage, type ResultsMessage } from './events.js';
 import { authHeaders, streamUrl, type STTOptions, type StreamFormat } from './options.js';
+import { aborted, sleep, timeout } from './waits.js';
 
 const SpeechEventType = stt.SpeechEventType;
 /** 409 on resume: the previous connection is still delivering its last finals; ask again this often. */
@@ -437,25 +438,4 @@ function closeError(c: { code: number; reason: string }): APIError {
   // Undecodable audio would fail again on every retry.
   if (c.code === 1011 && c.reason === 'DATA-0000') return new APIError(what, { retryable: false });
   return new APIConnectionError({ message: what });
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
-}
-
-function timeout(ms: number): Promise<'timeout'> {
-  return new Promise((r) => setTimeout(() => r('timeout'), ms).unref());
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,10 +1,11 @@
 import { initializeLogger, stt as agents } from '@livekit/agents';
 import { AudioFrame, dispose } from '@livekit/rtc-node';
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { encode, speechFixture, type SpeechFixture } from '../../test/helpers/audio.js';
 import { synthModel } from '../../test/helpers/models.js';
 import { startTestServer } from '../../test/helpers/server.js';
-import type { ServerConfig } from '../../server/config.js';
+import type { ServerConfig } from '../../server/options.js';
 
 /** Test plumbing: a real earshot server with a scripted model, the fixture as LiveKit frames, event capture. */
 
@@ -103,4 +104,21 @@ export function finals(events: agents.SpeechEvent[]): agents.SpeechData[] {
 export function names(events: agents.SpeechEvent[]): string {
   const short = ['START', 'INTERIM', 'FINAL', 'END', 'USAGE', 'PREFLIGHT'];
   return events.map((e) => short[e.type]).join(' ');
+}
+
+/**
+ * Streams 16 kHz samples (as `rate` frames, paced), ends the input and checks that START and END alternate:
+ * the events, their names for messages, and the START/END events.
+ */
+export async function streamTurns(stream: agents.SpeechStream, samples16k: Float32Array, rate = 16000) {
+  const events = collect(stream);
+  await pushPaced(stream, toFrames(samples16k, rate), 10);
+  stream.endInput();
+  const evs = await events;
+  const seq = names(evs);
+  const turns = evs.filter((e) => e.type === T.START_OF_SPEECH || e.type === T.END_OF_SPEECH);
+  turns.forEach((e, i) =>
+    assert.equal(e.type, i % 2 === 0 ? T.START_OF_SPEECH : T.END_OF_SPEECH, `alternation: ${seq}`),
+  );
+  return { evs, seq, turns };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { STT } from '../src/index.js';
 import { noisySpeechFixture } from '../../test/helpers/audio.js';
-import { collect, earshotForThisFile, finals, names, pushPaced, T, toFrames } from './helpers.js';
+import { earshotForThisFile, finals, streamTurns, T } from './helpers.js';
 
 // Issue 21: under stationary background noise Silero v4 kept utterances open, so an agent never heard the user
 // stop. The server's default VAD must end every utterance in noise as it does in silence.
@@ -12,15 +12,7 @@ const server = earshotForThisFile();
 test('stream(): six utterances under pink noise at 20 dB SNR give six END_OF_SPEECH, one per utterance', async () => {
   const stt = new STT({ url: server.url, language: 'en' });
   const stream = stt.stream();
-  const events = collect(stream);
-  await pushPaced(stream, toFrames(fx.samples, 16000), 10);
-  stream.endInput();
-  const evs = await events;
-  const seq = names(evs);
-  const turns = evs.filter((e) => e.type === T.START_OF_SPEECH || e.type === T.END_OF_SPEECH);
-  turns.forEach((e, i) =>
-    assert.equal(e.type, i % 2 === 0 ? T.START_OF_SPEECH : T.END_OF_SPEECH, `alternation: ${seq}`),
-  );
+  const { evs, seq, turns } = await streamTurns(stream, fx.samples);
   const ends = turns.filter((e) => e.type === T.END_OF_SPEECH).length;
   assert.equal(ends, fx.segments.length, `one END per utterance: ${seq}`);
   // Each final covers exactly one true utterance: none merged across a pause.

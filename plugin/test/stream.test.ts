@@ -9,6 +9,7 @@ import {
   pushPaced,
   SCRIPT,
   earshotForThisFile,
+  streamTurns,
   T,
   toFrames,
 } from './helpers.js';
@@ -24,16 +25,7 @@ describe('stream(): a three-utterance recording', () => {
       stt.on('metrics_collected', (m) => metrics.push(m as never));
       const stream = stt.stream();
       stream.startTimeOffset = 100;
-      const events = collect(stream);
-      await pushPaced(stream, toFrames(fx.samples, rate), 10);
-      stream.endInput();
-      const evs = await events;
-      const seq = names(evs);
-
-      const turns = evs.filter((e) => e.type === T.START_OF_SPEECH || e.type === T.END_OF_SPEECH);
-      turns.forEach((e, i) =>
-        assert.equal(e.type, i % 2 === 0 ? T.START_OF_SPEECH : T.END_OF_SPEECH, `alternation: ${seq}`),
-      );
+      const { evs, seq, turns } = await streamTurns(stream, fx.samples, rate);
       assert.equal(turns.length, 2 * fx.segments.length, `one START and one END per utterance: ${seq}`);
 
       const fs = finals(evs);

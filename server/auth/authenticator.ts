@@ -3,7 +3,8 @@
 import { ApiKeyStore } from './api-keys.js';
 import { extractCredential, looksLikeJwt, offeredAuthSubprotocol } from './credentials.js';
 import { JwtVerifier, type JwtOptions } from './jwt.js';
-import { ANONYMOUS, refusal, type AuthRequest, type Principal, type Refusal } from './types.js';
+import { refusal, type Refusal } from '../errors.js';
+import { ANONYMOUS, type AuthRequest, type Principal } from './types.js';
 
 export interface AuthConfig {
   /** `NAME:KEY[:admin],...` or `@FILE`. */
@@ -121,7 +122,6 @@ export class Authenticator {
           : {
               ok: false,
               refusal: refusal(
-                403,
                 'ANONYMOUS_NOT_ALLOWED',
                 'this server has no auth configured and serves only loopback clients',
               ),
@@ -133,7 +133,6 @@ export class Authenticator {
       return {
         ok: false,
         refusal: refusal(
-          401,
           'MISSING_CREDENTIAL',
           'send a credential: Authorization: Token <api key> or Bearer <JWT>, ?token=, or the token subprotocol',
         ),
@@ -154,10 +153,10 @@ export class Authenticator {
   private async check(value: string, accepts: 'key' | 'any'): Promise<Principal | Refusal> {
     if (accepts === 'any' && looksLikeJwt(value)) {
       if (this.jwt) return this.jwt.verify(value);
-      return refusal(401, 'INVALID_CREDENTIAL', 'this server accepts API keys, not JWTs');
+      return refusal('INVALID_CREDENTIAL', 'this server accepts API keys, not JWTs');
     }
     const entry = this.keys?.verify(value);
-    if (!entry) return refusal(401, 'INVALID_CREDENTIAL', 'unknown or revoked API key');
+    if (!entry) return refusal('INVALID_CREDENTIAL', 'unknown or revoked API key');
     return { subject: `key:${entry.name}`, admin: entry.admin, keyName: entry.name };
   }
 }

@@ -1,6 +1,7 @@
 // Where a request carries its credential: Authorization (Token / Bearer), the WebSocket subprotocol, or ?token=.
 
-import { refusal, type AuthRequest, type Refusal } from './types.js';
+import { refusal, type Refusal } from '../errors.js';
+import type { AuthRequest } from './types.js';
 
 export interface Credential {
   value: string;
@@ -16,7 +17,7 @@ const SUBPROTOCOL_SCHEMES = ['token', 'bearer'];
 const AUTHORIZATION = /^(token|bearer) +([\x21-\x7e]+)$/i;
 const PLAUSIBLE = /^[\x21-\x7e]{1,8192}$/;
 
-const malformed = (message: string) => refusal(401, 'MALFORMED_CREDENTIAL', message);
+const malformed = (message: string) => refusal('MALFORMED_CREDENTIAL', message);
 
 /**
  * The request's credential, undefined when it carries none, or a refusal when one is malformed or several differ.

@@ -1,8 +1,9 @@
 // The server's Guard from its configuration: bad auth or limit settings stop startup with one clear line.
 
-import { ConfigError, type ServerConfig } from '../config.js';
-import { CorsPolicy } from '../http/cors.js';
-import { HostPolicy } from '../http/hosts.js';
+import { ConfigError } from '../config.js';
+import { type ServerConfig } from '../options.js';
+import { CorsPolicy } from './cors.js';
+import { HostPolicy } from './hosts.js';
 import { Limiter, type LimitsConfig } from '../limits/limiter.js';
 import type { LimitStore } from '../limits/store.js';
 import type { ApiKeyStore } from './api-keys.js';

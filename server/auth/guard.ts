@@ -2,12 +2,14 @@
 // browser Origin, the credential.
 // Refusals are answered here, counted by code, and carry the CORS headers so a page can read them.
 
-import { CorsPolicy } from '../http/cors.js';
-import { HostPolicy } from '../http/hosts.js';
+import { CorsPolicy } from './cors.js';
+import { HostPolicy } from './hosts.js';
 import { Limiter } from '../limits/limiter.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import { Authenticator, requiresAuth } from './authenticator.js';
-import { ANONYMOUS, refusalResponse, type Principal, type Refusal } from './types.js';
+import type { Refusal } from '../errors.js';
+import { refusalResponse } from '../error-response.js';
+import { ANONYMOUS, type Principal } from './types.js';
 
 export interface GuardParts {
   auth: Authenticator;

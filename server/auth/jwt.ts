@@ -9,7 +9,8 @@ import {
   type JWTHeaderParameters,
   type FlattenedJWSInput,
 } from 'jose';
-import { refusal, type Principal, type Refusal } from './types.js';
+import { refusal, type HttpErrorCode, type Refusal } from '../errors.js';
+import type { Principal } from './types.js';
 
 export interface JwtOptions {
   /** HS256 shared secret (at least 32 bytes). */
@@ -84,7 +85,6 @@ export class JwtVerifier {
     const sub = payload.sub;
     if (typeof sub !== 'string' || sub === '' || RESERVED_SUBJECT.test(sub)) {
       return refusal(
-        401,
         'INVALID_TOKEN',
         'the JWT sub claim must be a non-empty string not starting with "key:"',
       );
@@ -123,14 +123,9 @@ function grantsAdmin(payload: JWTPayload): boolean {
 }
 
 function refusalFor(err: unknown): Refusal {
-  const invalid = (code: string, message: string) => refusal(401, code, message);
+  const invalid = (code: HttpErrorCode, message: string) => refusal(code, message);
   if (err instanceof JwksUnavailable) {
-    return refusal(
-      503,
-      'JWKS_UNAVAILABLE',
-      'the signing keys (JWKS) cannot be fetched just now: try again',
-      5,
-    );
+    return refusal('JWKS_UNAVAILABLE', 'the signing keys (JWKS) cannot be fetched just now: try again', 5);
   }
   if (err instanceof errors.JWTExpired) return invalid('TOKEN_EXPIRED', 'the JWT has expired');
   if (err instanceof errors.JWTClaimValidationFailed) {

@@ -1,19 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { tooLong } from '../../audio/ffmpeg.js';
-import {
-  decodeUpload,
-  probeUpload,
-  spoolUpload,
-  type DecodeOptions,
-  type LoadedAudio,
-  type SpooledUpload,
-} from '../../audio/load.js';
+import type { DecodeOptions, LoadedAudio } from '../../audio/load.js';
+import { decodeUpload, probeUpload, spoolUpload, type SpooledUpload } from '../../audio/upload.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { Segment, Transcript, TranscribeOptions } from '../../models/whisper/transcribe.js';
 import { parseListenParams } from '../params.js';
 import { meanConfidence, transcriptOf, type ModelInfo } from '../protocol.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
-import { ApiError, errorResponse } from '../errors.js';
+import { ApiError } from '../errors.js';
+import { errorResponse } from '../error-response.js';
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { paragraphsOf, utterancesOf } from './utterances.js';
 

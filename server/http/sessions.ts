@@ -1,7 +1,8 @@
 import { captionsFromFinals, toSrt, toText, toVtt, type CaptionSegment } from './formats.js';
 import type { TranscriptStore } from '../store/types.js';
 import { type HttpRequest, type HttpResponse } from '../transport/types.js';
-import { ApiError, errorResponse } from '../errors.js';
+import { ApiError } from '../errors.js';
+import { errorResponse } from '../error-response.js';
 import { findOwnedSession } from '../auth/ownership.js';
 import type { Principal } from '../auth/types.js';
 

@@ -2,7 +2,8 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { AudioDecodeError } from '../../audio/errors.js';
-import { spoolUpload, type LoadedAudio, type SpooledUpload } from '../../audio/load.js';
+import type { LoadedAudio } from '../../audio/load.js';
+import { spoolUpload, type SpooledUpload } from '../../audio/upload.js';
 import { checkLanguage, languageName, UnsupportedLanguageError } from '../../models/whisper/languages.js';
 import type { Transcript } from '../../models/whisper/transcribe.js';
 import { diarizedSegments, formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
@@ -17,7 +18,7 @@ import {
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
-import { toApiError } from '../errors.js';
+import { toApiError } from '../error-response.js';
 import {
   BodyTimeoutError,
   BodyTooLargeError,
@@ -25,7 +26,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from '../transport/types.js';
-import { jsonError } from '../errors.js';
+import { jsonError } from '../transport/base.js';
 
 export interface TranscriptionsDeps extends UploadLimits {
   transcribe: FileTranscriber;

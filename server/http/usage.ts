@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/types.js';
 import type { UsageLedger } from '../limits/usage.js';
-import { ApiError, errorResponse } from '../errors.js';
+import { ApiError } from '../errors.js';
+import { errorResponse } from '../error-response.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 
 /**

@@ -1,7 +1,7 @@
-// Per-subject and per-address limits: what is refused before work starts (429 + Retry-After) and what stops a
-// live stream (close 1008).
+// Per-subject and per-address limits: what is refused before work starts and what stops a live stream. Status
+// and close codes are the error table's (errors.ts).
 
-import { refusal, type Refusal } from '../auth/types.js';
+import { refusal, streamStop, type HttpErrorCode, type Refusal, type StreamStop } from '../errors.js';
 import { MemoryLimitStore, type BucketSpec, type LimitStore } from './store.js';
 
 export interface LimitsConfig {
@@ -19,12 +19,6 @@ export interface LimitsConfig {
   connectionsPerSecond?: number;
 }
 
-/** How a live stream must end: the session closes with this code and reason. */
-export interface StreamStop {
-  code: 1008;
-  reason: string;
-}
-
 const HOUR = 3600;
 const DAY = 86_400;
 /** A stream is only admitted with at least this much audio left in the budget. */
@@ -32,9 +26,9 @@ const MIN_AUDIO_SECONDS = 1;
 /** Retry-After for a refused concurrent stream: we cannot know when one ends. */
 const STREAM_RETRY_SECONDS = 5;
 
-const tooMany = (code: string, message: string, retryAfterMs: number) =>
+const tooMany = (code: HttpErrorCode, message: string, retryAfterMs: number) =>
   // Whole milliseconds first, so float dust (20000.0000004 ms) does not add a second.
-  refusal(429, code, message, Math.max(1, Math.ceil(Math.round(retryAfterMs) / 1000)));
+  refusal(code, message, Math.max(1, Math.ceil(Math.round(retryAfterMs) / 1000)));
 
 /** Keys for the store; the subject is the Principal's ('' when auth is off: then all clients share limits). */
 const keys = {
@@ -115,7 +109,7 @@ export class Limiter {
     const maxLength = this.config.maxSessionSeconds;
     if (maxLength && priorSeconds >= maxLength) {
       const message = `the session already lasted ${Math.round(priorSeconds)} s: streams last at most ${maxLength} s`;
-      return refusal(403, 'SESSION_TOO_LONG', message);
+      return refusal('SESSION_TOO_LONG', message);
     }
     for (const b of this.audioBuckets) {
       const r = await this.store.take(keys.audio(b.window, subject), 0, b.spec, now, MIN_AUDIO_SECONDS);
@@ -123,7 +117,7 @@ export class Limiter {
     }
     const max = this.config.concurrentStreams;
     if (max && !(await this.store.acquire(keys.streams(subject), max))) {
-      return refusal(429, 'TOO_MANY_STREAMS', `more than ${max} live streams`, STREAM_RETRY_SECONDS);
+      return refusal('TOO_MANY_STREAMS', `more than ${max} live streams`, STREAM_RETRY_SECONDS);
     }
     return new StreamLease(
       this,
@@ -139,8 +133,7 @@ export class Limiter {
     for (const b of this.audioBuckets) {
       // Audio already received is charged in full; the stream stops once a budget is overdrawn.
       const r = await this.store.take(keys.audio(b.window, subject), seconds, b.spec, now, 0);
-      if (!r.ok || r.level < 0)
-        return { code: 1008, reason: `AUDIO_QUOTA_EXCEEDED: over the limit of ${b.label}` };
+      if (!r.ok || r.level < 0) return streamStop('AUDIO_QUOTA_EXCEEDED', `over the limit of ${b.label}`);
     }
     return undefined;
   }
@@ -191,7 +184,7 @@ export class StreamLease {
   checkDeadline(): StreamStop | undefined {
     if (this.msUntilDeadline() > 0) return undefined;
     const max = this.limiter.config.maxSessionSeconds;
-    return { code: 1008, reason: `SESSION_TOO_LONG: streams last at most ${max} s` };
+    return streamStop('SESSION_TOO_LONG', `streams last at most ${max} s`);
   }
 
   /** When the stream's decoding is done, however it ends. Safe to call twice (both wait for the one release). */

@@ -78,6 +78,8 @@ export type Decision = { ok: true } | { ok: false; reason: string; retryAfterSec
 interface Sample {
   at: number;
   busyMs: number;
+  /** Busy time of finished engine calls (the cost of `decodes`). */
+  doneBusyMs: number;
   decodes: number;
 }
 
@@ -105,8 +107,10 @@ export class AdmissionController {
   constructor(
     private readonly opts: AdmissionOptions,
     private readonly probe: {
-      /** Cumulative engine busy time. */
+      /** Cumulative engine busy time (the running call included). */
       busyMs(): number;
+      /** Cumulative busy time of finished engine calls (busyMs() when not given). */
+      doneBusyMs?(): number;
       /** Cumulative windows decoded. */
       decodes(): number;
       finalWaitMs(): number;
@@ -119,6 +123,10 @@ export class AdmissionController {
     this.minStreams = opts.minStreams ?? 1;
     this.maxFinalWaitMs = opts.maxFinalWaitMs ?? 2000;
     this.interimIntervalMs = opts.interimIntervalMs ?? 1000;
+  }
+
+  private doneBusyMs(): number {
+    return this.probe.doneBusyMs?.() ?? this.probe.busyMs();
   }
 
   /** Decodes per second a stream of this shape is expected to ask for. */
@@ -142,7 +150,12 @@ export class AdmissionController {
   sample(): void {
     const at = this.now();
     this.reconcile(at);
-    this.samples.push({ at, busyMs: this.probe.busyMs(), decodes: this.probe.decodes() });
+    this.samples.push({
+      at,
+      busyMs: this.probe.busyMs(),
+      doneBusyMs: this.doneBusyMs(),
+      decodes: this.probe.decodes(),
+    });
     while (this.samples.length > 2 && at - this.samples[1].at >= this.windowMs) this.samples.shift();
   }
 
@@ -160,10 +173,13 @@ export class AdmissionController {
     while (this.live.length > active) this.live.shift();
   }
 
-  /** Engine seconds per decode: measurement over the window, pulled towards the prior while there is little. */
+  /**
+   * Engine seconds per decode: measurement over the window, pulled towards the prior while there is little. Only
+   * finished calls count: a running call's time without its windows would inflate the cost.
+   */
   private decodeSeconds(): number {
     const first = this.samples[0];
-    const busy = first ? (this.probe.busyMs() - first.busyMs) / 1000 : 0;
+    const busy = first ? (this.doneBusyMs() - first.doneBusyMs) / 1000 : 0;
     const decodes = first ? this.probe.decodes() - first.decodes : 0;
     const prior = this.opts.priorDecodeSeconds;
     if (!prior) return decodes > 0 ? busy / decodes : 0;

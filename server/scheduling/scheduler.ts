@@ -66,7 +66,7 @@ export class InferenceScheduler {
   private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
   coalesced = 0;
-  /** Windows the engine has finished (or failed): with busyMs(), the engine seconds a decode costs. */
+  /** Windows the engine has finished (or failed): with doneBusyMs(), the engine seconds a decode costs. */
   windowsDone = 0;
 
   constructor(
@@ -120,6 +120,13 @@ export class InferenceScheduler {
   /** Milliseconds the engine has been busy since the scheduler started (for utilisation). */
   busyMs(): number {
     return this.engineTotal + (this.engineSince === null ? 0 : this.now() - this.engineSince);
+  }
+  /**
+   * Busy time of the finished engine calls only: the cost of the windows counted by windowsDone (busyMs() also
+   * holds the running call, whose windows are not counted yet, which inflates a cost per window measured early).
+   */
+  doneBusyMs(): number {
+    return this.engineTotal;
   }
   /** Age in ms of the oldest queued job of a kind (0 when none). */
   oldestWaitMs(kind?: JobKind): number {

@@ -26,7 +26,7 @@ export interface FinalsDeps {
   stored(seq: number, appended: boolean): Promise<void>;
   /** A final was handed to the client (or could not be): metrics, lag. */
   sent(lag: number): void;
-  warn(o: object, msg: string): void;
+  log: { warn(o: object, msg?: string): void };
   onError(err: unknown): void;
 }
 
@@ -36,24 +36,31 @@ export interface FinalsDeps {
  */
 export class FinalQueue {
   seq: number;
-  /** Seq of the last final written to the store (or sent empty), and of the last one the client was handed. */
+  /** Seq of the last final written to the store (or sent empty). */
   storedSeq: number;
-  sentSeq: number;
   /** End of the audio the finals so far covered: later words must not reach back before it. */
   lastFinalEnd = 0;
-  /** End of the last final word, until an UtteranceEnd has been sent for it. */
-  lastWordEnd: number | null = null;
-  utteranceEndSent = true;
+  /** End of the last final word, and whether an UtteranceEnd has been sent for it. */
+  private lastWordEnd: number | null = null;
+  private utteranceEndSent = true;
   readonly pending: Span[] = [];
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: FinalsDeps) {
-    this.seq = this.storedSeq = this.sentSeq = d.seqStart;
+    this.seq = this.storedSeq = d.seqStart;
   }
 
   /** Resolves when the finals queued so far are delivered. */
   get idle(): Promise<void> {
     return this.chain;
+  }
+
+  /** Deepgram's UtteranceEnd, once: a word gap of `gapSeconds` after the last final word, no final pending. */
+  maybeUtteranceEnd(now: number, gapSeconds: number): void {
+    if (this.utteranceEndSent || this.lastWordEnd === null || this.pending.length > 0) return;
+    if (now - this.lastWordEnd < gapSeconds) return;
+    this.utteranceEndSent = true;
+    this.d.writer.utteranceEnd(this.lastWordEnd);
   }
 
   /**
@@ -106,7 +113,7 @@ export class FinalQueue {
     this.pending.splice(this.pending.indexOf(span), 1);
     this.lastFinalEnd = Math.max(this.lastFinalEnd, span.to);
     await this.d.stored(seq, words.length > 0);
-    if (this.d.writer.send(msg)) this.sentSeq = seq;
+    this.d.writer.final(msg, seq);
     this.d.sent(msg.lag);
   }
 
@@ -116,7 +123,7 @@ export class FinalQueue {
     try {
       return await this.d.labeler.label(audio, start, words);
     } catch (err) {
-      this.d.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
+      this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
       return words;
     }
   }

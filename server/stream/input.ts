@@ -1,4 +1,4 @@
-import { bytesPerSample, PcmDecoder } from '../../audio/pcm.js';
+import { pcmSeconds, PcmDecoder } from '../../audio/pcm.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import { StreamingResampler } from '../../audio/resample.js';
 import { UtteranceSegmenter, type SegmentEvent } from '../../models/vad/segmenter.js';
@@ -55,8 +55,7 @@ export class AudioInput {
 
   /** 16 kHz samples `bytes` of client audio make. */
   samples16k(bytes: number): number {
-    const p = this.params;
-    return ((bytes / (bytesPerSample(p.encoding) * p.channels)) * SAMPLE_RATE) / p.sampleRate;
+    return pcmSeconds(bytes, this.params) * SAMPLE_RATE;
   }
 
   /** Client bytes as 16 kHz samples (throws on undecodable audio). */

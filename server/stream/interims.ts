@@ -2,6 +2,7 @@ import type { WindowResult } from '../../models/whisper/transcribe.js';
 import type { ListenParams } from '../params.js';
 import type { TranscribeJob } from '../scheduling/scheduler.js';
 import type { WindowJobs } from './jobs.js';
+import type { StreamState } from './state.js';
 import type { FinalRequest, InterimAsk, UtteranceTracker } from './utterances.js';
 import { fitToReport, type StreamWriter } from './writer.js';
 
@@ -18,13 +19,13 @@ export interface InterimDeps {
   /** Extra delay factor for interims under load (1 = nominal cadence, Infinity = none now). */
   backoff(): number;
   /** No interims while finals are pending (they go first) ... */
-  finalsPending(): boolean;
-  /** ... nor once the input is over or the socket gone (a hypothesis answered then is stale). */
-  inputOpen(): boolean;
+  finals: { readonly pending: readonly unknown[] };
+  /** ... nor once the stream is not live (a hypothesis answered then is stale). */
+  state: StreamState;
   /** An early commit (LocalAgreement-2) to deliver as a final. */
   commit(f: FinalRequest): void;
   observe(lag: number): void;
-  warn(o: object, msg: string): void;
+  log: { warn(o: object, msg?: string): void };
 }
 
 /** Interim decodes of the utterance in progress: asked for at their cadence, answered as interims or commits. */
@@ -32,7 +33,7 @@ export class Interims {
   constructor(private readonly d: InterimDeps) {}
 
   maybe(): void {
-    if (this.d.finalsPending() || !this.d.inputOpen()) return;
+    if (this.d.finals.pending.length > 0 || !this.d.state.live) return;
     const ask = this.d.utterances.interimDue({
       interimResults: this.d.params.interimResults,
       backoff: this.d.backoff(),
@@ -46,7 +47,7 @@ export class Interims {
       })
       .catch((err: unknown) => {
         this.d.utterances.interimDone(ask);
-        this.d.warn({ session: this.d.id, err: (err as Error).message }, 'interim decode failed');
+        this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'interim decode failed');
       });
   }
 
@@ -55,7 +56,7 @@ export class Interims {
     const { stats, writer } = this.d;
     // The input is over, or a final for this audio was requested meanwhile: the hypothesis is stale.
     const h =
-      r && this.d.inputOpen()
+      r && this.d.state.live
         ? this.d.utterances.onHypothesis(ask, this.d.jobs.words(r, ask.from, ask.to))
         : null;
     if (!h) {

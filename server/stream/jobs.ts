@@ -40,6 +40,27 @@ export class WindowJobs {
     };
   }
 
+  /** A final's decode of [from, to], submitted now: its words (none if the decode fails) and its audio. */
+  final(
+    from: number,
+    to: number,
+    submit: (job: TranscribeJob) => Promise<WindowResult | null>,
+    log: { error(o: object, msg?: string): void },
+  ): { words: () => Promise<DgWord[]>; audio: Float32Array } {
+    const job = this.job('final', from, to);
+    const result = submit(job);
+    const words = async () => {
+      try {
+        const r = await result;
+        return r ? this.words(r, from, to) : [];
+      } catch (err) {
+        log.error({ session: this.d.id, err: (err as Error).message }, 'final decode failed');
+        return [];
+      }
+    };
+    return { words, audio: job.window.audio };
+  }
+
   /** The words of [from, to]: hallucinated segments and repeat loops out, fitted after earlier finals. */
   words(r: WindowResult, from: number, to: number): DgWord[] {
     const threshold = this.d.config.compressionRatioThreshold;

@@ -1,19 +1,23 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
-import { quoteInput } from '../protocol.js';
 import {
   StoreUnavailableError,
   TranscriptFullError,
   type RecordPatch,
   type StoredFinal,
 } from '../store/types.js';
-import { ControlRate } from './control-rate.js';
-import { Ending } from './ending.js';
+import { StreamRecord } from './record.js';
+import { Backlog } from './backlog.js';
+import { Controls } from './control.js';
+import { Ending, settleBy } from './ending.js';
 import { FinalQueue } from './finals.js';
 import { AudioInput } from './input.js';
+import { IdleTimeout } from './idle.js';
 import { Interims } from './interims.js';
 import { WindowJobs } from './jobs.js';
-import { SpeakerLabeler } from './speakers.js';
+import { speakerLabeler, type SpeakerLabeler } from './speakers.js';
+import { StreamState } from './state.js';
 import { UtteranceTracker, type FinalRequest, type UtteranceAction } from './utterances.js';
 import { StreamWriter } from './writer.js';
 import type { SessionDeps } from './deps.js';
@@ -21,16 +25,15 @@ import type { SessionDeps } from './deps.js';
 export { DEFAULT_SESSION_CONFIG, type SessionConfig } from './config.js';
 export type { SessionDeps } from './deps.js';
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
 /**
  * One live /v1/listen stream: bytes -> PCM -> 16 kHz -> Silero VAD -> utterances -> scheduler jobs -> Deepgram
  * messages. Audio is processed strictly in arrival order on one promise chain; finals are delivered in the order
  * they were requested and written to the store before they are sent.
  *
- * Lifecycle: live, then ending (CloseStream or shutdown: no more input, the flush is decoded, bounded by a
- * deadline; see Ending), then closed (no socket: nothing is sent, but what was received is still decoded into
- * stored finals), then ended (all decoding done, the store's record final).
+ * Lifecycle (StreamState, which the parts read): live, then closing (CloseStream, a limit, a bound or shutdown: no
+ * more input, the flush is decoded, bounded by a deadline; see Ending), then closed (no socket: nothing is sent,
+ * but what was received is still decoded into stored finals), then ended (all decoding done, the store's record
+ * final). A failure closes at once; the client may leave at any time.
  */
 export class StreamSession {
   readonly id: string;
@@ -44,33 +47,35 @@ export class StreamSession {
   private readonly writer: StreamWriter;
   private readonly finals: FinalQueue;
   private readonly labeler: SpeakerLabeler | null;
+  private readonly state: StreamState;
   private readonly ending: Ending;
   private chain: Promise<void> = Promise.resolve();
   private queuedSamples = 0;
-  /** See SessionRecord.committed; only grows. */
-  private committed: number;
-  private recordedCommitted: number;
-  private idleTimer: NodeJS.Timeout | null = null;
-  /** Finalize requests not answered yet: the client may be waiting for them, so the idle timeout does not run. */
-  private awaitingFinalize = 0;
+  private readonly store: StreamRecord;
+  private readonly idle: IdleTimeout;
   /** No more input: the flush of what was received is queued. */
   private inputEnded = false;
-  /** The input ended because the client went away (not CloseStream, not shutdown). */
-  private inputCut = false;
   /** The flush has run: every received sample is in a requested final or was judged non-speech. */
   private flushed = false;
   private ended = false;
   private slotFreed: Promise<void> | undefined;
-  private lagging = false;
-  private readonly controlRate: ControlRate;
+  private readonly backlog: Backlog;
+  private readonly controls: Controls;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
   constructor(private readonly d: SessionDeps) {
     this.id = d.id;
     const p = (this.params = d.params);
-    this.input = new AudioInput(p, d.config, d.vad, this.offset);
-    this.utterances = new UtteranceTracker({ ...d.config, offset: this.offset }, () => this.receivedSeconds);
+    // A resumed session continues from its committed time (see SessionDeps.timeOffset).
+    const offset = d.timeOffset ?? 0;
+    this.state = new StreamState(d.id, d.seqStart ?? 0, d, d.log);
+    this.ending = new Ending(this.state, d.config.flushTimeoutMs, d.log);
+    this.store = new StreamRecord(d.id, d.store, d.log, offset);
+    this.idle = new IdleTimeout(d.config.idleTimeoutMs, this.state);
+    this.backlog = new Backlog(d.id, d.config, d.log);
+    this.input = new AudioInput(p, d.config, d.vad, offset);
+    this.utterances = new UtteranceTracker({ ...d.config, offset }, () => this.receivedSeconds);
     this.writer = new StreamWriter({
       id: d.id,
       model: d.model,
@@ -78,12 +83,11 @@ export class StreamSession {
       send: d.send,
       bufferedAmount: d.bufferedAmount,
       maxSendBufferBytes: d.config.maxSendBufferBytes,
-      onNotReading: (mib) =>
-        this.fail(1008, this.ending.resumeReason(`client is not reading (${mib} MiB unsent)`)),
+      state: this.state,
     });
-    this.labeler = this.speakerLabeler();
+    this.controls = new Controls(d.config, this.writer, this.state);
+    this.labeler = speakerLabeler(d);
     this.finals = this.finalQueue();
-    this.ending = this.endingPolicy();
     this.jobs = new WindowJobs({
       id: d.id,
       params: p,
@@ -93,9 +97,8 @@ export class StreamSession {
       floor: () => this.finals.lastFinalEnd,
     });
     this.interims = this.interimPolicy();
-    this.committed = this.recordedCommitted = this.offset;
-    this.controlRate = new ControlRate(d.config.controlMessagesPerSecond, d.config.controlMessageBurst);
     this.done = new Promise((r) => (this.resolveDone = r));
+    void this.state.whenClosed.then(() => this.afterSocket());
   }
 
   private finalQueue(): FinalQueue {
@@ -110,15 +113,16 @@ export class StreamSession {
         this.advanceCommitted();
         // An empty final (a Finalize with nothing buffered) stores nothing; only a committed time that moved is
         // worth a write. Its seq need not be durable: a resume continues after the client's resume_from.
-        if (!appended && this.committed === this.recordedCommitted) return Promise.resolve();
-        return this.record({ committed: this.committed, lastSeq: seq, ...this.speakerState() });
+        if (!appended && !this.store.moved) return Promise.resolve();
+        const speakers = this.labeler ? { speakers: this.labeler.state } : {};
+        return this.record({ committed: this.store.committed, lastSeq: seq, ...speakers });
       },
       sent: (lag) => {
         this.stats.finals++;
         this.d.observe?.result('final', lag);
         this.checkLag();
       },
-      warn: (o, msg) => this.d.log.warn(o, msg),
+      log: this.d.log,
       onError: (err) => this.internalError(err),
     });
   }
@@ -133,57 +137,57 @@ export class StreamSession {
     return this.slotFreed;
   }
 
-  private endingPolicy(): Ending {
-    return new Ending({
-      id: this.d.id,
-      log: this.d.log,
-      flushTimeoutMs: this.d.config.flushTimeoutMs,
-      closed: () => this.writer.closed,
-      committed: () => this.committed,
-      extent: () => this.extent,
-      pendingFinals: () => this.finals.pending.length,
-      sentSeq: () => this.finals.sentSeq,
-      onBegin: () => {
-        this.clearIdle();
-        this.endInput();
-        void this.settled()
-          .then(() => this.decoded())
-          .then(() => this.ending.complete());
-      },
-      close: (code, reason) => this.closeWithSummary(code, reason),
-      error: (code, description) => this.writer.error(code, description),
+  /**
+   * The stream started ending (`begun`, from Ending): no more input; it closes with a closing Metadata once every
+   * final is out and the slots are free, or at the deadline with what is out by then.
+   */
+  private closing(begun: boolean): void {
+    if (!begun) return;
+    this.idle.clear();
+    this.endInput();
+    const out = this.settled()
+      .then(() => this.decoded())
+      .then(() => false);
+    void Promise.race([out, this.ending.deadlinePassed.then(() => true)]).then((late) => {
+      if (this.state.closed) return;
+      const pendingFinals = this.finals.pending.length;
+      const close = this.ending.close(late, {
+        committed: this.store.committed,
+        extent: this.extent,
+        pendingFinals,
+      });
+      this.sendMetadata(this.receivedSeconds);
+      this.state.close(close.code, close.reason);
     });
   }
 
   private interimPolicy(): Interims {
+    const { d } = this;
     return new Interims({
-      id: this.d.id,
-      params: this.params,
-      scheduler: this.d.scheduler,
+      id: d.id,
+      params: d.params,
+      scheduler: d.scheduler,
       jobs: this.jobs,
       utterances: this.utterances,
       writer: this.writer,
       stats: this.stats,
+      finals: this.finals,
+      state: this.state,
       now: () => this.receivedSeconds,
-      backoff: () => this.d.interimBackoff?.() ?? 1,
-      finalsPending: () => this.finals.pending.length > 0,
-      inputOpen: () => !this.writer.closed && !this.inputEnded,
+      backoff: () => d.interimBackoff?.() ?? 1,
       commit: (f) => this.requestFinal(f),
-      observe: (lag) => this.d.observe?.result('interim', lag),
-      warn: (o, msg) => this.d.log.warn(o, msg),
+      observe: (lag) => d.observe?.result('interim', lag),
+      log: d.log,
     });
   }
 
-  private get offset(): number {
-    return this.d.timeOffset ?? 0;
-  }
   /** Seconds of audio received, on the session's clock. */
   get receivedSeconds(): number {
     return this.input.ring.end;
   }
   /** The socket is gone or closing, and the session is only finishing its decoding. */
   get flushing(): boolean {
-    return this.writer.closed || this.ending.active;
+    return !this.state.live;
   }
   /** The input's extent: audio processed, queued, and refused while ending. */
   private get extent(): number {
@@ -192,7 +196,7 @@ export class StreamSession {
 
   start(): void {
     this.sendMetadata(0);
-    this.touch();
+    this.idle.touch();
   }
 
   /** Resume: re-sends stored finals (after the client's last seen seq) before any new result. */
@@ -201,22 +205,24 @@ export class StreamSession {
   }
 
   onAudio(bytes: Uint8Array): void {
-    if (this.writer.closed) return;
-    if (this.ending.active) {
-      this.ending.refuse(this.input.samples16k(bytes.length) / SAMPLE_RATE, this.receivedSeconds);
+    if (this.state.closed) return;
+    if (!this.state.live) {
+      const seconds = this.input.samples16k(bytes.length) / SAMPLE_RATE;
+      const told = this.ending.refuse(seconds, this.receivedSeconds);
+      if (told) this.writer.error(told.code, told.description);
       return;
     }
-    this.touch();
+    this.idle.touch();
     if (bytes.length === 0) {
       // Deepgram's legacy end-of-stream signal.
-      this.ending.closeStream();
+      this.closing(this.ending.closeStream());
       return;
     }
     this.stats.bytes += bytes.length;
     const samples = this.input.samples16k(bytes.length);
     this.queuedSamples += samples;
     if (this.queuedSamples > this.d.config.maxQueuedSeconds * SAMPLE_RATE) {
-      this.fail(1013, 'audio arrives faster than it can be processed');
+      this.state.fail(closeCode('OVERLOADED'), 'audio arrives faster than it can be processed');
       return;
     }
     this.enqueue(async () => {
@@ -226,7 +232,7 @@ export class StreamSession {
         pcm = this.input.decode(bytes);
       } catch (err) {
         this.d.log.warn({ session: this.id, err: (err as Error).message }, 'undecodable audio');
-        this.fail(1011, 'DATA-0000');
+        this.state.fail(closeCode('BAD_AUDIO'), 'DATA-0000');
         return;
       }
       await this.ingest(pcm);
@@ -235,58 +241,37 @@ export class StreamSession {
   }
 
   onText(text: string): void {
-    if (this.writer.closed) return;
-    if (!this.controlRate.take()) {
-      const limit = this.controlRate.describe();
-      this.writer.error('TOO_MANY_MESSAGES', `too many control messages: at most ${limit}`);
-      this.fail(1008, this.ending.resumeReason(`too many control messages (over ${limit})`));
-      return;
-    }
-    let msg: { type?: unknown };
-    try {
-      msg = JSON.parse(text) as { type?: unknown };
-    } catch {
-      this.writer.error(
-        'INVALID_MESSAGE',
-        'text frames must be JSON control messages such as {"type":"KeepAlive"}',
-      );
-      return;
-    }
-    switch (msg?.type) {
+    if (this.state.closed) return;
+    switch (this.controls.accept(text)) {
       case 'KeepAlive':
-        this.touch();
+        this.idle.touch();
         return;
       case 'Finalize':
         // Once ending, the flush answers for everything received: a Finalize would only add an empty final.
-        if (this.ending.active) return;
-        this.awaitingFinalize++;
-        this.clearIdle();
+        if (!this.state.live) return;
+        this.idle.finalizeAsked();
         this.enqueue(async () => {
           this.finalizeNow(true);
-          void this.finals.idle.then(() => {
-            this.awaitingFinalize--;
-            this.touch();
-          });
+          void this.finals.idle.then(() => this.idle.finalizeAnswered());
         });
         return;
       case 'CloseStream':
-        this.ending.closeStream();
-        return;
-      default:
-        this.writer.error(
-          'INVALID_MESSAGE',
-          `unknown control message type ${quoteInput(msg?.type)}: use KeepAlive, Finalize or CloseStream`,
-        );
+        this.closing(this.ending.closeStream());
     }
   }
 
   /** The client went away: no more sends, but what it sent is still decoded into stored finals. */
   onClientClose(): void {
-    if (this.writer.closed) return;
-    this.writer.closed = true;
-    // Unless it had asked to close, the client was cut off mid-stream: the speaker may not have stopped.
-    this.inputCut = !this.ending.active;
-    this.afterSocket();
+    this.state.clientLeft();
+  }
+
+  /**
+   * A bound crossed outside the session (a limit, a revoked credential): no more audio is decoded, the finals of
+   * what was received are delivered, then Metadata and `code` with `reason` as it is (also over a CloseStream in
+   * progress; a shutdown keeps its own code).
+   */
+  stop(code: number, reason: string): void {
+    this.closing(this.ending.stop(code, reason, false));
   }
 
   /**
@@ -295,8 +280,9 @@ export class StreamSession {
    * client already left, once its decoding is done or at the deadline.
    */
   drain(deadline: number): Promise<void> {
-    if (this.writer.closed) return settleBy(this.done, deadline);
-    return this.ending.shutdown(deadline);
+    if (this.state.closed) return settleBy(this.done, deadline);
+    this.closing(this.ending.shutdown(deadline));
+    return this.state.whenClosed;
   }
 
   /** Resolves when the session has finished decoding and its store record is final. */
@@ -333,7 +319,10 @@ export class StreamSession {
     );
     // A final the store would not take (Redis gone past its outage limit) was not sent: say why and how to resume.
     const unstored = err instanceof StoreUnavailableError;
-    this.fail(1011, unstored ? this.ending.resumeReason('transcript store unavailable') : 'internal error');
+    this.state.fail(
+      closeCode(unstored ? 'STORE_UNAVAILABLE' : 'INTERNAL'),
+      unstored ? this.state.resumeReason('transcript store unavailable') : 'internal error',
+    );
   }
 
   private async ingest(samples: Float32Array): Promise<void> {
@@ -344,7 +333,7 @@ export class StreamSession {
     this.maybeUtteranceEnd();
     // Silence advances the committed time too; the store hears of it a second at a time.
     this.advanceCommitted();
-    if (this.committed - this.recordedCommitted >= 1) this.record({ committed: this.committed });
+    if (this.store.secondAhead) void this.record({ committed: this.store.committed });
   }
 
   private act(actions: readonly UtteranceAction[]): void {
@@ -356,7 +345,9 @@ export class StreamSession {
 
   /** End of input: the resampler's and the segmenter's tails, then what is still open becomes final. */
   private async flushAudio(): Promise<void> {
-    this.act(this.utterances.onEvents(await this.input.flush(this.utterances.keepFrom()), this.inputCut));
+    this.act(
+      this.utterances.onEvents(await this.input.flush(this.utterances.keepFrom()), this.state.clientCut),
+    );
     this.finalizeNow(false);
     this.flushed = true;
     this.advanceCommitted();
@@ -372,46 +363,23 @@ export class StreamSession {
   private requestFinal(f: FinalRequest): void {
     if (f.words) {
       const words = f.words;
-      this.finals.queue(
-        f,
-        () => Promise.resolve(words),
-        this.labeler ? this.input.ring.slice(f.from, f.to) : EMPTY,
-      );
-      this.checkBacklog();
-      return;
+      const audio = this.labeler ? this.input.ring.slice(f.from, f.to) : EMPTY;
+      this.finals.queue(f, () => Promise.resolve(words), audio);
+    } else {
+      const decode = this.jobs.final(f.from, f.to, (job) => this.d.scheduler.submit(job), this.d.log);
+      this.finals.queue(f, decode.words, decode.audio);
     }
-    const job = this.jobs.job('final', f.from, f.to);
-    const result = this.d.scheduler.submit(job);
-    this.finals.queue(
-      f,
-      async () => {
-        try {
-          const r = await result;
-          return r ? this.jobs.words(r, f.from, f.to) : [];
-        } catch (err) {
-          this.d.log.error({ session: this.id, err: (err as Error).message }, 'final decode failed');
-          return [];
-        }
-      },
-      job.window.audio,
-    );
     this.checkBacklog();
   }
 
   /**
-   * Finals waiting for inference are bounded like queued audio: past maxQueuedSeconds of audio behind (or
-   * maxPendingFinals of them) the server cannot keep up with this stream. It takes no more audio, delivers the
-   * finals of what it received, then closes 1013 with how to resume (nothing received is lost).
+   * Finals waiting for inference are bounded like queued audio: past the bound the stream takes no more audio,
+   * delivers the finals of what it received, then closes 1013 with how to resume (nothing received is lost).
    */
   private checkBacklog(): void {
-    const pending = this.finals.pending;
-    if (pending.length === 0 || this.ending.active || this.writer.closed) return;
-    const behind = this.receivedSeconds - pending[0].from;
-    const { maxQueuedSeconds, maxPendingFinals } = this.d.config;
-    if (behind <= maxQueuedSeconds && pending.length <= maxPendingFinals) return;
-    const head = `finals backlog: ${pending.length} finals, ${behind.toFixed(1)} s of audio waiting for inference`;
-    this.d.log.warn({ session: this.id, pendingFinals: pending.length, behind: round3(behind) }, head);
-    this.ending.stop(1013, head);
+    if (!this.state.live) return;
+    const head = this.backlog.over(this.receivedSeconds, this.finals.pending);
+    if (head) this.closing(this.ending.stop(closeCode('OVERLOADED'), head));
   }
 
   /** See SessionRecord.committed: the earliest of open speech, finals not stored yet, and undecided silence. */
@@ -419,119 +387,45 @@ export class StreamSession {
     let c = this.flushed ? this.receivedSeconds : this.input.decidedUntil;
     c = Math.min(c, this.utterances.committed);
     if (this.finals.pending.length) c = Math.min(c, this.finals.pending[0].from);
-    this.committed = Math.max(this.committed, c);
+    this.store.advance(c);
   }
 
-  /** diarize=true with an embedder; a stored state that does not load starts the labels afresh. */
-  private speakerLabeler(): SpeakerLabeler | null {
-    const { params, embedder, speakers, observe } = this.d;
-    if (!params.diarize || !embedder) return null;
-    const onCost = observe?.labelled?.bind(observe);
-    try {
-      return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost);
-    } catch (err) {
-      this.d.log.warn({ session: this.id, err: (err as Error).message }, 'speaker state not restored');
-      return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost);
-    }
+  private async record(patch: RecordPatch): Promise<void> {
+    if (await this.store.update(patch)) this.transcriptFull();
   }
-
-  private speakerState(): RecordPatch {
-    return this.labeler ? { speakers: this.labeler.state } : {};
-  }
-
-  private record(patch: RecordPatch): Promise<void> {
-    if (patch.committed !== undefined) this.recordedCommitted = patch.committed;
-    return this.d.store.update(this.id, patch).catch((err: unknown) => {
-      this.d.log.warn({ session: this.id, err: (err as Error).message }, 'transcript store update failed');
-      if (err instanceof TranscriptFullError) this.transcriptFull();
-    });
-  }
-
   /** The store's cap on one session's transcript: the stream ends, a new session starts a new transcript. */
   private transcriptFull(): void {
-    if (this.writer.closed) return;
+    if (this.state.closed) return;
     const why = 'transcript size limit reached; start a new session';
     this.writer.error('TRANSCRIPT_FULL', why);
-    this.fail(1008, why);
+    this.state.fail(closeCode('TRANSCRIPT_FULL'), why);
   }
 
-  /** A warning when finals fall behind the audio by more than lagWarnSeconds; once per episode, not per frame. */
   private checkLag(): void {
     this.checkBacklog();
-    const pending = this.finals.pending;
-    const waiting = pending.length ? this.receivedSeconds - pending[0].to : 0;
-    const lag = Math.max(0, waiting) + this.queuedSamples / SAMPLE_RATE;
-    const limit = this.d.config.lagWarnSeconds;
-    if (!this.lagging && lag > limit) {
-      this.lagging = true;
-      this.d.log.warn(
-        { session: this.id, lag: round3(lag), pendingFinals: pending.length },
-        `stream falling behind: finals ${lag.toFixed(1)} s behind the audio`,
-      );
-    } else if (this.lagging && lag < limit / 2) {
-      this.lagging = false;
-      this.d.log.info({ session: this.id, lag: round3(lag) }, 'stream caught up');
-    }
+    this.backlog.watchLag(this.receivedSeconds, this.finals.pending, this.queuedSamples / SAMPLE_RATE);
   }
 
-  /** Deepgram's UtteranceEnd: a word gap of utterance_end_ms after the last final word. */
+  /** Deepgram's UtteranceEnd (utterance_end_ms): looked for in the pauses. */
   private maybeUtteranceEnd(): void {
     const ms = this.d.params.utteranceEndMs;
-    const f = this.finals;
-    if (!ms || f.utteranceEndSent || f.lastWordEnd === null || f.pending.length > 0) return;
-    if (this.input.inSpeech) return;
-    if (this.receivedSeconds - f.lastWordEnd >= ms / 1000) {
-      f.utteranceEndSent = true;
-      this.writer.utteranceEnd(f.lastWordEnd);
-    }
+    if (ms && !this.input.inSpeech) this.finals.maybeUtteranceEnd(this.receivedSeconds, ms / 1000);
   }
 
   private sendMetadata(duration: number): void {
     this.writer.metadata(duration, {
       resumed: this.d.resumed ?? false,
       lastSeq: this.finals.storedSeq,
-      committedUntil: this.committed,
+      committedUntil: this.store.committed,
     });
   }
 
-  private touch(): void {
-    this.clearIdle();
-    if (
-      this.d.config.idleTimeoutMs > 0 &&
-      !this.writer.closed &&
-      !this.ending.active &&
-      this.awaitingFinalize === 0
-    ) {
-      this.idleTimer = setTimeout(() => this.fail(1011, 'NET-0001'), this.d.config.idleTimeoutMs);
-    }
-  }
-
-  private clearIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-  }
-
-  private fail(code: number, reason: string): void {
-    if (this.writer.closed) return;
-    this.d.log.info({ session: this.id, code, reason }, 'closing stream');
-    this.finish(code, reason);
-  }
-
-  private closeWithSummary(code: number, reason: string): void {
-    this.sendMetadata(this.receivedSeconds);
-    this.finish(code, reason);
-  }
-
-  private finish(code: number, reason: string): void {
-    if (this.writer.closed) return;
-    this.writer.closed = true;
-    this.d.close(code, reason);
-    this.afterSocket();
-  }
-
-  /** No socket any more: no interims, the store says closed, and what was received is decoded into the store. */
+  /**
+   * No socket any more (whoever closed it; see StreamState.whenClosed): no interims, the store says closed, and
+   * what was received is decoded into the store.
+   */
   private afterSocket(): void {
-    this.clearIdle();
+    this.idle.clear();
     this.ending.socketClosed();
     this.d.scheduler.dropInterims(this.id);
     void this.record({ status: 'closed' });
@@ -544,24 +438,11 @@ export class StreamSession {
     this.ended = true;
     await this.decoded();
     this.advanceCommitted();
-    await this.record({ duration: this.extent, committed: this.committed, lastSeq: this.finals.seq });
-    if (this.labeler?.cost.finals) {
-      const { ms, finals } = this.labeler.cost;
-      this.d.log.info(
-        { session: this.id, finals, labelMs: Math.round(ms), perFinalMs: round3(ms / finals) },
-        'speaker labelling cost',
-      );
-    }
+    await this.record({ duration: this.extent, committed: this.store.committed, lastSeq: this.finals.seq });
+    this.labeler?.logCost(this.id, this.d.log);
     this.d.onEnd?.(this);
     this.resolveDone();
   }
 }
 
 const EMPTY = new Float32Array(0);
-
-/** Resolves when `p` does or at `deadline` (epoch ms), whichever is first. */
-function settleBy(p: Promise<void>, deadline: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}

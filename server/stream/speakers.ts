@@ -44,4 +44,35 @@ export class SpeakerLabeler {
       speaker_confidence: r3(r.words[i].confidence),
     }));
   }
+
+  /** The log line at the end of a stream: what labelling cost. */
+  logCost(session: string, log: { info(o: object, msg?: string): void }): void {
+    const { ms, finals } = this.cost;
+    if (!finals) return;
+    log.info(
+      { session, finals, labelMs: Math.round(ms), perFinalMs: r3(ms / finals) },
+      'speaker labelling cost',
+    );
+  }
+}
+
+/** diarize=true with an embedder; a stored state that does not load starts the labels afresh. */
+export function speakerLabeler(d: {
+  id: string;
+  params: { diarize: boolean; maxSpeakers?: number };
+  embedder?: SpeakerEmbedder;
+  /** The stored clustering (resume). */
+  speakers?: unknown;
+  observe?: { labelled?(seconds: number): void };
+  log: { warn(o: object, msg?: string): void };
+}): SpeakerLabeler | null {
+  const { params, embedder, speakers, observe } = d;
+  if (!params.diarize || !embedder) return null;
+  const onCost = observe?.labelled?.bind(observe);
+  try {
+    return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost);
+  } catch (err) {
+    d.log.warn({ session: d.id, err: (err as Error).message }, 'speaker state not restored');
+    return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost);
+  }
 }

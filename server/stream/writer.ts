@@ -1,3 +1,4 @@
+import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
 import {
   errorMessage,
@@ -11,6 +12,7 @@ import {
   type ResultsMessage,
 } from '../protocol.js';
 import type { StoredFinal } from '../store/types.js';
+import type { StreamState } from './state.js';
 import { clampWords } from './words.js';
 
 /** A Results with the speaker of most of its words when they are labelled (diarize=true); additive to Deepgram's. */
@@ -25,8 +27,8 @@ export interface WriterDeps {
   bufferedAmount(): number;
   /** Above this the socket's buffer drops interims (finals never). */
   maxSendBufferBytes: number;
-  /** The client does not read: a message could not be queued past maxSendBufferBytes. */
-  onNotReading(unsentMiB: string): void;
+  /** Nothing is sent once closed; a client that does not read is closed here. */
+  state: StreamState;
 }
 
 /** Where a session stands, for the resume fields of Metadata. */
@@ -69,11 +71,10 @@ export function dominantSpeaker(words: readonly DgWord[]): number | undefined {
 
 /**
  * The Deepgram messages of one live stream, and its send-buffer policy: interims are dropped while the socket
- * buffers more than maxSendBufferBytes; a message the transport refuses past that means the client does not read.
+ * buffers more than maxSendBufferBytes; a message the transport refuses past that means the client does not read,
+ * and the stream closes 1008 (its finals are stored for a resume).
  */
 export class StreamWriter {
-  /** No socket any more: nothing is sent. */
-  closed = false;
   private readonly created = new Date();
 
   constructor(private readonly d: WriterDeps) {}
@@ -148,17 +149,29 @@ export class StreamWriter {
     this.send(errorMessage(code, description));
   }
 
+  /** A final: the client was handed it unless the send failed (its seq is then where a resume starts). */
+  final(msg: ResultsMessage, seq: number): void {
+    if (this.send(msg)) this.d.state.handed(seq);
+  }
+
   /**
    * Sends unless closed; true when the client was handed the message. A message the transport would not queue
    * (its buffer is far past where interims stop) means the client does not read.
    */
   send(msg: object): boolean {
-    if (this.closed) return false;
+    const { state } = this.d;
+    if (state.closed) return false;
     const result = this.d.send(msg);
     if (result === 'ok') return true;
     const buffered = this.d.bufferedAmount();
     // 'dropped' with nothing buffered: the socket is gone and its close handler is on its way.
-    if (buffered > this.d.maxSendBufferBytes) this.d.onNotReading((buffered / 2 ** 20).toFixed(1));
+    if (buffered > this.d.maxSendBufferBytes) {
+      const mib = (buffered / 2 ** 20).toFixed(1);
+      state.fail(
+        closeCode('CLIENT_NOT_READING'),
+        state.resumeReason(`client is not reading (${mib} MiB unsent)`),
+      );
+    }
     return result === 'backpressure';
   }
 }

@@ -1,7 +1,7 @@
 // Building blocks shared by the two transports, so that both behave the same by construction.
 
 import { randomUUID } from 'node:crypto';
-import { jsonError } from '../errors.js';
+import { closeCode } from '../errors.js';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import {
   BodyTooLargeError,
@@ -11,6 +11,15 @@ import {
   type WsConnection,
   type WsHandlers,
 } from './types.js';
+
+/** The JSON body every earshot error has: {"error":{"code","message"}}. */
+export function jsonError(status: number, code: string, message: string): HttpResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ error: { code, message } }),
+  };
+}
 
 export const DEFAULT_MAX_BACKPRESSURE = 1024 * 1024;
 /** Request line plus headers, as node:http allows by default; both transports answer 431 past it. */
@@ -285,7 +294,7 @@ export abstract class BaseConnection<C> implements WsConnection {
     this.log.warn(
       `websocket ${what} handler failed on ${this.id}: ${err instanceof Error ? err.stack : err}`,
     );
-    if (!this.finished) this.close(1011, 'internal error');
+    if (!this.finished) this.close(closeCode('INTERNAL'), 'internal error');
   }
 
   private finish(code: number, reason: string): void {

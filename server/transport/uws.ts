@@ -4,6 +4,7 @@
 
 import { createRequire } from 'node:module';
 import type * as UWS from '@trufflesuite/uws-js-unofficial';
+import { closeCode } from '../errors.js';
 import {
   BodyTooLargeError,
   ListenError,
@@ -72,8 +73,8 @@ export function uwsPayloadCeiling(maxPayloadBytes: number): number {
 
 /** Reasons uWS gives its close handler when it drops a connection for a protocol error. */
 const UWS_DROP_CODES: Record<string, number> = {
-  'Received too big message': 1009,
-  'Received invalid UTF-8': 1007,
+  'Received too big message': closeCode('PAYLOAD_TOO_LARGE'),
+  'Received invalid UTF-8': closeCode('INVALID_UTF8'),
 };
 
 interface UserData<C> {
@@ -131,7 +132,7 @@ class UwsConnection<C> extends BaseConnection<C> {
 
   handleMessage(message: ArrayBuffer, isBinary: boolean): void {
     if (message.byteLength > this.maxPayloadBytes) {
-      this.close(1009, 'message too big');
+      this.close(closeCode('PAYLOAD_TOO_LARGE'), 'message too big');
       return;
     }
     // uWS neuters the ArrayBuffer when this callback returns.

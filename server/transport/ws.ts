@@ -24,6 +24,7 @@ import {
   errorMessage,
   headersTooLarge,
   invoke,
+  jsonError,
   MAX_HEADER_BYTES,
   normalizeAddress,
   prepareResponse,
@@ -35,7 +36,7 @@ import {
   type PreparedResponse,
 } from './base.js';
 import { BodyCollector } from './body.js';
-import { jsonError } from '../errors.js';
+import { closeCode } from '../errors.js';
 
 const DRAIN_POLL_MS = 20;
 /** Bytes a client may send before its upgrade is decided (it should send none). */
@@ -43,9 +44,9 @@ const MAX_EARLY_BYTES = 64 * 1024;
 
 // ws reports protocol errors as an 'error' event and then closes with the matching code itself.
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
-  WS_ERR_INVALID_UTF8: 1007,
-  WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: closeCode('PAYLOAD_TOO_LARGE'),
+  WS_ERR_INVALID_UTF8: closeCode('INVALID_UTF8'),
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: closeCode('TOO_MANY_FRAGMENTS'),
 };
 
 class WsConnection<C> extends BaseConnection<C> {
@@ -71,7 +72,7 @@ class WsConnection<C> extends BaseConnection<C> {
       this.deliver(isBinary ? data : Buffer.from(data).toString('utf8'), isBinary);
     });
     ws.on('error', (err: Error & { code?: string }) => {
-      this.failed(WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? 1002, '');
+      this.failed(WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? closeCode('PROTOCOL_ERROR'), '');
     });
     ws.on('close', (code: number, reason: Buffer) => this.socketClosed(code, reason.toString('utf8')));
     ws.on('pong', () => (this.lastHeard = Date.now()));

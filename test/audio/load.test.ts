@@ -251,7 +251,7 @@ describe('decodeAudioStream: uploads decoded as they arrive', () => {
 });
 
 test('a WAV whose header leaves its size open is decoded into one buffer sized from the upload, not doubled', async () => {
-  const { spoolUpload, decodeUpload } = await import('../../audio/load.js');
+  const { spoolUpload, decodeUpload } = await import('../../audio/upload.js');
   // 91% of a power of two: growing by doubling would end in a buffer of 2^17 samples and keep it.
   const n = 119_276;
   const bytes = Buffer.alloc(44 + n * 2);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULTS, OPTIONS } from '../../server/config.js';
+import { DEFAULTS, OPTIONS } from '../../server/options.js';
 import { synthModel } from '../helpers/models.js';
 import { startTestServer } from '../helpers/server.js';
 

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesizeWhisper, type SynthOptions } from '../../models/synth/index.js';
+import { loadSileroVad, type SileroVad } from '../../models/vad/silero.js';
 
 const made: string[] = [];
 
@@ -16,3 +18,15 @@ export async function synthModel(opts: Partial<SynthOptions> = {}): Promise<stri
 process.on('exit', () => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
+
+/** A test file's one Silero VAD: loaded before its tests and released after them; call the getter in a test. */
+export function sharedVad(): () => SileroVad {
+  let vad: SileroVad | undefined;
+  before(async () => {
+    vad = await loadSileroVad();
+  });
+  after(async () => {
+    await vad?.release();
+  });
+  return () => vad!;
+}

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { DEFAULTS, type ServerConfig } from '../../server/config.js';
+import { DEFAULTS, type ServerConfig } from '../../server/options.js';
 import { startServer, type RunningServer } from '../../server/serve.js';
 
 export async function startTestServer(

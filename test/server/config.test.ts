@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULTS, loadConfig, OPTIONS, serveCommandLine } from '../../server/config.js';
+import { ConfigError, loadConfig, serveCommandLine } from '../../server/config.js';
+import { DEFAULTS, OPTIONS } from '../../server/options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-config-'));
 function file(json: unknown): string {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cosine } from '../../../models/speaker/embedding.js';
 import { loadOnnxEmbedder, readModelMetadata } from '../../../models/speaker/onnx.js';
-import { speakerModelMetadata, writeSpeakerModel } from '../../../models/speaker/synth.js';
+import { speakerModelMetadata, writeSpeakerModel } from '../../helpers/speaker-model.js';
 
 function noise(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);

@@ -8,7 +8,7 @@ import {
   type AuthResult,
 } from '../../../server/auth/authenticator.js';
 import { extractCredential } from '../../../server/auth/credentials.js';
-import { refusalResponse } from '../../../server/auth/types.js';
+import { refusalResponse } from '../../../server/error-response.js';
 import { request } from './helpers.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';

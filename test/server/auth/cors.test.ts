@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CorsPolicy } from '../../../server/http/cors.js';
+import { CorsPolicy } from '../../../server/auth/cors.js';
 
 const req = (headers: Record<string, string>, method = 'GET') => ({ method, headers });
 const host = { host: 'earshot.local:8080' };

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Authenticator, type AuthConfig } from '../../../server/auth/authenticator.js';
 import { Guard } from '../../../server/auth/guard.js';
-import { CorsPolicy } from '../../../server/http/cors.js';
-import { HostPolicy } from '../../../server/http/hosts.js';
+import { CorsPolicy } from '../../../server/auth/cors.js';
+import { HostPolicy } from '../../../server/auth/hosts.js';
 import { Limiter } from '../../../server/limits/limiter.js';
 import type { HttpRequest } from '../../../server/transport/types.js';
 

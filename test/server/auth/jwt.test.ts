@@ -3,7 +3,8 @@ import { after, before, describe, mock, test } from 'node:test';
 import { createServer } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose';
 import { JwtVerifier } from '../../../server/auth/jwt.js';
-import type { Principal, Refusal } from '../../../server/auth/types.js';
+import type { Principal } from '../../../server/auth/types.js';
+import type { Refusal } from '../../../server/errors.js';
 import { JwksServer } from './helpers.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Refusal } from '../../../server/auth/types.js';
+import type { Refusal } from '../../../server/errors.js';
 import { Limiter, StreamLease, type LimitsConfig } from '../../../server/limits/limiter.js';
 import { MemoryLimitStore } from '../../../server/limits/store.js';
 

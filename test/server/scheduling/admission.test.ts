@@ -190,3 +190,79 @@ describe('admission control', () => {
     assert.equal(g.a.interimBackoff(), Infinity);
   });
 });
+
+/**
+ * A fake clock and a fake batching engine: an engine call of n windows costs call + n * perWindow seconds and
+ * takes every queued window (up to maxBatch) when it starts; each stream queues a decode every 1/demand seconds,
+ * the first that long after it joined. The probe reports what the scheduler reports, the running call included in
+ * busyMs() but not in its windows or doneBusyMs().
+ */
+function batching(o: { call: number; perWindow: number; maxBatch: number }) {
+  let now = 0;
+  let busyDone = 0;
+  let decodes = 0;
+  let queued = 0;
+  let running: { until: number; size: number; since: number } | null = null;
+  const streams: { every: number; next: number }[] = [];
+  const a = new AdmissionController(
+    {
+      maxStreams: 100,
+      priorDecodeSeconds: o.perWindow,
+      now: () => now,
+    },
+    {
+      busyMs: () => busyDone + (running ? now - running.since : 0),
+      doneBusyMs: () => busyDone,
+      decodes: () => decodes,
+      finalWaitMs: () => 0,
+      active: () => streams.length,
+    },
+  );
+  a.sample();
+  return {
+    a,
+    join(shape: StreamShape): Decision {
+      const d = a.admit(shape);
+      const every = 1000 / streamDemand(shape);
+      if (d.ok) streams.push({ every, next: now + every });
+      return d;
+    },
+    advance(ms: number) {
+      for (let t = 0; t < ms; t += 10) {
+        now += 10;
+        for (const s of streams) {
+          if (now < s.next) continue;
+          queued++;
+          s.next += s.every;
+        }
+        if (running && now >= running.until) {
+          busyDone += running.until - running.since;
+          decodes += running.size;
+          running = null;
+        }
+        if (!running && queued > 0) {
+          const size = Math.min(queued, o.maxBatch);
+          queued -= size;
+          running = { since: now, until: now + (o.call + size * o.perWindow) * 1000, size };
+        }
+        if (now % 1000 === 0) a.sample();
+      }
+    },
+  };
+}
+
+describe('admission control measures what a decode costs', () => {
+  test('a call still running counts as cost only with its windows', () => {
+    // One window at a time, 250 ms each, no fixed part: a join while a decode runs saw its busy time without its
+    // window and priced every stream up to 3x.
+    const h = batching({ call: 0, perWindow: 0.25, maxBatch: 1 });
+    const fit = 0.95 / (0.25 * streamDemand(NO_INTERIMS));
+    assert.equal(h.join(NO_INTERIMS).ok, true);
+    h.advance(2600); // the first decode started at 2.47 s and runs until 2.72 s
+    const before = h.a.state().decodeSeconds;
+    assert.ok(Math.abs(before - 0.25) < 1e-9, `${before} s per decode while the first one runs`);
+    let admitted = 1;
+    while (h.join(NO_INTERIMS).ok) admitted++;
+    assert.equal(admitted, Math.floor(fit));
+  });
+});

@@ -9,7 +9,7 @@ import type { AdmissionController } from '../../../server/scheduling/admission.j
 import { InferenceScheduler } from '../../../server/scheduling/scheduler.js';
 import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
 import { EarshotApp } from '../../../server/app.js';
-import { DEFAULTS } from '../../../server/config.js';
+import { DEFAULTS } from '../../../server/options.js';
 import { Metrics } from '../../../server/metrics.js';
 import { FileStore } from '../../../server/store/file.js';
 import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
+import { describe, test } from 'node:test';
+import { sharedVad } from '../../helpers/models.js';
 import type { StreamSession } from '../../../server/stream/session.js';
 import { FakeEngine } from '../../helpers/fake-engine.js';
 import { finals, sessionHarness, sleep } from '../../helpers/session-harness.js';
@@ -12,13 +12,7 @@ import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';
  * is held so that finals pile up without any timing.
  */
 
-let vad: SileroVad;
-before(async () => {
-  vad = await loadSileroVad();
-});
-after(async () => {
-  await vad.release();
-});
+const vad = sharedVad();
 
 const fx = speechFixture();
 const pcm = encode(fx.samples, 'linear16');
@@ -44,7 +38,7 @@ describe('finals backlog', () => {
   test('more finals waiting than maxPendingFinals: the finals so far, Metadata, then 1013 with how to resume', async () => {
     const engine = new FakeEngine();
     const release = engine.hold();
-    const h = sessionHarness(vad, 'encoding=linear16&sample_rate=16000', {
+    const h = sessionHarness(vad(), 'encoding=linear16&sample_rate=16000', {
       engine,
       config: { maxPendingFinals: 4 },
     });
@@ -83,7 +77,7 @@ describe('finals backlog', () => {
   test('finals reaching back further than maxQueuedSeconds stop the stream the same way', async () => {
     const engine = new FakeEngine();
     const release = engine.hold();
-    const h = sessionHarness(vad, 'encoding=linear16&sample_rate=16000', {
+    const h = sessionHarness(vad(), 'encoding=linear16&sample_rate=16000', {
       engine,
       config: { maxQueuedSeconds: 4 },
     });

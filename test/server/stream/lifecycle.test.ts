@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
+import { describe, test } from 'node:test';
+import { sharedVad } from '../../helpers/models.js';
 import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';
 import { FakeEngine } from '../../helpers/fake-engine.js';
 import { finals, sessionHarness, sleep, type Msg } from '../../helpers/session-harness.js';
@@ -12,13 +12,7 @@ import type { StreamSession } from '../../../server/stream/session.js';
  * does not read, and what the store says afterwards.
  */
 
-let vad: SileroVad;
-before(async () => {
-  vad = await loadSileroVad();
-});
-after(async () => {
-  await vad.release();
-});
+const vad = sharedVad();
 
 const fx = speechFixture();
 const pcm = encode(fx.samples, 'linear16');
@@ -37,7 +31,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 describe('stream session: ending without losing finals', () => {
   test('CloseStream while finals decode longer than the idle timeout: every final, Metadata, 1000', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine, config: { idleTimeoutMs: 50 } });
+    const h = sessionHarness(vad(), '', { engine, config: { idleTimeoutMs: 50 } });
     const release = engine.hold();
     stream(h.session, pcm);
     h.session.onText('{"type":"CloseStream"}');
@@ -52,7 +46,7 @@ describe('stream session: ending without losing finals', () => {
 
   test('the idle timeout waits while a Finalize is being answered, then runs again', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine, config: { idleTimeoutMs: 50 } });
+    const h = sessionHarness(vad(), '', { engine, config: { idleTimeoutMs: 50 } });
     const release = engine.hold();
     stream(h.session, upTo(2.5));
     h.session.onText('{"type":"Finalize"}');
@@ -67,7 +61,7 @@ describe('stream session: ending without losing finals', () => {
   });
 
   test('Finalize after CloseStream adds no empty final', async () => {
-    const h = sessionHarness(vad, '');
+    const h = sessionHarness(vad(), '');
     stream(h.session, pcm);
     h.session.onText('{"type":"CloseStream"}');
     h.session.onText('{"type":"Finalize"}');
@@ -82,7 +76,7 @@ describe('stream session: ending without losing finals', () => {
 
   test('past the flush limit: decoded finals, Metadata, 1011 naming what was not decoded; the rest is stored', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine, config: { flushTimeoutMs: 300 } });
+    const h = sessionHarness(vad(), '', { engine, config: { flushTimeoutMs: 300 } });
     stream(h.session, upTo(5));
     await until('the first final', () => finals(h.messages).length === 1);
     const release = engine.hold();
@@ -116,7 +110,7 @@ describe('stream session: ending without losing finals', () => {
 
   test('a session whose client left decodes no interims but stores its finals; the store says closed', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, 'interim_results=true', { engine, config: { interimIntervalMs: 200 } });
+    const h = sessionHarness(vad(), 'interim_results=true', { engine, config: { interimIntervalMs: 200 } });
     const release = engine.hold();
     stream(h.session, upTo(3.5));
     await until('the audio to be processed', () => h.session.receivedSeconds >= 3.4);
@@ -137,7 +131,7 @@ describe('stream session: ending without losing finals', () => {
 describe('stream session: shutdown deadline', () => {
   test('drain with a backlog: decoded finals, Metadata, 1001 saying what was not decoded', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine });
+    const h = sessionHarness(vad(), '', { engine });
     stream(h.session, upTo(5));
     await until('the first final', () => finals(h.messages).length === 1);
     const release = engine.hold();
@@ -168,7 +162,7 @@ describe('stream session: shutdown deadline', () => {
   });
 
   test('drain with nothing left to decode closes 1001 at once with a Metadata', async () => {
-    const h = sessionHarness(vad, '');
+    const h = sessionHarness(vad(), '');
     stream(h.session, pcm);
     await until('two finals', () => finals(h.messages).length === 2);
     await h.session.drain(Date.now() + 60_000);
@@ -180,7 +174,7 @@ describe('stream session: shutdown deadline', () => {
 
   test('a CloseStream in progress when the server drains still ends 1000 once its finals are out', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine });
+    const h = sessionHarness(vad(), '', { engine });
     const release = engine.hold();
     stream(h.session, pcm);
     h.session.onText('{"type":"CloseStream"}');
@@ -192,10 +186,39 @@ describe('stream session: shutdown deadline', () => {
   });
 });
 
+describe('stream session: stopped by a limit (StreamSession.stop)', () => {
+  test('mid-stream: the finals so far, Metadata, then the limit code and reason; later audio is not decoded', async () => {
+    const h = sessionHarness(vad(), '');
+    stream(h.session, upTo(7));
+    await until('the audio to be processed', () => h.session.receivedSeconds >= 6.9);
+    h.session.stop(1008, 'AUDIO_QUOTA_EXCEEDED: over the limit');
+    stream(h.session, pcm.subarray(upTo(7).length));
+    await h.closedP;
+    assert.deepEqual(h.closed(), { code: 1008, reason: 'AUDIO_QUOTA_EXCEEDED: over the limit' });
+    assert.equal(finals(h.messages).length, 2, 'the two utterances received before the stop');
+    assert.equal(h.messages.at(-1)!.type, 'Metadata');
+    assert.ok(h.session.flushing);
+  });
+
+  test('a CloseStream in progress when a limit stops the stream: it closes with the limit, not 1000', async () => {
+    const engine = new FakeEngine();
+    const h = sessionHarness(vad(), '', { engine });
+    const release = engine.hold();
+    stream(h.session, pcm);
+    h.session.onText('{"type":"CloseStream"}');
+    h.session.stop(1008, 'CREDENTIAL_REVOKED: key removed');
+    h.session.stop(1008, 'SESSION_TOO_LONG: a second limit changes nothing');
+    release();
+    await h.closedP;
+    assert.deepEqual(h.closed(), { code: 1008, reason: 'CREDENTIAL_REVOKED: key removed' });
+    assert.equal(finals(h.messages).length, 3);
+  });
+});
+
 describe('stream session: clients that misbehave', () => {
   test('a client that does not read: interims dropped, then 1008 once its finals are stored', async () => {
     const full = 8 * 1024 * 1024;
-    const h = sessionHarness(vad, 'interim_results=true', {
+    const h = sessionHarness(vad(), 'interim_results=true', {
       config: { interimIntervalMs: 300 },
       buffered: () => full,
       // The transport queues nothing more past its limit.
@@ -226,7 +249,7 @@ describe('stream session: clients that misbehave', () => {
   });
 
   test('an unknown control message is quoted back cut short, not echoed whole', async () => {
-    const h = sessionHarness(vad, '');
+    const h = sessionHarness(vad(), '');
     h.session.onText(JSON.stringify({ type: 'x'.repeat(1_000_000) }));
     const err = h.messages.at(-1)!;
     assert.equal(err.type, 'Error');
@@ -238,7 +261,7 @@ describe('stream session: clients that misbehave', () => {
 
   test('a lag warning once per episode, not per frame', async () => {
     const engine = new FakeEngine();
-    const h = sessionHarness(vad, '', { engine, config: { lagWarnSeconds: 3 } });
+    const h = sessionHarness(vad(), '', { engine, config: { lagWarnSeconds: 3 } });
     const lagWarnings = () => h.logs.filter((l) => l.level === 'warn' && /falling behind/.test(l.msg ?? ''));
     let release = engine.hold();
     stream(h.session, pcm);

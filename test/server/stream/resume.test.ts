@@ -6,7 +6,7 @@ import type { AdmissionController } from '../../../server/scheduling/admission.j
 import { InferenceScheduler } from '../../../server/scheduling/scheduler.js';
 import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
 import { EarshotApp } from '../../../server/app.js';
-import { DEFAULTS } from '../../../server/config.js';
+import { DEFAULTS } from '../../../server/options.js';
 import { Metrics } from '../../../server/metrics.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';

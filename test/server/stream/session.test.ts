@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
+import { describe, test } from 'node:test';
+import { sharedVad } from '../../helpers/models.js';
 import type { StreamSession, SessionConfig } from '../../../server/stream/session.js';
 import { finals, sessionHarness, wordsOf } from '../../helpers/session-harness.js';
 import { concat, encode, median, randomFrames, speechFixture, type Enc } from '../../helpers/audio.js';
 
 /** Pipeline tests: real PCM decoding, resampling and Silero VAD; a deterministic engine double. */
 
-let vad: SileroVad;
-before(async () => {
-  vad = await loadSileroVad();
-});
-after(async () => {
-  await vad.release();
-});
+const vad = sharedVad();
 
 /** The shared session harness over the real Silero VAD (loaded once, below). */
 const harness = (qs: string, config: Partial<SessionConfig> = {}, buffered = () => 0) =>
-  sessionHarness(vad, qs, { config, buffered });
+  sessionHarness(vad(), qs, { config, buffered });
 const words = wordsOf;
 
 function stream(session: StreamSession, bytes: Uint8Array, seed = 3) {

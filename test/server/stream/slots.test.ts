@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
+import { sharedVad } from '../../helpers/models.js';
 import { EarshotApp } from '../../../server/app.js';
 import { apiKeyLine } from '../../../server/auth/api-keys.js';
 import { Authenticator } from '../../../server/auth/authenticator.js';
 import { Guard } from '../../../server/auth/guard.js';
-import { DEFAULTS } from '../../../server/config.js';
-import { CorsPolicy } from '../../../server/http/cors.js';
+import { DEFAULTS } from '../../../server/options.js';
+import { CorsPolicy } from '../../../server/auth/cors.js';
 import { Limiter, type LimitsConfig } from '../../../server/limits/limiter.js';
 import { Metrics } from '../../../server/metrics.js';
 import { AdmissionController } from '../../../server/scheduling/admission.js';
@@ -34,13 +34,7 @@ const pcm = encode(fx.samples, 'linear16');
 const BYTES_PER_SECOND = 32000;
 const QS = 'encoding=linear16&sample_rate=16000';
 
-let vad: SileroVad;
-before(async () => {
-  vad = await loadSileroVad();
-});
-after(async () => {
-  await vad.release();
-});
+const vad = sharedVad();
 
 /** A memory store whose end-of-stream record write (duration) waits for `gate` when one is set, or delayMs. */
 class SlowStore extends MemoryStore {
@@ -87,7 +81,7 @@ async function startApp(o: {
     config: { ...DEFAULTS, host: '127.0.0.1', port: 0, transport: 'ws' },
     log: pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }),
     scheduler,
-    vad,
+    vad: vad(),
     store,
     model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
     transcribe: () => Promise.reject(new Error('no file transcription in this test')),

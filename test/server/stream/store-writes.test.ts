@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
+import { test } from 'node:test';
+import { sharedVad } from '../../helpers/models.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { TranscriptFullError, type RecordPatch, type StoredFinal } from '../../../server/store/types.js';
 import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';
@@ -8,13 +8,7 @@ import { finals, sessionHarness, sleep } from '../../helpers/session-harness.js'
 
 /** What a live session writes to its store, and how it ends when the store or the client push too hard. */
 
-let vad: SileroVad;
-before(async () => {
-  vad = await loadSileroVad();
-});
-after(async () => {
-  await vad.release();
-});
+const vad = sharedVad();
 
 const fx = speechFixture();
 
@@ -42,7 +36,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 test('2,000 empty Finalize messages write nothing to the store (each is still answered)', async () => {
   const store = new CountingStore();
   // The rate and backlog limits would stop this stream: the point here is what each empty final writes.
-  const h = sessionHarness(vad, '', {
+  const h = sessionHarness(vad(), '', {
     store,
     config: { controlMessageBurst: 10_000, maxPendingFinals: 10_000 },
   });
@@ -64,7 +58,7 @@ test('2,000 empty Finalize messages write nothing to the store (each is still an
 
 test('control messages past the rate limit: an Error, then 1008 saying how to resume', async () => {
   const store = new CountingStore();
-  const h = sessionHarness(vad, '', {
+  const h = sessionHarness(vad(), '', {
     store,
     config: { controlMessagesPerSecond: 1, controlMessageBurst: 10 },
   });
@@ -83,7 +77,7 @@ test('control messages past the rate limit: an Error, then 1008 saying how to re
 test('the store refuses a final because the transcript is full: an Error and 1008, not an internal error', async () => {
   const store = new CountingStore();
   store.full = 'append';
-  const h = sessionHarness(vad, '', { store });
+  const h = sessionHarness(vad(), '', { store });
   for (const f of randomFrames(encode(fx.samples, 'linear16'), 3)) h.session.onAudio(f);
   await h.closedP;
   assert.deepEqual(h.closed(), { code: 1008, reason: 'transcript size limit reached; start a new session' });
@@ -96,7 +90,7 @@ test('the store refuses a final because the transcript is full: an Error and 100
 test('a record update refused as full (a long silence) ends the stream too', async () => {
   const store = new CountingStore();
   store.full = 'update';
-  const h = sessionHarness(vad, '', { store });
+  const h = sessionHarness(vad(), '', { store });
   for (const f of randomFrames(encode(new Float32Array(16000 * 3), 'linear16'), 3)) h.session.onAudio(f);
   await h.closedP;
   assert.equal(h.closed()?.code, 1008);

@@ -5,9 +5,9 @@
  * pooling (mean and standard deviation over time) and a linear embedding layer: the real shape of the computation
  * at a fraction of the cost. Its embeddings mean nothing: it exists to test and benchmark the ONNX path offline.
  */
-import { Graph, writeModel, encodeModel } from '../onnx/graph.js';
-import { ProtoMessage } from '../onnx/proto.js';
-import { uniformNoise } from '../synth/weights.js';
+import { Graph, writeModel, encodeModel } from '../../models/onnx/graph.js';
+import { ProtoMessage } from '../../models/onnx/proto.js';
+import { uniformNoise } from '../../models/synth/weights.js';
 
 export interface SpeakerModelOptions {
   /** Metadata and IO names of the family: wespeaker (`feats` → `embs`) or 3d-speaker (`x` → `embedding`). */

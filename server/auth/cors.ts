@@ -1,7 +1,8 @@
 // Which browser origins may use the server: the WebSocket upgrade's Origin check and CORS for the HTTP routes.
 // Default: none but the page's own origin. Clients that are not browsers send no Origin and are not concerned.
 
-import { refusal, refusalResponse, type Refusal } from '../auth/types.js';
+import { refusal, type Refusal } from '../errors.js';
+import { refusalResponse } from '../error-response.js';
 import type { HttpResponse } from '../transport/types.js';
 
 type WithHeaders = { headers: Record<string, string> };
@@ -41,7 +42,7 @@ export class CorsPolicy {
   /** Before a WebSocket upgrade: a page from another origin must not open streams with a visitor's ?token=. */
   checkUpgrade(req: WithHeaders): Refusal | undefined {
     if (this.allows(req)) return undefined;
-    return refusal(403, 'ORIGIN_NOT_ALLOWED', 'this origin may not use this server (see --allowed-origins)');
+    return refusal('ORIGIN_NOT_ALLOWED', 'this origin may not use this server (see --allowed-origins)');
   }
 
   /**
@@ -56,7 +57,6 @@ export class CorsPolicy {
     const vary = 'origin, access-control-request-method, access-control-request-headers';
     if (!this.allows(req)) {
       const no = refusal(
-        403,
         'ORIGIN_NOT_ALLOWED',
         'this origin may not call this server (see --allowed-origins)',
       );

@@ -4,7 +4,7 @@
 // is an IP address cannot be rebound (the page's origin is then that address), nor can localhost names.
 
 import { isIP } from 'node:net';
-import { refusal, type Refusal } from '../auth/types.js';
+import { refusal, type Refusal } from '../errors.js';
 
 /** host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 address; nothing else (no userinfo, no path). */
 const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d{1,5})?$/i;
@@ -47,7 +47,6 @@ export class HostPolicy {
   check(req: { headers: Record<string, string> }): Refusal | undefined {
     if (this.allows(req.headers['host'])) return undefined;
     return refusal(
-      403,
       'HOST_NOT_ALLOWED',
       "this Host name is not one of this server's: use localhost or its address, or add the name to --allowed-hosts",
     );
