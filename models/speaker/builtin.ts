@@ -1,10 +1,13 @@
 /**
- * The built-in speaker embedding: no model file, no download. A clip's voice statistics (voice-stats.ts:
- * cepstral means and spreads, delta spreads, pitch quartiles) are standardised and projected by parameters learnt
- * from real readers (builtin-params.ts): the projection keeps the directions in which voices differ from each
- * other more than one voice differs from itself (what is said, how it is said), so cosine similarity compares
- * speakers. Its same-speaker threshold is a calibrated same-speaker probability (SAME_SPEAKER_PROBABILITY), so the
- * number of speakers comes from how likely two pieces are to share a voice, not from a similarity tuned to a corpus.
+ * The built-in speaker embedding: no model file, no download. Two halves, weighted per clip (a file, a live
+ * final) by how much its voices are like real readers (readerLikeness):
+ * - learnt: the voice statistics (voice-stats.ts: cepstral means and spreads, delta spreads, pitch quartiles)
+ *   standardised and projected by parameters learnt from real readers (builtin-params.ts), keeping the directions
+ *   in which voices differ from each other more than one voice differs from itself; same speaker at a calibrated
+ *   probability (SAME_SPEAKER_PROBABILITY);
+ * - fixed: the kernel earshot shipped first (voice-kernel.ts), which the learnt projection cannot replace on voices
+ *   unlike any reader (synthetic ones, tones): it places them all alike.
+ * Real recordings are judged by the learnt half, synthetic ones by the fixed half exactly as before it existed.
  */
 import { type BuiltinParams, loadBuiltinParams } from './builtin-params.js';
 import {
@@ -14,7 +17,7 @@ import {
   SpeakerEmbeddingError,
   l2normalize,
 } from './embedding.js';
-import { STATS_DIM, VoiceAnalyzer } from './voice-stats.js';
+import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
@@ -25,12 +28,15 @@ import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
  */
 const SAME_SPEAKER_PROBABILITY = 0.75;
 
+/** The fixed voice kernel's same-speaker cosine (voice-kernel.ts), as it served synthetic voices. */
+const FIXED_THRESHOLD = 0.75;
+
 /**
- * Share of the learnt half in the similarity. The other half is the fixed voice kernel (voice-kernel.ts): the
- * learnt projection knows real readers but places voices unlike them (synthetic ones) oddly, the fixed kernel
- * the reverse; half each keeps both kinds of voice apart.
+ * Distances from the readers' average in standardised statistics (75 of them: sqrt(75) ≈ 8.7 expected of a
+ * reader). Whole dev conversations lie at 4.4-7.5 and their 5 s pieces (live finals) at 4.1-9.9; the synthetic
+ * corpus' recordings at 11.3-27.6 and their 5 s pieces at 11.0 and beyond.
  */
-const LEARNT_WEIGHT = 0.5;
+const READER_DISTANCE = { like: 9.5, unlike: 11 };
 
 /** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
 const MIN_SPEECH_FRAMES = 8;
@@ -72,13 +78,32 @@ function kernelOf(dim: number): { w: Float64Array; b: Float64Array; bandwidth: n
 }
 const kernels = new Map<number, ReturnType<typeof kernelOf>>();
 
-/** The embedding of one statistics vector (unit length). */
-export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
+/** Statistics standardised as the readers' were. */
+function standardise(p: BuiltinParams, x: Float64Array): Float64Array {
   const z = new Float64Array(STATS_DIM);
   for (let i = 0; i < STATS_DIM; i++) {
     // No voiced frame (whisper, noise): pitch at the readers' average, so it neither pulls nor pushes.
     z[i] = Number.isFinite(x[i]) ? (x[i] - p.mean[i]) / p.scale[i] : 0;
   }
+  return z;
+}
+
+/**
+ * How much a clip is like the readers, 1 (like them) to 0 (unlike every one): its distance from their average in
+ * standardised statistics (READER_DISTANCE). Beyond `unlike` the learnt projection has no say and the fixed
+ * kernel alone decides, as before the projection existed.
+ */
+function readerLikeness(z: Float64Array): number {
+  const norm = Math.hypot(...z);
+  return Math.min(
+    1,
+    Math.max(0, (READER_DISTANCE.unlike - norm) / (READER_DISTANCE.unlike - READER_DISTANCE.like)),
+  );
+}
+
+/** The embedding of one statistics vector (unit length). */
+export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
+  const z = standardise(p, x);
   const y = new Float64Array(p.dim);
   for (let i = 0; i < STATS_DIM; i++) {
     if (z[i] === 0) continue;
@@ -108,16 +133,20 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly minSeconds = 0.3;
   private readonly analyzer = new VoiceAnalyzer();
 
+  /** Weight of the constant coordinate beside the learnt features (see the constructor). */
+  private readonly lift: number;
+
   constructor(
     private readonly params: BuiltinParams = loadBuiltinParams(),
     threshold?: number,
   ) {
-    this.dim = FEATURES + KERNEL_DIM;
-    // The halves' own thresholds, weighted as their cosines are: the learnt one calibrated on readers, the fixed
-    // one's 0.75 as it served synthetic voices.
-    this.sameSpeakerThreshold =
-      threshold ??
-      LEARNT_WEIGHT * thresholdFor(params, SAME_SPEAKER_PROBABILITY) + (1 - LEARNT_WEIGHT) * 0.75;
+    this.dim = FEATURES + 1 + KERNEL_DIM;
+    this.sameSpeakerThreshold = threshold ?? FIXED_THRESHOLD;
+    // The learnt features decide at their calibrated cosine t, the fixed kernel at FIXED_THRESHOLD (T): a constant
+    // coordinate of weight b beside the learnt unit vector maps its cosine c to (c + b) / (1 + b), which puts t
+    // at T, so one threshold serves both halves.
+    const t = thresholdFor(params, SAME_SPEAKER_PROBABILITY);
+    this.lift = Math.max(0, (FIXED_THRESHOLD - t) / (1 - FIXED_THRESHOLD));
   }
 
   embed(clips: readonly Float32Array[]): Promise<Float32Array[]> {
@@ -127,31 +156,42 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
           throw new SpeakerEmbeddingError(`clip ${i} is not a Float32Array of 16 kHz samples`);
         }
         const frames = this.analyzer.frames(clip);
-        return this.fromStats(frames.speechFrames(), frames.stats());
+        return this.fromFrames(frames, this.likeness(frames), 0, Infinity);
       }),
     );
   }
 
   analyze(audio: Float32Array): SpanEmbedder {
     const frames = this.analyzer.frames(audio);
+    const w = this.likeness(frames);
     return {
       embedSpans: (spans: readonly Span[]) =>
-        Promise.resolve(
-          spans.map((s) => this.fromStats(frames.speechFrames(s.start, s.end), frames.stats(s.start, s.end))),
-        ),
+        Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end))),
     };
   }
 
+  /**
+   * The learnt half's weight for a whole clip (a file, a live final), the same for every piece of it: decided per
+   * piece, a short piece's odd statistics would move it to the other half, where it resembles nothing.
+   */
+  private likeness(frames: VoiceFrames): number {
+    if (frames.speechFrames() < MIN_SPEECH_FRAMES) return 0;
+    return readerLikeness(standardise(this.params, frames.stats()));
+  }
+
   /** Too little speech (digital silence, a click): the zero vector, similar to no speaker (see diarize.ts). */
-  private fromStats(speechFrames: number, stats: Float64Array): Float32Array {
-    if (speechFrames < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
-    // Two unit halves scaled by the square roots of their weights: the cosine of the whole is the weighted sum of
-    // the halves' cosines, so clustering's averages stay averages of both.
+  private fromFrames(frames: VoiceFrames, w: number, start: number, end: number): Float32Array {
+    if (frames.voiceFrames(start, end) < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
+    // Two unit halves scaled by the square roots of the clip's likeness to the readers (w) and its complement:
+    // between two real pieces the learnt half decides, between two synthetic ones the fixed kernel, exactly.
     const out = new Float32Array(this.dim);
-    const learnt = embedStats(this.params, stats);
-    const a = Math.sqrt(LEARNT_WEIGHT);
-    for (let i = 0; i < FEATURES; i++) out[i] = a * learnt[i];
-    kernelFeatures(stats, out, FEATURES, Math.sqrt(1 - LEARNT_WEIGHT));
+    if (w > 0) {
+      const learnt = embedStats(this.params, frames.stats(start, end));
+      const a = Math.sqrt(w / (1 + this.lift));
+      for (let i = 0; i < FEATURES; i++) out[i] = a * learnt[i];
+      out[FEATURES] = a * Math.sqrt(this.lift);
+    }
+    if (w < 1) kernelFeatures(frames.fixedStats(start, end), out, FEATURES + 1, Math.sqrt(1 - w));
     return l2normalize(out);
   }
 

@@ -6,13 +6,7 @@
  * needs no training distribution, so it still separates voices the learnt projection never saw (synthetic voices,
  * tones an octave apart), where the projection's shared offset makes every such voice look alike.
  */
-import { STATS_DIM } from './voice-stats.js';
-
-/** Cepstra used: c1..c19 of the statistics' c1..c24. */
-const NC = 19;
-/** Where the statistics vector (voice-stats.ts) keeps the cepstral spreads and the median log2 f0. */
-const SPREAD_AT = (STATS_DIM - 3) / 3;
-const MEDIAN_F0_AT = STATS_DIM - 2;
+import { FIXED_NC as NC } from './voice-stats.js';
 
 /** Typical spread of each statistic between ~2 s clips of one voice. */
 const CEP_MEAN_SPREAD = [
@@ -38,10 +32,10 @@ function point(x: Float64Array): Float64Array {
   const cs = WEIGHTS.cepStd / Math.sqrt(NC);
   for (let k = 0; k < NC; k++) {
     p[k] = (cm * x[k]) / CEP_MEAN_SPREAD[k];
-    p[NC + k] = (cs * x[SPREAD_AT + k]) / CEP_STD_SPREAD[k];
+    p[NC + k] = (cs * x[NC + k]) / CEP_STD_SPREAD[k];
   }
   // An unvoiced clip (whisper, noise) sits at a pitch no voice has, far from every voiced speaker.
-  const f0 = Number.isFinite(x[MEDIAN_F0_AT]) ? x[MEDIAN_F0_AT] : Math.log2(30);
+  const f0 = Number.isFinite(x[2 * NC]) ? x[2 * NC] : Math.log2(30);
   p[2 * NC] = (WEIGHTS.pitch * f0) / LOG_F0_SPREAD;
   return p;
 }
@@ -66,7 +60,7 @@ const W = gaussians(IN * KERNEL_DIM, 20240601).map((g) => g / BANDWIDTH);
 // Phases spread evenly over [0, 2π) (golden-ratio sequence).
 const B = Float64Array.from({ length: KERNEL_DIM }, (_, j) => 2 * Math.PI * ((j * 0.6180339887498949) % 1));
 
-/** The kernel features of one statistics vector, written scaled by `scale` into out[at..at+KERNEL_DIM). */
+/** The kernel features of fixed statistics (VoiceFrames.fixedStats), written scaled by `scale` into out[at..at+KERNEL_DIM). */
 export function kernelFeatures(x: Float64Array, out: Float32Array, at: number, scale: number): void {
   const p = point(x);
   const s = scale * Math.sqrt(2 / KERNEL_DIM);

@@ -20,6 +20,11 @@ const PITCH_LEN = 640;
 /** Length of a statistics vector: cepstral means, spreads, delta spreads, then three pitch quartiles. */
 export const STATS_DIM = 3 * NC + 3;
 
+/** Cepstra c1..c19 of the fixed kernel's statistics (voice-kernel.ts). */
+export const FIXED_NC = 19;
+/** Length of the fixed kernel's statistics: c1..c19 means, their spreads, the median log2 f0. */
+export const FIXED_DIM = 2 * FIXED_NC + 1;
+
 function dctMatrix(nIn: number, nOut: number): Float64Array[] {
   return Array.from({ length: nOut }, (_, k) =>
     Float64Array.from(
@@ -92,6 +97,10 @@ export class VoiceFrames {
   /** Frames whose neighbours are both speech (where a delta is defined), and their squared deltas. */
   private readonly deltaN: Float64Array;
   private readonly deltaSq: Float64Array;
+  /** The same over the fixed kernel's frames (voice: see VoiceAnalyzer.frames), c1..c19. */
+  private readonly voice: Float64Array;
+  private readonly voiceCepSum: Float64Array;
+  private readonly voiceCepSq: Float64Array;
 
   constructor(
     readonly frames: number,
@@ -101,6 +110,8 @@ export class VoiceFrames {
     cep: Float64Array,
     /** log2 f0 per frame; not finite when unvoiced or not analysed. */
     private readonly logF0: Float64Array,
+    /** The fixed kernel's frames (cepstra and pitch are given for these too). */
+    private readonly voiceMask: Uint8Array,
   ) {
     const hasDelta = (f: number): boolean => f > 0 && f + 1 < frames && !!speech[f - 1] && !!speech[f + 1];
     this.speech = prefix(frames, 1, (f) => speech[f]);
@@ -110,6 +121,34 @@ export class VoiceFrames {
     this.deltaSq = prefix(frames, NC, (f, k) =>
       hasDelta(f) ? ((cep[(f + 1) * NC + k] - cep[(f - 1) * NC + k]) / 2) ** 2 : 0,
     );
+    this.voice = prefix(frames, 1, (f) => voiceMask[f]);
+    this.voiceCepSum = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] : 0));
+    this.voiceCepSq = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] ** 2 : 0));
+  }
+
+  /** The fixed kernel's frames between start and end seconds. */
+  voiceFrames(start = 0, end = Infinity): number {
+    const [a, b] = this.range(start, end);
+    return this.voice[b] - this.voice[a];
+  }
+
+  /** The fixed kernel's statistics (FIXED_DIM) between start and end seconds; the median is NaN when unvoiced. */
+  fixedStats(start = 0, end = Infinity): Float64Array {
+    const [a, b] = this.range(start, end);
+    const n = this.voice[b] - this.voice[a];
+    const x = new Float64Array(FIXED_DIM);
+    for (let k = 0; k < FIXED_NC; k++) {
+      const m = n > 0 ? (this.voiceCepSum[b * FIXED_NC + k] - this.voiceCepSum[a * FIXED_NC + k]) / n : 0;
+      const sq = n > 0 ? (this.voiceCepSq[b * FIXED_NC + k] - this.voiceCepSq[a * FIXED_NC + k]) / n : 0;
+      x[k] = m;
+      x[FIXED_NC + k] = Math.sqrt(Math.max(0, sq - m * m));
+    }
+    const f0s: number[] = [];
+    for (let f = a; f < b; f++)
+      if (this.voiceMask[f] && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
+    f0s.sort((p, q) => p - q);
+    x[2 * FIXED_NC] = quantile(f0s, 0.5);
+    return x;
   }
 
   /** Frame range [a, b) of a span in seconds from the clip's start. */
@@ -117,6 +156,10 @@ export class VoiceFrames {
     const a = Math.max(0, Math.min(this.frames, Math.round(start / this.frameSeconds)));
     const b = Math.max(a, Math.min(this.frames, Math.round(end / this.frameSeconds)));
     return [a, b];
+  }
+
+  private isSpeech(f: number): boolean {
+    return this.speech[f + 1] > this.speech[f];
   }
 
   /** Speech frames between start and end seconds. */
@@ -143,7 +186,8 @@ export class VoiceFrames {
     }
     // Quartiles, not means: a few octave errors must not move a voice's pitch.
     const f0s: number[] = [];
-    for (let f = a; f < b; f++) if (Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
+    for (let f = a; f < b; f++)
+      if (this.isSpeech(f) && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
     f0s.sort((p, q) => p - q);
     x[3 * NC] = quantile(f0s, 0.25);
     x[3 * NC + 1] = quantile(f0s, 0.5);
@@ -173,13 +217,19 @@ export class VoiceAnalyzer {
     // otherwise become the "quiet" level and let the noise between words count as voice.
     const sortedE = energy.filter((e) => e > silentEnergy).sort();
     const floor = Math.max(quantile(sortedE, 0.95) - Math.log(1000), quantile(sortedE, 0.1) + Math.log(6.3));
+    // The fixed kernel's frames, as it was tuned on them: within 30 dB of the loud frames, digital silence included
+    // in the reference.
+    const voiceFloor = quantile(energy.slice().sort(), 0.95) - Math.log(1000);
     const speech = new Uint8Array(frames);
+    const voice = new Uint8Array(frames);
     const cep = new Float64Array(frames * NC);
     const logF0 = new Float64Array(frames).fill(NaN);
     for (let f = 0; f < frames; f++) {
       // Digital silence (a muted or padded stream: every bin at the log floor) is never speech.
-      if (energy[f] < floor || energy[f] <= silentEnergy) continue;
-      speech[f] = 1;
+      if (energy[f] <= silentEnergy) continue;
+      speech[f] = energy[f] >= floor ? 1 : 0;
+      voice[f] = energy[f] >= voiceFloor ? 1 : 0;
+      if (!speech[f] && !voice[f]) continue;
       for (let k = 1; k <= NC; k++) {
         const row = this.dct[k];
         let c = 0;
@@ -193,6 +243,6 @@ export class VoiceAnalyzer {
         logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
       }
     }
-    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0);
+    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0, voice);
   }
 }
