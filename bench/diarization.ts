@@ -3,14 +3,22 @@
  * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, online
  * clustering over the finals in order, a final split where its speaker changes), per embedding.
  *
- *   npm run bench:diarization [-- --only builtin|onnx]
+ *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b]
+ *
+ * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five).
+ *
+ * Real voices: the 12 dev conversations of ../shared/corpus/real and six held-out ones (bench/real-conversations.json:
+ * woman + man, two men, two women, three, four under noise at 15 dB, five with 0.05-0.25 s gaps), made once into
+ * .cache/real-conversations by ../shared/tools/make_real_conversations.py (python3 + numpy + ffmpeg). No reader of
+ * either set is in the built-in embedding's fit (`npm run train:speaker` holds them out).
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
  *
  * Reads ../shared/corpus; the random-weight ONNX speaker model is generated once into .cache/. Its DER is
  * meaningless as accuracy (random weights): the row shows that the ONNX path runs end to end and what it costs.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { loadAudioFile } from '../audio/load.js';
 import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segmenter.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
@@ -37,6 +45,40 @@ const FILES = [
 ];
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const corpus = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : 'all';
+const fileFilter = args.includes('--files') ? args[args.indexOf('--files') + 1].split(',') : undefined;
+
+/** The held-out real conversations, made once (deterministically: fixed readers and seeds) into .cache/. */
+function heldOutConversations(): string[] {
+  const spec = new URL('real-conversations.json', import.meta.url).pathname;
+  const dir = new URL('../.cache/real-conversations/', import.meta.url).pathname;
+  const names = Object.keys(JSON.parse(readFileSync(spec, 'utf8')) as object);
+  if (!names.every((n) => existsSync(`${dir}${n}.rttm`))) {
+    execFileSync(
+      'python3',
+      [`${CORPUS}../tools/make_real_conversations.py`, `${CORPUS}real/speakers`, '-', dir, spec],
+      { stdio: 'inherit' },
+    );
+  }
+  return names.map((n) => `${dir}${n}`);
+}
+
+/** Paths without extension: synthetic corpus files, then real dev conversations, then the held-out ones. */
+function recordings(): string[] {
+  const list: string[] = [];
+  if (corpus !== 'real') list.push(...FILES.map((f) => `${CORPUS}${f}`));
+  if (corpus !== 'synthetic') {
+    const dev = `${CORPUS}real/conversations/`;
+    list.push(
+      ...readdirSync(dev)
+        .filter((f) => f.startsWith('dev-') && f.endsWith('.rttm'))
+        .sort()
+        .map((f) => `${dev}${f.slice(0, -5)}`),
+      ...heldOutConversations(),
+    );
+  }
+  return fileFilter ? list.filter((p) => fileFilter.some((w) => p.split('/').at(-1)!.includes(w))) : list;
+}
 
 interface Utterance {
   /** Padded audio span (what a final decodes). */
@@ -125,8 +167,8 @@ async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Pr
 
 /** The .rttm when there is one, else the segments of the .json (long/ has no .rttm). */
 function reference(name: string): Turn[] {
-  if (existsSync(`${CORPUS}${name}.rttm`)) return parseRttm(readFileSync(`${CORPUS}${name}.rttm`, 'utf8'));
-  const { segments } = JSON.parse(readFileSync(`${CORPUS}${name}.json`, 'utf8')) as { segments: Turn[] };
+  if (existsSync(`${name}.rttm`)) return parseRttm(readFileSync(`${name}.rttm`, 'utf8'));
+  const { segments } = JSON.parse(readFileSync(`${name}.json`, 'utf8')) as { segments: Turn[] };
   return segments.map(({ start, end, speaker }) => ({ start, end, speaker }));
 }
 
@@ -147,8 +189,8 @@ const vad = await loadSileroVad();
 const rows: Record<string, string | number>[] = [];
 const results: unknown[] = [];
 for (const e of await embedders()) {
-  for (const name of FILES) {
-    const audio = (await loadAudioFile(`${CORPUS}${name}.wav`)).samples16k;
+  for (const name of recordings()) {
+    const audio = (await loadAudioFile(`${name}.wav`)).samples16k;
     const ref = reference(name);
     for (const [path, run] of [
       ['file', offline],
@@ -162,7 +204,7 @@ for (const e of await embedders()) {
       const r = diarizationError(ref, hyp, { collar: 0.25 });
       const row = {
         embedding: e.name,
-        file: name.split('/')[1],
+        file: name.split('/').at(-1)!,
         path,
         'DER %': Number((100 * r.der).toFixed(2)),
         'miss %': Number(((100 * r.missed) / r.total).toFixed(2)),

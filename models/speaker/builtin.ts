@@ -1,16 +1,15 @@
 /**
- * The built-in speaker embedding: no model file, no download. Voice statistics of the clip's speech frames:
- * - the cepstrum (DCT of the Kaldi log-mel fbank, c1..c19): its mean is the vocal tract's average spectral envelope
- *   (formants, brightness), its spread how the voice moves; c0 (loudness) is left out so distance to the microphone
- *   does not matter;
- * - pitch (normalised autocorrelation, 60-400 Hz): median log f0 over voiced frames.
- * Each statistic is centred and scaled by fixed constants (typical values and spreads of speech) and weighted, so
- * cosine similarity compares voices, not the shared shape of all speech.
- *
- * A recording is analysed once (VoiceFrames: per-frame cepstra and pitch as running sums), so the diarizer's many
- * overlapping windows and candidate pieces cost a few vector operations each, not another pass over the audio.
+ * The built-in speaker embedding: no model file, no download. Two halves, weighted per clip (a file, a live
+ * final) by how much its voices are like real readers (readerLikeness):
+ * - learnt: the voice statistics (voice-stats.ts: cepstral means and spreads, delta spreads, pitch quartiles)
+ *   standardised and projected by parameters learnt from real readers (builtin-params.ts), keeping the directions
+ *   in which voices differ from each other more than one voice differs from itself; same speaker at a calibrated
+ *   probability (SAME_SPEAKER_PROBABILITY);
+ * - fixed: the kernel earshot shipped first (voice-kernel.ts), which the learnt projection cannot replace on voices
+ *   unlike any reader (synthetic ones, tones): it places them all alike.
+ * Real recordings are judged by the learnt half, synthetic ones by the fixed half exactly as before it existed.
  */
-import { KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
+import { type BuiltinParams, loadBuiltinParams } from './builtin-params.js';
 import {
   type Span,
   type SpanEmbedder,
@@ -18,233 +17,32 @@ import {
   SpeakerEmbeddingError,
   l2normalize,
 } from './embedding.js';
-
-const N_CEPS = 20;
-const MIN_F0 = 60;
-const MAX_F0 = 400;
-const SR = 16000;
-
-export interface VoiceStats {
-  /** c1..c19 means over speech frames. */
-  cepMean: Float64Array;
-  /** c1..c19 standard deviations. */
-  cepStd: Float64Array;
-  /** Median log2 f0 of voiced frames (NaN when none). */
-  logF0: number;
-  speechFrames: number;
-}
-
-function dctMatrix(nIn: number, nOut: number): Float64Array[] {
-  return Array.from({ length: nOut }, (_, k) =>
-    Float64Array.from(
-      { length: nIn },
-      (_, n) => Math.cos((Math.PI * k * (n + 0.5)) / nIn) * Math.sqrt(2 / nIn),
-    ),
-  );
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = (sorted.length - 1) * q;
-  const lo = Math.floor(i);
-  return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (i - lo);
-}
-
-/** f0 of one frame by normalised autocorrelation, or 0 when unvoiced. */
-function frameF0(x: Float32Array, off: number, len: number): number {
-  const minLag = Math.floor(SR / MAX_F0);
-  const maxLag = Math.ceil(SR / MIN_F0);
-  const n = len - maxLag;
-  let e0 = 0;
-  for (let i = 0; i < n; i++) e0 += x[off + i] * x[off + i];
-  if (e0 <= 1e-8) return 0;
-  let best = 0;
-  let bestLag = 0;
-  const r = new Float64Array(maxLag + 2);
-  for (let lag = minLag - 1; lag <= maxLag + 1; lag++) {
-    let dot = 0;
-    let e1 = 0;
-    for (let i = 0; i < n; i++) {
-      const b = x[off + i + lag];
-      dot += x[off + i] * b;
-      e1 += b * b;
-    }
-    r[lag] = e1 > 0 ? dot / Math.sqrt(e0 * e1) : 0;
-  }
-  for (let lag = minLag; lag <= maxLag; lag++) {
-    if (r[lag] > best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) {
-      best = r[lag];
-      bestLag = lag;
-    }
-  }
-  if (best < 0.6) return 0;
-  // Parabolic interpolation of the peak.
-  const a = r[bestLag - 1];
-  const c = r[bestLag + 1];
-  const denom = a - 2 * best + c;
-  const shift = denom < 0 ? (0.5 * (a - c)) / denom : 0;
-  return SR / (bestLag + shift);
-}
-
-const NC = N_CEPS - 1;
-const PITCH_LEN = 640;
+import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
+import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
- * A clip's voice features frame by frame (10 ms), kept as running sums so that the statistics of any span of it
- * cost O(1): change detection slides windows over a final and embeds the pieces between changes without
- * analysing the audio again.
+ * Pieces are taken as one speaker when their average calibrated probability of sharing a voice reaches this. Above
+ * 1/2 because clustering compares many pairs and wrongly merging two voices loses a whole speaker, while a split is
+ * mostly repaired by folding small clusters (chosen on the 12 dev conversations of ../shared/corpus/real: 0.5 found
+ * too few speakers in 4 files and 1 stream, 0.75 in 3 files and none).
  */
-export class VoiceFrames {
-  /** Prefix sums (index f = frames before f) of speech frames. */
-  private readonly speech: Float64Array;
-  /** (frames + 1) × NC. */
-  private readonly cepSum: Float64Array;
-  private readonly cepSq: Float64Array;
+const SAME_SPEAKER_PROBABILITY = 0.75;
 
-  constructor(
-    readonly frames: number,
-    readonly frameSeconds: number,
-    speech: Uint8Array,
-    /** frames × NC cepstra (zeros where not speech). */
-    cep: Float64Array,
-    /** log2 f0 per frame; not finite when unvoiced or not analysed. */
-    private readonly logF0: Float64Array,
-  ) {
-    this.speech = new Float64Array(frames + 1);
-    this.cepSum = new Float64Array((frames + 1) * NC);
-    this.cepSq = new Float64Array((frames + 1) * NC);
-    for (let f = 0; f < frames; f++) {
-      this.speech[f + 1] = this.speech[f] + speech[f];
-      for (let k = 0; k < NC; k++) {
-        const c = speech[f] ? cep[f * NC + k] : 0;
-        this.cepSum[(f + 1) * NC + k] = this.cepSum[f * NC + k] + c;
-        this.cepSq[(f + 1) * NC + k] = this.cepSq[f * NC + k] + c * c;
-      }
-    }
-  }
-
-  /** Frame range [a, b) of a span in seconds from the clip's start. */
-  range(start: number, end: number): [number, number] {
-    const a = Math.max(0, Math.min(this.frames, Math.round(start / this.frameSeconds)));
-    const b = Math.max(a, Math.min(this.frames, Math.round(end / this.frameSeconds)));
-    return [a, b];
-  }
-
-  /** Statistics of the frames between start and end seconds (from the clip's start). */
-  stats(start = 0, end = Infinity): VoiceStats {
-    const [a, b] = this.range(start, end);
-    const n = this.speech[b] - this.speech[a];
-    const cepMean = new Float64Array(NC);
-    const cepStd = new Float64Array(NC);
-    for (let k = 0; k < NC; k++) {
-      const m = n > 0 ? (this.cepSum[b * NC + k] - this.cepSum[a * NC + k]) / n : 0;
-      const sq = n > 0 ? (this.cepSq[b * NC + k] - this.cepSq[a * NC + k]) / n : 0;
-      cepMean[k] = m;
-      cepStd[k] = Math.sqrt(Math.max(0, sq - m * m));
-    }
-    // Medians, not means: a few octave errors must not move a voice's pitch.
-    const f0s: number[] = [];
-    for (let f = a; f < b; f++) if (Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
-    f0s.sort((x, y) => x - y);
-    return { cepMean, cepStd, logF0: quantile(f0s, 0.5), speechFrames: n };
-  }
-}
-
-export class VoiceAnalyzer {
-  private readonly fbank = new KaldiFbank();
-  private readonly dct = dctMatrix(80, N_CEPS);
-
-  /** Per-frame features of a whole clip. */
-  frames(clip: Float32Array): VoiceFrames {
-    const feats = this.fbank.compute(clip);
-    const { frames, bins, data } = feats;
-    // Speech frames: within 30 dB (in power) of the clip's loud frames.
-    const energy = new Float64Array(frames);
-    for (let f = 0; f < frames; f++) {
-      let e = 0;
-      for (let b = 0; b < bins; b++) e += Math.exp(data[f * bins + b]);
-      energy[f] = Math.log(e + 1e-10);
-    }
-    const sortedE = [...energy].sort((a, b) => a - b);
-    const floor = quantile(sortedE, 0.95) - Math.log(1000);
-    const silentEnergy = Math.log(bins * Math.exp(LOG_FLOOR) + 1e-10) + 1e-6;
-    const speech = new Uint8Array(frames);
-    const cep = new Float64Array(frames * NC);
-    const logF0 = new Float64Array(frames).fill(NaN);
-    for (let f = 0; f < frames; f++) {
-      // Digital silence (a muted or padded stream: every bin at the log floor) is never speech.
-      if (energy[f] < floor || energy[f] <= silentEnergy) continue;
-      speech[f] = 1;
-      for (let k = 1; k < N_CEPS; k++) {
-        const row = this.dct[k];
-        let c = 0;
-        for (let b = 0; b < bins; b++) c += row[b] * data[f * bins + b];
-        cep[f * NC + k - 1] = c;
-      }
-      // Pitch on every other frame (20 ms hop) is plenty for statistics.
-      const off = f * this.fbank.frameShift;
-      if (f % 2 === 0 && off + PITCH_LEN <= clip.length) {
-        const f0 = frameF0(clip, off, PITCH_LEN);
-        logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
-      }
-    }
-    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0);
-  }
-}
+/** The fixed voice kernel's same-speaker cosine (voice-kernel.ts), as it served synthetic voices. */
+const FIXED_THRESHOLD = 0.75;
 
 /**
- * How the statistics become a vector. Each is divided by its typical spread between clips of one speaker
- * (measured on the corpus' espeak-ng voices: ~2 s turns) and weighted; the weighted vector x is then lifted by
- * random Fourier features, z(x) = sqrt(2/D)·cos(Wx + b) with W ~ N(0, 1/bandwidth²), so that
- * cos(z(x), z(y)) ≈ exp(-|x - y|² / (2·bandwidth²)): cosine similarity becomes a Gaussian kernel of the distance
- * between voices, which is what the clustering's thresholds and centroids assume, with no "typical speech" centre
- * to subtract. The bandwidth (2 spreads) keeps the kernel informative over the whole range of same-speaker
- * distances: at 1 two turns of one voice already scored ~0.2, no better than two different voices, so the
- * clustering split single speakers.
+ * Distances from the readers' average in standardised statistics (75 of them: sqrt(75) ≈ 8.7 expected of a
+ * reader). Whole dev conversations lie at 4.4-7.5 and their 5 s pieces (live finals) at 4.1-9.9; the synthetic
+ * corpus' recordings at 11.3-27.6 and their 5 s pieces at 11.0 and beyond.
  */
-export interface BuiltinCalibration {
-  cepMeanSpread: readonly number[];
-  cepStdSpread: readonly number[];
-  /** Octaves. */
-  logF0Spread: number;
-  weights: { cepMean: number; cepStd: number; pitch: number };
-  bandwidth: number;
-  /** Random features (the embedding's dimension). */
-  features: number;
-}
+const READER_DISTANCE = { like: 9.5, unlike: 11 };
 
-export const DEFAULT_CALIBRATION: BuiltinCalibration = {
-  cepMeanSpread: [
-    1.943, 1.362, 1.889, 1.164, 1.182, 1.342, 0.805, 0.83, 0.623, 0.534, 0.513, 0.48, 0.471, 0.53, 0.445,
-    0.485, 0.464, 0.418, 0.374,
-  ],
-  cepStdSpread: [
-    1.495, 0.683, 1.289, 0.845, 0.645, 0.86, 0.55, 0.52, 0.393, 0.335, 0.38, 0.321, 0.309, 0.331, 0.304,
-    0.266, 0.294, 0.284, 0.261,
-  ],
-  logF0Spread: 0.1,
-  weights: { cepMean: 0.5, cepStd: 0.5, pitch: 1 },
-  bandwidth: 2,
-  features: 512,
-};
+/** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
+const MIN_SPEECH_FRAMES = 8;
 
-/** The weighted, scaled statistics (before the random-feature lift). */
-export function statsToPoint(s: VoiceStats, cal: BuiltinCalibration = DEFAULT_CALIBRATION): Float64Array {
-  const nc = N_CEPS - 1;
-  const x = new Float64Array(2 * nc + 1);
-  const w = cal.weights;
-  // Blocks are scaled so each carries its weight whatever its length.
-  const cm = w.cepMean / Math.sqrt(nc);
-  const cs = w.cepStd / Math.sqrt(nc);
-  for (let k = 0; k < nc; k++) {
-    x[k] = (cm * s.cepMean[k]) / cal.cepMeanSpread[k];
-    x[nc + k] = (cs * s.cepStd[k]) / cal.cepStdSpread[k];
-  }
-  // An unvoiced clip (whisper, noise) sits at a pitch no voice has, far from every voiced speaker.
-  const f0 = Number.isNaN(s.logF0) ? Math.log2(30) : s.logF0;
-  x[2 * nc] = (w.pitch * f0) / cal.logF0Spread;
-  return x;
-}
+/** Random features of the kernel (the embedding's size). */
+const FEATURES = 512;
 
 /** Deterministic Gaussian samples (mulberry32 + Box-Muller). */
 function gaussians(n: number, seed: number): Float64Array {
@@ -261,35 +59,72 @@ function gaussians(n: number, seed: number): Float64Array {
   return out;
 }
 
-export class RandomFourierFeatures {
-  private readonly w: Float64Array;
-  private readonly b: Float64Array;
-
-  constructor(
-    readonly inputDim: number,
-    readonly dim: number,
-    bandwidth: number,
-    seed = 20240601,
-  ) {
-    this.w = gaussians(inputDim * dim, seed).map((g) => g / bandwidth);
+/**
+ * Random Fourier features of the projected statistics y, z(y) = sqrt(2/D)·cos(Wy + b), W ~ N(0, 1/bandwidth²),
+ * so cos(z(y1), z(y2)) ≈ exp(-|y1 - y2|² / (2·bandwidth²)): a Gaussian kernel of the distance between voices in
+ * the projected space. A distance, not the angle of y: a voice unlike every reader (a synthetic one) sits far
+ * from the readers' centre, and seen from there every such voice points the same way (cosine ~0.7 between tones
+ * an octave apart), while their distance still tells them apart. The projection whitens the variation inside one
+ * voice, so two pieces of one reader lie about sqrt(2·dim) apart: that is the bandwidth.
+ */
+function kernelOf(dim: number): { w: Float64Array; b: Float64Array; bandwidth: number } {
+  const bandwidth = Math.sqrt(2 * dim);
+  return {
+    w: gaussians(dim * FEATURES, 20240601).map((g) => g / bandwidth),
     // Phases spread evenly over [0, 2π) (golden-ratio sequence).
-    this.b = Float64Array.from({ length: dim }, (_, j) => 2 * Math.PI * ((j * 0.6180339887498949) % 1));
-  }
+    b: Float64Array.from({ length: FEATURES }, (_, j) => 2 * Math.PI * ((j * 0.6180339887498949) % 1)),
+    bandwidth,
+  };
+}
+const kernels = new Map<number, ReturnType<typeof kernelOf>>();
 
-  lift(x: Float64Array): Float32Array {
-    const z = new Float32Array(this.dim);
-    const scale = Math.sqrt(2 / this.dim);
-    for (let j = 0; j < this.dim; j++) {
-      let s = this.b[j];
-      for (let i = 0; i < this.inputDim; i++) s += this.w[j * this.inputDim + i] * x[i];
-      z[j] = scale * Math.cos(s);
-    }
-    return z;
+/** Statistics standardised as the readers' were. */
+function standardise(p: BuiltinParams, x: Float64Array): Float64Array {
+  const z = new Float64Array(STATS_DIM);
+  for (let i = 0; i < STATS_DIM; i++) {
+    // No voiced frame (whisper, noise): pitch at the readers' average, so it neither pulls nor pushes.
+    z[i] = Number.isFinite(x[i]) ? (x[i] - p.mean[i]) / p.scale[i] : 0;
   }
+  return z;
 }
 
-/** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
-const MIN_SPEECH_FRAMES = 8;
+/**
+ * How much a clip is like the readers, 1 (like them) to 0 (unlike every one): its distance from their average in
+ * standardised statistics (READER_DISTANCE). Beyond `unlike` the learnt projection has no say and the fixed
+ * kernel alone decides, as before the projection existed.
+ */
+function readerLikeness(z: Float64Array): number {
+  const norm = Math.hypot(...z);
+  return Math.min(
+    1,
+    Math.max(0, (READER_DISTANCE.unlike - norm) / (READER_DISTANCE.unlike - READER_DISTANCE.like)),
+  );
+}
+
+/** The embedding of one statistics vector (unit length). */
+export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
+  const z = standardise(p, x);
+  const y = new Float64Array(p.dim);
+  for (let i = 0; i < STATS_DIM; i++) {
+    if (z[i] === 0) continue;
+    const row = i * p.dim;
+    for (let j = 0; j < p.dim; j++) y[j] += z[i] * p.projection[row + j];
+  }
+  let k = kernels.get(p.dim);
+  if (!k) kernels.set(p.dim, (k = kernelOf(p.dim)));
+  const out = new Float32Array(FEATURES);
+  for (let f = 0; f < FEATURES; f++) {
+    let v = k.b[f];
+    for (let j = 0; j < p.dim; j++) v += k.w[f * p.dim + j] * y[j];
+    out[f] = Math.cos(v);
+  }
+  return l2normalize(out);
+}
+
+/** The cosine at which the calibrated same-speaker probability is `probability`. */
+export function thresholdFor(p: BuiltinParams, probability = 0.5): number {
+  return (Math.log(probability / (1 - probability)) - p.calibration.offset) / p.calibration.slope;
+}
 
 export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
@@ -297,15 +132,21 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly sameSpeakerThreshold: number;
   readonly minSeconds = 0.3;
   private readonly analyzer = new VoiceAnalyzer();
-  private readonly rff: RandomFourierFeatures;
+
+  /** Weight of the constant coordinate beside the learnt features (see the constructor). */
+  private readonly lift: number;
 
   constructor(
-    private readonly calibration: BuiltinCalibration = DEFAULT_CALIBRATION,
-    threshold = 0.75,
+    private readonly params: BuiltinParams = loadBuiltinParams(),
+    threshold?: number,
   ) {
-    this.sameSpeakerThreshold = threshold;
-    this.dim = calibration.features;
-    this.rff = new RandomFourierFeatures(2 * (N_CEPS - 1) + 1, calibration.features, calibration.bandwidth);
+    this.dim = FEATURES + 1 + KERNEL_DIM;
+    this.sameSpeakerThreshold = threshold ?? FIXED_THRESHOLD;
+    // The learnt features decide at their calibrated cosine t, the fixed kernel at FIXED_THRESHOLD (T): a constant
+    // coordinate of weight b beside the learnt unit vector maps its cosine c to (c + b) / (1 + b), which puts t
+    // at T, so one threshold serves both halves.
+    const t = thresholdFor(params, SAME_SPEAKER_PROBABILITY);
+    this.lift = Math.max(0, (FIXED_THRESHOLD - t) / (1 - FIXED_THRESHOLD));
   }
 
   embed(clips: readonly Float32Array[]): Promise<Float32Array[]> {
@@ -314,23 +155,44 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
         if (!(clip instanceof Float32Array)) {
           throw new SpeakerEmbeddingError(`clip ${i} is not a Float32Array of 16 kHz samples`);
         }
-        return this.fromStats(this.analyzer.frames(clip).stats());
+        const frames = this.analyzer.frames(clip);
+        return this.fromFrames(frames, this.likeness(frames), 0, Infinity);
       }),
     );
   }
 
   analyze(audio: Float32Array): SpanEmbedder {
     const frames = this.analyzer.frames(audio);
+    const w = this.likeness(frames);
     return {
       embedSpans: (spans: readonly Span[]) =>
-        Promise.resolve(spans.map((s) => this.fromStats(frames.stats(s.start, s.end)))),
+        Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end))),
     };
   }
 
+  /**
+   * The learnt half's weight for a whole clip (a file, a live final), the same for every piece of it: decided per
+   * piece, a short piece's odd statistics would move it to the other half, where it resembles nothing.
+   */
+  private likeness(frames: VoiceFrames): number {
+    if (frames.speechFrames() < MIN_SPEECH_FRAMES) return 0;
+    return readerLikeness(standardise(this.params, frames.stats()));
+  }
+
   /** Too little speech (digital silence, a click): the zero vector, similar to no speaker (see diarize.ts). */
-  private fromStats(stats: VoiceStats): Float32Array {
-    if (stats.speechFrames < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
-    return l2normalize(this.rff.lift(statsToPoint(stats, this.calibration)));
+  private fromFrames(frames: VoiceFrames, w: number, start: number, end: number): Float32Array {
+    if (frames.voiceFrames(start, end) < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
+    // Two unit halves scaled by the square roots of the clip's likeness to the readers (w) and its complement:
+    // between two real pieces the learnt half decides, between two synthetic ones the fixed kernel, exactly.
+    const out = new Float32Array(this.dim);
+    if (w > 0) {
+      const learnt = embedStats(this.params, frames.stats(start, end));
+      const a = Math.sqrt(w / (1 + this.lift));
+      for (let i = 0; i < FEATURES; i++) out[i] = a * learnt[i];
+      out[FEATURES] = a * Math.sqrt(this.lift);
+    }
+    if (w < 1) kernelFeatures(frames.fixedStats(start, end), out, FEATURES + 1, Math.sqrt(1 - w));
+    return l2normalize(out);
   }
 
   release(): Promise<void> {

@@ -1,0 +1,207 @@
+/**
+ * Learns the built-in speaker embedding's parameters (models/speaker/builtin-voice.json) from real readers.
+ *
+ *   npm run train:speaker -- DIR [--out FILE]
+ *
+ * DIR is a LibriSpeech-style folder such as ../shared/corpus/real: speakers/<reader>-<chapter>-<utt>.flac (one or
+ * more recordings per reader) and speakers/SPEAKERS.TXT; readers of DIR/conversations/spec.json and of
+ * bench/real-conversations.json (the conversations the benchmark reports) are held out of the fit. Each recording
+ * is cut into 1.5-3 s pieces (and a copy under noise at 10-25 dB SNR, so that noise counts as variation inside one
+ * voice), the pieces' voice statistics standardised and projected by LDA (within-reader whitened). The embedding
+ * size is chosen by 5-fold cross-validation over readers (equal error rate of piece pairs), the cosine score
+ * calibrated (logistic, equal priors) on the cross-validated pairs, and the held-out readers' equal error rate
+ * reported. Deterministic: same DIR, same file. Not needed at run time.
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { loadAudioFile } from '../audio/load.js';
+import { BUILTIN_PARAMS_FORMAT, type BuiltinParams } from '../models/speaker/builtin-params.js';
+import { embedStats, thresholdFor } from '../models/speaker/builtin.js';
+import { cosine } from '../models/speaker/embedding.js';
+import { STATS_DIM, VoiceAnalyzer } from '../models/speaker/voice-stats.js';
+import { equalErrorRate, fitLda, logisticCalibration, standardisation } from './lib/lda.js';
+
+const args = process.argv.slice(2);
+const dir = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--out');
+if (!dir) {
+  console.error('usage: npm run train:speaker -- DIR [--out FILE]   (DIR: e.g. ../shared/corpus/real)');
+  process.exit(2);
+}
+const out = args.includes('--out')
+  ? args[args.indexOf('--out') + 1]
+  : new URL('../models/speaker/builtin-voice.json', import.meta.url).pathname;
+const PIECES = [1.5, 2, 2.5, 3];
+const DIMS = [24, 32];
+const FOLDS = 5;
+const SR = 16000;
+
+/** Deterministic uniform [0, 1) (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The recording with Gaussian-ish noise (sum of uniforms) at `snrDb` below its speech level. */
+function noisy(x: Float32Array, snrDb: number, seed: number): Float32Array {
+  const rand = random(seed);
+  let e = 0;
+  let n = 0;
+  for (const v of x) {
+    if (Math.abs(v) <= 1e-3) continue;
+    e += v * v;
+    n++;
+  }
+  const sigma = Math.sqrt(e / Math.max(1, n)) / 10 ** (snrDb / 20);
+  return Float32Array.from(x, (v) => v + sigma * (rand() + rand() + rand() - 1.5) * 2);
+}
+
+interface Piece {
+  reader: string;
+  stats: Float64Array;
+}
+
+function heldOutReaders(): Set<string> {
+  const specs = [
+    join(dir!, 'conversations/spec.json'),
+    new URL('real-conversations.json', import.meta.url).pathname,
+  ];
+  const ids = new Set<string>();
+  for (const p of specs) {
+    if (!existsSync(p)) continue;
+    const spec = JSON.parse(readFileSync(p, 'utf8')) as Record<string, { speakers: string[] }>;
+    for (const c of Object.values(spec)) for (const s of c.speakers) ids.add(s);
+  }
+  return ids;
+}
+
+async function pieces(files: string[]): Promise<Piece[]> {
+  const analyzer = new VoiceAnalyzer();
+  const all: Piece[] = [];
+  for (const [n, f] of files.entries()) {
+    const reader = basename(f).split('-')[0];
+    const clean = (await loadAudioFile(f)).samples16k;
+    const rand = random(n + 1);
+    for (const audio of [clean, noisy(clean, 10 + 15 * rand(), n + 1000)]) {
+      const frames = analyzer.frames(audio);
+      let t = 0;
+      for (let k = 0; t < audio.length / SR; k++) {
+        const len = PIECES[(k + n) % PIECES.length];
+        if (frames.speechFrames(t, t + len) >= 50) all.push({ reader, stats: frames.stats(t, t + len) });
+        t += len;
+      }
+    }
+    if ((n + 1) % 50 === 0) console.error(`  ${n + 1}/${files.length} recordings`);
+  }
+  return all;
+}
+
+function fit(train: Piece[], dim: number, calibration = { slope: 1, offset: 0 }): BuiltinParams {
+  const { mean, scale } = standardisation(train.map((p) => p.stats));
+  const z = train.map((p) =>
+    Float64Array.from(p.stats, (v, i) => (Number.isFinite(v) ? (v - mean[i]) / scale[i] : 0)),
+  );
+  const ids = [...new Set(train.map((p) => p.reader))];
+  const { projection } = fitLda(
+    z,
+    train.map((p) => ids.indexOf(p.reader)),
+    dim,
+  );
+  return { format: BUILTIN_PARAMS_FORMAT, statsDim: STATS_DIM, dim, mean, scale, projection, calibration };
+}
+
+/** Cosine scores of every pair of pieces: same reader, different readers. */
+function scores(params: BuiltinParams, test: Piece[]): { same: number[]; diff: number[] } {
+  const emb = test.map((p) => embedStats(params, p.stats));
+  const same: number[] = [];
+  const diff: number[] = [];
+  for (let i = 0; i < test.length; i++) {
+    for (let j = i + 1; j < test.length; j++) {
+      (test[i].reader === test[j].reader ? same : diff).push(cosine(emb[i], emb[j]));
+    }
+  }
+  return { same, diff };
+}
+
+const speakersDir = join(dir, 'speakers');
+const files = readdirSync(speakersDir)
+  .filter((f) => f.endsWith('.flac'))
+  .sort()
+  .map((f) => join(speakersDir, f));
+const heldOut = heldOutReaders();
+const trainFiles = files.filter((f) => !heldOut.has(basename(f).split('-')[0]));
+const testFiles = files.filter((f) => heldOut.has(basename(f).split('-')[0]));
+console.error(`${trainFiles.length} recordings to fit, ${testFiles.length} held out; analysing...`);
+const train = await pieces(trainFiles);
+const test = await pieces(testFiles);
+const readers = [...new Set(train.map((p) => p.reader))].sort((a, b) => Number(a) - Number(b));
+const foldOf = new Map(readers.map((r, i) => [r, i % FOLDS]));
+
+// Cross-validation over readers: embedding size by equal error rate; calibration on the pooled held-out pairs.
+const cv: Record<number, { eer: number; same: number[]; diff: number[] }> = {};
+for (const dim of DIMS) {
+  const same: number[] = [];
+  const diff: number[] = [];
+  for (let f = 0; f < FOLDS; f++) {
+    const s = scores(
+      fit(
+        train.filter((p) => foldOf.get(p.reader) !== f),
+        dim,
+      ),
+      train.filter((p) => foldOf.get(p.reader) === f),
+    );
+    same.push(...s.same);
+    diff.push(...s.diff);
+  }
+  cv[dim] = { eer: equalErrorRate(same, diff).eer, same, diff };
+  console.error(`  dim ${dim}: cross-validated EER ${(100 * cv[dim].eer).toFixed(2)} %`);
+}
+const dim = DIMS.reduce((a, b) => (cv[b].eer < cv[a].eer ? b : a));
+const calibration = logisticCalibration(cv[dim].same, cv[dim].diff);
+const params = fit(train, dim, calibration);
+const held = scores(params, test);
+const heldEer = equalErrorRate(held.same, held.diff);
+const threshold = thresholdFor(params);
+const rate = (xs: number[], above: boolean): number =>
+  xs.filter((s) => s >= threshold === above).length / xs.length;
+const round = (xs: readonly number[]): number[] => xs.map((v) => Number(v.toPrecision(7)));
+const report = {
+  readersFitted: readers.length,
+  piecesFitted: train.length,
+  dim,
+  crossValidatedEer: Object.fromEntries(DIMS.map((d) => [d, Number(cv[d].eer.toFixed(4))])),
+  heldOutReaders: [...new Set(test.map((p) => p.reader))].length,
+  heldOutEer: Number(heldEer.eer.toFixed(4)),
+  threshold: Number(threshold.toFixed(4)),
+  heldOutAtThreshold: {
+    sameAccepted: Number(rate(held.same, true).toFixed(4)),
+    differentRejected: Number(rate(held.diff, false).toFixed(4)),
+  },
+};
+console.error(JSON.stringify(report, null, 1));
+const file = {
+  format: params.format,
+  statsDim: params.statsDim,
+  dim: params.dim,
+  mean: round(params.mean),
+  scale: round(params.scale),
+  projection: round(params.projection),
+  calibration: {
+    slope: Number(calibration.slope.toPrecision(7)),
+    offset: Number(calibration.offset.toPrecision(7)),
+  },
+  provenance: {
+    source:
+      'LibriSpeech train-clean-100 (Panayotov et al. 2015), CC BY 4.0: one 10-20 s recording per reader, as in earshot corpus real/speakers',
+    command: 'npm run train:speaker -- ../shared/corpus/real',
+    readers,
+    heldOut: 'readers of real/conversations/spec.json and bench/real-conversations.json',
+    ...report,
+  },
+};
+writeFileSync(out, `${JSON.stringify(file)}\n`);
+console.error(`wrote ${out}`);

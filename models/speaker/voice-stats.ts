@@ -1,0 +1,248 @@
+/**
+ * Voice statistics of a clip's speech frames, the input of the built-in speaker embedding:
+ * - the cepstrum (DCT of the Kaldi log-mel fbank, c1..c24): its mean is the vocal tract's average spectral
+ *   envelope (formants, brightness), its spread how the voice moves, the spread of its frame-to-frame change
+ *   (delta) how fast it moves; c0 (loudness) is left out so distance to the microphone does not matter;
+ * - pitch (normalised autocorrelation, 60-400 Hz): quartiles of log f0 over voiced frames.
+ *
+ * A recording is analysed once (VoiceFrames: per-frame values as running sums), so the diarizer's many
+ * overlapping windows and candidate pieces cost a few vector operations each, not another pass over the audio.
+ */
+import { KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
+
+/** Cepstra c1..c24. */
+const NC = 24;
+const MIN_F0 = 60;
+const MAX_F0 = 400;
+const SR = 16000;
+const PITCH_LEN = 640;
+
+/** Length of a statistics vector: cepstral means, spreads, delta spreads, then three pitch quartiles. */
+export const STATS_DIM = 3 * NC + 3;
+
+/** Cepstra c1..c19 of the fixed kernel's statistics (voice-kernel.ts). */
+export const FIXED_NC = 19;
+/** Length of the fixed kernel's statistics: c1..c19 means, their spreads, the median log2 f0. */
+export const FIXED_DIM = 2 * FIXED_NC + 1;
+
+function dctMatrix(nIn: number, nOut: number): Float64Array[] {
+  return Array.from({ length: nOut }, (_, k) =>
+    Float64Array.from(
+      { length: nIn },
+      (_, n) => Math.cos((Math.PI * k * (n + 0.5)) / nIn) * Math.sqrt(2 / nIn),
+    ),
+  );
+}
+
+function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (i - lo);
+}
+
+/** f0 of one frame by normalised autocorrelation, or 0 when unvoiced. */
+function frameF0(x: Float32Array, off: number, len: number): number {
+  const minLag = Math.floor(SR / MAX_F0);
+  const maxLag = Math.ceil(SR / MIN_F0);
+  const n = len - maxLag;
+  let e0 = 0;
+  for (let i = 0; i < n; i++) e0 += x[off + i] * x[off + i];
+  if (e0 <= 1e-8) return 0;
+  let best = 0;
+  let bestLag = 0;
+  const r = new Float64Array(maxLag + 2);
+  for (let lag = minLag - 1; lag <= maxLag + 1; lag++) {
+    let dot = 0;
+    let e1 = 0;
+    for (let i = 0; i < n; i++) {
+      const b = x[off + i + lag];
+      dot += x[off + i] * b;
+      e1 += b * b;
+    }
+    r[lag] = e1 > 0 ? dot / Math.sqrt(e0 * e1) : 0;
+  }
+  for (let lag = minLag; lag <= maxLag; lag++) {
+    if (r[lag] > best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) {
+      best = r[lag];
+      bestLag = lag;
+    }
+  }
+  if (best < 0.6) return 0;
+  // Parabolic interpolation of the peak.
+  const a = r[bestLag - 1];
+  const c = r[bestLag + 1];
+  const denom = a - 2 * best + c;
+  const shift = denom < 0 ? (0.5 * (a - c)) / denom : 0;
+  return SR / (bestLag + shift);
+}
+
+/** Running sums (index f = the frames before f) of `rows` values per frame. */
+function prefix(frames: number, rows: number, value: (f: number, k: number) => number): Float64Array {
+  const out = new Float64Array((frames + 1) * rows);
+  for (let f = 0; f < frames; f++) {
+    for (let k = 0; k < rows; k++) out[(f + 1) * rows + k] = out[f * rows + k] + value(f, k);
+  }
+  return out;
+}
+
+/**
+ * A clip's voice features frame by frame (10 ms), kept as running sums so that the statistics of any span of it
+ * cost O(1) (pitch quartiles: a sort of the span's voiced frames).
+ */
+export class VoiceFrames {
+  private readonly speech: Float64Array;
+  private readonly cepSum: Float64Array;
+  private readonly cepSq: Float64Array;
+  /** Frames whose neighbours are both speech (where a delta is defined), and their squared deltas. */
+  private readonly deltaN: Float64Array;
+  private readonly deltaSq: Float64Array;
+  /** The same over the fixed kernel's frames (voice: see VoiceAnalyzer.frames), c1..c19. */
+  private readonly voice: Float64Array;
+  private readonly voiceCepSum: Float64Array;
+  private readonly voiceCepSq: Float64Array;
+
+  constructor(
+    readonly frames: number,
+    readonly frameSeconds: number,
+    speech: Uint8Array,
+    /** frames × NC cepstra (zeros where not speech). */
+    cep: Float64Array,
+    /** log2 f0 per frame; not finite when unvoiced or not analysed. */
+    private readonly logF0: Float64Array,
+    /** The fixed kernel's frames (cepstra and pitch are given for these too). */
+    private readonly voiceMask: Uint8Array,
+  ) {
+    const hasDelta = (f: number): boolean => f > 0 && f + 1 < frames && !!speech[f - 1] && !!speech[f + 1];
+    this.speech = prefix(frames, 1, (f) => speech[f]);
+    this.cepSum = prefix(frames, NC, (f, k) => (speech[f] ? cep[f * NC + k] : 0));
+    this.cepSq = prefix(frames, NC, (f, k) => (speech[f] ? cep[f * NC + k] ** 2 : 0));
+    this.deltaN = prefix(frames, 1, (f) => (hasDelta(f) ? 1 : 0));
+    this.deltaSq = prefix(frames, NC, (f, k) =>
+      hasDelta(f) ? ((cep[(f + 1) * NC + k] - cep[(f - 1) * NC + k]) / 2) ** 2 : 0,
+    );
+    this.voice = prefix(frames, 1, (f) => voiceMask[f]);
+    this.voiceCepSum = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] : 0));
+    this.voiceCepSq = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] ** 2 : 0));
+  }
+
+  /** The fixed kernel's frames between start and end seconds. */
+  voiceFrames(start = 0, end = Infinity): number {
+    const [a, b] = this.range(start, end);
+    return this.voice[b] - this.voice[a];
+  }
+
+  /** The fixed kernel's statistics (FIXED_DIM) between start and end seconds; the median is NaN when unvoiced. */
+  fixedStats(start = 0, end = Infinity): Float64Array {
+    const [a, b] = this.range(start, end);
+    const n = this.voice[b] - this.voice[a];
+    const x = new Float64Array(FIXED_DIM);
+    for (let k = 0; k < FIXED_NC; k++) {
+      const m = n > 0 ? (this.voiceCepSum[b * FIXED_NC + k] - this.voiceCepSum[a * FIXED_NC + k]) / n : 0;
+      const sq = n > 0 ? (this.voiceCepSq[b * FIXED_NC + k] - this.voiceCepSq[a * FIXED_NC + k]) / n : 0;
+      x[k] = m;
+      x[FIXED_NC + k] = Math.sqrt(Math.max(0, sq - m * m));
+    }
+    const f0s: number[] = [];
+    for (let f = a; f < b; f++)
+      if (this.voiceMask[f] && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
+    f0s.sort((p, q) => p - q);
+    x[2 * FIXED_NC] = quantile(f0s, 0.5);
+    return x;
+  }
+
+  /** Frame range [a, b) of a span in seconds from the clip's start. */
+  range(start: number, end: number): [number, number] {
+    const a = Math.max(0, Math.min(this.frames, Math.round(start / this.frameSeconds)));
+    const b = Math.max(a, Math.min(this.frames, Math.round(end / this.frameSeconds)));
+    return [a, b];
+  }
+
+  private isSpeech(f: number): boolean {
+    return this.speech[f + 1] > this.speech[f];
+  }
+
+  /** Speech frames between start and end seconds. */
+  speechFrames(start = 0, end = Infinity): number {
+    const [a, b] = this.range(start, end);
+    return this.speech[b] - this.speech[a];
+  }
+
+  /**
+   * The statistics vector (STATS_DIM) of the frames between start and end seconds; pitch quartiles are NaN when
+   * no frame is voiced.
+   */
+  stats(start = 0, end = Infinity): Float64Array {
+    const [a, b] = this.range(start, end);
+    const n = this.speech[b] - this.speech[a];
+    const nd = this.deltaN[b] - this.deltaN[a];
+    const x = new Float64Array(STATS_DIM);
+    for (let k = 0; k < NC; k++) {
+      const m = n > 0 ? (this.cepSum[b * NC + k] - this.cepSum[a * NC + k]) / n : 0;
+      const sq = n > 0 ? (this.cepSq[b * NC + k] - this.cepSq[a * NC + k]) / n : 0;
+      x[k] = m;
+      x[NC + k] = Math.sqrt(Math.max(0, sq - m * m));
+      x[2 * NC + k] = nd > 0 ? Math.sqrt((this.deltaSq[b * NC + k] - this.deltaSq[a * NC + k]) / nd) : 0;
+    }
+    // Quartiles, not means: a few octave errors must not move a voice's pitch.
+    const f0s: number[] = [];
+    for (let f = a; f < b; f++)
+      if (this.isSpeech(f) && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
+    f0s.sort((p, q) => p - q);
+    x[3 * NC] = quantile(f0s, 0.25);
+    x[3 * NC + 1] = quantile(f0s, 0.5);
+    x[3 * NC + 2] = quantile(f0s, 0.75);
+    return x;
+  }
+}
+
+export class VoiceAnalyzer {
+  private readonly fbank = new KaldiFbank();
+  private readonly dct = dctMatrix(80, NC + 1);
+
+  /** Per-frame features of a whole clip. */
+  frames(clip: Float32Array): VoiceFrames {
+    const feats = this.fbank.compute(clip);
+    const { frames, bins, data } = feats;
+    // Speech frames: within 30 dB (in power) of the clip's loud frames and 8 dB above its quiet ones, so that
+    // under steady noise (15 dB SNR passes the first test) the noise alone is not taken for the voice.
+    const energy = new Float64Array(frames);
+    for (let f = 0; f < frames; f++) {
+      let e = 0;
+      for (let b = 0; b < bins; b++) e += Math.exp(data[f * bins + b]);
+      energy[f] = Math.log(e + 1e-10);
+    }
+    const silentEnergy = Math.log(bins * Math.exp(LOG_FLOOR) + 1e-10) + 1e-6;
+    // The loud and quiet references over frames that are not digital silence: padding or a muted stretch would
+    // otherwise become the "quiet" level and let the noise between words count as voice.
+    const sortedE = energy.filter((e) => e > silentEnergy).sort();
+    const floor = Math.max(quantile(sortedE, 0.95) - Math.log(1000), quantile(sortedE, 0.1) + Math.log(6.3));
+    // The fixed kernel's frames, as it was tuned on them: within 30 dB of the loud frames, digital silence included
+    // in the reference.
+    const voiceFloor = quantile(energy.slice().sort(), 0.95) - Math.log(1000);
+    const speech = new Uint8Array(frames);
+    const voice = new Uint8Array(frames);
+    const cep = new Float64Array(frames * NC);
+    const logF0 = new Float64Array(frames).fill(NaN);
+    for (let f = 0; f < frames; f++) {
+      // Digital silence (a muted or padded stream: every bin at the log floor) is never speech.
+      if (energy[f] <= silentEnergy) continue;
+      speech[f] = energy[f] >= floor ? 1 : 0;
+      voice[f] = energy[f] >= voiceFloor ? 1 : 0;
+      if (!speech[f] && !voice[f]) continue;
+      for (let k = 1; k <= NC; k++) {
+        const row = this.dct[k];
+        let c = 0;
+        for (let b = 0; b < bins; b++) c += row[b] * data[f * bins + b];
+        cep[f * NC + k - 1] = c;
+      }
+      // Pitch on every other frame (20 ms hop) is plenty for statistics.
+      const off = f * this.fbank.frameShift;
+      if (f % 2 === 0 && off + PITCH_LEN <= clip.length) {
+        const f0 = frameF0(clip, off, PITCH_LEN);
+        logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
+      }
+    }
+    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0, voice);
+  }
+}
