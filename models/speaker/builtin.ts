@@ -18,7 +18,7 @@ import {
   l2normalize,
 } from './embedding.js';
 import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
-import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
+import { gaussians, KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
  * Pieces are taken as one speaker when their average calibrated probability of sharing a voice reaches this. Above
@@ -43,21 +43,6 @@ const MIN_SPEECH_FRAMES = 8;
 
 /** Random features of the kernel (the embedding's size). */
 const FEATURES = 512;
-
-/** Deterministic Gaussian samples (mulberry32 + Box-Muller). */
-function gaussians(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let a = seed | 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < n; i++)
-    out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
 
 /**
  * Random Fourier features of the projected statistics y, z(y) = sqrt(2/D)·cos(Wy + b), W ~ N(0, 1/bandwidth²),

@@ -41,7 +41,7 @@ function point(x: Float64Array): Float64Array {
 }
 
 /** Deterministic Gaussian samples (mulberry32 + Box-Muller). */
-function gaussians(n: number, seed: number): Float64Array {
+export function gaussians(n: number, seed: number): Float64Array {
   const out = new Float64Array(n);
   let a = seed | 0;
   const uniform = (): number => {
