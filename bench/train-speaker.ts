@@ -19,6 +19,7 @@ import { BUILTIN_PARAMS_FORMAT, type BuiltinParams } from '../models/speaker/bui
 import { embedStats, thresholdFor } from '../models/speaker/builtin.js';
 import { cosine } from '../models/speaker/embedding.js';
 import { STATS_DIM, VoiceAnalyzer } from '../models/speaker/voice-stats.js';
+import { rng } from '../models/whisper/logits.js';
 import { equalErrorRate, fitLda, logisticCalibration, standardisation } from './lib/lda.js';
 
 const args = process.argv.slice(2);
@@ -35,20 +36,9 @@ const DIMS = [24, 32];
 const FOLDS = 5;
 const SR = 16000;
 
-/** Deterministic uniform [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The recording with Gaussian-ish noise (sum of uniforms) at `snrDb` below its speech level. */
 function noisy(x: Float32Array, snrDb: number, seed: number): Float32Array {
-  const rand = random(seed);
+  const rand = rng(seed);
   let e = 0;
   let n = 0;
   for (const v of x) {
@@ -85,7 +75,7 @@ async function pieces(files: string[]): Promise<Piece[]> {
   for (const [n, f] of files.entries()) {
     const reader = basename(f).split('-')[0];
     const clean = (await loadAudioFile(f)).samples16k;
-    const rand = random(n + 1);
+    const rand = rng(n + 1);
     for (const audio of [clean, noisy(clean, 10 + 15 * rand(), n + 1000)]) {
       const frames = analyzer.frames(audio);
       let t = 0;

@@ -3,19 +3,9 @@
  * the speech itself (not on the pauses, which would flatter the SNR by the share of silence).
  */
 
-export type NoiseKind = 'white' | 'pink' | 'hum' | 'babble' | 'stationary';
+import { rng } from '../../models/whisper/logits.js';
 
-/** mulberry32: a small seeded PRNG, so every run mixes the same noise. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+export type NoiseKind = 'white' | 'pink' | 'hum' | 'babble' | 'stationary';
 
 /** Standard normal samples (Box-Muller). */
 function gaussian(n: number, seed: number): Float32Array {
