@@ -2,6 +2,13 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import { DEFAULTS, type ServerConfig } from '../../server/options.js';
 import { startServer, type RunningServer } from '../../server/serve.js';
+import type { VadModel } from '../../models/vad/silero.js';
+import { EarshotApp } from '../../server/app.js';
+import { Metrics } from '../../server/metrics.js';
+import type { AdmissionController } from '../../server/scheduling/admission.js';
+import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
+import type { TranscriptStore } from '../../server/store/types.js';
+import type { FakeEngine } from './fake-engine.js';
 
 export async function startTestServer(
   overrides: Partial<ServerConfig>,
@@ -80,4 +87,34 @@ export async function sendPaced(
     ws.send(f);
     await new Promise((r) => setTimeout(r, (f.length / bytesPerSecond / speed) * 1000));
   }
+}
+
+/**
+ * The app over a real uWS transport with an engine double (whose decodes a test holds and releases) and admission
+ * that takes everything: streaming, store and resume behaviour without a model.
+ */
+export async function startAppWithEngine(parts: {
+  vad: VadModel;
+  engine: FakeEngine;
+  store: TranscriptStore;
+}): Promise<{ app: EarshotApp; base: string }> {
+  const admission = {
+    decide: () => ({ ok: true }),
+    admit: () => ({ ok: true }),
+    interimBackoff: () => 1,
+    ended: () => {},
+  } as unknown as AdmissionController;
+  const app: EarshotApp = new EarshotApp({
+    config: { ...DEFAULTS, host: '127.0.0.1', port: 0, transport: 'uws' },
+    log: pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }),
+    scheduler: new InferenceScheduler(parts.engine, { batchWindowMs: 0 }),
+    vad: parts.vad,
+    store: parts.store,
+    model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
+    transcribe: () => Promise.reject(new Error('no file transcription in this test')),
+    admission,
+    metrics: new Metrics({ activeStreams: () => app.sessions.size, coalesced: () => 0, queued: () => 0 }),
+  });
+  const { port } = await app.start();
+  return { app, base: `ws://127.0.0.1:${port}/v1/listen` };
 }

@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import WebSocket from 'ws';
-import type { AdmissionController } from '../../../server/scheduling/admission.js';
-import { InferenceScheduler } from '../../../server/scheduling/scheduler.js';
 import { loadSileroVad, type SileroVad } from '../../../models/vad/silero.js';
-import { EarshotApp } from '../../../server/app.js';
-import { DEFAULTS } from '../../../server/options.js';
-import { Metrics } from '../../../server/metrics.js';
+import type { EarshotApp } from '../../../server/app.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { encode, randomFrames, speechFixture } from '../../helpers/audio.js';
 import { FakeEngine } from '../../helpers/fake-engine.js';
-import { sendPaced } from '../../helpers/server.js';
+import { sendPaced, startAppWithEngine } from '../../helpers/server.js';
 import { finals, sleep, type Msg } from '../../helpers/session-harness.js';
 
 /**
@@ -34,27 +29,7 @@ let base: string;
 before(async () => {
   vad = await loadSileroVad();
   engine = new FakeEngine();
-  const scheduler = new InferenceScheduler(engine, { batchWindowMs: 0 });
-  const sessions = () => app.sessions.size;
-  const admission = {
-    decide: () => ({ ok: true }),
-    admit: () => ({ ok: true }),
-    interimBackoff: () => 1,
-    ended: () => {},
-  } as unknown as AdmissionController;
-  app = new EarshotApp({
-    config: { ...DEFAULTS, host: '127.0.0.1', port: 0, transport: 'uws' },
-    log: pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }),
-    scheduler,
-    vad,
-    store: new MemoryStore(),
-    model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
-    transcribe: () => Promise.reject(new Error('no file transcription in this test')),
-    admission,
-    metrics: new Metrics({ activeStreams: sessions, coalesced: () => 0, queued: () => 0 }),
-  });
-  const { port } = await app.start();
-  base = `ws://127.0.0.1:${port}/v1/listen`;
+  ({ app, base } = await startAppWithEngine({ vad, engine, store: new MemoryStore() }));
 });
 after(async () => {
   await app.close();
