@@ -48,6 +48,8 @@ export interface WindowInput {
   promptTokens?: readonly number[];
   /** Overrides DecodeOptions.language for this window (sessions in one batch may differ). */
   language?: string;
+  /** Overrides DecodeOptions.temperatures for this window: a final's fallback and an interim's single pass share calls. */
+  temperatures?: readonly number[];
 }
 
 export interface WindowResult {
@@ -90,20 +92,22 @@ export async function decodeWindows(
     windows.map((w) => w.language ?? opts.language),
   );
   const basePrompt = opts.prompt ? model.tokenizer.encode(' ' + opts.prompt.trim()) : [];
-  const temperatures = opts.temperatures ?? DEFAULT_TEMPERATURES;
+  const schedules = windows.map((w) => {
+    const t = w.temperatures ?? opts.temperatures ?? DEFAULT_TEMPERATURES;
+    return t.length > 0 ? t : [0];
+  });
   const crThreshold = opts.compressionRatioThreshold ?? 2.4;
   const lpThreshold = opts.logprobThreshold ?? -1;
   const nsThreshold = opts.noSpeechThreshold ?? 0.6;
   const results: (WindowResult | undefined)[] = new Array(windows.length);
   let pending = windows.map((_, i) => i);
-  for (let ti = 0; ti < temperatures.length && pending.length > 0; ti++) {
-    const temperature = temperatures[ti];
+  for (let ti = 0; pending.length > 0; ti++) {
     const requests: DecodeRequest[] = pending.map((i) => ({
       language: languages[i],
       task: opts.task,
       timestamps: true,
       promptTokens: [...basePrompt, ...(windows[i].promptTokens ?? [])],
-      temperature,
+      temperature: schedules[i][ti],
       seed: i + 1,
       maxNewTokens: opts.maxNewTokens,
       alignment: opts.wordTimestamps && model.hasCrossAttentions,
@@ -117,7 +121,7 @@ export async function decodeWindows(
       const cr = compressionRatio(text);
       const silent = d.noSpeechProb > nsThreshold && d.avgLogprob < lpThreshold;
       const failed = cr > crThreshold || d.avgLogprob < lpThreshold;
-      const last = ti === temperatures.length - 1;
+      const last = ti === schedules[i].length - 1;
       if (failed && !silent && !last) {
         retry.push(i);
         // Keep the best so far in case every temperature fails.

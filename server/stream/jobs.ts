@@ -30,11 +30,12 @@ export class WindowJobs {
         offset: from,
         promptTokens: this.d.promptTokens,
         language: params.language,
+        // Finals may fall back to higher temperatures; interims never do (they are replaced soon anyway). Per
+        // window, so both share the scheduler's engine calls.
+        temperatures: kind === 'final' ? config.finalTemperatures : [0],
       },
       options: {
         wordTimestamps: true,
-        // Finals may fall back to higher temperatures; interims never do (they are replaced soon anyway).
-        temperatures: kind === 'final' ? config.finalTemperatures : [0],
         compressionRatioThreshold: config.compressionRatioThreshold,
       },
     };

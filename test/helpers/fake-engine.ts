@@ -9,7 +9,7 @@ import type { DecodeOptions, WindowInput, WindowResult } from '../../models/whis
  * engine slower than any timeout, without timing), and `words` replaces what a window says.
  */
 export class FakeEngine implements BatchEngine {
-  calls: { windows: number; offsets: number[]; temperatures?: readonly number[] }[] = [];
+  calls: { windows: number; offsets: number[]; temperatures: (readonly number[] | undefined)[] }[] = [];
   delayMs = 0;
   /** What a window says, from its offset and duration in seconds (default: the w0, w1, ... slots). */
   words: (offset: number, duration: number) => Word[] = slotWords;
@@ -30,7 +30,7 @@ export class FakeEngine implements BatchEngine {
     this.calls.push({
       windows: windows.length,
       offsets: windows.map((w) => w.offset),
-      temperatures: opts.temperatures,
+      temperatures: windows.map((w) => w.temperatures ?? opts.temperatures),
     });
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     while (this.gate) await this.gate;

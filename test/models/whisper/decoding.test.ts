@@ -51,6 +51,22 @@ describe('openai decoding heuristics', () => {
     assert.equal(lenient.decode.temperature, 0, 'a decode that passes is kept at temperature 0');
   });
 
+  test('windows of one batch keep their own temperature schedules, as if decoded alone', async () => {
+    const strict = { language: 'en', logprobThreshold: 0, noSpeechThreshold: 2, maxNewTokens: 8 };
+    const [fallback, single] = await decodeWindows(
+      model,
+      [
+        { audio, offset: 0, temperatures: [0, 0.5, 1] },
+        { audio, offset: 0, temperatures: [0] },
+      ],
+      strict,
+    );
+    assert.equal(fallback.decode.temperature, 1, 'the first window fell back through its schedule');
+    assert.equal(single.decode.temperature, 0, 'the second window has no fallback');
+    const [alone] = await decodeWindows(model, [{ audio, offset: 0 }], { ...strict, temperatures: [0] });
+    assert.deepEqual(single.decode.tokens, alone.decode.tokens);
+  });
+
   test('no_speech_prob above threshold with a low avg_logprob is silence: no segments', async () => {
     const [r] = await decodeWindows(model, [{ audio, offset: 0 }], {
       language: 'en',

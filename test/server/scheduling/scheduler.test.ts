@@ -7,6 +7,10 @@ import {
   type TranscribeJob,
 } from '../../../server/scheduling/scheduler.js';
 import type { WindowResult } from '../../../models/whisper/transcribe.js';
+import { parseListenParams } from '../../../server/params.js';
+import { AudioRing } from '../../../server/stream/audio-ring.js';
+import { DEFAULT_SESSION_CONFIG } from '../../../server/stream/config.js';
+import { WindowJobs } from '../../../server/stream/jobs.js';
 
 /** Scheduler behaviour with an engine double that records batches and finishes when told to. */
 class ManualEngine implements BatchEngine {
@@ -115,6 +119,42 @@ describe('inference scheduler', () => {
     for (let i = 0; i < 3; i++) await engine.step();
     await Promise.all([blocker, ...ps]);
     assert.deepEqual(engine.batches, [['x'], ['a', 'c'], ['b']]);
+  });
+
+  test("one stream's final and another's interim share an engine call (the schedules ride on the windows)", async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, batchWindowMs: 0 });
+    const streamJobs = (id: string) => {
+      const ring = new AudioRing(0);
+      ring.append(new Float32Array(16000 * 2), 0);
+      const params = parseListenParams(new URLSearchParams('interim_results=true'), { endpointingMs: 500 });
+      const jobs = new WindowJobs({
+        id,
+        params,
+        config: DEFAULT_SESSION_CONFIG,
+        promptTokens: [],
+        ring,
+        floor: () => 0,
+      });
+      return (kind: JobKind, label: string) => {
+        const j = jobs.job(kind, 0, 1);
+        names.push(label);
+        return { ...j, window: { ...j.window, offset: names.length - 1 } };
+      };
+    };
+    const a = streamJobs('a');
+    const b = streamJobs('b');
+    const blocker = s.submit(a('interim', 'a-i0'));
+    await new Promise((r) => setImmediate(r));
+    const final = a('final', 'a-f1');
+    const interim = b('interim', 'b-i1');
+    assert.deepEqual(final.window.temperatures, DEFAULT_SESSION_CONFIG.finalTemperatures);
+    assert.deepEqual(interim.window.temperatures, [0]);
+    const ps = [s.submit(final), s.submit(interim)];
+    await engine.step();
+    await engine.step();
+    await Promise.all([blocker, ...ps]);
+    assert.deepEqual(engine.batches, [['a-i0'], ['a-f1', 'b-i1']]);
   });
 
   test('an engine failure rejects that batch only', async () => {
