@@ -1,11 +1,33 @@
 /**
  * Admission control. Each stream is priced by what it asks for: its expected decodes per second (finals per
- * utterance, interims at the cadence while speaking, or almost none when it asked for no interims). One number,
- * the engine seconds a decode costs, turns that demand into utilisation. It starts as a calibrated prior and is
- * replaced by measurement from the first decodes on: engine busy time over windows decoded, at the batch sizes
- * the real load forms. A queue that already holds finals waiting too long refuses new streams outright: the
- * server is behind now, whatever the estimate says (streams that speak more than the model assumes end there).
+ * utterance, interims at the cadence while speaking, or almost none when it asked for no interims). The engine's
+ * cost turns that demand into utilisation: an engine call costs a fixed part plus a part per window, calibrated at
+ * start-up and scaled by measurement from the first decodes on. Under load the scheduler batches whatever queued
+ * during the previous call, so a decode costs less the busier the server is; the latency promise bounds how far
+ * that goes (see priceOfDecode). A queue that already holds finals waiting too long refuses new streams outright:
+ * the server is behind now, whatever the estimate says.
  */
+
+/** Engine seconds of one call: `call` once, plus `window` per window it decodes. */
+export interface CallCost {
+  call: number;
+  window: number;
+}
+
+/**
+ * Engine seconds a decode costs at the load where the engine is just fast enough for the latency promise. Loaded,
+ * each call takes what queued during the previous one: b = rate * T with T = call + window * b, so
+ * T = call / (1 - rate * window). A final waits for the running call and then runs in the next, about 2T, so
+ * 2T <= budget bounds the rate at (1 - 2 call / budget) / window: each decode priced window / (1 - 2 call / budget).
+ * When even a single window's call does not fit in half the budget, or the batch cap binds first, the price is
+ * what a call of the largest batch costs per window (at most the unbatched cost).
+ */
+export function priceOfDecode(cost: CallCost, budgetSeconds: number, maxBatch: number): number {
+  const unbatched = cost.call + cost.window;
+  const capped = cost.call / maxBatch + cost.window;
+  if (2 * unbatched > budgetSeconds) return unbatched;
+  return Math.max(capped, cost.window / (1 - (2 * cost.call) / budgetSeconds));
+}
 
 /** What a stream asks for that changes its cost (the parsed /v1/listen parameters satisfy it). */
 export interface StreamShape {
@@ -50,10 +72,14 @@ export interface AdmissionOptions {
   minStreams?: number;
   /** A final waiting longer than this in the queue means overloaded. */
   maxFinalWaitMs?: number;
-  /** Engine seconds one decode costs, calibrated at start-up: the estimate until streams have been measured. */
-  priorDecodeSeconds?: number;
-  /** How many measured decodes weigh as much as the prior: estimate = (busy + prior * w) / (decodes + w). */
+  /** What an engine call costs, calibrated at start-up: its shape is kept, its scale measured from the load. */
+  prior?: CallCost;
+  /** How many measured one-window calls weigh as much as the prior. */
   priorWeight?: number;
+  /** Seconds a final may take once its utterance has ended (the promise admission keeps): 1 s. */
+  finalBudgetSeconds?: number;
+  /** The scheduler's largest batch (--max-batch). */
+  maxBatch?: number;
   /** Interim cadence at nominal load (--interim-interval), for pricing streams that ask for interims. */
   interimIntervalMs?: number;
   now?: () => number;
@@ -67,6 +93,8 @@ export interface AdmissionState {
   committed: number;
   /** Engine seconds per decode the estimate uses (0 = unknown: nothing limits but the hard cap). */
   decodeSeconds: number;
+  /** The call cost behind it (prior shape, measured scale), when there is a prior. */
+  callCost?: CallCost;
   /** Typical streams (interims on) that fit under the target in all (Infinity when the cost is unknown). */
   capacity: number;
   /** How long the oldest queued final has waited, ms. */
@@ -78,9 +106,10 @@ export type Decision = { ok: true } | { ok: false; reason: string; retryAfterSec
 interface Sample {
   at: number;
   busyMs: number;
-  /** Busy time of finished engine calls (the cost of `decodes`). */
+  /** Busy time of finished engine calls (the cost of `decodes` in `calls`). */
   doneBusyMs: number;
   decodes: number;
+  calls: number;
 }
 
 interface Admitted {
@@ -113,6 +142,8 @@ export class AdmissionController {
       doneBusyMs?(): number;
       /** Cumulative windows decoded. */
       decodes(): number;
+      /** Cumulative engine calls finished (decodes() when not given: every call one window). */
+      calls?(): number;
       finalWaitMs(): number;
       active(): number;
     },
@@ -127,6 +158,10 @@ export class AdmissionController {
 
   private doneBusyMs(): number {
     return this.probe.doneBusyMs?.() ?? this.probe.busyMs();
+  }
+
+  private calls(): number {
+    return this.probe.calls?.() ?? this.probe.decodes();
   }
 
   /** Decodes per second a stream of this shape is expected to ask for. */
@@ -155,6 +190,7 @@ export class AdmissionController {
       busyMs: this.probe.busyMs(),
       doneBusyMs: this.doneBusyMs(),
       decodes: this.probe.decodes(),
+      calls: this.calls(),
     });
     while (this.samples.length > 2 && at - this.samples[1].at >= this.windowMs) this.samples.shift();
   }
@@ -174,17 +210,21 @@ export class AdmissionController {
   }
 
   /**
-   * Engine seconds per decode: measurement over the window, pulled towards the prior while there is little. Only
-   * finished calls count: a running call's time without its windows would inflate the cost.
+   * The engine's call cost: the prior's shape scaled by what the finished calls of the window cost against what
+   * the prior says they would (pulled towards the prior while there is little). Only finished calls count: a
+   * running call's time without its windows would inflate the cost. Without a prior, measured cost per window.
    */
-  private decodeSeconds(): number {
+  private callCost(): CallCost | undefined {
     const first = this.samples[0];
     const busy = first ? (this.doneBusyMs() - first.doneBusyMs) / 1000 : 0;
     const decodes = first ? this.probe.decodes() - first.decodes : 0;
-    const prior = this.opts.priorDecodeSeconds;
-    if (!prior) return decodes > 0 ? busy / decodes : 0;
-    const weight = this.opts.priorWeight ?? 1;
-    return (busy + prior * weight) / (decodes + weight);
+    const prior = this.opts.prior;
+    if (!prior) return decodes > 0 ? { call: 0, window: busy / decodes } : undefined;
+    const calls = first ? this.calls() - first.calls : 0;
+    const weight = (this.opts.priorWeight ?? 1) * (prior.call + prior.window);
+    const expected = prior.call * calls + prior.window * decodes;
+    const scale = expected + weight > 0 ? (busy + weight) / (expected + weight) : 1;
+    return { call: prior.call * scale, window: prior.window * scale };
   }
 
   state(): AdmissionState {
@@ -193,7 +233,10 @@ export class AdmissionController {
     const first = this.samples[0];
     const span = first ? at - first.at : 0;
     const utilisation = span > 0 ? Math.min(1, Math.max(0, (this.probe.busyMs() - first.busyMs) / span)) : 0;
-    const decodeSeconds = this.decodeSeconds();
+    const callCost = this.callCost();
+    const decodeSeconds = callCost
+      ? priceOfDecode(callCost, this.opts.finalBudgetSeconds ?? 1, this.opts.maxBatch ?? 8)
+      : 0;
     const demand = [...this.live, ...this.pending].reduce((s, x) => s + x.demand, 0);
     const typical = decodeSeconds * this.demand();
     return {
@@ -201,6 +244,7 @@ export class AdmissionController {
       utilisation,
       committed: decodeSeconds * demand,
       decodeSeconds,
+      callCost,
       capacity: typical > 0 && this.target > 0 ? Math.floor(this.target / typical) : Infinity,
       finalWaitMs: this.probe.finalWaitMs(),
     };

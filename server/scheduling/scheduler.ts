@@ -68,6 +68,8 @@ export class InferenceScheduler {
   coalesced = 0;
   /** Windows the engine has finished (or failed): with doneBusyMs(), the engine seconds a decode costs. */
   windowsDone = 0;
+  /** Engine calls finished (or failed): separates a call's fixed cost from its cost per window. */
+  callsDone = 0;
 
   constructor(
     private readonly engine: BatchEngine,
@@ -205,6 +207,7 @@ export class InferenceScheduler {
       this.engineTotal += end - start;
       this.engineSince = null;
       this.windowsDone += batch.length;
+      this.callsDone++;
       this.opts.onBatch?.({
         size: batch.length,
         finals: batch.filter((q) => q.job.kind === 'final').length,
@@ -218,6 +221,7 @@ export class InferenceScheduler {
       if (this.engineSince !== null) this.engineTotal += this.now() - this.engineSince;
       this.engineSince = null;
       this.windowsDone += batch.length;
+      this.callsDone++;
       for (const q of batch) q.reject(err);
     }
   }
