@@ -24,7 +24,7 @@ import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segment
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { diarizeFile } from '../models/speaker/diarize.js';
 import { LiveDiarizer } from '../models/speaker/live.js';
-import type { TimeSpan } from '../models/speaker/segment.js';
+import type { TimeSpan } from '../audio/span.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
 import { writeSpeakerModel } from '../test/helpers/speaker-model.js';

@@ -5,7 +5,7 @@
 import type { Guard } from './auth/guard.js';
 import type { Principal } from './auth/types.js';
 import { ApiError } from './errors.js';
-import { fileDiarizer, type FileDiarizer } from './http/diarized.js';
+import { fileDiarizer, type FileDiarizer } from '../models/speaker/diarize.js';
 import { errorResponse } from './error-response.js';
 import {
   prerecordedHandler,

@@ -9,14 +9,9 @@
  *   unlike any reader (synthetic ones, tones): it places them all alike.
  * Real recordings are judged by the learnt half, synthetic ones by the fixed half exactly as before it existed.
  */
+import type { TimeSpan } from '../../audio/span.js';
 import { type BuiltinParams, loadBuiltinParams } from './builtin-params.js';
-import {
-  type Span,
-  type SpanEmbedder,
-  type SpeakerEmbedder,
-  SpeakerEmbeddingError,
-  l2normalize,
-} from './embedding.js';
+import { type SpanEmbedder, type SpeakerEmbedder, SpeakerEmbeddingError, l2normalize } from './embedding.js';
 import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { gaussians, KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
@@ -150,7 +145,7 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
     const frames = this.analyzer.frames(audio);
     const w = this.likeness(frames);
     return {
-      embedSpans: (spans: readonly Span[]) =>
+      embedSpans: (spans: readonly TimeSpan[]) =>
         Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end))),
     };
   }

@@ -5,6 +5,10 @@
  * region is re-segmented against the speakers found (segment.ts). Comparing a 1.5 s window with a speaker's many
  * seconds is steadier than comparing two windows, which is why changes are found this way.
  */
+import { seconds, type TimeSpan } from '../../audio/span.js';
+import { SAMPLE_RATE } from '../../audio/rate.js';
+import { UtteranceSegmenter } from '../vad/segmenter.js';
+import type { VadModel } from '../vad/silero.js';
 import { agglomerative, centroids, nameClusters } from './cluster.js';
 import {
   EMBEDDING_SAMPLE_RATE as SR,
@@ -16,13 +20,11 @@ import {
 import {
   type SegmentOptions,
   type SpeakerTurn,
-  type TimeSpan,
   absorbSmallClusters,
   byFirstAppearance,
   chunks,
   confidenceOf,
   resegment,
-  seconds,
   segmentOptions,
 } from './segment.js';
 
@@ -132,4 +134,36 @@ export async function diarizeFile(
   }));
   speakers.sort((a, b) => a.id - b.id);
   return { turns, speakers };
+}
+
+/** Who spoke when in a whole recording; stops (rejects) once signal aborts. */
+export type FileDiarizer = (
+  audio16k: Float32Array,
+  opts: Pick<DiarizeFileOptions, 'minSpeakers' | 'maxSpeakers' | 'known'>,
+  signal?: AbortSignal,
+) => Promise<FileDiarization>;
+
+/** Speech regions as the live segmenter finds them (short pauses end a region, so turns split at pauses). */
+async function speechRegions(vad: VadModel, audio: Float32Array): Promise<TimeSpan[]> {
+  const probs = await vad.createStream().push(audio);
+  const seg = new UtteranceSegmenter({
+    frameSeconds: vad.frameSamples / SAMPLE_RATE,
+    endpointingMs: 300,
+    speechPadMs: 100,
+    maxUtteranceSeconds: 29,
+  });
+  const regions: TimeSpan[] = [];
+  for (const e of [...seg.push(probs), ...seg.flush()]) {
+    if (e.type !== 'speech_start') regions.push({ start: e.start, end: e.time });
+  }
+  return regions;
+}
+
+export function fileDiarizer(vad: VadModel, embedder: SpeakerEmbedder): FileDiarizer {
+  return async (audio, opts, signal) => {
+    signal?.throwIfAborted();
+    const speech = await speechRegions(vad, audio);
+    signal?.throwIfAborted();
+    return diarizeFile(embedder, audio, speech, opts);
+  };
 }

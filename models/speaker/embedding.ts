@@ -2,6 +2,7 @@
  * The one interface every speaker embedding implements: audio clips in, fixed-size vectors out, compared by cosine
  * similarity (same speaker → close to 1).
  */
+import type { TimeSpan } from '../../audio/span.js';
 
 export const EMBEDDING_SAMPLE_RATE = 16000;
 
@@ -23,15 +24,9 @@ export interface SpeakerEmbedder {
   release(): Promise<void>;
 }
 
-/** Seconds from the start of the analysed audio. */
-export interface Span {
-  start: number;
-  end: number;
-}
-
 /** Embeddings of spans of one recording. */
 export interface SpanEmbedder {
-  embedSpans(spans: readonly Span[]): Promise<Float32Array[]>;
+  embedSpans(spans: readonly TimeSpan[]): Promise<Float32Array[]>;
 }
 
 /** The recording's spans through the embedder's own analysis when it has one, else as clips. */

@@ -11,17 +11,17 @@
  * the next free one. Labels already sent are never changed, and two settled speakers are never merged. The final
  * is then re-segmented against the recent speakers' centroids, which places a change of speaker without a pause.
  */
+import { seconds, type TimeSpan } from '../../audio/span.js';
+import { mostSpoken, turnAt } from './turns.js';
 import { type OnlineClusterState, OnlineClusterer, agglomerative, centroids } from './cluster.js';
 import { EMBEDDING_SAMPLE_RATE as SR, type SpeakerEmbedder, cosine, spansOf } from './embedding.js';
 import {
   type SegmentOptions,
   type SpeakerTurn,
-  type TimeSpan,
   absorbSmallClusters,
   chunks,
   confidenceOf,
   resegment,
-  seconds,
   segmentOptions,
 } from './segment.js';
 
@@ -124,20 +124,10 @@ export class LiveDiarizer {
       confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), this.threshold),
     }));
     const wordLabels = words.map((w) => {
-      let best = turns[0];
-      let bestOverlap = -Infinity;
-      for (const t of turns) {
-        const o = Math.min(w.end, t.end) - Math.max(w.start, t.start);
-        if (o > bestOverlap) {
-          bestOverlap = o;
-          best = t;
-        }
-      }
-      return { speaker: best.speaker, confidence: best.confidence };
+      const t = turnAt(turns, w.start, w.end)!;
+      return { speaker: t.speaker, confidence: t.confidence };
     });
-    const bySpeaker = new Map<number, number>();
-    for (const t of turns) bySpeaker.set(t.speaker, (bySpeaker.get(t.speaker) ?? 0) + seconds(t));
-    const main = [...bySpeaker.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const main = mostSpoken(turns)!;
     const mainTurns = turns.filter((t) => t.speaker === main);
     return {
       speaker: main,

@@ -3,12 +3,8 @@
  * speakers (windows scored against centroids, a Viterbi path that pays for every change of speaker), folding of
  * speakers with too little speech, and the confidence scale.
  */
+import { seconds, type TimeSpan } from '../../audio/span.js';
 import { cosine, type SpanEmbedder, type SpeakerEmbedder } from './embedding.js';
-
-export interface TimeSpan {
-  start: number;
-  end: number;
-}
 
 export interface SpeakerTurn extends TimeSpan {
   speaker: number;
@@ -39,8 +35,6 @@ export function chunks(span: TimeSpan, chunkSeconds = 2.5): TimeSpan[] {
     end: i === n - 1 ? span.end : span.start + (i + 1) * d,
   }));
 }
-
-export const seconds = (s: TimeSpan): number => s.end - s.start;
 
 /** Similarity mapped to 0..1 around the threshold: 0.5 at the threshold, 1 at identity. */
 export function confidenceOf(similarity: number, threshold: number): number {

@@ -1,64 +1,14 @@
 /**
- * Speakers for the file routes and the CLI: VAD speech regions, offline clustering over the whole file
- * (models/speaker/diarize.ts), then every transcript segment and word takes the speaker whose turn it overlaps most.
- * A segment that spans a change of speaker (no pause between turns) is split at the change for captions.
+ * Speakers on a file's transcript (file routes and the CLI): the file's diarization (models/speaker/diarize.ts)
+ * gives turns; every word takes the turn it overlaps most, a segment the speaker of most of its words. A segment
+ * that spans a change of speaker (no pause between turns) is split at the change for captions.
  */
 import type { Word } from '../../models/whisper/alignment.js';
 import type { Transcript, Segment } from '../../models/whisper/transcribe.js';
-import type { VadModel } from '../../models/vad/silero.js';
-import { UtteranceSegmenter } from '../../models/vad/segmenter.js';
-import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
-import { diarizeFile, type DiarizeFileOptions, type FileDiarization } from '../../models/speaker/diarize.js';
-import type { SpeakerTurn, TimeSpan } from '../../models/speaker/segment.js';
-import { SAMPLE_RATE } from '../../audio/rate.js';
+import type { FileDiarization } from '../../models/speaker/diarize.js';
+import type { SpeakerTurn } from '../../models/speaker/segment.js';
+import { mostSpoken, turnAt } from '../../models/speaker/turns.js';
 import type { CaptionSegment } from './formats.js';
-
-/** Who spoke when in a whole recording; stops (rejects) once signal aborts. */
-export type FileDiarizer = (
-  audio16k: Float32Array,
-  opts: Pick<DiarizeFileOptions, 'minSpeakers' | 'maxSpeakers' | 'known'>,
-  signal?: AbortSignal,
-) => Promise<FileDiarization>;
-
-/** Speech regions as the live segmenter finds them (short pauses end a region, so turns split at pauses). */
-async function speechRegions(vad: VadModel, audio: Float32Array): Promise<TimeSpan[]> {
-  const probs = await vad.createStream().push(audio);
-  const seg = new UtteranceSegmenter({
-    frameSeconds: vad.frameSamples / SAMPLE_RATE,
-    endpointingMs: 300,
-    speechPadMs: 100,
-    maxUtteranceSeconds: 29,
-  });
-  const regions: TimeSpan[] = [];
-  for (const e of [...seg.push(probs), ...seg.flush()]) {
-    if (e.type !== 'speech_start') regions.push({ start: e.start, end: e.time });
-  }
-  return regions;
-}
-
-export function fileDiarizer(vad: VadModel, embedder: SpeakerEmbedder): FileDiarizer {
-  return async (audio, opts, signal) => {
-    signal?.throwIfAborted();
-    const speech = await speechRegions(vad, audio);
-    signal?.throwIfAborted();
-    return diarizeFile(embedder, audio, speech, opts);
-  };
-}
-
-/** The turn overlapping [start, end) most; with no overlap, the nearest one. */
-export function turnAt(turns: readonly SpeakerTurn[], start: number, end: number): SpeakerTurn | undefined {
-  let best: SpeakerTurn | undefined;
-  let bestScore = -Infinity;
-  for (const t of turns) {
-    const overlap = Math.min(end, t.end) - Math.max(start, t.start);
-    // A negative overlap is minus the gap: the nearest turn wins when none overlaps.
-    if (overlap > bestScore) {
-      bestScore = overlap;
-      best = t;
-    }
-  }
-  return best;
-}
 
 export interface SpeakerLabel {
   speaker: number;
@@ -137,10 +87,7 @@ function speakerOf(w: SpeakerLabel): SpeakerLabel {
 }
 
 function dominant(words: readonly LabeledWord[]): SpeakerLabel {
-  const seconds = new Map<number, number>();
-  for (const w of words)
-    seconds.set(w.speaker, (seconds.get(w.speaker) ?? 0) + Math.max(0.01, w.end - w.start));
-  const speaker = [...seconds.entries()].sort((a, b) => b[1] - a[1])[0][0];
+  const speaker = mostSpoken(words)!;
   const mine = words.filter((w) => w.speaker === speaker);
   const out: SpeakerLabel = {
     speaker,

@@ -9,7 +9,8 @@ import { meanConfidence, transcriptOf, type ModelInfo } from '../protocol.js';
 import type { HttpRequest, HttpResponse } from '../transport/types.js';
 import { ApiError } from '../errors.js';
 import { errorResponse } from '../error-response.js';
-import { labelTranscript, type FileDiarizer } from './diarized.js';
+import type { FileDiarizer } from '../../models/speaker/diarize.js';
+import { labelTranscript } from './diarized.js';
 import { paragraphsOf, utterancesOf } from './utterances.js';
 
 export interface FileJobOptions extends TranscribeOptions {

@@ -15,7 +15,8 @@ import {
   type FileTranscriber,
   type UploadLimits,
 } from './listen.js';
-import { labelTranscript, type FileDiarizer } from './diarized.js';
+import type { FileDiarizer } from '../../models/speaker/diarize.js';
+import { labelTranscript } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
 import { toApiError } from '../error-response.js';

@@ -1,4 +1,5 @@
 import { closeCode } from '../errors.js';
+import { mostSpoken } from '../../models/speaker/turns.js';
 import type { ListenParams } from '../params.js';
 import {
   errorMessage,
@@ -58,17 +59,6 @@ export function fitToReport(words: readonly DgWord[], from: number, to: number):
   return clampWords(words, start, start + round3(Math.max(0, to - from)));
 }
 
-/** The speaker who says most (by word time) of labelled words; undefined when none is labelled. */
-export function dominantSpeaker(words: readonly DgWord[]): number | undefined {
-  const time = new Map<number, number>();
-  for (const w of words) {
-    if (w.speaker !== undefined) time.set(w.speaker, (time.get(w.speaker) ?? 0) + w.end - w.start);
-  }
-  let best: number | undefined;
-  for (const [s, t] of time) if (best === undefined || t > time.get(best)!) best = s;
-  return best;
-}
-
 /**
  * The Deepgram messages of one live stream, and its send-buffer policy: interims are dropped while the socket
  * buffers more than maxSendBufferBytes; a message the transport refuses past that means the client does not read,
@@ -95,7 +85,7 @@ export class StreamWriter {
       lag: f.lag,
       endReason: f.endReason,
     });
-    const speaker = dominantSpeaker(f.words);
+    const speaker = mostSpoken(f.words);
     if (speaker !== undefined) msg.speaker = speaker;
     return msg;
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fileDiarizer } from '../../../server/http/diarized.js';
+import { fileDiarizer } from '../../../models/speaker/diarize.js';
 import type { FileTranscriber } from '../../../server/http/listen.js';
 import { prerecordedHandler } from '../../../server/http/listen.js';
 import { transcriptionsHandler } from '../../../server/http/transcriptions.js';
