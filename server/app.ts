@@ -7,6 +7,7 @@ import type { InferenceScheduler } from './scheduling/scheduler.js';
 import type { ServerConfig } from './options.js';
 import type { FileTranscriber } from './http/listen.js';
 import { FileJobSlots } from './scheduling/file-jobs.js';
+import type { LiveLabellers } from '../models/speaker/live-labels.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import type { ModelInfo } from './protocol.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig, type StreamSession } from './stream/session.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   transcribe: FileTranscriber;
   /** Speaker embeddings for live diarize=true (built once at start-up); absent: live streams get no labels. */
   speakerEmbedder?: SpeakerEmbedder;
+  /** Where live labels are computed (serve.ts: a worker thread); default: in-process with speakerEmbedder. */
+  liveLabels?: LiveLabellers;
   /** File transcriptions running at once (each holds its decoded audio); default 2. */
   maxFileJobs?: number;
   encodePrompt?: (text: string) => number[];

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad/silero.js';
-import { BuiltinEmbedder } from '../models/speaker/builtin.js';
-import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
+import { type EmbedderSource, LabelThread, makeEmbedder } from '../models/speaker/live-labels.js';
 import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
@@ -87,17 +86,26 @@ async function startWithStore(
     {
       maxStreams: config.maxStreams,
       targetUtilisation: config.admissionTarget,
-      priorDecodeSeconds: await calibrate(model, config.maxBatch),
+      prior: await calibrate(model, config.maxBatch),
+      maxBatch: config.maxBatch,
       interimIntervalMs: config.interimIntervalMs,
     },
     {
       busyMs: () => scheduler.busyMs(),
       doneBusyMs: () => scheduler.doneBusyMs(),
       decodes: () => scheduler.windowsDone,
+      calls: () => scheduler.callsDone,
       finalWaitMs: () => scheduler.oldestWaitMs('final'),
       active: () => app.activeStreams,
     },
   );
+  // One embedder source for both: files embed on the main thread between event-loop turns; live finals on a
+  // worker thread of their own, so labelling a final never stalls other streams.
+  const speakerSource: EmbedderSource = config.speakerModel
+    ? { kind: 'onnx', path: await resolveSpeakerModel(config.speakerModel) }
+    : { kind: 'builtin' };
+  const speakerEmbedder = await makeEmbedder(speakerSource);
+  const liveLabels = new LabelThread(speakerSource);
   const app: EarshotApp = new EarshotApp({
     config,
     log,
@@ -109,9 +117,8 @@ async function startWithStore(
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
-    speakerEmbedder: config.speakerModel
-      ? await loadOnnxEmbedder(await resolveSpeakerModel(config.speakerModel))
-      : new BuiltinEmbedder(),
+    speakerEmbedder,
+    liveLabels,
     guard: auth.guard,
   });
   const sampler = setInterval(() => admission.sample(), 1000);
@@ -163,6 +170,7 @@ async function startWithStore(
       // After the drain: the streams' last finals and records are written.
       await store.close?.();
       await limitStore?.close();
+      await liveLabels.release();
       if (idle) await model.release();
       else {
         abandoned = true;

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { pcmSeconds } from '../../audio/pcm.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
+import { inProcessLabels, type LiveLabellers } from '../../models/speaker/live-labels.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import type { Guard } from '../auth/guard.js';
 import { closeCode, endsStreams, streamStop, type StreamStop } from '../errors.js';
@@ -33,6 +34,8 @@ export interface LiveDeps {
   scheduler: InferenceScheduler;
   encodePrompt?: (text: string) => number[];
   speakerEmbedder?: SpeakerEmbedder;
+  /** Where live labels are computed (the server: a worker thread); default: in-process with speakerEmbedder. */
+  liveLabels?: LiveLabellers;
 }
 
 /** How often live streams' credentials are checked again (revoked keys, expired tokens). */
@@ -49,7 +52,11 @@ export class LiveStreams {
   private recheckTimer?: NodeJS.Timeout;
   private stopRecheckOnReload?: () => void;
 
-  constructor(private readonly d: LiveDeps) {}
+  private readonly labels?: LiveLabellers;
+
+  constructor(private readonly d: LiveDeps) {
+    this.labels = d.liveLabels ?? (d.speakerEmbedder && inProcessLabels(d.speakerEmbedder));
+  }
 
   /** Streams counted against --max-streams (admission's probe). */
   get holdingSlots(): number {
@@ -135,7 +142,7 @@ export class LiveStreams {
       store: d.store,
       scheduler: d.scheduler,
       encodePrompt: d.encodePrompt,
-      embedder: d.speakerEmbedder,
+      labels: this.labels,
       interimBackoff: () => d.admission.interimBackoff(),
       observe: {
         result: (kind, lag) => d.metrics.result(kind, lag),

@@ -1,4 +1,4 @@
-import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
+import type { LiveLabellers } from '../../models/speaker/live-labels.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import type { WindowResult } from '../../models/whisper/transcribe.js';
 import type { ListenParams } from '../params.js';
@@ -29,8 +29,8 @@ export interface SessionDeps {
     audio(seconds: number): void;
     labelled?(seconds: number): void;
   };
-  /** Speaker embeddings for diarize=true (without one, diarize gives no labels). */
-  embedder?: SpeakerEmbedder;
+  /** Where speaker labels for diarize=true are computed (without, diarize gives no labels). */
+  labels?: LiveLabellers;
   send(message: object): 'ok' | 'backpressure' | 'dropped';
   bufferedAmount(): number;
   close(code: number, reason: string): void;

@@ -114,7 +114,8 @@ export class StreamSession {
         // An empty final (a Finalize with nothing buffered) stores nothing; only a committed time that moved is
         // worth a write. Its seq need not be durable: a resume continues after the client's resume_from.
         if (!appended && !this.store.moved) return Promise.resolve();
-        const speakers = this.labeler ? { speakers: this.labeler.state } : {};
+        const state = this.labeler?.state;
+        const speakers = state ? { speakers: state } : {};
         return this.record({ committed: this.store.committed, lastSeq: seq, ...speakers });
       },
       sent: (lag) => {
@@ -440,6 +441,7 @@ export class StreamSession {
     this.advanceCommitted();
     await this.record({ duration: this.extent, committed: this.store.committed, lastSeq: this.finals.seq });
     this.labeler?.logCost(this.id, this.d.log);
+    this.labeler?.close();
     this.d.onEnd?.(this);
     this.resolveDone();
   }

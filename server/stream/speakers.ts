@@ -1,6 +1,5 @@
-import { LiveDiarizer } from '../../models/speaker/live.js';
-import type { OnlineClusterState } from '../../models/speaker/cluster.js';
-import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
+import { OnlineClusterer, type OnlineClusterState } from '../../models/speaker/cluster.js';
+import type { LiveLabellers, LiveLabels } from '../../models/speaker/live-labels.js';
 import type { DgWord } from '../protocol.js';
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -10,23 +9,28 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
  * session and across resume through `state`) and `speaker_confidence`; a turn change inside a final splits them.
  */
 export class SpeakerLabeler {
-  private readonly live: LiveDiarizer;
+  private readonly live: LiveLabels;
   /** Wall time spent labelling, ms, and finals labelled (for the log line at the end). */
   readonly cost = { ms: 0, finals: 0 };
 
   constructor(
-    embedder: SpeakerEmbedder,
+    labellers: LiveLabellers,
     maxSpeakers: number | undefined,
-    state?: unknown,
+    state?: OnlineClusterState,
     /** Seconds each final's labels took (the metric). */
     private readonly onCost?: (seconds: number) => void,
   ) {
-    this.live = new LiveDiarizer(embedder, { maxSpeakers }, state as OnlineClusterState | undefined);
+    this.live = labellers.open({ maxSpeakers }, state);
   }
 
-  /** Plain JSON for the session record. */
-  get state(): OnlineClusterState {
+  /** Plain JSON for the session record (undefined until a fresh session's first labels). */
+  get state(): OnlineClusterState | undefined {
     return this.live.state;
+  }
+
+  /** The session ended: its clustering is let go. */
+  close(): void {
+    this.live.close();
   }
 
   /** `audio` (16 kHz) starts at session time `start` and covers the words. */
@@ -60,19 +64,24 @@ export class SpeakerLabeler {
 export function speakerLabeler(d: {
   id: string;
   params: { diarize: boolean; maxSpeakers?: number };
-  embedder?: SpeakerEmbedder;
+  labels?: LiveLabellers;
   /** The stored clustering (resume). */
   speakers?: unknown;
   observe?: { labelled?(seconds: number): void };
   log: { warn(o: object, msg?: string): void };
 }): SpeakerLabeler | null {
-  const { params, embedder, speakers, observe } = d;
-  if (!params.diarize || !embedder) return null;
+  const { params, labels, speakers, observe } = d;
+  if (!params.diarize || !labels) return null;
   const onCost = observe?.labelled?.bind(observe);
-  try {
-    return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost);
-  } catch (err) {
-    d.log.warn({ session: d.id, err: (err as Error).message }, 'speaker state not restored');
-    return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost);
+  let state: OnlineClusterState | undefined;
+  if (speakers !== undefined) {
+    try {
+      // Checked here: the labelling thread could only refuse it later, final by final.
+      new OnlineClusterer({ threshold: 0 }, speakers as OnlineClusterState);
+      state = speakers as OnlineClusterState;
+    } catch (err) {
+      d.log.warn({ session: d.id, err: (err as Error).message }, 'speaker state not restored');
+    }
   }
+  return new SpeakerLabeler(labels, params.maxSpeakers, state, onCost);
 }

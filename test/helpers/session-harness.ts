@@ -1,4 +1,6 @@
 import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
+import { inProcessLabels } from '../../models/speaker/live-labels.js';
+import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import { parseListenParams } from '../../server/params.js';
 import {
@@ -59,7 +61,7 @@ export function sessionHarness(
     send?: SessionDeps['send'];
     buffered?: () => number;
     resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
-    embedder?: SessionDeps['embedder'];
+    embedder?: SpeakerEmbedder;
     observe?: SessionDeps['observe'];
   } = {},
 ) {
@@ -94,7 +96,7 @@ export function sessionHarness(
     timeOffset: opts.resume?.timeOffset,
     seqStart: opts.resume?.seqStart,
     speakers: opts.resume?.speakers,
-    embedder: opts.embedder,
+    labels: opts.embedder && inProcessLabels(opts.embedder),
     observe: opts.observe,
     resumed: opts.resume !== undefined,
   });

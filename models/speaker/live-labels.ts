@@ -1,0 +1,164 @@
+/**
+ * Where a session's live speaker labels are computed: in-process (tests, tools), or on one worker thread shared by
+ * every session (the server), so that a final's embedding and clustering never stall the event loop: sockets,
+ * VAD and the scheduler keep running while a final is labelled, and only that final waits for its labels.
+ */
+import { Worker } from 'node:worker_threads';
+import type { TimeSpan } from '../../audio/span.js';
+import { BuiltinEmbedder } from './builtin.js';
+import type { OnlineClusterState } from './cluster.js';
+import type { SpeakerEmbedder } from './embedding.js';
+import { type LabeledFinal, LiveDiarizer } from './live.js';
+import { loadOnnxEmbedder } from './onnx.js';
+
+/** One session's labeller. */
+export interface LiveLabels {
+  labelFinal(audio: Float32Array, start: number, words: readonly TimeSpan[]): Promise<LabeledFinal>;
+  /** The clustering to store with the session (resume); undefined before the first final of a fresh session. */
+  readonly state: OnlineClusterState | undefined;
+  close(): void;
+}
+
+export interface LiveLabellers {
+  /** `state` must be valid (OnlineClusterer accepts it): a worker could only refuse it later. */
+  open(opts: { maxSpeakers?: number }, state?: OnlineClusterState): LiveLabels;
+  release(): Promise<void>;
+}
+
+/** How to make the embedder, where a live instance cannot be passed (to a worker thread). */
+export type EmbedderSource = { kind: 'builtin' } | { kind: 'onnx'; path: string };
+
+export function makeEmbedder(source: EmbedderSource): Promise<SpeakerEmbedder> {
+  return source.kind === 'builtin' ? Promise.resolve(new BuiltinEmbedder()) : loadOnnxEmbedder(source.path);
+}
+
+/** Labels computed on the calling thread. */
+export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
+  return {
+    open(opts, state) {
+      const live = new LiveDiarizer(embedder, opts, state);
+      return {
+        labelFinal: (audio, start, words) => live.labelFinal(audio, start, words),
+        get state() {
+          return live.state;
+        },
+        close() {},
+      };
+    },
+    release: () => Promise.resolve(),
+  };
+}
+
+/** Messages to the worker (live-worker.ts). */
+export type ToWorker =
+  | { op: 'open'; session: number; maxSpeakers?: number; state?: OnlineClusterState }
+  | { op: 'label'; call: number; session: number; audio: Float32Array; start: number; words: TimeSpan[] }
+  | { op: 'close'; session: number };
+
+/** Replies: a labelled final with the session's clustering after it, or why it failed. */
+export type FromWorker =
+  { call: number; final: LabeledFinal; state: OnlineClusterState } | { call: number; error: string };
+
+interface Pending {
+  resolve(r: { final: LabeledFinal; state: OnlineClusterState }): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Every session's diarizer on one worker thread. The thread is started on first use and again after it dies: a
+ * session re-opens on the new one from the last clustering it was sent, so a crash costs the finals in flight their
+ * labels (the caller keeps the words), never the session's speaker numbers.
+ */
+export class LabelThread implements LiveLabellers {
+  private worker: Worker | null = null;
+  private generation = 0;
+  private nextCall = 0;
+  private nextSession = 0;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(private readonly source: EmbedderSource) {}
+
+  open(opts: { maxSpeakers?: number }, initial?: OnlineClusterState): LiveLabels {
+    const session = this.nextSession++;
+    let state = initial;
+    let openedOn = -1;
+    const ensureOpen = () => {
+      const worker = this.thread();
+      if (openedOn !== this.generation) {
+        this.post({ op: 'open', session, maxSpeakers: opts.maxSpeakers, state });
+        openedOn = this.generation;
+      }
+      return worker;
+    };
+    return {
+      labelFinal: async (audio, start, words) => {
+        ensureOpen();
+        const call = this.nextCall++;
+        const reply = new Promise<{ final: LabeledFinal; state: OnlineClusterState }>((resolve, reject) =>
+          this.pending.set(call, { resolve, reject }),
+        );
+        // A final awaiting its labels keeps the process alive; an idle thread does not.
+        this.worker?.ref();
+        // A copy: the caller's audio may be a view of the stream's ring buffer.
+        this.post({ op: 'label', call, session, audio: audio.slice(), start, words: words.map(span) });
+        const r = await reply;
+        state = r.state;
+        return r.final;
+      },
+      get state() {
+        return state;
+      },
+      close: () => {
+        if (this.worker && openedOn === this.generation) this.post({ op: 'close', session });
+      },
+    };
+  }
+
+  async release(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private post(msg: ToWorker): void {
+    const transfer = msg.op === 'label' ? [msg.audio.buffer as ArrayBuffer] : [];
+    this.thread().postMessage(msg, transfer);
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = startWorker(this.source);
+    this.generation++;
+    worker.on('message', (m: FromWorker) => {
+      const p = this.pending.get(m.call);
+      if (!p) return;
+      this.pending.delete(m.call);
+      if (this.pending.size === 0) worker.unref();
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(m);
+    });
+    const died = (err: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`the speaker labelling thread exited (${code})`)));
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+}
+
+const span = (w: TimeSpan): TimeSpan => ({ start: w.start, end: w.end });
+
+/** The worker entry next to this file: TypeScript under tsx (registered in the thread too), or the build's .js. */
+function startWorker(source: EmbedderSource): Worker {
+  const ts = import.meta.url.endsWith('.ts');
+  const entry = new URL(ts ? './live-worker.ts' : './live-worker.js', import.meta.url);
+  if (!ts) return new Worker(entry, { workerData: source });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: source });
+}

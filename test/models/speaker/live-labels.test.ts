@@ -1,0 +1,80 @@
+/**
+ * Live labels on the worker thread the server uses: the same labels and clustering as on the event loop, a thread
+ * that went away replaced with the session's speakers kept, and an embedder that cannot load named in the error.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { loadAudioFile } from '../../../audio/load.js';
+import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
+import { inProcessLabels, LabelThread, type LiveLabels } from '../../../models/speaker/live-labels.js';
+
+const FIXTURE = fileURLToPath(new URL('../../fixtures/speaker/librispeech-two-men.wav', import.meta.url));
+const SR = 16000;
+/** 4 s of one reader, then 4 s of another: finals of 2 s, words of 0.5 s. */
+const FINALS = [0, 2, 4, 6].map((start) => ({ start, end: start + 2 }));
+
+async function labelAll(labels: LiveLabels, audio: Float32Array, finals = FINALS) {
+  const out = [];
+  for (const f of finals) {
+    const words = [0, 0.5, 1, 1.5].map((o) => ({ start: f.start + o, end: f.start + o + 0.5 }));
+    out.push(await labels.labelFinal(audio.subarray(f.start * SR, f.end * SR), f.start, words));
+  }
+  return out;
+}
+
+describe('live labels on a worker thread', () => {
+  test('the same labels and clustering as in-process, final by final', async () => {
+    const audio = (await loadAudioFile(FIXTURE)).samples16k;
+    const here = inProcessLabels(new BuiltinEmbedder()).open({ maxSpeakers: 4 });
+    const thread = new LabelThread({ kind: 'builtin' });
+    try {
+      const there = thread.open({ maxSpeakers: 4 });
+      assert.equal(there.state, undefined, 'nothing to store before the first final');
+      const expected = await labelAll(here, audio);
+      assert.deepEqual(await labelAll(there, audio), expected);
+      assert.deepEqual(there.state, here.state);
+      assert.deepEqual(
+        expected.slice(0, 3).map((f) => f.speaker),
+        [0, 0, 1],
+        'the two readers are told apart',
+      );
+      there.close();
+    } finally {
+      await thread.release();
+    }
+  });
+
+  test('a thread that went away: the next final starts another, and the session keeps its speakers', async () => {
+    const audio = (await loadAudioFile(FIXTURE)).samples16k;
+    const thread = new LabelThread({ kind: 'builtin' });
+    try {
+      const session = thread.open({});
+      const first = await labelAll(session, audio, FINALS.slice(0, 3));
+      assert.deepEqual(
+        first.map((f) => f.speaker),
+        [0, 0, 1],
+      );
+      await thread.release(); // as if it had crashed
+      // The second reader's audio again: a session started afresh would call its first voice 0.
+      const [again] = await labelAll(session, audio, FINALS.slice(2, 3));
+      assert.equal(again.speaker, 1, 'the second reader keeps its number');
+      assert.equal(session.state!.speakers.length, 2);
+    } finally {
+      await thread.release();
+    }
+  });
+
+  test('an embedder that cannot load fails each final with its reason', async () => {
+    const thread = new LabelThread({ kind: 'onnx', path: '/nonexistent/speaker.onnx' });
+    try {
+      const session = thread.open({});
+      await assert.rejects(
+        session.labelFinal(new Float32Array(SR), 0, [{ start: 0, end: 1 }]),
+        /\/nonexistent\/speaker\.onnx/,
+      );
+    } finally {
+      await thread.release();
+    }
+  });
+});
