@@ -82,11 +82,12 @@ async function startWithStore(
     },
     { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
   );
+  const callCost = await calibrate(model, config.maxBatch);
   const admission = new AdmissionController(
     {
       maxStreams: config.maxStreams,
       targetUtilisation: config.admissionTarget,
-      prior: await calibrate(model, config.maxBatch),
+      prior: callCost,
       maxBatch: config.maxBatch,
       interimIntervalMs: config.interimIntervalMs,
     },
@@ -143,6 +144,9 @@ async function startWithStore(
       dtype: model.files.encoderDtype,
       device: model.device,
       vad: vad.label,
+      // What admission starts from: an engine call's fixed cost and its cost per window, ms.
+      engineCallMs: Math.round(callCost.call * 1000),
+      engineWindowMs: Math.round(callCost.window * 1000),
       transport: app.transportKind,
       host: config.host,
       port,
