@@ -11,32 +11,12 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-interface SherpaStream {
-  acceptWaveform(w: { sampleRate: number; samples: Float32Array }): void;
-  inputFinished(): void;
-}
-interface SherpaExtractor {
-  dim: number;
-  createStream(): SherpaStream;
-  isReady(s: SherpaStream): boolean;
-  compute(s: SherpaStream, external?: boolean): Float32Array;
-}
-interface SherpaModule {
-  SpeakerEmbeddingExtractor: new (c: {
-    model: string;
-    numThreads: number;
-    debug: boolean;
-  }) => SherpaExtractor;
-  readWave(file: string): { sampleRate: number; samples: Float32Array };
-  version: string;
-}
-
 const SELF = fileURLToPath(import.meta.url);
 
-/** sherpa-onnx-node when it is installed (a devDependency), else undefined. */
+/** sherpa-onnx-node's version when it is installed (a devDependency), else undefined; its addon is not loaded. */
 export function sherpaVersion(): string | undefined {
   try {
-    return (createRequire(import.meta.url)('sherpa-onnx-node') as SherpaModule).version;
+    return (createRequire(import.meta.url)('sherpa-onnx-node/package.json') as { version: string }).version;
   } catch {
     return undefined;
   }
@@ -60,8 +40,8 @@ export function sherpaEmbeddings(model: string, files: string[]): Promise<Float3
   });
 }
 
-function child(model: string, files: string[]): void {
-  const sherpa = createRequire(import.meta.url)('sherpa-onnx-node') as SherpaModule;
+async function child(model: string, files: string[]): Promise<void> {
+  const sherpa = (await import('sherpa-onnx-node')).default;
   const extractor = new sherpa.SpeakerEmbeddingExtractor({ model, numThreads: 1, debug: false });
   const embeddings = files.map((file) => {
     const wave = sherpa.readWave(file);
@@ -74,4 +54,4 @@ function child(model: string, files: string[]): void {
   process.stdout.write(`${JSON.stringify({ dim: extractor.dim, embeddings })}\n`);
 }
 
-if (process.argv[1] === SELF) child(process.argv[2], process.argv.slice(3));
+if (process.argv[1] === SELF) await child(process.argv[2], process.argv.slice(3));

@@ -118,7 +118,7 @@ describe(
             const [mine] = await e.embed([await loadSpeakerClip(files[i].path)]);
             const c = cosine(mine, reference[i]);
             rows.push(
-              `${name.padEnd(10)} ${files[i].clip.padEnd(28)} ${String(files[i].rate).padStart(5)} Hz  ${c.toFixed(6)}`,
+              `${name.padEnd(10)} ${files[i].clip.padEnd(28)} ${String(files[i].rate).padStart(5)} Hz  ${c.toFixed(6)}  (1 - cos = ${(1 - c).toExponential(1)})`,
             );
             if (!(c >= MIN_COSINE)) bad.push(`${files[i].clip} at ${files[i].rate} Hz: ${c.toFixed(6)}`);
           }
