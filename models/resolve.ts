@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
 import { defaultCacheDir } from './hub/cache.js';
-import { pullFile, type HubOptions } from './hub/client.js';
+import { type HubOptions } from './hub/client.js';
+import { pullSpeakerModel, speakerModelOnHub, unknownSpeakerModel } from './speaker/hub-models.js';
 import { pullModel } from './whisper/hub-files.js';
 import { progressBar } from './hub/progress.js';
 import {
@@ -40,18 +41,18 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
 }
 
 /**
- * Turns a --speaker-model value into a local path: an existing file or directory as is, `owner/repo:file.onnx`
- * fetched from the hub into its cache on first use (with a progress bar on a terminal). Anything else is returned
- * unchanged for the loader to name as missing.
+ * Turns a --speaker-model value into a local path: an existing file or directory as is, a known name (campplus,
+ * wespeaker-resnet34, ...: models/speaker/hub-models.ts) or `owner/repo:file.onnx` fetched from the hub into its
+ * cache on first use (with a progress bar on a terminal). A bare word that is no known name is refused with the
+ * names; any other path is returned unchanged for the loader to name as missing.
  */
 export async function resolveSpeakerModel(spec: string, opts: HubOptions = {}): Promise<string> {
   if (existsSync(spec)) return spec;
-  const hub = /^([\w.-]+\/[\w.-]+):(.+\.onnx)$/.exec(spec);
-  if (!hub) return spec;
-  return pullFile(hub[1], hub[2], {
-    ...opts,
-    onProgress: opts.onProgress ?? terminalProgress(),
-  });
+  if (speakerModelOnHub(spec)) {
+    return pullSpeakerModel(spec, { ...opts, onProgress: opts.onProgress ?? terminalProgress() });
+  }
+  if (/^[\w-]+$/.test(spec)) throw unknownSpeakerModel(spec);
+  return spec;
 }
 
 /** A progress bar when stderr is a terminal; none when piped (logs stay clean). */

@@ -179,7 +179,7 @@ export const OPTIONS = {
     env: 'EARSHOT_SPEAKER_MODEL',
     kind: 'string',
     arg: 'model',
-    help: 'speaker-embedding ONNX model for diarization: a file, a directory, or owner/repo:file.onnx on the hub',
+    help: 'speaker-embedding ONNX model for diarization: a name (campplus, eres2net, titanet-small, titanet-large, wespeaker-resnet34, campplus-zh-en; README "Trained speaker models"), a file, a directory, or owner/repo:file.onnx on the hub',
   },
   audioSecondsPerHour: {
     flag: 'audio-seconds-per-hour',

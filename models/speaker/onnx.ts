@@ -1,21 +1,16 @@
 /**
- * ONNX speaker-embedding models in the layout the field publishes (WeSpeaker ResNet, 3D-Speaker CAM++/ERes2Net as
- * exported for sherpa-onnx): one float input of Kaldi fbank [batch, frames, 80] (named `feats`, `x`, ...: the first
- * input is used), one output [batch, dim].
- *
- * metadata_props, as sherpa-onnx reads them, when present:
- * - sample_rate: must be 16000 (clips are 16 kHz);
- * - output_dim: the embedding size (else learnt from one run at load);
- * - normalize_samples: "0" = the model expects int16-scaled samples (WeSpeaker), else [-1, 1] (3D-Speaker);
- *   absent: [-1, 1] for framework 3d-speaker, else int16 scale (WeSpeaker's recipe and sherpa-onnx's default);
- * - feature_normalize_type: "global-mean" subtracts the utterance mean of each bin. WeSpeaker's recipe applies the
- *   same cepstral mean normalisation before the network, so it is also the default when the key is absent.
+ * ONNX speaker-embedding models in the layouts the field publishes and sherpa-onnx runs: WeSpeaker ResNet and
+ * 3D-Speaker CAM++/ERes2Net (one float input of fbank [batch, frames, 80], named `feats`, `x`, ...: the first input
+ * is used; one output [batch, dim]) and NeMo TitaNet/SpeakerNet (fbank [batch, bins, frames] plus frame counts;
+ * outputs logits, then the embedding). Which features, scaling and normalisation: front-end.ts, from the model's
+ * metadata_props as sherpa-onnx reads them.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { ModelLoadError } from '../errors.js';
-import { KaldiFbank, subtractMean } from '../../audio/fbank.js';
+import { KaldiFbank, normalizeFeatures } from '../../audio/fbank.js';
+import { type SpeakerFrontEnd, speakerFrontEnd } from './front-end.js';
 import {
   EMBEDDING_SAMPLE_RATE,
   type SpeakerEmbedder,
@@ -82,10 +77,10 @@ export class OnnxEmbedder implements SpeakerEmbedder {
   readonly sameSpeakerThreshold: number;
   readonly minSeconds = 0.3;
   dim: number;
-  private readonly fbank = new KaldiFbank();
-  private readonly sampleScale: number;
-  private readonly meanNormalize: boolean;
+  readonly frontEnd: SpeakerFrontEnd;
+  private readonly fbank: KaldiFbank;
   private readonly maxBatch: number;
+  private readonly outputName: string;
 
   constructor(
     private readonly session: ort.InferenceSession,
@@ -102,42 +97,67 @@ export class OnnxEmbedder implements SpeakerEmbedder {
         `${name} expects ${rate} Hz audio; only 16000 Hz speaker models are supported`,
       );
     }
-    const normalizeSamples = metadata.normalize_samples ?? (metadata.framework === '3d-speaker' ? '1' : '0');
-    this.sampleScale = normalizeSamples === '0' ? 32768 : 1;
-    const fnt = metadata.feature_normalize_type ?? 'global-mean';
-    if (fnt !== '' && fnt !== 'global-mean') {
+    this.frontEnd = speakerFrontEnd(metadata, name);
+    this.fbank = new KaldiFbank({ ...this.frontEnd.fbank, sampleRate: EMBEDDING_SAMPLE_RATE });
+    const nemo = this.frontEnd.layout === 'nemo';
+    if (nemo && (session.inputNames.length < 2 || session.outputNames.length < 2)) {
       throw new SpeakerEmbeddingError(
-        `${name}: feature_normalize_type "${fnt}" is not supported (only global-mean)`,
+        `${name}: a NeMo speaker model has two inputs (features, lengths) and two outputs (logits, embeddings); this one has ${session.inputNames.length} and ${session.outputNames.length}`,
       );
     }
-    this.meanNormalize = fnt === 'global-mean';
+    // sherpa-onnx takes the first output, or NeMo's second (its first is the classifier's logits).
+    this.outputName = session.outputNames[nemo ? 1 : 0];
     this.dim = Number(metadata.output_dim ?? 0);
   }
 
   private features(clip: Float32Array): Float32Array {
-    const f = this.fbank.compute(clip, this.sampleScale);
+    const f = this.fbank.compute(clip, this.frontEnd.sampleScale);
     if (f.frames < 10) {
       throw new SpeakerEmbeddingError(
         `a ${(clip.length / EMBEDDING_SAMPLE_RATE).toFixed(3)} s clip is too short for a speaker embedding`,
       );
     }
-    return (this.meanNormalize ? subtractMean(f) : f).data;
+    return normalizeFeatures(f, this.frontEnd.normalization).data;
+  }
+
+  /** One run's inputs: [B, T, D] features, or NeMo's [B, D, T] and the frame counts. */
+  private inputs(feats: Float32Array[], frames: number): Record<string, ort.Tensor> {
+    const bins = this.fbank.numBins;
+    const data = new Float32Array(feats.length * frames * bins);
+    const [first, second] = this.session.inputNames;
+    if (this.frontEnd.layout === 'general') {
+      feats.forEach((f, b) => data.set(f, b * frames * bins));
+      return { [first]: new ort.Tensor('float32', data, [feats.length, frames, bins]) };
+    }
+    feats.forEach((f, b) => {
+      const base = b * frames * bins;
+      for (let t = 0; t < frames; t++)
+        for (let d = 0; d < bins; d++) data[base + d * frames + t] = f[t * bins + d];
+    });
+    const lengths = new BigInt64Array(feats.length).fill(BigInt(frames));
+    return {
+      [first]: new ort.Tensor('float32', data, [feats.length, bins, frames]),
+      [second]: new ort.Tensor('int64', lengths, [feats.length]),
+    };
   }
 
   async embed(clips: readonly Float32Array[]): Promise<Float32Array[]> {
     const feats = clips.map((c) => this.features(c));
+    const bins = this.fbank.numBins;
     const out = new Array<Float32Array>(clips.length);
     // Clips of equal length share a run (no padding: padding would change the statistics pooling).
     const byFrames = new Map<number, number[]>();
-    feats.forEach((f, i) => byFrames.set(f.length / 80, [...(byFrames.get(f.length / 80) ?? []), i]));
+    feats.forEach((f, i) => byFrames.set(f.length / bins, [...(byFrames.get(f.length / bins) ?? []), i]));
     for (const [frames, all] of byFrames) {
       for (let s = 0; s < all.length; s += this.maxBatch) {
         const idx = all.slice(s, s + this.maxBatch);
-        const data = new Float32Array(idx.length * frames * 80);
-        idx.forEach((i, b) => data.set(feats[i], b * frames * 80));
-        const input = new ort.Tensor('float32', data, [idx.length, frames, 80]);
-        const res = await this.session.run({ [this.session.inputNames[0]]: input });
-        const y = res[this.session.outputNames[0]];
+        const res = await this.session.run(
+          this.inputs(
+            idx.map((i) => feats[i]),
+            frames,
+          ),
+        );
+        const y = res[this.outputName];
         const dim = y.dims[y.dims.length - 1];
         if (y.dims.length !== 2 || y.dims[0] !== idx.length || (this.dim > 0 && dim !== this.dim)) {
           throw new SpeakerEmbeddingError(
@@ -190,8 +210,14 @@ export async function loadOnnxEmbedder(path: string, opts: OnnxEmbedderOptions =
       file,
     );
   }
-  const e = new OnnxEmbedder(session, metadata, basename(path), opts);
-  // Without output_dim in the metadata, one run on a second of silence tells the size.
-  if (e.dim === 0) await e.embed([new Float32Array(EMBEDDING_SAMPLE_RATE)]);
-  return e;
+  try {
+    const e = new OnnxEmbedder(session, metadata, basename(path), opts);
+    // Without output_dim in the metadata, one run on a second of silence tells the size.
+    if (e.dim === 0) await e.embed([new Float32Array(EMBEDDING_SAMPLE_RATE)]);
+    return e;
+  } catch (err) {
+    await session.release();
+    if (!(err instanceof SpeakerEmbeddingError)) throw err;
+    throw new ModelLoadError(`--speaker-model ${file}: ${err.message}`, file);
+  }
 }

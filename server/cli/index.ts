@@ -21,6 +21,7 @@ import { WhisperModel } from '../../models/whisper/runtime.js';
 import { reportError } from './errors.js';
 import { UsageError } from '../errors.js';
 import { modelsCommand } from './models.js';
+import { speakersCommand } from './speakers.js';
 import { keysCommand } from '../auth/keys-command.js';
 import {
   checkedDtype,
@@ -207,6 +208,7 @@ function program(): Command {
     .addCommand(serveCommand())
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
+    .addCommand(speakersCommand())
     .addCommand(keysCommand())
     .addHelpText(
       'after',

@@ -4,6 +4,12 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultCacheDir } from '../../models/hub/cache.js';
 import { listCachedModels, pullModel } from '../../models/whisper/hub-files.js';
+import {
+  listCachedSpeakerModels,
+  pullSpeakerModel,
+  SPEAKER_MODELS,
+  speakerModelOnHub,
+} from '../../models/speaker/hub-models.js';
 import { progressBar } from '../../models/hub/progress.js';
 import { synthesizeWhisper, type SynthDtype, type SynthSize } from '../../models/synth/index.js';
 import { UsageError } from '../errors.js';
@@ -65,7 +71,11 @@ async function listSyntheticModels(cacheDir = defaultCacheDir()): Promise<Cached
 async function list(): Promise<void> {
   const cacheDir = defaultCacheDir();
   const hub = (await listCachedModels(cacheDir)).map(({ repo, ...m }) => ({ name: repo, ...m }));
-  const models = [...hub, ...(await listSyntheticModels(cacheDir))];
+  const models = [
+    ...hub,
+    ...(await listSyntheticModels(cacheDir)),
+    ...(await listCachedSpeakerModels(cacheDir)),
+  ];
   if (models.length === 0) {
     process.stdout.write(
       'no models in the cache (earshot models pull NAME; --model synthetic:tiny builds one)\n',
@@ -86,16 +96,29 @@ export function modelsCommand(): Command {
   );
   models
     .command('pull')
-    .description('download an onnx-community Whisper export from the Hugging Face hub into the cache')
-    .argument('<name>', 'tiny.en, base, small, large-v3-turbo, owner/repo, ...')
-    .option('--dtype <dtype>', 'weights variant: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4', 'fp32')
+    .description(
+      'download a Whisper export (onnx-community) or a speaker-embedding model from the Hugging Face hub into the cache',
+    )
+    .argument(
+      '<name>',
+      `Whisper: tiny.en, base, small, large-v3-turbo, owner/repo, ...; speaker model: ${SPEAKER_MODELS.map((m) => m.name).join(', ')} or owner/repo:file.onnx`,
+    )
+    .option(
+      '--dtype <dtype>',
+      'Whisper weights variant: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4',
+      'fp32',
+    )
     .action(async (name: string, opts: { dtype: string }) => {
+      if (speakerModelOnHub(name)) {
+        process.stdout.write(`${await pullSpeakerModel(name, { onProgress: progressBar() })}\n`);
+        return;
+      }
       const dtype = checkedDtype('--dtype', opts.dtype) ?? 'fp32';
       process.stdout.write(`${await pullModel(name, { dtype, onProgress: progressBar() })}\n`);
     });
   models
     .command('list')
-    .description('models in the cache: hub downloads and built synthetic models')
+    .description('models in the cache: Whisper and speaker-model hub downloads, built synthetic models')
     .action(list);
   models
     .command('synth')

@@ -5,10 +5,14 @@ import {
   LOG_FLOOR,
   fbank,
   frameCount,
+  frameStart,
+  frameWindow,
   kaldiMelBanks,
+  librosaMelBanks,
   melScale,
+  normalizeFeatures,
   poveyWindow,
-  subtractMean,
+  slaneyMel,
 } from '../../audio/fbank.js';
 
 function tone(hz: number, seconds: number, amp = 0.5): Float32Array {
@@ -104,12 +108,77 @@ describe('Kaldi fbank', () => {
     assert.equal(f.bins, 40);
   });
 
-  test('subtractMean leaves every bin with zero mean over the utterance', () => {
-    const f = subtractMean(fbank(noise(16000, 7)));
+  test('global-mean leaves every bin with zero mean; per-feature also unit spread (floored)', () => {
+    const f = normalizeFeatures(fbank(noise(16000, 7)), 'global-mean');
     for (let b = 0; b < 80; b++) {
       let s = 0;
       for (let t = 0; t < f.frames; t++) s += f.data[t * 80 + b];
       assert.ok(Math.abs(s / f.frames) < 1e-4);
     }
+    const g = normalizeFeatures(fbank(noise(16000, 8)), 'per-feature');
+    for (let b = 0; b < 80; b++) {
+      let s = 0;
+      let sq = 0;
+      for (let t = 0; t < g.frames; t++) {
+        s += g.data[t * 80 + b];
+        sq += g.data[t * 80 + b] ** 2;
+      }
+      assert.ok(Math.abs(s / g.frames) < 1e-4);
+      assert.ok(Math.abs(Math.sqrt(sq / g.frames) - 1) < 1e-3, `bin ${b}`);
+    }
+    // A constant bin (DC input: every bin at the floor) has no spread: the floor keeps it finite, at zero.
+    const dc = normalizeFeatures(fbank(new Float32Array(4000).fill(0.3)), 'per-feature');
+    assert.ok(dc.data.every((v) => v === 0));
+    const none = fbank(noise(4000, 9));
+    assert.deepEqual(normalizeFeatures(fbank(noise(4000, 9)), 'none').data, none.data);
+  });
+
+  test('without snipped edges: round(n / shift) frames centred on k·shift + shift/2, the ends reflected', () => {
+    assert.equal(frameCount(16000, 400, 160, false), 100);
+    assert.equal(frameCount(16079, 400, 160, false), 100);
+    assert.equal(frameCount(16080, 400, 160, false), 101);
+    assert.equal(frameCount(79, 400, 160, false), 0);
+    assert.equal(frameStart(0, 400, 160, false), -120);
+    assert.equal(frameStart(3, 400, 160, false), 360);
+    const x = noise(16000, 3);
+    const loose = new KaldiFbank({ snipEdges: false });
+    const snipped = new KaldiFbank();
+    const a = loose.compute(x);
+    assert.equal(a.frames, 100);
+    // Frame k of the snipped grid starts at 160k; frame k+1 of the loose grid at 160k + 40: a whole frame inside
+    // the signal shifted by 40 samples is a different frame, but the reflected first frame equals the fbank of the
+    // reflected signal.
+    const reflected = new Float32Array(400);
+    for (let i = 0; i < 400; i++) reflected[i] = x[Math.abs(i - 120) - (i < 120 ? 1 : 0)];
+    const first = snipped.compute(reflected);
+    for (let b = 0; b < 80; b++) assert.ok(Math.abs(first.data[b] - a.data[b]) < 1e-4, `bin ${b}`);
+    const inner = snipped.compute(x.subarray(360, 760));
+    for (let b = 0; b < 80; b++) assert.ok(Math.abs(inner.data[b] - a.data[3 * 80 + b]) < 1e-4);
+  });
+
+  test('windows: hann is periodic (kaldi-native-fbank), hamming and povey symmetric', () => {
+    const hann = frameWindow('hann', 8);
+    assert.ok(Math.abs(hann[4] - 1) < 1e-12, 'periodic: the peak at N/2');
+    assert.ok(hann[7] > 0.1, 'periodic: the last sample is not zero');
+    const hamming = frameWindow('hamming', 9);
+    assert.ok(Math.abs(hamming[0] - 0.08) < 1e-12 && Math.abs(hamming[8] - 0.08) < 1e-12);
+    assert.deepEqual(frameWindow('povey', 400), poveyWindow(400));
+    assert.ok(frameWindow('rectangular', 5).every((v) => v === 1));
+  });
+
+  test("librosa mel banks: Slaney's scale, area-normalised triangles, the Nyquist bin included", () => {
+    assert.equal(slaneyMel(1000), 15);
+    assert.ok(Math.abs(slaneyMel(6400) - 42) < 1e-9);
+    const banks = librosaMelBanks(80, 512, 16000, 0, 8000);
+    assert.equal(banks.length, 80);
+    // norm="slaney": each triangle has area 1 in Hz; summed over FFT bins that holds to the sampling error, which
+    // is small once a triangle spans many bins.
+    banks.forEach(({ weights }, b) => {
+      const area = weights.reduce((a, w) => a + w, 0) * (16000 / 512);
+      assert.ok(Math.abs(area - 1) < (b < 40 ? 0.15 : 0.03), `bin ${b}: area ${area}`);
+    });
+    assert.ok(banks[79].first + banks[79].weights.length - 1 <= 256);
+    const top = librosaMelBanks(80, 512, 16000, 0, -400);
+    assert.ok((top[79].first + top[79].weights.length - 1) * (16000 / 512) < 7600);
   });
 });

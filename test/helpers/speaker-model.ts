@@ -1,54 +1,72 @@
 /**
- * Random-weight speaker-embedding models with the IO of the published exports (WeSpeaker ResNet and 3D-Speaker
- * CAM++/ERes2Net as sherpa-onnx runs them): input log-mel fbank [batch, frames, 80], output [batch, dim], and the
- * metadata_props sherpa-onnx reads. The body is a small TDNN (dilated 1-D convolutions, ReLU) with statistics
- * pooling (mean and standard deviation over time) and a linear embedding layer: the real shape of the computation
- * at a fraction of the cost. Its embeddings mean nothing: it exists to test and benchmark the ONNX path offline.
+ * Random-weight speaker-embedding models with the IO and metadata_props of the published exports, as sherpa-onnx's
+ * export scripts write them (scripts/wespeaker/add_meta_data.py, scripts/3dspeaker/export-onnx.py,
+ * scripts/nemo/speaker-verification/export-onnx.py):
+ * - wespeaker: `feats` [batch, frames, 80] → `embs` [batch, dim]; normalize_samples 0, no feature_normalize_type;
+ * - 3d-speaker: `x` [batch, frames, 80] → `embedding`; normalize_samples 1, feature_normalize_type global-mean;
+ * - nemo: `audio_signal` [batch, 80, frames] and `length` [batch] → `logits`, `embs`; per_feature, hann, 25/10 ms.
+ * The body is a small TDNN (dilated 1-D convolutions, ReLU) with statistics pooling (mean and standard deviation
+ * over time; NeMo's divides by `length`) and a linear embedding layer: non-linear in the features, so a scaling or
+ * normalisation mistake shows, at a fraction of the real cost. Its embeddings mean nothing: it exists to test and
+ * benchmark the ONNX path offline.
  */
 import { Graph, writeModel, encodeModel } from '../../models/onnx/graph.js';
 import { ProtoMessage } from '../../models/onnx/proto.js';
 import { uniformNoise } from '../../models/synth/weights.js';
 
 export interface SpeakerModelOptions {
-  /** Metadata and IO names of the family: wespeaker (`feats` → `embs`) or 3d-speaker (`x` → `embedding`). */
-  kind?: 'wespeaker' | '3d-speaker';
+  /** Metadata and IO of the family (above). */
+  kind?: 'wespeaker' | '3d-speaker' | 'nemo';
   inputName?: string;
   outputName?: string;
-  /** Default 256 (wespeaker) / 192 (3d-speaker). */
+  /** Default 256 (wespeaker) / 192 (3d-speaker, nemo). */
   dim?: number;
   /** Default 256 channels in the TDNN layers. */
   channels?: number;
-  /** false: no metadata_props at all (older exports). */
-  metadata?: boolean;
+  /** false: no metadata_props at all (the WeSpeaker project's own exports); an object: keys changed or added. */
+  metadata?: boolean | Record<string, string>;
   seed?: number;
 }
 
+const defaultDim = (kind: string): number => (kind === 'wespeaker' ? 256 : 192);
+
 export function speakerModelMetadata(opts: SpeakerModelOptions = {}): Record<string, string> {
   const kind = opts.kind ?? 'wespeaker';
-  const dim = opts.dim ?? (kind === 'wespeaker' ? 256 : 192);
-  return {
+  const common = {
     framework: kind,
-    sample_rate: '16000',
-    output_dim: String(dim),
-    // WeSpeaker computes fbank on int16-scaled samples; 3D-Speaker on [-1, 1]. Both subtract the utterance mean.
-    normalize_samples: kind === 'wespeaker' ? '0' : '1',
-    feature_normalize_type: 'global-mean',
     language: 'English',
+    url: 'https://example.invalid/earshot-synthetic-speaker-model',
     comment: 'earshot synthetic speaker model: random weights',
+    sample_rate: '16000',
+    output_dim: String(opts.dim ?? defaultDim(kind)),
+  };
+  if (kind === 'wespeaker') return { ...common, normalize_samples: '0' };
+  if (kind === '3d-speaker') {
+    return { ...common, normalize_samples: '1', feature_normalize_type: 'global-mean' };
+  }
+  return {
+    ...common,
+    feature_normalize_type: 'per_feature',
+    window_size_ms: '25',
+    window_stride_ms: '10',
+    window_type: 'hann',
+    feat_dim: '80',
   };
 }
 
 export function speakerModelGraph(opts: SpeakerModelOptions = {}): Graph {
   const kind = opts.kind ?? 'wespeaker';
-  const dim = opts.dim ?? (kind === 'wespeaker' ? 256 : 192);
+  const dim = opts.dim ?? defaultDim(kind);
   const c = opts.channels ?? 256;
   const seed = opts.seed ?? 7;
   const g = new Graph('speaker_embedding');
-  const input = g.input(opts.inputName ?? (kind === 'wespeaker' ? 'feats' : 'x'), 'float32', [
-    'batch',
-    'frames',
-    80,
-  ]);
+  const nemo = kind === 'nemo';
+  const input = g.input(
+    opts.inputName ?? { wespeaker: 'feats', '3d-speaker': 'x', nemo: 'audio_signal' }[kind],
+    'float32',
+    nemo ? ['batch', 80, 'frames'] : ['batch', 'frames', 80],
+  );
+  const length = nemo ? g.input('length', 'int64', ['batch']) : undefined;
   const weight = (name: string, dims: number[], fanIn: number) =>
     g.init(name, 'float32', dims, () =>
       uniformNoise(
@@ -58,7 +76,8 @@ export function speakerModelGraph(opts: SpeakerModelOptions = {}): Graph {
         1 / Math.sqrt(fanIn),
       ),
     );
-  let x = g.node('Transpose', [input], { perm: { type: 'ints', value: [0, 2, 1] } }); // [B, 80, T]
+  // [B, 80, T]
+  let x = nemo ? input : g.node('Transpose', [input], { perm: { type: 'ints', value: [0, 2, 1] } });
   const layers = [
     { k: 5, d: 1, cin: 80 },
     { k: 3, d: 2, cin: c },
@@ -79,16 +98,36 @@ export function speakerModelGraph(opts: SpeakerModelOptions = {}): Graph {
   });
   g.prefix = '/pool/';
   const axes = { axes: { type: 'ints' as const, value: [2] }, keepdims: { type: 'int' as const, value: 0 } };
-  const mean = g.node('ReduceMean', [x], axes); // [B, C]
-  const meanSq = g.node('ReduceMean', [g.node('Mul', [x, x])], axes);
+  // [B, C]; NeMo's pooling divides by the lengths it is given, the others by the frames they see.
+  const average = (v: string): string => {
+    if (!length) return g.node('ReduceMean', [v], axes);
+    const frames = g.node('Unsqueeze', [
+      g.node('Cast', [length], { to: { type: 'int', value: 1 } }),
+      g.i64([1]),
+    ]);
+    return g.node('Div', [
+      g.node('ReduceSum', [v, g.i64([2])], { keepdims: { type: 'int', value: 0 } }),
+      frames,
+    ]);
+  };
+  const mean = average(x);
+  const meanSq = average(g.node('Mul', [x, x]));
   const variance = g.node('Relu', [g.node('Sub', [meanSq, g.node('Mul', [mean, mean])])]);
   const std = g.node('Sqrt', [g.node('Add', [variance, g.f32(1e-5)])]);
   const stats = g.node('Concat', [mean, std], { axis: { type: 'int', value: 1 } }); // [B, 2C]
   g.prefix = '/embedding/';
   const proj = weight('embedding.weight', [2 * c, dim], 2 * c);
   const bias = g.init('embedding.bias', 'float32', [dim], () => new Float32Array(dim));
-  const out = opts.outputName ?? (kind === 'wespeaker' ? 'embs' : 'embedding');
-  g.node('Add', [g.node('MatMul', [stats, proj]), bias], {}, out);
+  const out = opts.outputName ?? (kind === '3d-speaker' ? 'embedding' : 'embs');
+  const embedding = g.node('Add', [g.node('MatMul', [stats, proj]), bias], {}, out);
+  if (nemo) {
+    // NeMo's first output is the speaker classifier's logits; sherpa-onnx takes the second.
+    g.prefix = '/decoder/';
+    const classes = 8;
+    const w = weight('decoder.final.weight', [dim, classes], dim);
+    g.node('MatMul', [embedding, w], {}, 'logits');
+    g.output('logits', 'float32', ['batch', classes]);
+  }
   g.output(out, 'float32', ['batch', dim]);
   return g;
 }
@@ -101,7 +140,8 @@ export function writeSpeakerModel(path: string, opts: SpeakerModelOptions = {}):
     return;
   }
   const model = encodeModel(g);
-  for (const [key, value] of Object.entries(speakerModelMetadata(opts))) {
+  const extra = typeof opts.metadata === 'object' ? opts.metadata : {};
+  for (const [key, value] of Object.entries({ ...speakerModelMetadata(opts), ...extra })) {
     model.message(14, new ProtoMessage().string(1, key).string(2, value));
   }
   model.writeFile(path);

@@ -83,4 +83,70 @@ describe('ONNX speaker embeddings (generated random-weight models)', () => {
     }
     assert.throws(() => readModelMetadata(Uint8Array.from([0x0a, 0xff])), /truncated/);
   });
+
+  test('a NeMo-layout model: features [B, 80, T] with frame counts, the embedding is the second output', async () => {
+    const path = join(dir, 'nemo.onnx');
+    writeSpeakerModel(path, { kind: 'nemo', channels: 16, dim: 24 });
+    const e = await loadOnnxEmbedder(path);
+    try {
+      assert.equal(e.dim, 24, 'the logits (first output) are 8 wide; the embedding is output_dim');
+      assert.equal(e.frontEnd.normalization, 'per-feature');
+      const clips = [noise(16000, 11), noise(16000, 12), noise(12000, 13)];
+      const batched = await e.embed(clips);
+      for (let i = 0; i < clips.length; i++) {
+        const [single] = await e.embed([clips[i]]);
+        for (let d = 0; d < 24; d++) assert.ok(Math.abs(single[d] - batched[i][d]) < 1e-5);
+      }
+      assert.ok(cosine(batched[0], batched[1]) < 0.99999);
+    } finally {
+      await e.release();
+    }
+  });
+
+  test("the front end follows the metadata as sherpa-onnx reads it; no framework: WeSpeaker's own recipe", async () => {
+    const cases: [string, Parameters<typeof writeSpeakerModel>[1], object][] = [
+      [
+        'ws.onnx',
+        { kind: 'wespeaker' },
+        { sampleScale: 32768, normalization: 'none', snipEdges: false, highFreq: -400 },
+      ],
+      [
+        '3d.onnx',
+        { kind: '3d-speaker' },
+        { sampleScale: 1, normalization: 'global-mean', snipEdges: false, highFreq: -400 },
+      ],
+      [
+        'bare.onnx',
+        { metadata: false },
+        { sampleScale: 32768, normalization: 'global-mean', snipEdges: undefined, highFreq: undefined },
+      ],
+    ];
+    for (const [file, opts, expected] of cases) {
+      const path = join(dir, file);
+      writeSpeakerModel(path, { ...opts, channels: 8, dim: 16 });
+      const e = await loadOnnxEmbedder(path);
+      const { sampleScale, normalization, fbank } = e.frontEnd;
+      assert.deepEqual(
+        { sampleScale, normalization, snipEdges: fbank.snipEdges, highFreq: fbank.highFreq },
+        expected,
+        file,
+      );
+      await e.release();
+    }
+  });
+
+  test('metadata sherpa-onnx would refuse is refused, naming the key', async () => {
+    const cases: [Record<string, string>, RegExp, ('wespeaker' | 'nemo')?][] = [
+      [{ framework: 'pyannote' }, /framework="pyannote" is not a speaker-embedding framework/],
+      [{ feature_normalize_type: 'per_feature' }, /feature_normalize_type "per_feature" is not supported/],
+      [{ window_type: 'kaiser' }, /window_type "kaiser"/, 'nemo'],
+      [{ window_stride_ms: 'ten' }, /window_stride_ms="ten" is not a positive integer/, 'nemo'],
+      [{ sample_rate: '8000' }, /expects 8000 Hz audio/],
+    ];
+    for (const [metadata, message, kind] of cases) {
+      const path = join(dir, 'refused.onnx');
+      writeSpeakerModel(path, { kind, channels: 8, dim: 16, metadata });
+      await assert.rejects(loadOnnxEmbedder(path), message);
+    }
+  });
 });
