@@ -30,6 +30,8 @@ export class WindowJobs {
         offset: from,
         promptTokens: this.d.promptTokens,
         language: params.language,
+        // On the window, not the options: streams that translate batch with streams that transcribe.
+        task: params.task,
       },
       options: {
         wordTimestamps: true,
