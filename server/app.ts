@@ -29,6 +29,8 @@ export interface AppDeps {
   vad: VadModel;
   store: TranscriptStore;
   model: ModelInfo;
+  /** The model's name when it is English-only: it cannot translate, and task=translate is refused naming it. */
+  englishOnly?: string;
   /** Whole-file transcription for the pre-recorded routes; stops its work when the signal aborts. */
   transcribe: FileTranscriber;
   /** Speaker embeddings for live diarize=true (built once at start-up); absent: live streams get no labels. */
@@ -77,6 +79,7 @@ export class EarshotApp {
       metrics: d.metrics,
       store: d.store,
       endpointingMs: config.endpointingMs,
+      englishOnly: d.englishOnly,
       live: (key) => this.sessions.get(key),
     });
     this.live = new LiveStreams({

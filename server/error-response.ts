@@ -4,6 +4,7 @@
 
 import { AudioDecodeError } from '../audio/errors.js';
 import { UnsupportedLanguageError } from '../models/whisper/languages.js';
+import { UnsupportedTaskError } from '../models/whisper/tasks.js';
 import { ApiError, type Refusal } from './errors.js';
 import { ParamError } from './params.js';
 import { jsonError } from './transport/base.js';
@@ -35,6 +36,9 @@ export function toApiError(err: unknown): ApiError | undefined {
   }
   if (err instanceof UnsupportedLanguageError) {
     return new ApiError('INVALID_QUERY_PARAMETER', err.message, { dgError: `language: ${err.message}` });
+  }
+  if (err instanceof UnsupportedTaskError) {
+    return new ApiError('INVALID_QUERY_PARAMETER', err.message, { dgError: `task: ${err.message}` });
   }
   if (err instanceof AudioDecodeError) {
     const unsupported = err.code === 'ffmpeg_missing' || err.code === 'unsupported';

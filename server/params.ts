@@ -1,5 +1,6 @@
 import type { Encoding } from '../audio/pcm.js';
 import { checkLanguage, UnsupportedLanguageError } from '../models/whisper/languages.js';
+import { checkTask, UnsupportedTaskError, type Task } from '../models/whisper/tasks.js';
 
 /** A /v1/listen parameter earshot implements, given a value it cannot honour: refused before the upgrade. */
 export class ParamError extends Error {
@@ -18,6 +19,10 @@ export interface ListenParams {
   channels: 1 | 2;
   /** A language code, or undefined to detect it (language=multi|auto or absent on a multilingual model). */
   language?: string;
+  /** detect_language=true: the language is detected (whatever `language` says) and reported with its confidence. */
+  detectLanguage: boolean;
+  /** Extension: translate (into English) instead of transcribing. */
+  task: Task;
   interimResults: boolean;
   /** Silence that ends an utterance, in ms; false: only Finalize, max length and close end one. */
   endpointing: number | false;
@@ -42,7 +47,6 @@ const KNOWN_DEEPGRAM = new Set([
   'callback',
   'callback_method',
   'detect_entities',
-  'detect_language',
   'dictation',
   'extra',
   'filler_words',
@@ -107,6 +111,8 @@ export interface ParamDefaults {
   prerecorded?: boolean;
   /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
   languages?: readonly string[];
+  /** The model's name when it is English-only: task=translate is refused naming it. */
+  englishOnly?: string;
 }
 
 /** Validates a /v1/listen query string the way Deepgram does: unknown Deepgram parameters are accepted. */
@@ -130,6 +136,14 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     if (err instanceof UnsupportedLanguageError) throw new ParamError('language', err.message);
     throw err;
   }
+  let task: Task;
+  try {
+    task = checkTask(q.get('task') ?? undefined, defaults.englishOnly);
+  } catch (err) {
+    if (err instanceof UnsupportedTaskError) throw new ParamError('task', err.message);
+    throw err;
+  }
+  const detectLanguage = bool(q, 'detect_language', false);
   const ep = q.get('endpointing');
   let endpointing: number | false = defaults.endpointingMs;
   if (ep === 'false') endpointing = false;
@@ -156,7 +170,9 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     encoding,
     sampleRate,
     channels: channels as 1 | 2,
-    language,
+    language: detectLanguage ? undefined : language,
+    detectLanguage,
+    task,
     interimResults: bool(q, 'interim_results', false),
     endpointing,
     utteranceEndMs,

@@ -82,6 +82,16 @@ export function transcriptOf(words: readonly DgWord[], punctuated: boolean): str
     .join(' ');
 }
 
+/**
+ * Deepgram's `languages` of an alternative (language=multi): the languages its words carry (they do when the
+ * language is detected), the most used first.
+ */
+function languagesOf(words: readonly DgWord[]): string[] {
+  const count = new Map<string, number>();
+  for (const w of words) if (w.language) count.set(w.language, (count.get(w.language) ?? 0) + 1);
+  return [...count].sort((x, y) => y[1] - x[1]).map(([code]) => code);
+}
+
 export function resultsMessage(a: {
   requestId: string;
   model: ModelInfo;
@@ -92,12 +102,12 @@ export function resultsMessage(a: {
   fromFinalize: boolean;
   words: DgWord[];
   punctuated: boolean;
-  language?: string;
   seq?: number;
   lag: number;
   endReason?: EndReason;
 }): ResultsMessage {
   const confidence = meanConfidence(a.words);
+  const languages = languagesOf(a.words);
   const { uuid, ...info } = a.model;
   const msg: ResultsMessage = {
     type: 'Results',
@@ -113,7 +123,7 @@ export function resultsMessage(a: {
           transcript: transcriptOf(a.words, a.punctuated),
           confidence: r3(confidence),
           words: a.words,
-          ...(a.language ? { languages: [a.language] } : {}),
+          ...(languages.length ? { languages } : {}),
         },
       ],
     },

@@ -35,6 +35,8 @@ export interface RouteDeps {
   metrics: Metrics;
   store: TranscriptStore;
   model: ModelInfo;
+  /** The model's name when it is English-only (translation is refused naming it). */
+  englishOnly?: string;
   vad: VadModel;
   speakerEmbedder?: SpeakerEmbedder;
   transcribe: FileTranscriber;
@@ -54,7 +56,7 @@ export function earshotRoutes(d: RouteDeps): Route[] {
   const files = new FileJobs(d);
   /** Speakers for the file routes (diarize=true, diarized_json, known speakers); without an embedder, refused. */
   const diarize: FileDiarizer | undefined = d.speakerEmbedder && fileDiarizer(d.vad, d.speakerEmbedder);
-  const uploads = { ...d.uploads, transcribe: d.transcribe };
+  const uploads = { ...d.uploads, transcribe: d.transcribe, englishOnly: d.englishOnly };
   const sessions = (req: HttpRequest, principal: Principal) =>
     sessionsHandler(req, principal, d.store, d.live);
   return [
@@ -89,6 +91,15 @@ export function earshotRoutes(d: RouteDeps): Route[] {
       methods: ['POST'],
       handler: (req, p) =>
         files.run(p, req.signal, (gate) => transcriptionsHandler(req, { ...uploads, gate, diarize })),
+    },
+    {
+      // OpenAI's translation into English: the same form and handler, with the translate task.
+      path: '/v1/audio/translations',
+      methods: ['POST'],
+      handler: (req, p) =>
+        files.run(p, req.signal, (gate) =>
+          transcriptionsHandler(req, { ...uploads, gate, diarize, task: 'translate' }),
+        ),
     },
     {
       // GET is the WebSocket upgrade (426 without one); POST is a pre-recorded file.

@@ -6,6 +6,7 @@ import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
+import { canTranslate } from '../models/whisper/tasks.js';
 import { AdmissionController } from './scheduling/admission.js';
 import { calibrate } from './scheduling/calibration.js';
 import { EarshotApp } from './app.js';
@@ -116,6 +117,7 @@ async function startWithStore(
     vad,
     store,
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
+    englishOnly: canTranslate(model.ids) ? undefined : config.model,
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
     speakerEmbedder,

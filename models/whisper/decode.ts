@@ -3,11 +3,13 @@ import { UnsupportedLanguageError, validLanguages } from './languages.js';
 import { applyFilters, argmax, logSumExp, rng, sample } from './logits.js';
 import { selectRows } from '../onnx/tensors.js';
 import type { WhisperModel } from './runtime.js';
+import { canTranslate, UnsupportedTaskError, type Task } from './tasks.js';
 
 export interface DecodeRequest {
   /** Language code ('en', 'de', ...); required for multilingual models (see detectLanguage). */
   language?: string;
-  task?: 'transcribe' | 'translate';
+  /** Default transcribe; translate needs a multilingual model (UnsupportedTaskError otherwise). */
+  task?: Task;
   /** Decode with timestamp tokens (segments). Default true. */
   timestamps?: boolean;
   /** Previous-text tokens, conditioned on through <|startofprev|> (openai keeps the last 223). */
@@ -47,6 +49,8 @@ export function promptFor(model: WhisperModel, r: DecodeRequest): { tokens: numb
   if (r.promptTokens?.length) tokens.push(ids.prevSot, ...r.promptTokens.slice(-MAX_PROMPT));
   const sotIndex = tokens.length;
   tokens.push(ids.sot);
+  // An English-only prompt has no task token: translate would silently transcribe.
+  if (r.task === 'translate' && !canTranslate(ids)) throw new UnsupportedTaskError('translate');
   if (ids.isMultilingual) {
     const lang = ids.languages.get(r.language ?? 'en');
     if (lang === undefined) throw new UnsupportedLanguageError(r.language ?? 'en', validLanguages(ids));
@@ -205,14 +209,25 @@ function collectAttention(
   }
 }
 
+export interface DetectedLanguage {
+  language: string;
+  /** Probability of the chosen language token, softmax over the language tokens only. */
+  probability: number;
+  /** The whole distribution over the model's languages (to pool several windows' evidence). */
+  probabilities: Map<string, number>;
+}
+
 /** openai's detect_language: one decoder pass on <|startoftranscript|>, restricted to language tokens. */
-export async function detectLanguage(
-  model: WhisperModel,
-  hidden: ort.Tensor,
-): Promise<{ language: string; probability: number }[]> {
+export async function detectLanguage(model: WhisperModel, hidden: ort.Tensor): Promise<DetectedLanguage[]> {
   const { ids } = model;
   const rows = hidden.dims[0];
-  if (!ids.isMultilingual) return Array.from({ length: rows }, () => ({ language: 'en', probability: 1 }));
+  if (!ids.isMultilingual) {
+    return Array.from({ length: rows }, () => ({
+      language: 'en',
+      probability: 1,
+      probabilities: new Map([['en', 1]]),
+    }));
+  }
   const step = await model.startDecoding(hidden).run(Array.from({ length: rows }, () => [ids.sot]));
   const V = model.dims.vocabSize;
   const langs = [...ids.languages];
@@ -220,6 +235,11 @@ export async function detectLanguage(
     const logits = step.logits.subarray(b * V, (b + 1) * V);
     const sub = new Float32Array(langs.map(([, id]) => logits[id]));
     const best = argmax(sub);
-    return { language: langs[best][0], probability: Math.exp(sub[best] - logSumExp(sub, 0, sub.length)) };
+    const lse = logSumExp(sub, 0, sub.length);
+    return {
+      language: langs[best][0],
+      probability: Math.exp(sub[best] - lse),
+      probabilities: new Map(langs.map(([code], k) => [code, Math.exp(sub[k] - lse)])),
+    };
   });
 }

@@ -1,8 +1,15 @@
 import { deflateSync } from 'node:zlib';
 import { N_SAMPLES, SAMPLE_RATE } from '../../audio/logmel.js';
 import { alignWords, estimateWords, FRAME_SECONDS, round, type Word } from './alignment.js';
-import { decodeBatch, detectLanguage, type DecodeRequest, type DecodeResult } from './decode.js';
+import {
+  decodeBatch,
+  detectLanguage,
+  type DecodeRequest,
+  type DecodeResult,
+  type DetectedLanguage,
+} from './decode.js';
 import { checkLanguage, validLanguages } from './languages.js';
+import type { Task } from './tasks.js';
 import { selectRows } from '../onnx/tensors.js';
 import type { WhisperModel } from './runtime.js';
 import type ort from 'onnxruntime-node';
@@ -24,7 +31,7 @@ export interface Segment {
 export interface DecodeOptions {
   /** Language code, or undefined / 'auto' / 'multi' to detect it (multilingual models). */
   language?: string;
-  task?: 'transcribe' | 'translate';
+  task?: Task;
   /** Initial prompt text (vocabulary, names: keyterms). */
   prompt?: string;
   /** Word-level timestamps (aligned when the model exports cross-attention, else estimated). */
@@ -50,11 +57,15 @@ export interface WindowInput {
   language?: string;
   /** Overrides DecodeOptions.temperatures for this window: a final's fallback and an interim's single pass share calls. */
   temperatures?: readonly number[];
+  /** Overrides DecodeOptions.task for this window: each row of a batch gets its own task token. */
+  task?: Task;
 }
 
 export interface WindowResult {
   segments: Segment[];
   language: string;
+  /** The language pass's answer when this window's language was detected (none was given). */
+  detected?: DetectedLanguage;
   /** The decode that was kept (after fallback). */
   decode: DecodeResult;
   compressionRatio: number;
@@ -86,7 +97,7 @@ export async function decodeWindows(
       throw new Error(`a window holds at most 30 s, got ${w.audio.length / SAMPLE_RATE} s`);
   }
   const hidden = await model.encode(windows.map((w) => model.features(w.audio)));
-  const languages = await resolveLanguages(
+  const { languages, detected } = await resolveLanguages(
     model,
     hidden,
     windows.map((w) => w.language ?? opts.language),
@@ -104,7 +115,7 @@ export async function decodeWindows(
   for (let ti = 0; pending.length > 0; ti++) {
     const requests: DecodeRequest[] = pending.map((i) => ({
       language: languages[i],
-      task: opts.task,
+      task: windows[i].task ?? opts.task,
       timestamps: true,
       promptTokens: [...basePrompt, ...(windows[i].promptTokens ?? [])],
       temperature: schedules[i][ti],
@@ -126,33 +137,64 @@ export async function decodeWindows(
         retry.push(i);
         // Keep the best so far in case every temperature fails.
         if (!results[i] || d.avgLogprob > results[i]!.decode.avgLogprob)
-          results[i] = toResult(model, windows[i], d, cr, silent, opts);
+          results[i] = { ...toResult(model, windows[i], d, cr, silent, opts), detected: detected[i] };
         return;
       }
-      results[i] = toResult(model, windows[i], d, cr, silent, opts);
+      results[i] = { ...toResult(model, windows[i], d, cr, silent, opts), detected: detected[i] };
     });
     pending = retry;
   }
   return results as WindowResult[];
 }
 
+/** Each window's language: the one asked for, else detected (English-only models: always English, certain). */
 async function resolveLanguages(
   model: WhisperModel,
   hidden: ort.Tensor,
   wanted: (string | undefined)[],
-): Promise<(string | undefined)[]> {
+): Promise<{ languages: (string | undefined)[]; detected: (DetectedLanguage | undefined)[] }> {
   const valid = validLanguages(model.ids);
   const codes = wanted.map((l) => checkLanguage(l, valid));
-  if (!model.ids.isMultilingual) return wanted.map(() => undefined);
+  const detected: (DetectedLanguage | undefined)[] = wanted.map(() => undefined);
   const detect = codes.map((l, i) => (l === undefined ? i : -1)).filter((i) => i >= 0);
-  if (detect.length === 0) return codes;
+  if (!model.ids.isMultilingual) {
+    for (const i of detect)
+      detected[i] = { language: 'en', probability: 1, probabilities: new Map([['en', 1]]) };
+    return { languages: wanted.map(() => undefined), detected };
+  }
+  if (detect.length === 0) return { languages: codes, detected };
   const found = await detectLanguage(
     model,
     detect.length === wanted.length ? hidden : selectRows(hidden, detect),
   );
   const out = [...codes];
-  detect.forEach((i, k) => (out[i] = found[k].language));
-  return out;
+  detect.forEach((i, k) => {
+    out[i] = found[k].language;
+    detected[i] = found[k];
+  });
+  return { languages: out, detected };
+}
+
+/**
+ * One language for several windows that were each detected: their distributions averaged, weighted by the
+ * windows' lengths; the language with the highest mean probability, and that probability.
+ */
+export function pooledLanguage(
+  windows: readonly { detected?: DetectedLanguage; seconds: number }[],
+): { language: string; probability: number } | undefined {
+  const sum = new Map<string, number>();
+  let weight = 0;
+  for (const w of windows) {
+    if (!w.detected) continue;
+    const seconds = Math.max(w.seconds, 1e-3);
+    weight += seconds;
+    for (const [code, p] of w.detected.probabilities) sum.set(code, (sum.get(code) ?? 0) + p * seconds);
+  }
+  let best: { language: string; probability: number } | undefined;
+  for (const [language, total] of sum) {
+    if (!best || total / weight > best.probability) best = { language, probability: total / weight };
+  }
+  return best;
 }
 
 function toResult(
@@ -260,6 +302,8 @@ export function splitSegments(
 export interface Transcript {
   text: string;
   language: string;
+  /** When the language was detected: the probability of it (pooledLanguage); absent when it was given. */
+  languageProbability?: number;
   duration: number;
   segments: Segment[];
   words?: Word[];
@@ -294,11 +338,12 @@ export async function transcribe(
     (opts.batchSize ?? 1) > 1 || opts.windows
       ? await batched(audio, opts, decode)
       : await sequential(audio, opts, decode);
-  const language = segments.language;
+  const { language, detected } = segments;
   const list = segments.list.map((s, id) => ({ ...s, id }));
   return {
     text: list.map((s) => s.text).join(''),
-    language: language ?? 'en',
+    language: detected?.language ?? language ?? 'en',
+    languageProbability: detected?.probability,
     duration: round(audio.length / SAMPLE_RATE),
     segments: list,
     words: opts.wordTimestamps ? list.flatMap((s) => s.words ?? []) : undefined,
@@ -309,8 +354,9 @@ async function sequential(
   audio: Float32Array,
   opts: TranscribeOptions,
   decode: WindowDecoder,
-): Promise<{ list: Segment[]; language?: string }> {
+): Promise<Decoded> {
   const list: Segment[] = [];
+  let detected: Decoded['detected'];
   let seek = 0;
   let language = checkLanguage(opts.language);
   let context: number[] = [];
@@ -323,6 +369,8 @@ async function sequential(
       language,
     });
     language ??= r.language;
+    // Only the first window is detected; the rest are decoded in its language.
+    if (r.detected && !detected) detected = { language: r.language, probability: r.detected.probability };
     list.push(...r.segments);
     if (condition && r.decode.temperature <= 0.5) {
       context = [...context, ...r.segments.flatMap((s) => s.tokens)].slice(-223);
@@ -330,14 +378,20 @@ async function sequential(
     const advance = Math.round((r.consumed > 0 ? r.consumed : window.length / SAMPLE_RATE) * SAMPLE_RATE);
     seek += Math.max(advance, SAMPLE_RATE * FRAME_SECONDS);
   }
-  return { list, language };
+  return { list, language, detected };
+}
+
+interface Decoded {
+  list: Segment[];
+  language?: string;
+  detected?: { language: string; probability: number };
 }
 
 async function batched(
   audio: Float32Array,
   opts: TranscribeOptions,
   decode: WindowDecoder,
-): Promise<{ list: Segment[]; language?: string }> {
+): Promise<Decoded> {
   const duration = audio.length / SAMPLE_RATE;
   const spans =
     opts.windows ??
@@ -356,13 +410,16 @@ async function batched(
     });
   const size = Math.max(1, opts.batchSize ?? 8);
   const list: Segment[] = [];
+  const detections: { detected?: DetectedLanguage; seconds: number }[] = [];
   let language: string | undefined;
   for (let i = 0; i < windows.length; i += size) {
-    const results = await decode(windows.slice(i, i + size), opts);
-    for (const r of results) {
+    const batch = windows.slice(i, i + size);
+    const results = await decode(batch, opts);
+    results.forEach((r, k) => {
       language ??= r.language;
       list.push(...r.segments);
-    }
+      detections.push({ detected: r.detected, seconds: batch[k].audio.length / SAMPLE_RATE });
+    });
   }
-  return { list, language };
+  return { list, language, detected: pooledLanguage(detections) };
 }

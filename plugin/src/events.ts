@@ -42,17 +42,20 @@ export interface MetadataMessage {
 /**
  * A Deepgram alternative as LiveKit SpeechData: every server time shifted by `offset` (the stream's
  * startTimeOffset plus the session clock's shift), words as TimedStrings, the speaker when the server labels one.
+ * The language is the text's: English for a translation (the server's languages[] name what was spoken).
  */
 export function toSpeechData(
   alt: DgAlternative,
   span: { start: number; duration: number },
   offset: number,
   fallbackLanguage: string | undefined,
+  translated = false,
 ): stt.SpeechData {
   const words = alt.words ?? [];
   const labelled = words.find((w) => w.speaker !== undefined);
   const speakerId = labelled ? speakerLabel(labelled.speaker!) : null;
-  const language = alt.languages?.[0] ?? words[0]?.language ?? fallbackLanguage ?? '';
+  const spoken = alt.languages?.[0] ?? words[0]?.language ?? fallbackLanguage ?? '';
+  const language = translated ? 'en' : spoken;
   return {
     language: normalizeLanguage(language),
     text: alt.transcript,

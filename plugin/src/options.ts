@@ -12,6 +12,11 @@ export interface STTOptions {
   token?: TokenSource;
   /** A language code; undefined lets the server detect it (multilingual models) or use its default. */
   language?: string;
+  /**
+   * 'translate': the server translates what is said into English (earshot's task=translate; a multilingual model
+   * is needed, an English-only one refuses the stream). Default: transcribe.
+   */
+  task?: 'transcribe' | 'translate';
   interimResults: boolean;
   /** Silence that ends an utterance, in ms; false: utterances end only on flush() and at the end of input. */
   endpointingMs: number | false;
@@ -72,6 +77,9 @@ function validate(o: STTOptions): void {
   if (o.sampleRate !== undefined && !(o.sampleRate >= 8000 && o.sampleRate <= 48000)) {
     throw new RangeError(`earshot STT: sampleRate must be 8000-48000 Hz (got ${o.sampleRate})`);
   }
+  if (o.task !== undefined && o.task !== 'transcribe' && o.task !== 'translate') {
+    throw new TypeError(`earshot STT: task must be 'transcribe' or 'translate' (got ${String(o.task)})`);
+  }
   if (o.endpointingMs !== false && !(o.endpointingMs >= 0)) {
     throw new RangeError(`earshot STT: endpointingMs must be >= 0 or false (got ${o.endpointingMs})`);
   }
@@ -93,6 +101,7 @@ export function listenEndpoint(url: string, kind: 'ws' | 'http'): URL {
 export function commonParams(o: STTOptions): URLSearchParams {
   const q = new URLSearchParams();
   if (o.language) q.set('language', o.language);
+  if (o.task === 'translate') q.set('task', 'translate');
   q.set('punctuate', String(o.punctuate));
   if (o.diarize) q.set('diarize', 'true');
   for (const k of o.keyterms) q.append('keyterm', k);

@@ -358,7 +358,14 @@ export class SpeechStream extends stt.SpeechStream {
     const alt = r.channel?.alternatives?.[0];
     if (!alt) return;
     const span = { start: r.start + this.#clockShift, end: r.start + r.duration + this.#clockShift };
-    const data = () => toSpeechData(alt, r, this.#offset + this.#clockShift, this.#opts.language);
+    const data = () =>
+      toSpeechData(
+        alt,
+        r,
+        this.#offset + this.#clockShift,
+        this.#opts.language,
+        this.#opts.task === 'translate',
+      );
     const text = alt.transcript.trim();
     if (!r.is_final) {
       // An interim for audio a final already covers is stale (it would be appended to the user's turn).

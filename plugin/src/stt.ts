@@ -111,7 +111,13 @@ export class STT extends stt.STT {
       type: stt.SpeechEventType.FINAL_TRANSCRIPT,
       requestId: body.metadata?.request_id,
       alternatives: [
-        toSpeechData(alt, { start: 0, duration }, 0, channel?.detected_language ?? this.#opts.language),
+        toSpeechData(
+          alt,
+          { start: 0, duration },
+          0,
+          channel?.detected_language ?? this.#opts.language,
+          this.#opts.task === 'translate',
+        ),
       ],
     };
   }

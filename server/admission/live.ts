@@ -97,6 +97,7 @@ export class LiveStreams {
         sample_rate: p.sampleRate,
         channels: p.channels,
         language: p.language ?? 'auto',
+        task: p.task,
         interim_results: p.interimResults,
         endpointing: p.endpointing,
         ignored: p.ignored,

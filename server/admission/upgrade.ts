@@ -22,6 +22,8 @@ export interface UpgradeDeps {
   metrics: Metrics;
   store: TranscriptStore;
   endpointingMs: number;
+  /** The model's name when it is English-only (task=translate is refused before the upgrade). */
+  englishOnly?: string;
   /** The live session under a store key (a reconnect waits for its previous connection). */
   live(key: string): StreamSession | undefined;
 }
@@ -70,7 +72,10 @@ export class StreamAdmission {
     if (!who.ok) return { accept: false as const, response: who.response };
     let params: ListenParams;
     try {
-      params = parseListenParams(req.query, { endpointingMs: this.d.endpointingMs });
+      params = parseListenParams(req.query, {
+        endpointingMs: this.d.endpointingMs,
+        englishOnly: this.d.englishOnly,
+      });
     } catch (err) {
       return refuse(err);
     }

@@ -3,6 +3,7 @@ import { AudioDecodeError } from '../../audio/errors.js';
 import { ModelLoadError } from '../../models/errors.js';
 import { HubError } from '../../models/hub/client.js';
 import { UnsupportedLanguageError } from '../../models/whisper/languages.js';
+import { UnsupportedTaskError } from '../../models/whisper/tasks.js';
 import { SynthError } from '../../models/synth/index.js';
 import { TokenizerError } from '../../models/whisper/tokenizer.js';
 import { commanderMessage, ConfigError } from '../config.js';
@@ -16,6 +17,7 @@ const USAGE: (abstract new (...args: never[]) => Error)[] = [
   AudioDecodeError,
   SynthError,
   UnsupportedLanguageError,
+  UnsupportedTaskError,
   ListenError,
   TransportUnavailableError,
 ];

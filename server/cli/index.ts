@@ -8,6 +8,7 @@ import {
   validLanguages,
 } from '../../models/whisper/languages.js';
 import { resolveModel } from '../../models/resolve.js';
+import { canTranslate, checkTask } from '../../models/whisper/tasks.js';
 import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
 import { decodeWindows, transcribe } from '../../models/whisper/transcribe.js';
 import { BuiltinEmbedder } from '../../models/speaker/builtin.js';
@@ -46,6 +47,7 @@ interface TranscribeFlags {
   format: string;
   model?: string;
   language?: string;
+  task?: string;
   prompt?: string;
   dtype?: string;
   device: string;
@@ -69,6 +71,7 @@ function transcribeCommand(): Command {
       ),
     )
     .option('--language <code>', 'language code (en, de, ...) or auto to detect')
+    .option('--task <task>', 'transcribe, or translate into English (multilingual models)', 'transcribe')
     .option('--prompt <text>', 'Whisper prompt: vocabulary, spelling, style')
     .option('--word-timestamps', 'word timings (always on for verbose_json)')
     .option('--dtype <dtype>', 'weights variant: fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4')
@@ -107,6 +110,8 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
   const format = flags.format as TextFormat;
   if (!TEXT_FORMATS.includes(format))
     throw new UsageError(`--format must be one of ${TEXT_FORMATS.join(', ')}`);
+  // A task that is not one fails before anything loads; translate on an English-only model once it is loaded.
+  checkTask(flags.task);
   const device = flags.device;
   if (device !== 'cpu' && device !== 'cuda') throw new UsageError('--device must be cpu or cuda');
   const dtype = checkedDtype('--dtype', flags.dtype);
@@ -136,6 +141,7 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
   const diarize = flags.diarize && vad ? fileDiarizer(vad, new BuiltinEmbedder()) : undefined;
   try {
     checkModelLanguage(model, flags.language);
+    const task = checkTask(flags.task, canTranslate(model.ids) ? undefined : spec);
     for (const a of audio) {
       // On a terminal only: piped output stays clean.
       const bar = progressBar(process.stderr, a.file);
@@ -145,6 +151,7 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
         a.samples16k,
         {
           language: flags.language,
+          task,
           prompt: flags.prompt,
           wordTimestamps: flags.wordTimestamps === true || format === 'verbose_json' || flags.diarize,
           batchSize,
@@ -161,7 +168,12 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
       if (audio.length > 1 && format !== 'json' && format !== 'verbose_json')
         process.stdout.write(`==> ${a.file} <==\n`);
       const granularities: ('segment' | 'word')[] = flags.wordTimestamps ? ['segment', 'word'] : ['segment'];
-      const out = formatTranscript(t, format, granularities);
+      // A translation's language is its output's (as OpenAI's verbose_json has it).
+      const out = formatTranscript(
+        task === 'translate' ? { ...t, task, language: 'en' } : t,
+        format,
+        granularities,
+      );
       process.stdout.write(out.body.endsWith('\n') ? out.body : `${out.body}\n`);
     }
   } finally {

@@ -139,6 +139,8 @@ export function captionsFromFinals(
 }
 
 export interface TranscriptLike {
+  /** verbose_json and diarized_json say it; default transcribe. */
+  task?: 'transcribe' | 'translate';
   text: string;
   language: string;
   duration: number;
@@ -159,7 +161,7 @@ export function formatTranscript(
       return { body: JSON.stringify({ text: t.text.trim() }), contentType: 'application/json' };
     case 'verbose_json': {
       const out: Record<string, unknown> = {
-        task: 'transcribe',
+        task: t.task ?? 'transcribe',
         language: t.language,
         duration: t.duration,
         text: t.text.trim(),
@@ -205,7 +207,7 @@ export function diarizedSegments(segments: readonly CaptionSegment[], firstId = 
 /** OpenAI's TranscriptionDiarized (gpt-4o-transcribe-diarize, response_format=diarized_json). */
 function diarizedJson(t: TranscriptLike) {
   return {
-    task: 'transcribe',
+    task: t.task ?? 'transcribe',
     duration: t.duration,
     text: t.text.trim(),
     segments: diarizedSegments(t.turns ?? t.segments),

@@ -50,6 +50,8 @@ export interface PrerecordedDeps extends UploadLimits {
   gate: FileJobGate;
   /** Speakers for diarize=true; absent: diarize=true is refused (400). */
   diarize?: FileDiarizer;
+  /** The model's name when it is English-only (task=translate is refused naming it). */
+  englishOnly?: string;
 }
 
 /**
@@ -75,7 +77,11 @@ export async function decodeForJob(
 export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): Promise<HttpResponse> {
   const requestId = randomUUID();
   try {
-    const params = parseListenParams(req.query, { endpointingMs: d.endpointingMs, prerecorded: true });
+    const params = parseListenParams(req.query, {
+      endpointingMs: d.endpointingMs,
+      prerecorded: true,
+      englishOnly: d.englishOnly,
+    });
     const contentType = (req.headers['content-type'] ?? '').toLowerCase();
     if (contentType.startsWith('application/json')) {
       return errorResponse(
@@ -110,7 +116,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     diarizing?.catch(() => {});
     const plain = await d.transcribe(
       audio.samples16k,
-      { language: params.language, prompt: params.prompt, wordTimestamps: true },
+      { language: params.language, task: params.task, prompt: params.prompt, wordTimestamps: true },
       req.signal,
     );
     const t = diarizing ? labelTranscript(plain, await diarizing) : plain;
@@ -138,7 +144,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
         model_info: { [uuid]: info },
       },
       results: {
-        channels: [{ alternatives: [alternative], detected_language: t.language }],
+        channels: [{ alternatives: [alternative], ...languageOf(t, params.detectLanguage) }],
         utterances: utterances.map((u) => ({ ...u, id: randomUUID() })),
       },
     };
@@ -153,6 +159,17 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     return errorResponse(err);
   }
 }
+
+/**
+ * Deepgram's detected_language, and with detect_language=true its language_confidence: the probability of the
+ * language token (0 when no speech was found to detect it on).
+ */
+function languageOf(t: Transcript, detect: boolean): Record<string, unknown> {
+  if (!detect) return { detected_language: t.language };
+  return { detected_language: t.language, language_confidence: round3(t.languageProbability ?? 0) };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function bool(q: URLSearchParams, name: string): boolean {
   const v = q.get(name);

@@ -5,6 +5,7 @@ import { AudioDecodeError } from '../../audio/errors.js';
 import type { LoadedAudio } from '../../audio/load.js';
 import { spoolUpload, type SpooledUpload } from '../../audio/upload.js';
 import { checkLanguage, languageName, UnsupportedLanguageError } from '../../models/whisper/languages.js';
+import { checkTask, UnsupportedTaskError, type Task } from '../../models/whisper/tasks.js';
 import type { Transcript } from '../../models/whisper/transcribe.js';
 import { diarizedSegments, formatTranscript, TEXT_FORMATS, type TextFormat } from './formats.js';
 import {
@@ -36,6 +37,10 @@ export interface TranscriptionsDeps extends UploadLimits {
   diarize?: FileDiarizer;
   /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
   languages?: readonly string[];
+  /** translate: the /v1/audio/translations route (into English); default transcribe. */
+  task?: Task;
+  /** The model's name when it is English-only: translation is refused naming it. */
+  englishOnly?: string;
 }
 
 /** OpenAI's error shape: {"error": {"message", "type", "param", "code"}}. */
@@ -144,9 +149,17 @@ async function collect(stream: AsyncIterable<Buffer>, limit: number, what: strin
 
 /**
  * POST /v1/audio/transcriptions, OpenAI-compatible multipart: file, model, language, prompt, response_format,
- * temperature, timestamp_granularities[].
+ * temperature, timestamp_granularities[]. With task=translate it is POST /v1/audio/translations (OpenAI's
+ * contract is the same form without language; here language, when given, names the spoken language).
  */
 export async function transcriptionsHandler(req: HttpRequest, d: TranscriptionsDeps): Promise<HttpResponse> {
+  // What the model cannot do is refused before the upload is read.
+  try {
+    checkTask(d.task, d.englishOnly);
+  } catch (err) {
+    if (!(err instanceof UnsupportedTaskError)) throw err;
+    return openaiError(400, err.message, 'model', 'model_not_supported');
+  }
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\b/i.test(type)) {
     return openaiError(415, 'send multipart/form-data with a "file" field', 'file', 'unsupported_media_type');
@@ -188,6 +201,7 @@ async function checkedJob(
   upload: SpooledUpload,
   references: readonly Uint8Array[],
 ): Promise<HttpResponse> {
+  const task = d.task ?? 'transcribe';
   const format = form.get('response_format') ?? 'json';
   if (!TEXT_FORMATS.includes(format as TextFormat)) {
     return openaiError(
@@ -242,6 +256,7 @@ async function checkedJob(
   const words = granularities.includes('word');
   const options: FileJobOptions = {
     language,
+    task,
     prompt: form.get('prompt') || undefined,
     // Speakers are put on words, so a segment where the speaker changes can be split.
     wordTimestamps: words || diarize,
@@ -261,8 +276,8 @@ async function checkedJob(
   try {
     const transcript = await runJob(job, req.signal);
     const out = formatTranscript(
-      // OpenAI names the language in verbose_json ("english"), not its code.
-      { ...transcript, language: languageName(transcript.language) },
+      // OpenAI names the language in verbose_json ("english"), not its code; a translation's is its output's.
+      { ...transcript, task, language: languageName(task === 'translate' ? 'en' : transcript.language) },
       format as TextFormat,
       granularities.length ? (granularities as ('segment' | 'word')[]) : ['segment'],
     );

@@ -33,6 +33,8 @@ export class WindowJobs {
         // Finals may fall back to higher temperatures; interims never do (they are replaced soon anyway). Per
         // window, so both share the scheduler's engine calls.
         temperatures: kind === 'final' ? config.finalTemperatures : [0],
+        // On the window, not the options: streams that translate batch with streams that transcribe.
+        task: params.task,
       },
       options: {
         wordTimestamps: true,

@@ -32,6 +32,27 @@ describe('/v1/listen parameters', () => {
     assert.equal(parse('language=multi').language, undefined);
   });
 
+  test('task (an extension): transcribe by default, translate; detect_language detects whatever language says', () => {
+    assert.equal(parse('').task, 'transcribe');
+    assert.equal(parse('task=translate').task, 'translate');
+    assert.throws(
+      () => parse('task=dance'),
+      (e: unknown) => e instanceof ParamError && e.param === 'task',
+    );
+    const english = (qs: string) =>
+      parseListenParams(new URLSearchParams(qs), { endpointingMs: 500, englishOnly: 'tiny.en' });
+    assert.equal(english('task=transcribe').task, 'transcribe');
+    assert.throws(
+      () => english('task=translate'),
+      (e: unknown) =>
+        e instanceof ParamError && e.param === 'task' && /tiny\.en is English-only/.test(e.message),
+    );
+    const detect = parse('detect_language=true&language=de');
+    assert.deepEqual([detect.detectLanguage, detect.language], [true, undefined]);
+    assert.equal(parse('language=de').detectLanguage, false);
+    assert.ok(!parse('detect_language=true').ignored.includes('detect_language'), 'implemented, not ignored');
+  });
+
   test('Deepgram parameters earshot does not implement are accepted and listed', () => {
     const p = parse('no_delay=true&dictation=true&numerals=true&filler_words=false&mip_opt_out=true&tag=x');
     assert.deepEqual(p.ignored.sort(), [

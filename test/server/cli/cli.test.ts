@@ -159,6 +159,36 @@ describe('earshot transcribe', () => {
     assert.match(list.stdout, /^synthetic:tiny\tfp32\t[\d.]+ MB\tcomplete\t.*tiny-fp32\n$/);
   });
 
+  test('--task translate: the translation, as verbose_json says; --task dance and English-only models: exit 2', async () => {
+    const file = wav(3);
+    const t = await run([
+      'transcribe',
+      file,
+      '--model',
+      model,
+      '--task',
+      'translate',
+      '--format',
+      'verbose_json',
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    const v = JSON.parse(t.stdout) as { task: string; language: string; text: string };
+    assert.deepEqual([v.task, v.language, v.text], ['translate', 'en', 'hello world good morning']);
+    const plain = await run(['transcribe', file, '--model', model, '--format', 'verbose_json']);
+    assert.equal((JSON.parse(plain.stdout) as { task: string }).task, 'transcribe');
+    const dance = await run(['transcribe', file, '--model', model, '--task', 'dance']);
+    assert.equal(dance.code, 2);
+    assert.equal(dance.stderr, 'earshot: task must be transcribe or translate, got "dance"\n');
+    const english = await synthModel({ multilingual: false });
+    const en = await run(['transcribe', file, '--model', english, '--task', 'translate']);
+    assert.equal(en.code, 2, en.stderr);
+    assert.equal(en.stdout, '');
+    assert.match(
+      en.stderr,
+      new RegExp(`^earshot: the model ${english} is English-only and cannot translate`),
+    );
+  });
+
   test('a file that does not exist', async () => {
     const r = await run(['transcribe', join(work, 'missing.wav'), '--model', model]);
     assert.equal(r.code, 2);

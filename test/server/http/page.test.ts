@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { concat, FIXTURES, speechFixture, wav16 } from '../../helpers/audio.js';
 import { synthModel } from '../../helpers/models.js';
+import { recordPrompts } from '../../helpers/prompts.js';
 import { startTestServer } from '../../helpers/server.js';
 
 /**
@@ -204,6 +205,39 @@ describe('live captions page in Chromium', { skip }, () => {
     assert.deepEqual(errors, []);
     await page.close();
   });
+  test('the translate switch: task=translate on the socket, a file to /v1/audio/translations, both translated', async () => {
+    const page = await browser.newPage({ bypassCSP: true });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const posts: string[] = [];
+    page.on('request', (r) => r.method() === 'POST' && posts.push(new URL(r.url()).pathname));
+    const prompts = recordPrompts(server.model);
+    await page.goto(`${server.url}/?translate=1`);
+    assert.equal(await page.isChecked('#translate'), true, '?translate=1 presets the switch');
+    await page.click('#start');
+    await page.waitForFunction("document.querySelectorAll('#captions .final').length >= 1", undefined, {
+      timeout: 30_000,
+    });
+    await page.click('#stop');
+    await page.waitForFunction("document.getElementById('status').textContent.startsWith('closed')");
+    assert.equal(new URL(sockets[0]).searchParams.get('task'), 'translate');
+    await page.setInputFiles('#file', {
+      name: 'one.wav',
+      mimeType: 'audio/wav',
+      buffer: wav16(speechFixture().samples),
+    });
+    await page.waitForFunction("document.getElementById('file-status').textContent === '100%, done'");
+    assert.deepEqual(posts, ['/v1/audio/translations']);
+    assert.match((await page.textContent('#file-text'))!, /hello world/);
+    const { translate, transcribe } = server.model.ids;
+    const rows = prompts.rows();
+    assert.ok(rows.length > 0 && rows.every((r) => r.includes(translate!) && !r.includes(transcribe!)));
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('page logic: speakers in colours and names, a turn change inside a final, a dropped file with speakers', async (t) => {
     const page = await browser.newPage({ bypassCSP: true });
     const errors: string[] = [];
