@@ -29,6 +29,8 @@ export interface WriterDeps {
   maxSendBufferBytes: number;
   /** Nothing is sent once closed; a client that does not read is closed here. */
   state: StreamState;
+  /** A multichannel stream's channel: [index, count] in Results, SpeechStarted and UtteranceEnd. */
+  channel?: [number, number];
 }
 
 /** Where a session stands, for the resume fields of Metadata. */
@@ -94,6 +96,7 @@ export class StreamWriter {
       seq: f.seq,
       lag: f.lag,
       endReason: f.endReason,
+      channel: this.d.channel,
     });
     const speaker = dominantSpeaker(f.words);
     if (speaker !== undefined) msg.speaker = speaker;
@@ -138,11 +141,11 @@ export class StreamWriter {
   }
 
   speechStarted(at: number): void {
-    if (this.d.params.vadEvents) this.send(speechStartedMessage(at));
+    if (this.d.params.vadEvents) this.send(speechStartedMessage(at, this.d.channel));
   }
 
   utteranceEnd(lastWordEnd: number): void {
-    this.send(utteranceEndMessage(lastWordEnd));
+    this.send(utteranceEndMessage(lastWordEnd, this.d.channel));
   }
 
   error(code: string, description: string): void {
