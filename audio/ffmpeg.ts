@@ -84,7 +84,13 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     await writeFile(input, bytes);
   }
   try {
-    const samples = await runFfmpeg(input === 'pipe:0' ? bytes : null, input, timeoutMs, maxSeconds, opts.channel);
+    const samples = await runFfmpeg(
+      input === 'pipe:0' ? bytes : null,
+      input,
+      timeoutMs,
+      maxSeconds,
+      opts.channel,
+    );
     for (let i = 0; i < samples.length; i++) {
       if (!Number.isFinite(samples[i])) samples[i] = 0;
     }

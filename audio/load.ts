@@ -158,7 +158,13 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
   if (opts.rawEncoding) {
     const channels = opts.rawChannels ?? 1;
     return withSamples16k(
-      decodeRaw(bytes, opts.rawEncoding, opts.rawSampleRate, { channels, channel: opts.channel }, opts.maxSeconds),
+      decodeRaw(
+        bytes,
+        opts.rawEncoding,
+        opts.rawSampleRate,
+        { channels, channel: opts.channel },
+        opts.maxSeconds,
+      ),
     );
   }
   if (!(await ffmpegAvailable())) {

@@ -187,7 +187,10 @@ function channelParams(q: URLSearchParams, d: ParamDefaults): { channels: number
   const given = intIn(q, 'channels', 1, MAX_CHANNELS);
   if (!multichannel) {
     if (given !== undefined && given > 2) {
-      throw new ParamError('channels', `channels=${given} needs multichannel=true (1 or 2 are mixed to mono)`);
+      throw new ParamError(
+        'channels',
+        `channels=${given} needs multichannel=true (1 or 2 are mixed to mono)`,
+      );
     }
     return { channels: given ?? 1, multichannel };
   }

@@ -151,7 +151,8 @@ export function captionsFromFinals(
       if (last && last.speaker === w.speaker) {
         last.text += ` ${w.punctuated_word}`;
         last.end = w.end;
-      } else out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker, ...channel });
+      } else
+        out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker, ...channel });
     }
     // The cues span the whole final: its start to the first change, the last change to its end.
     out[first].start = Math.min(out[first].start, f.start);

@@ -58,9 +58,9 @@ export class MultichannelStream implements LiveStream {
     this.params = d.params;
     const count = d.params.channels;
     this.splitter = new PcmSplitter(d.params.encoding, count);
-    this.metadata = new Array<Metadata | undefined>(count);
-    this.closingSent = new Array<boolean>(count).fill(false);
-    this.ended = new Array<{ code: number; reason: string } | undefined>(count);
+    this.metadata = Array.from({ length: count }, () => undefined);
+    this.closingSent = Array.from({ length: count }, () => false);
+    this.ended = Array.from({ length: count }, () => undefined);
     let seq = d.seqStart ?? 0;
     const record = new ChannelRecord(d.store, count);
     this.channels = Array.from(

@@ -38,9 +38,13 @@ describe('/v1/listen parameters', () => {
     assert.deepEqual([parse('channels=2').multichannel, parse('channels=2').channels], [false, 2]);
     assert.ok(!parse('multichannel=true&channels=2').ignored.includes('multichannel'));
     // A pre-recorded container says its own channel count; raw audio must say it.
-    const file = (qs: string) => parseListenParams(new URLSearchParams(qs), { endpointingMs: 10, prerecorded: true });
+    const file = (qs: string) =>
+      parseListenParams(new URLSearchParams(qs), { endpointingMs: 10, prerecorded: true });
     assert.equal(file('multichannel=true').multichannel, true);
-    assert.throws(() => file('multichannel=true&encoding=linear16&sample_rate=16000'), /channels from 2 to 8/);
+    assert.throws(
+      () => file('multichannel=true&encoding=linear16&sample_rate=16000'),
+      /channels from 2 to 8/,
+    );
   });
 
   test('Deepgram parameters earshot does not implement are accepted and listed', () => {
