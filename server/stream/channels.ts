@@ -39,7 +39,7 @@ type Metadata = { type: 'Metadata'; duration: number; last_seq: number; committe
  * one channel ending so (a backlog bound) ends the others too; a channel failing closes the socket at once, and the
  * others decode what they received into the store.
  */
-export class MultichannelStream implements LiveStream {
+class MultichannelStream implements LiveStream {
   readonly id: string;
   readonly params: ListenParams;
   private readonly channels: StreamSession[];

@@ -198,6 +198,18 @@ describe('multichannel on the server (scripted model)', () => {
     }
   });
 
+  test('a multichannel session is not resumed, nor does a multichannel stream resume one', async () => {
+    const ws = await connect(`${server.ws}/v1/listen?multichannel=true&channels=2&session=mc-1`);
+    const done = collect(ws);
+    ws.send(JSON.stringify({ type: 'CloseStream' }));
+    await done;
+    for (const qs of ['session=mc-1', 'session=mc-1&multichannel=true&channels=2']) {
+      const err = await refusal(`${server.ws}/v1/listen?${qs}`);
+      assert.equal(err.status, 400, qs);
+      assert.match(err.headers['dg-error'], /^session: .*multichannel/, qs);
+    }
+  });
+
   test('live through the model: each channel its own finals, inside its own utterance', async () => {
     const ws = await connect(`${server.ws}/v1/listen?multichannel=true&channels=2`);
     const done = collect(ws);
