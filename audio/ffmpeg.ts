@@ -59,6 +59,8 @@ export interface FfmpegOptions {
    * it, so a long file costs the limit's worth of decoding, not its whole length.
    */
   maxSeconds?: number;
+  /** Only this channel (0-based) instead of the mix of all (multichannel=true). */
+  channel?: number;
 }
 
 /** MP4/MOV files often keep their index (moov) at the end, which ffmpeg cannot reach through a pipe. */
@@ -82,7 +84,13 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
     await writeFile(input, bytes);
   }
   try {
-    const samples = await runFfmpeg(input === 'pipe:0' ? bytes : null, input, timeoutMs, maxSeconds);
+    const samples = await runFfmpeg(
+      input === 'pipe:0' ? bytes : null,
+      input,
+      timeoutMs,
+      maxSeconds,
+      opts.channel,
+    );
     for (let i = 0; i < samples.length; i++) {
       if (!Number.isFinite(samples[i])) samples[i] = 0;
     }
@@ -96,7 +104,7 @@ export async function decodeWithFfmpeg(bytes: Uint8Array, opts: FfmpegOptions = 
 export async function decodeFileWithFfmpeg(path: string, opts: FfmpegOptions = {}): Promise<DecodedAudio> {
   if (!(await ffmpegAvailable())) throw new AudioDecodeError('ffmpeg_missing', MISSING_MESSAGE);
   const maxSeconds = opts.maxSeconds ?? DEFAULT_MAX_SECONDS;
-  const samples = await runFfmpeg(null, path, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxSeconds);
+  const samples = await runFfmpeg(null, path, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxSeconds, opts.channel);
   for (let i = 0; i < samples.length; i++) if (!Number.isFinite(samples[i])) samples[i] = 0;
   return { samples, sampleRate: SAMPLE_RATE, channels: 1, duration: samples.length / SAMPLE_RATE };
 }
@@ -116,8 +124,17 @@ export function tooLong(maxSeconds: number, seconds?: number): AudioDecodeError 
  * duration in the container). An estimate for some formats (mp3 without a Xing header): decoding enforces limits.
  */
 export function probeDuration(path: string, timeoutMs = 10_000): Promise<number | undefined> {
+  return ffprobeNumber(path, ['-show_entries', 'format=duration'], timeoutMs);
+}
+
+/** The channel count of a file's first audio stream, or undefined when ffprobe cannot say. */
+export function probeChannels(path: string, timeoutMs = 10_000): Promise<number | undefined> {
+  return ffprobeNumber(path, ['-select_streams', 'a:0', '-show_entries', 'stream=channels'], timeoutMs);
+}
+
+function ffprobeNumber(path: string, entries: string[], timeoutMs: number): Promise<number | undefined> {
   const binary = process.env.EARSHOT_FFPROBE || 'ffprobe';
-  const args = ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', path];
+  const args = ['-v', 'error', ...entries, '-of', 'default=nw=1:nk=1', path];
   return new Promise((resolve) => {
     let out = '';
     let child;
@@ -129,8 +146,8 @@ export function probeDuration(path: string, timeoutMs = 10_000): Promise<number 
     child.once('error', () => resolve(undefined));
     child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
     child.once('close', (code) => {
-      const seconds = Number(out.trim());
-      resolve(code === 0 && out.trim() !== '' && Number.isFinite(seconds) ? seconds : undefined);
+      const value = Number(out.trim().split('\n')[0]);
+      resolve(code === 0 && out.trim() !== '' && Number.isFinite(value) ? value : undefined);
     });
   });
 }
@@ -140,13 +157,15 @@ function runFfmpeg(
   input: string,
   timeoutMs: number,
   maxSeconds: number,
+  channel?: number,
 ): Promise<Float32Array> {
   const maxBytes = Math.floor(maxSeconds * SAMPLE_RATE) * 4;
   // One second past the limit: enough to tell "longer than the limit" from "exactly the limit".
   const stopAt = String(maxSeconds + 1);
   const args = [
     ...['-hide_banner', '-loglevel', 'error', ...(stdin ? [] : ['-nostdin']), '-i', input],
-    ...['-vn', '-t', stopAt, '-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), 'pipe:1'],
+    ...['-vn', '-t', stopAt, ...(channel === undefined ? [] : ['-af', `pan=mono|c0=c${channel}`])],
+    ...['-f', 'f32le', '-ac', '1', '-ar', String(SAMPLE_RATE), 'pipe:1'],
   ];
   return new Promise<Float32Array>((resolve, reject) => {
     const child = spawn(ffmpegBinary(), args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });

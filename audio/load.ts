@@ -29,7 +29,10 @@ export interface DecodeOptions {
   /** Encoding of headerless audio; used only when the bytes are not a recognised container. */
   rawEncoding?: Encoding;
   rawSampleRate?: number;
-  rawChannels?: 1 | 2;
+  /** Channels of headerless audio: 1 or 2 (mixed), up to 8 when `channel` picks one. */
+  rawChannels?: number;
+  /** Only this channel (0-based) instead of the mix of all (multichannel=true). */
+  channel?: number;
   /** Limit for the ffmpeg path (default 120 s). */
   ffmpegTimeoutMs?: number;
   /**
@@ -113,12 +116,12 @@ function decodeRaw(
   bytes: Uint8Array,
   encoding: Encoding,
   rate: number | undefined,
-  channels: 1 | 2,
+  { channels, channel }: { channels: number; channel?: number },
   maxSeconds?: number,
 ): DecodedAudio {
   const sampleRate = checkRawRate(encoding, rate);
   checkLength(bytes.length / (bytesPerSample(encoding) * channels) / sampleRate, maxSeconds);
-  const samples = decodePcm(bytes, { encoding, channels });
+  const samples = decodePcm(bytes, { encoding, channels, channel });
   return { samples, sampleRate, channels, duration: samples.length / sampleRate };
 }
 
@@ -129,13 +132,13 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
   if (bytes.length === 0)
     throw new AudioDecodeError('empty', 'the audio is empty (0 bytes): send some audio');
   const container = sniffContainer(bytes);
-  const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs, maxSeconds: opts.maxSeconds };
+  const ffmpegOpts = { timeoutMs: opts.ffmpegTimeoutMs, maxSeconds: opts.maxSeconds, channel: opts.channel };
 
   if (container === 'wav') {
     try {
       const header = parseWavHeader(bytes);
       if (header) checkLength(wavFrames(header, bytes.length)! / header.sampleRate, opts.maxSeconds);
-      return withSamples16k(decodeWav(bytes));
+      return withSamples16k(decodeWav(bytes, opts.channel));
     } catch (err) {
       // Valid WAVs in encodings we do not convert ourselves (ADPCM, 96 kHz, ...) are ffmpeg's job when present.
       if (err instanceof AudioDecodeError && err.code === 'unsupported' && (await ffmpegAvailable())) {
@@ -154,7 +157,15 @@ export async function decodeAudio(bytes: Uint8Array, opts: DecodeOptions = {}): 
 
   if (opts.rawEncoding) {
     const channels = opts.rawChannels ?? 1;
-    return withSamples16k(decodeRaw(bytes, opts.rawEncoding, opts.rawSampleRate, channels, opts.maxSeconds));
+    return withSamples16k(
+      decodeRaw(
+        bytes,
+        opts.rawEncoding,
+        opts.rawSampleRate,
+        { channels, channel: opts.channel },
+        opts.maxSeconds,
+      ),
+    );
   }
   if (!(await ffmpegAvailable())) {
     throw new AudioDecodeError(
@@ -281,7 +292,7 @@ export async function decodeAudioStream(
     const frameBytes = bytesPerSample(encoding) * channels;
     const expected = opts.totalBytes === undefined ? 0 : Math.floor(opts.totalBytes / frameBytes);
     checkLength(expected / rate, opts.maxSeconds);
-    const pcm = new PcmDecoder({ encoding, channels });
+    const pcm = new PcmDecoder({ encoding, channels, channel: opts.channel });
     const out = new To16k(rate, expected);
     let frames = 0;
     for await (const chunk of chunks) {
@@ -304,7 +315,11 @@ export async function decodeFileViaFfmpeg(
 ): Promise<LoadedAudio> {
   try {
     return withSamples16k(
-      await decodeFileWithFfmpeg(path, { timeoutMs: opts.ffmpegTimeoutMs, maxSeconds: opts.maxSeconds }),
+      await decodeFileWithFfmpeg(path, {
+        timeoutMs: opts.ffmpegTimeoutMs,
+        maxSeconds: opts.maxSeconds,
+        channel: opts.channel,
+      }),
     );
   } catch (err) {
     if (container === 'unknown' && err instanceof AudioDecodeError && err.code === 'ffmpeg_failed') {
@@ -334,7 +349,7 @@ async function decodeSpooled(
 }
 
 async function decodeWavStream(chunks: AsyncIterable<Uint8Array>, opts: DecodeOptions): Promise<LoadedAudio> {
-  const wav = new WavStreamDecoder();
+  const wav = new WavStreamDecoder({ channel: opts.channel });
   let out: To16k | undefined;
   const it = chunks[Symbol.asyncIterator]();
   try {
@@ -393,7 +408,8 @@ export async function loadAudioFile(path: string, opts: DecodeOptions = {}): Pro
       );
     }
     if (data.length === 0) throw new AudioDecodeError('empty', `${basename(path)} is empty (0 bytes)`);
-    return withSamples16k(decodeRaw(data, encoding, opts.rawSampleRate, opts.rawChannels ?? 1));
+    const channels = { channels: opts.rawChannels ?? 1, channel: opts.channel };
+    return withSamples16k(decodeRaw(data, encoding, opts.rawSampleRate, channels));
   }
   return decodeAudio(data, opts);
 }

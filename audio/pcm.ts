@@ -51,15 +51,22 @@ export const MULAW_TABLE: Float32Array = Float32Array.from(
   (_, b) => mulawToLinear(b) / 32768,
 );
 
+/** Most interleaved channels a stream or file may carry (multichannel=true). */
+export const MAX_CHANNELS = 8;
+
 export interface PcmDecoderOptions {
   encoding: Encoding;
-  channels: 1 | 2;
+  /** 1 or 2 (mixed to mono); up to MAX_CHANNELS when `channel` picks one of them. */
+  channels: number;
+  /** Only this channel (0-based) instead of the mix: multichannel=true. */
+  channel?: number;
 }
 
-/** Bytes of any length in, float32 mono out. */
+/** Bytes of any length in, float32 mono out (stereo mixed, or the one channel asked for). */
 export class PcmDecoder {
   readonly encoding: Encoding;
-  readonly channels: 1 | 2;
+  readonly channels: number;
+  private readonly pick: number | undefined;
   private readonly frameBytes: number;
   private readonly pending: Uint8Array;
   private pendingLength = 0;
@@ -71,14 +78,10 @@ export class PcmDecoder {
         `unsupported encoding "${String(opts.encoding)}": use one of ${ENCODINGS.join(', ')}`,
       );
     }
-    if (opts.channels !== 1 && opts.channels !== 2) {
-      throw new AudioDecodeError(
-        'unsupported',
-        `unsupported channel count ${String(opts.channels)}: use 1 or 2`,
-      );
-    }
+    checkChannels(opts);
     this.encoding = opts.encoding;
     this.channels = opts.channels;
+    this.pick = opts.channel;
     this.frameBytes = bytesPerSample(opts.encoding) * opts.channels;
     this.pending = new Uint8Array(this.frameBytes);
   }
@@ -131,6 +134,7 @@ export class PcmDecoder {
   }
 
   private decodeFrames(bytes: Uint8Array, frames: number, out: Float32Array): void {
+    if (this.pick !== undefined) return this.decodeChannel(bytes, frames, out, this.pick);
     const stereo = this.channels === 2;
     switch (this.encoding) {
       case 'linear16': {
@@ -165,18 +169,102 @@ export class PcmDecoder {
         } else {
           for (let f = 0; f < frames; f++) out[f] = view.getFloat32(4 * f, true);
         }
-        for (let f = 0; f < frames; f++) {
-          if (!Number.isFinite(out[f])) {
-            throw new AudioDecodeError(
-              'not_audio',
-              'float32 audio contains NaN or Infinity: check that the stream really is 32-bit float little-endian (encoding=float32)',
-            );
-          }
-        }
+        checkFinite(out, frames);
         return;
       }
     }
   }
+
+  /** One channel of interleaved frames, as it is. */
+  private decodeChannel(bytes: Uint8Array, frames: number, out: Float32Array, channel: number): void {
+    const fb = this.frameBytes;
+    const at = channel * bytesPerSample(this.encoding);
+    switch (this.encoding) {
+      case 'linear16':
+        for (let f = 0, o = at; f < frames; f++, o += fb) {
+          out[f] = (((bytes[o] | (bytes[o + 1] << 8)) << 16) >> 16) / 32768;
+        }
+        return;
+      case 'mulaw':
+        for (let f = 0, o = at; f < frames; f++, o += fb) out[f] = MULAW_TABLE[bytes[o]];
+        return;
+      case 'float32': {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, frames * fb);
+        for (let f = 0, o = at; f < frames; f++, o += fb) out[f] = view.getFloat32(o, true);
+        checkFinite(out, frames);
+      }
+    }
+  }
+}
+
+function checkChannels(opts: PcmDecoderOptions): void {
+  const { channels, channel } = opts;
+  if (channel === undefined) {
+    if (channels !== 1 && channels !== 2) {
+      throw new AudioDecodeError('unsupported', `unsupported channel count ${String(channels)}: use 1 or 2`);
+    }
+    return;
+  }
+  if (!Number.isInteger(channels) || channels < 1 || channels > MAX_CHANNELS) {
+    throw new AudioDecodeError(
+      'unsupported',
+      `unsupported channel count ${String(channels)}: use 1 to ${MAX_CHANNELS}`,
+    );
+  }
+  if (!Number.isInteger(channel) || channel < 0 || channel >= channels) {
+    throw new AudioDecodeError('unsupported', `no channel ${channel} in audio of ${channels} channel(s)`);
+  }
+}
+
+function checkFinite(out: Float32Array, frames: number): void {
+  for (let f = 0; f < frames; f++) {
+    if (!Number.isFinite(out[f])) {
+      throw new AudioDecodeError(
+        'not_audio',
+        'float32 audio contains NaN or Infinity: check that the stream really is 32-bit float little-endian (encoding=float32)',
+      );
+    }
+  }
+}
+
+/**
+ * Interleaved PCM of `channels` channels split into one byte stream per channel, in the same encoding: a
+ * multichannel stream's frames may end anywhere, so an incomplete frame is held for the next push.
+ */
+export class PcmSplitter {
+  private readonly sampleBytes: number;
+  private readonly frameBytes: number;
+  private held: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    encoding: Encoding,
+    readonly channels: number,
+  ) {
+    this.sampleBytes = bytesPerSample(encoding);
+    this.frameBytes = this.sampleBytes * channels;
+  }
+
+  /** Each channel's bytes of every complete frame so far. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const bytes = this.held.length ? concatBytes(this.held, chunk) : chunk;
+    const frames = Math.floor(bytes.length / this.frameBytes);
+    this.held = bytes.slice(frames * this.frameBytes);
+    const sb = this.sampleBytes;
+    return Array.from({ length: this.channels }, (_, c) => {
+      const out = new Uint8Array(frames * sb);
+      for (let f = 0, o = c * sb; f < frames; f++, o += this.frameBytes) {
+        for (let b = 0; b < sb; b++) out[f * sb + b] = bytes[o + b];
+      }
+      return out;
+    });
+  }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AudioDecodeError } from './errors.js';
-import { ffmpegAvailable, probeDuration } from './ffmpeg.js';
+import { ffmpegAvailable, probeChannels, probeDuration } from './ffmpeg.js';
 import {
   decodeAudio,
   decodeAudioStream,
@@ -93,6 +93,31 @@ export async function probeUpload(
     return upload.size / (bytesPerSample(opts.rawEncoding) * (opts.rawChannels ?? 1)) / rate;
   }
   return probeDuration(upload.path);
+}
+
+/**
+ * How many channels the upload holds (multichannel=true decodes each on its own): a WAV's header, what the caller
+ * says of raw PCM, ffprobe for other containers. Refused when none can say.
+ */
+export async function uploadChannels(upload: SpooledUpload, opts: DecodeOptions = {}): Promise<number> {
+  let channels: number | undefined;
+  if (upload.container === 'wav') {
+    try {
+      channels = parseWavHeader(upload.head, upload.size === upload.head.length)?.channels;
+    } catch {
+      return 1; // decoding says what is wrong
+    }
+  } else if (upload.container === 'unknown' && opts.rawEncoding) channels = opts.rawChannels ?? 1;
+  // An empty upload is refused by decoding; a WAV whose header outgrows the head is ffprobe's.
+  if (upload.size === 0) return 1;
+  channels ??= await probeChannels(upload.path);
+  if (channels === undefined) {
+    throw new AudioDecodeError(
+      'unsupported',
+      'cannot tell how many channels the audio has (is ffprobe installed?): send WAV for multichannel=true',
+    );
+  }
+  return channels;
 }
 
 /** Decodes a spooled upload to 16 kHz (opts.maxSeconds enforced); the caller removes the file. */

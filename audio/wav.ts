@@ -18,7 +18,7 @@ import { AudioDecodeError } from './errors.js';
 import { MULAW_TABLE } from './pcm.js';
 
 export interface DecodedAudio {
-  /** Mono (channels averaged) float32 in [-1, 1]. */
+  /** Mono float32 in [-1, 1]: the channels averaged, or the one channel asked for. */
   samples: Float32Array;
   sampleRate: number;
   /** Channel count of the source. */
@@ -237,6 +237,9 @@ export function parseWavHeader(bytes: Uint8Array, complete = true): WavFormat | 
  * so far, end() applies the size policy. Memory is one partial frame plus, until the samples start, the header.
  */
 export class WavStreamDecoder {
+  /** `channel`: only this channel (0-based) instead of the mix of all (multichannel=true). */
+  constructor(private readonly opts: { channel?: number } = {}) {}
+
   private head: Uint8Array = new Uint8Array(0);
   private info: WavFormat | undefined;
   /** Bytes after dataStart, whether used or not (for the truncation check). */
@@ -266,6 +269,10 @@ export class WavStreamDecoder {
       if (!this.info) return EMPTY;
       chunk = this.head.subarray(this.info.dataStart);
       this.head = this.head.slice(0, this.info.dataStart);
+      const pick = this.opts.channel;
+      if (pick !== undefined && (pick < 0 || pick >= this.info.channels)) {
+        throw new AudioDecodeError('unsupported', `no channel ${pick} in a WAV of ${this.info.channels}`);
+      }
     }
     const { dataDeclared, dataUnknownSize, bits, channels } = this.info;
     const frameBytes = (bits / 8) * channels;
@@ -278,7 +285,8 @@ export class WavStreamDecoder {
     this.partial = bytes.slice(frames * frameBytes);
     if (frames === 0) return EMPTY;
     this.frames += frames;
-    return convert(bytes, 0, frames, channels, this.info.format, bits, this.info.littleEndian);
+    const { format, littleEndian } = this.info;
+    return convert(bytes, frames, channels, { format, bits, le: littleEndian, pick: this.opts.channel });
   }
 
   /** The input is complete: throws for a cut-short or sample-less file; returns the format and duration. */
@@ -307,8 +315,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Decodes a complete WAV file to mono float32; AudioDecodeError for anything malformed or unsupported. */
-export function decodeWav(bytes: Uint8Array): DecodedAudio {
+/**
+ * Decodes a complete WAV file to mono float32 (its channels mixed, or only `channel`); AudioDecodeError for
+ * anything malformed or unsupported.
+ */
+export function decodeWav(bytes: Uint8Array, channel?: number): DecodedAudio {
   const info = parseWavHeader(bytes)!;
   const frameBytes = (info.bits / 8) * info.channels;
   const present = bytes.length - info.dataStart;
@@ -319,7 +330,7 @@ export function decodeWav(bytes: Uint8Array): DecodedAudio {
       `WAV data chunk declares ${info.dataDeclared} bytes but only ${present} are present: the file is cut short or its header is wrong; upload the complete file`,
     );
   }
-  const decoder = new WavStreamDecoder();
+  const decoder = new WavStreamDecoder({ channel });
   const samples = decoder.push(bytes);
   const { sampleRate, channels, duration } = decoder.end();
   return { samples, sampleRate, channels, duration };
@@ -335,18 +346,15 @@ function alawToLinear(byte: number): number {
 
 const ALAW_TABLE = Float32Array.from({ length: 256 }, (_, b) => alawToLinear(b) / 32768);
 
+/** Interleaved samples to mono: a frame's channels summed and scaled once, or only channel `pick`. */
 function convert(
   bytes: Uint8Array,
-  start: number,
   frames: number,
   channels: number,
-  format: number,
-  bits: number,
-  le: boolean,
+  { format, bits, le, pick }: { format: number; bits: number; le: boolean; pick?: number },
 ): Float32Array {
   const n = frames * channels;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + start, n * (bits / 8));
-  // Interleaved samples → mono by summing a frame's channels and scaling once.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, n * (bits / 8));
   const out = new Float32Array(frames);
   let read: (i: number) => number;
   let scale: number;
@@ -372,10 +380,12 @@ function convert(
     read = (i) => view.getInt32(4 * i, le);
     scale = 1 / 2147483648;
   }
-  scale /= channels;
-  if (channels === 1) {
+  if (pick !== undefined) {
+    for (let f = 0, i = pick; f < frames; f++, i += channels) out[f] = read(i) * scale;
+  } else if (channels === 1) {
     for (let f = 0; f < frames; f++) out[f] = read(f) * scale;
   } else {
+    scale /= channels;
     for (let f = 0, i = 0; f < frames; f++) {
       let acc = 0;
       for (let c = 0; c < channels; c++, i++) acc += read(i);

@@ -10,7 +10,8 @@ import { FileJobSlots } from './scheduling/file-jobs.js';
 import type { LiveLabellers } from '../models/speaker/live-labels.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import type { ModelInfo } from './protocol.js';
-import { DEFAULT_SESSION_CONFIG, type SessionConfig, type StreamSession } from './stream/session.js';
+import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './stream/session.js';
+import type { LiveStream } from './stream/channels.js';
 import type { TranscriptStore } from './store/types.js';
 import { createTransport } from './transport/index.js';
 import type { HttpRequest, HttpResponse, Transport } from './transport/types.js';
@@ -117,7 +118,7 @@ export class EarshotApp {
   }
 
   /** Live sessions by store key, until their decoding is done. */
-  get sessions(): Map<string, StreamSession> {
+  get sessions(): Map<string, LiveStream> {
     return this.live.sessions;
   }
 

@@ -1,4 +1,4 @@
-import type { Encoding } from '../audio/pcm.js';
+import { MAX_CHANNELS, type Encoding } from '../audio/pcm.js';
 import { checkLanguage, UnsupportedLanguageError } from '../models/whisper/languages.js';
 import { checkTask, UnsupportedTaskError, type Task } from '../models/whisper/tasks.js';
 
@@ -16,7 +16,9 @@ export class ParamError extends Error {
 export interface ListenParams {
   encoding: Encoding;
   sampleRate: number;
-  channels: 1 | 2;
+  /** Interleaved channels: 1-2 mixed to mono, or 2-8 transcribed each on its own with multichannel. */
+  channels: number;
+  multichannel: boolean;
   /** A language code, or undefined to detect it (language=multi|auto or absent on a multilingual model). */
   language?: string;
   /** detect_language=true: the language is detected (whatever `language` says) and reported with its confidence. */
@@ -51,7 +53,6 @@ const KNOWN_DEEPGRAM = new Set([
   'extra',
   'filler_words',
   'mip_opt_out',
-  'multichannel',
   'no_delay',
   'numerals',
   'profanity_filter',
@@ -128,7 +129,7 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     );
   }
   const sampleRate = intIn(q, 'sample_rate', 8000, 48000) ?? (encoding === 'mulaw' ? 8000 : 16000);
-  const channels = intIn(q, 'channels', 1, 2) ?? 1;
+  const { channels, multichannel } = channelParams(q, defaults);
   let language: string | undefined;
   try {
     language = checkLanguage(q.get('language') ?? undefined, defaults.languages);
@@ -160,6 +161,9 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
   if (resumeFrom !== undefined && session === undefined) {
     throw new ParamError('resume_from', 'resume_from needs session=ID');
   }
+  if (resumeFrom !== undefined && multichannel) {
+    throw new ParamError('resume_from', 'multichannel streams cannot be resumed');
+  }
   const terms = [...q.getAll('keyterm'), ...q.getAll('keywords').map((k) => k.replace(/:[-\d.]+$/, ''))];
   const prompt = [q.get('prompt') ?? '', terms.join(', ')].filter(Boolean).join(' ').trim();
   if (prompt.length > 2000)
@@ -169,7 +173,8 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
   return {
     encoding,
     sampleRate,
-    channels: channels as 1 | 2,
+    channels,
+    multichannel,
     language: detectLanguage ? undefined : language,
     detectLanguage,
     task,
@@ -187,4 +192,27 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     resumeFrom,
     ignored,
   };
+}
+
+/**
+ * channels and multichannel: without multichannel, 1 or 2 channels mixed to mono; with it, 2-8 channels each
+ * transcribed on its own (a pre-recorded container says its own count, so there channels may be left out).
+ */
+function channelParams(q: URLSearchParams, d: ParamDefaults): { channels: number; multichannel: boolean } {
+  const multichannel = bool(q, 'multichannel', false);
+  const given = intIn(q, 'channels', 1, MAX_CHANNELS);
+  if (!multichannel) {
+    if (given !== undefined && given > 2) {
+      throw new ParamError(
+        'channels',
+        `channels=${given} needs multichannel=true (1 or 2 are mixed to mono)`,
+      );
+    }
+    return { channels: given ?? 1, multichannel };
+  }
+  const container = d.prerecorded && !q.has('encoding');
+  if (given === undefined ? !container : given < 2) {
+    throw new ParamError('channels', `multichannel=true needs channels from 2 to ${MAX_CHANNELS}`);
+  }
+  return { channels: given ?? 1, multichannel };
 }

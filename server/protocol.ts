@@ -105,13 +105,15 @@ export function resultsMessage(a: {
   seq?: number;
   lag: number;
   endReason?: EndReason;
+  /** [index, count] of a multichannel stream's channel; [0, 1] otherwise. */
+  channel?: [number, number];
 }): ResultsMessage {
   const confidence = meanConfidence(a.words);
   const languages = languagesOf(a.words);
   const { uuid, ...info } = a.model;
   const msg: ResultsMessage = {
     type: 'Results',
-    channel_index: [0, 1],
+    channel_index: a.channel ?? [0, 1],
     start: r3(a.start),
     duration: r3(Math.max(0, a.end - a.start)),
     is_final: a.isFinal,
@@ -177,12 +179,12 @@ export function metadataMessage(a: {
   };
 }
 
-export function speechStartedMessage(timestamp: number) {
-  return { type: 'SpeechStarted' as const, channel: [0, 1], timestamp: r3(timestamp) };
+export function speechStartedMessage(timestamp: number, channel: [number, number] = [0, 1]) {
+  return { type: 'SpeechStarted' as const, channel, timestamp: r3(timestamp) };
 }
 
-export function utteranceEndMessage(lastWordEnd: number) {
-  return { type: 'UtteranceEnd' as const, channel: [0, 1], last_word_end: r3(lastWordEnd) };
+export function utteranceEndMessage(lastWordEnd: number, channel: [number, number] = [0, 1]) {
+  return { type: 'UtteranceEnd' as const, channel, last_word_end: r3(lastWordEnd) };
 }
 
 /** Client input quoted in an error message: JSON, cut to `max` characters so a huge frame is not echoed back. */

@@ -24,7 +24,7 @@ import type { ModelInfo } from './protocol.js';
 import type { Decision } from './scheduling/admission.js';
 import { FileJobSlots, FileSlotsBusyError, releasedWhenDone } from './scheduling/file-jobs.js';
 import type { TranscriptStore } from './store/types.js';
-import type { StreamSession } from './stream/session.js';
+import type { LiveStream } from './stream/channels.js';
 import type { HttpRequest, HttpResponse } from './transport/types.js';
 import type { VadModel } from '../models/vad/silero.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
@@ -48,7 +48,7 @@ export interface RouteDeps {
   /** Why no new stream can start while the store is down, or undefined. */
   storeDown(): ApiError | undefined;
   /** The live session under a store key. */
-  live(key: string): StreamSession | undefined;
+  live(key: string): LiveStream | undefined;
   liveCount(): number;
 }
 

@@ -5,7 +5,7 @@ import type { Refusal, StreamStop } from '../errors.js';
 import type { StreamLease } from '../limits/limiter.js';
 import type { ListenParams } from '../params.js';
 import type { SessionRecord, StoredFinal } from '../store/types.js';
-import type { StreamSession } from '../stream/session.js';
+import type { LiveStream } from '../stream/channels.js';
 
 export interface StreamContext {
   /** The session's store key: its id scoped to the principal's subject. */
@@ -26,5 +26,5 @@ export interface StreamContext {
   renewal?: NodeJS.Timeout;
   /** Finals after the client's resume_from, re-sent first. */
   replay: StoredFinal[];
-  session?: StreamSession;
+  session?: LiveStream;
 }

@@ -12,10 +12,11 @@ import { closeCode, endsStreams, streamStop, type StreamStop } from '../errors.j
 import type { UsageLedger } from '../limits/usage.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelInfo } from '../protocol.js';
-import type { AdmissionController } from '../scheduling/admission.js';
+import { streamCount, type AdmissionController } from '../scheduling/admission.js';
 import type { InferenceScheduler } from '../scheduling/scheduler.js';
 import type { TranscriptStore } from '../store/types.js';
-import { StreamSession, type SessionConfig } from '../stream/session.js';
+import { openStream, type LiveStream } from '../stream/channels.js';
+import type { SessionConfig } from '../stream/session.js';
 import type { WsConnection } from '../transport/types.js';
 import type { StreamContext } from './context.js';
 import type { StreamAdmission } from './upgrade.js';
@@ -43,12 +44,12 @@ const CREDENTIAL_RECHECK_MS = 30_000;
 
 export class LiveStreams {
   /** Live sessions by store key, until their decoding is done. */
-  readonly sessions = new Map<string, StreamSession>();
+  readonly sessions = new Map<string, LiveStream>();
   /**
    * Streams holding a --max-streams slot: open, or closed with their audio still decoding. A stream leaves once
    * its decoding is done, before its closing frame when it closes after its finals.
    */
-  private readonly holding = new Map<StreamSession, StreamContext>();
+  private readonly holding = new Map<LiveStream, StreamContext>();
   private recheckTimer?: NodeJS.Timeout;
   private stopRecheckOnReload?: () => void;
 
@@ -58,9 +59,11 @@ export class LiveStreams {
     this.labels = d.liveLabels ?? (d.speakerEmbedder && inProcessLabels(d.speakerEmbedder));
   }
 
-  /** Streams counted against --max-streams (admission's probe). */
+  /** Streams counted against --max-streams (admission's probe): a multichannel stream counts once per channel. */
   get holdingSlots(): number {
-    return this.holding.size;
+    let n = 0;
+    for (const ctx of this.holding.values()) n += streamCount(ctx.params);
+    return n;
   }
 
   open(conn: WsConnection, ctx: StreamContext): void {
@@ -96,6 +99,7 @@ export class LiveStreams {
         encoding: p.encoding,
         sample_rate: p.sampleRate,
         channels: p.channels,
+        multichannel: p.multichannel,
         language: p.language ?? 'auto',
         task: p.task,
         interim_results: p.interimResults,
@@ -132,9 +136,9 @@ export class LiveStreams {
     await Promise.all([...this.sessions.values()].map((s) => s.drain(deadline)));
   }
 
-  private newSession(conn: WsConnection, ctx: StreamContext): StreamSession {
+  private newSession(conn: WsConnection, ctx: StreamContext): LiveStream {
     const d = this.d;
-    const session: StreamSession = new StreamSession({
+    const session: LiveStream = openStream({
       id: ctx.id,
       params: ctx.params,
       config: d.sessionConfig,
@@ -170,9 +174,12 @@ export class LiveStreams {
     return session;
   }
 
-  /** Audio seconds of a chunk: charged to the subject's budget (a crossed limit stops the stream) and counted. */
+  /**
+   * Audio seconds of a chunk: charged to the subject's budget (a crossed limit stops the stream) and counted. Each
+   * channel of a multichannel stream is transcribed, so each is charged.
+   */
   private charge(ctx: StreamContext, bytes: number): void {
-    const seconds = pcmSeconds(bytes, ctx.params);
+    const seconds = pcmSeconds(bytes, ctx.params) * streamCount(ctx.params);
     const subject = ctx.principal.subject;
     this.d.usage.audio(subject, seconds);
     this.d.metrics.subjectAudioSeconds(subject, seconds);
@@ -180,7 +187,7 @@ export class LiveStreams {
   }
 
   /** The stream's decoding is done: its --max-streams place and the subject's stream slot are free. */
-  private async freeSlots(session: StreamSession, ctx: StreamContext): Promise<void> {
+  private async freeSlots(session: LiveStream, ctx: StreamContext): Promise<void> {
     if (!this.holding.delete(session)) return;
     this.d.admission.ended(session.params);
     await ctx.lease.release();

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { parseListenParams, type ListenParams } from '../params.js';
 import type { AdmissionController, Decision } from '../scheduling/admission.js';
 import type { TranscriptStore } from '../store/types.js';
-import type { StreamSession } from '../stream/session.js';
+import type { LiveStream } from '../stream/channels.js';
 import type { HttpRequest, UpgradeDecision } from '../transport/types.js';
 import type { StreamContext } from './context.js';
 
@@ -25,7 +25,7 @@ export interface UpgradeDeps {
   /** The model's name when it is English-only (task=translate is refused before the upgrade). */
   englishOnly?: string;
   /** The live session under a store key (a reconnect waits for its previous connection). */
-  live(key: string): StreamSession | undefined;
+  live(key: string): LiveStream | undefined;
 }
 
 /** A shared store's session lease lives this long without renewal (a holder seen dead is taken over at once). */
@@ -130,6 +130,13 @@ export class StreamAdmission {
     if ((params.resumeFrom !== undefined || found) && !resumed) {
       const message = `no session ${params.session} to resume`;
       return refuse(new ApiError('SESSION_NOT_FOUND', message, { dgError: `session: ${message}` }));
+    }
+    // A multichannel session's channels commit apart: one committed time cannot say where to re-send from.
+    if (resumed && (params.multichannel || resumed.params.multichannel)) {
+      const message = params.multichannel
+        ? 'a multichannel stream cannot resume a session: start a new one'
+        : `session ${params.session} is multichannel: it cannot be resumed`;
+      return refuse(new ApiError('INVALID_QUERY_PARAMETER', message, { dgError: `session: ${message}` }));
     }
     const replay =
       resumed && params.resumeFrom !== undefined ? await this.d.store.finals(key, params.resumeFrom) : [];

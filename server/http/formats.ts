@@ -8,6 +8,8 @@ export interface CaptionSegment {
   speaker?: number;
   /** A known speaker's name (reference clips); shown instead of "Speaker N". */
   speaker_name?: string;
+  /** A multichannel session's channel: labelled "Channel N" (before the speaker's label when there is one). */
+  channel?: number;
   words?: Word[];
 }
 
@@ -30,12 +32,18 @@ function clock(seconds: number, sep: ',' | '.'): string {
   return `${pad(h)}:${pad(m)}:${pad(s)}${sep}${pad(ms % 1000, 3)}`;
 }
 
-/** "Speaker N" (Deepgram's number) or the known name; undefined without diarization. */
-export function speakerLabel(s: Pick<CaptionSegment, 'speaker' | 'speaker_name'>): string | undefined {
+/**
+ * "Speaker N" (Deepgram's number) or the known name, after "Channel N" in a multichannel session; undefined
+ * without either.
+ */
+export function speakerLabel(
+  s: Pick<CaptionSegment, 'speaker' | 'speaker_name' | 'channel'>,
+): string | undefined {
   // A name is client text: no markup or line breaks may reach a cue.
   const name = s.speaker_name?.replace(/[<>&\r\n]/g, ' ').trim();
-  if (name) return name;
-  return s.speaker === undefined ? undefined : `Speaker ${s.speaker}`;
+  const who = name || (s.speaker === undefined ? undefined : `Speaker ${s.speaker}`);
+  if (s.channel === undefined) return who;
+  return who ? `Channel ${s.channel} ${who}` : `Channel ${s.channel}`;
 }
 
 /**
@@ -108,19 +116,33 @@ export function openaiSpeaker(s: Pick<CaptionSegment, 'speaker' | 'speaker_name'
   return out;
 }
 
-/** Deepgram words (live finals) to caption segments: one per run of a speaker, so a final with a change splits. */
+/**
+ * A multichannel session's finals, channels interleaved by start time (stored in the order they were decided);
+ * one channel's as they are.
+ */
+export function inTimeOrder<T extends { start: number; channel?: number }>(finals: readonly T[]): T[] {
+  if (!finals.some((f) => f.channel !== undefined)) return [...finals];
+  return [...finals].sort((a, b) => a.start - b.start || (a.channel ?? 0) - (b.channel ?? 0));
+}
+
+/**
+ * Deepgram words (live finals) to caption segments: one per run of a speaker, so a final with a change splits; a
+ * multichannel session's finals keep their channel.
+ */
 export function captionsFromFinals(
   finals: readonly {
     start: number;
     end: number;
     transcript: string;
+    channel?: number;
     words: readonly { start: number; end: number; punctuated_word: string; speaker?: number }[];
   }[],
 ): CaptionSegment[] {
   const out: CaptionSegment[] = [];
   for (const f of finals) {
+    const channel = f.channel === undefined ? {} : { channel: f.channel };
     if (!f.words.some((w) => w.speaker !== undefined)) {
-      out.push({ start: f.start, end: f.end, text: f.transcript });
+      out.push({ start: f.start, end: f.end, text: f.transcript, ...channel });
       continue;
     }
     const first = out.length;
@@ -129,7 +151,8 @@ export function captionsFromFinals(
       if (last && last.speaker === w.speaker) {
         last.text += ` ${w.punctuated_word}`;
         last.end = w.end;
-      } else out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker });
+      } else
+        out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker, ...channel });
     }
     // The cues span the whole final: its start to the first change, the last change to its end.
     out[first].start = Math.min(out[first].start, f.start);

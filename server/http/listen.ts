@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { tooLong } from '../../audio/ffmpeg.js';
 import type { DecodeOptions, LoadedAudio } from '../../audio/load.js';
-import { decodeUpload, probeUpload, spoolUpload, type SpooledUpload } from '../../audio/upload.js';
+import {
+  decodeUpload,
+  probeUpload,
+  spoolUpload,
+  uploadChannels,
+  type SpooledUpload,
+} from '../../audio/upload.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { Segment, Transcript, TranscribeOptions } from '../../models/whisper/transcribe.js';
 import { parseListenParams } from '../params.js';
@@ -64,12 +70,26 @@ export async function decodeForJob(
   gate: FileJobGate,
   opts: DecodeOptions & { maxSeconds: number },
 ): Promise<LoadedAudio> {
+  return (await decodeChannelsForJob(upload, gate, opts, [undefined]))[0];
+}
+
+/**
+ * decodeForJob for each of `channels` on its own (multichannel=true; undefined: all mixed): each is charged, as
+ * each is transcribed.
+ */
+async function decodeChannelsForJob(
+  upload: SpooledUpload,
+  gate: FileJobGate,
+  opts: DecodeOptions & { maxSeconds: number },
+  channels: readonly (number | undefined)[],
+): Promise<LoadedAudio[]> {
   const probed = await probeUpload(upload, opts);
   if (probed !== undefined && probed > opts.maxSeconds) throw tooLong(opts.maxSeconds, probed);
   await gate.slot();
-  if (probed !== undefined) await gate.charge(probed);
-  const audio = await decodeUpload(upload, opts);
-  if (probed === undefined) await gate.charge(audio.samples16k.length / SAMPLE_RATE);
+  if (probed !== undefined) await gate.charge(probed * channels.length);
+  const audio: LoadedAudio[] = [];
+  for (const channel of channels) audio.push(await decodeUpload(upload, { ...opts, channel }));
+  if (probed === undefined) await gate.charge((audio[0].samples16k.length / SAMPLE_RATE) * channels.length);
   return audio;
 }
 
@@ -101,51 +121,65 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     const upload = await spoolUpload(
       hashed(req.stream(d.maxBodyBytes, { timeoutMs: d.bodyTimeoutMs }), hash),
     );
-    let audio: LoadedAudio;
+    let audio: LoadedAudio[];
     try {
-      audio = await decodeForJob(upload, d.gate, {
+      const opts = {
         maxSeconds: d.maxAudioSeconds,
         ...(raw
           ? { rawEncoding: params.encoding, rawSampleRate: params.sampleRate, rawChannels: params.channels }
           : {}),
-      });
+      };
+      // multichannel=true: each channel of the upload is transcribed on its own (Deepgram's results.channels).
+      const which = params.multichannel ? [...Array(await uploadChannels(upload, opts)).keys()] : [undefined];
+      audio = await decodeChannelsForJob(upload, d.gate, opts, which);
     } finally {
       await upload.remove();
     }
-    const diarizing = params.diarize ? d.diarize!(audio.samples16k, speakers, req.signal) : undefined;
-    diarizing?.catch(() => {});
-    const plain = await d.transcribe(
-      audio.samples16k,
-      { language: params.language, task: params.task, prompt: params.prompt, wordTimestamps: true },
-      req.signal,
-    );
-    const t = diarizing ? labelTranscript(plain, await diarizing) : plain;
     const punctuated = params.punctuate || params.smartFormat;
-    const utterances = utterancesOf(t, punctuated);
-    const words = utterances.flatMap((u) => u.words);
-    const confidence = meanConfidence(words);
+    const channels = await Promise.all(
+      audio.map(async ({ samples16k }, channel) => {
+        const diarizing = params.diarize ? d.diarize!(samples16k, speakers, req.signal) : undefined;
+        diarizing?.catch(() => {});
+        const plain = await d.transcribe(
+          samples16k,
+          { language: params.language, task: params.task, prompt: params.prompt, wordTimestamps: true },
+          req.signal,
+        );
+        const t = diarizing ? labelTranscript(plain, await diarizing) : plain;
+        const utterances = utterancesOf(t, punctuated).map((u) => ({ ...u, channel }));
+        const words = utterances.flatMap((u) => u.words);
+        const alternative: Record<string, unknown> = {
+          transcript: transcriptOf(words, punctuated),
+          confidence: meanConfidence(words),
+          words,
+        };
+        if (paragraphs) alternative.paragraphs = paragraphsOf(utterances);
+        return {
+          t,
+          utterances,
+          result: { alternatives: [alternative], ...languageOf(t, params.detectLanguage) },
+        };
+      }),
+    );
     const uuid = d.model.uuid;
     const { uuid: _, ...info } = d.model;
-    const alternative: Record<string, unknown> = {
-      transcript: transcriptOf(words, punctuated),
-      confidence,
-      words,
-    };
-    if (paragraphs) alternative.paragraphs = paragraphsOf(utterances);
     const out = {
       metadata: {
         transaction_key: 'deprecated',
         request_id: requestId,
         sha256: hash.digest('hex'),
         created: new Date().toISOString(),
-        duration: t.duration,
-        channels: 1,
+        duration: Math.max(...channels.map((c) => c.t.duration)),
+        channels: channels.length,
         models: [uuid],
         model_info: { [uuid]: info },
       },
       results: {
-        channels: [{ alternatives: [alternative], ...languageOf(t, params.detectLanguage) }],
-        utterances: utterances.map((u) => ({ ...u, id: randomUUID() })),
+        channels: channels.map((c) => c.result),
+        utterances: channels
+          .flatMap((c) => c.utterances)
+          .sort((a, b) => a.start - b.start)
+          .map((u) => ({ ...u, id: randomUUID() })),
       },
     };
     return {

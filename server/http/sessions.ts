@@ -1,4 +1,4 @@
-import { captionsFromFinals, toSrt, toText, toVtt, type CaptionSegment } from './formats.js';
+import { captionsFromFinals, inTimeOrder, toSrt, toText, toVtt, type CaptionSegment } from './formats.js';
 import type { TranscriptStore } from '../store/types.js';
 import { type HttpRequest, type HttpResponse } from '../transport/types.js';
 import { ApiError } from '../errors.js';
@@ -34,7 +34,7 @@ export async function sessionsHandler(
   }
   if (req.method !== 'GET' && req.method !== 'HEAD')
     return errorResponse(new ApiError('METHOD', `${req.method} is not allowed here`));
-  const finals = await store.finals(key);
+  const stored = await store.finals(key);
   if (!transcript) {
     const s = live(id);
     const body = {
@@ -42,8 +42,8 @@ export async function sessionsHandler(
       status: record.status,
       created: record.created,
       duration: s ? s.receivedSeconds : record.duration,
-      finals: finals.length,
-      last_seq: finals.at(-1)?.seq ?? 0,
+      finals: stored.length,
+      last_seq: stored.at(-1)?.seq ?? 0,
       // Where a resume re-sends audio from (the opening Metadata's committed_until).
       committed_until: record.committed,
     };
@@ -55,6 +55,8 @@ export async function sessionsHandler(
       new ApiError('INVALID_QUERY_PARAMETER', `format must be one of ${FORMATS.join(', ')}`),
     );
   }
+  // A multichannel session's channels interleave in time (each final says its channel).
+  const finals = inTimeOrder(stored);
   // Words carry their speaker (diarize=true): a cue per speaker turn, so a final with a change splits.
   const segments: CaptionSegment[] = captionsFromFinals(finals);
   const name = `${id}.${format === 'text' ? 'txt' : format}`;

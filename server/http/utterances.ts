@@ -13,7 +13,8 @@ export interface Utterance {
   start: number;
   end: number;
   confidence: number;
-  channel: 0;
+  /** The channel of a multichannel file (0 otherwise). */
+  channel: number;
   transcript: string;
   words: SpeakerWord[];
   speaker?: number;

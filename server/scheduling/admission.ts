@@ -33,6 +33,14 @@ export function priceOfDecode(cost: CallCost, budgetSeconds: number, maxBatch: n
 export interface StreamShape {
   interimResults: boolean;
   endpointing: number | false;
+  /** multichannel=true: each of `channels` is a stream of its own. */
+  multichannel?: boolean;
+  channels?: number;
+}
+
+/** Streams a stream of this shape counts as: one per channel of a multichannel stream. */
+export function streamCount(stream: Partial<StreamShape>): number {
+  return stream.multichannel ? Math.max(1, stream.channels ?? 1) : 1;
 }
 
 /** Conversation statistics the demand model assumes (the corpus conversations: 75% speech, 0.33 turns/s). */
@@ -175,10 +183,12 @@ export class AdmissionController {
    */
   ended(stream: StreamShape): void {
     const demand = this.demand(stream);
-    // The probe no longer counts the stream: if live still holds more than it counts, the stream was promoted.
-    const list = this.live.length > this.probe.active() ? this.live : this.pending;
-    const i = list.findIndex((a) => a.demand === demand);
-    list.splice(i >= 0 ? i : 0, list.length > 0 ? 1 : 0);
+    for (let n = streamCount(stream); n > 0; n--) {
+      // The probe no longer counts the stream: if live still holds more than it counts, the stream was promoted.
+      const list = this.live.length > this.probe.active() ? this.live : this.pending;
+      const i = list.findIndex((a) => a.demand === demand);
+      list.splice(i >= 0 ? i : 0, list.length > 0 ? 1 : 0);
+    }
   }
 
   /** Records the engine's cumulative busy time; call every second or so. */
@@ -254,14 +264,18 @@ export class AdmissionController {
   decide(stream?: StreamShape): Decision {
     const s = this.state();
     const streams = s.active + this.pending.length;
-    if (streams >= this.opts.maxStreams) {
-      return refuse(`at the stream limit: ${streams} streams (--max-streams ${this.opts.maxStreams})`, 10);
+    const joining = streamCount(stream ?? {});
+    if (streams + joining > this.opts.maxStreams) {
+      const each = joining > 1 ? `; a ${joining}-channel stream counts as ${joining}` : '';
+      return refuse(
+        `at the stream limit: ${streams} streams (--max-streams ${this.opts.maxStreams})${each}`,
+        10,
+      );
     }
     if (s.finalWaitMs > this.maxFinalWaitMs) {
       return refuse(`overloaded: finals are waiting ${Math.round(s.finalWaitMs)} ms for inference`, 5);
     }
-    const demand = this.demand(stream);
-    const needs = s.decodeSeconds * demand;
+    const needs = s.decodeSeconds * this.demand(stream) * joining;
     if (this.target > 0 && streams >= this.minStreams && s.committed + needs > this.target) {
       return refuse(
         `at capacity: ${streams} streams use ${pct(s.committed)} of inference, a new one needs about ${pct(needs)}`,
@@ -274,15 +288,20 @@ export class AdmissionController {
   /** decide() for a stream that is joining now: on yes it counts until the probe sees it (or the upgrade fails). */
   admit(stream: StreamShape): Decision {
     const d = this.decide(stream);
-    if (d.ok) this.pending.push({ demand: this.demand(stream), since: this.now() });
+    if (!d.ok) return d;
+    for (let n = streamCount(stream); n > 0; n--) {
+      this.pending.push({ demand: this.demand(stream), since: this.now() });
+    }
     return d;
   }
 
   /** An admitted stream that will not open after all (a later check refused it): its place is free at once. */
   withdraw(stream: StreamShape): void {
     const demand = this.demand(stream);
-    const i = this.pending.findLastIndex((a) => a.demand === demand);
-    if (i >= 0) this.pending.splice(i, 1);
+    for (let n = streamCount(stream); n > 0; n--) {
+      const i = this.pending.findLastIndex((a) => a.demand === demand);
+      if (i >= 0) this.pending.splice(i, 1);
+    }
   }
 
   /**

@@ -9,6 +9,8 @@ export interface StoredFinal {
   speech_final: boolean;
   from_finalize: boolean;
   end_reason?: EndReason;
+  /** A multichannel stream's channel (0-based); absent for one channel. */
+  channel?: number;
 }
 
 export interface SessionRecord {

@@ -6,7 +6,7 @@ import type { StreamWriter } from './writer.js';
 /** A client's control message (a text frame), or why it is not one. */
 export type Control = { type: 'KeepAlive' | 'Finalize' | 'CloseStream' } | { invalid: string };
 
-function parseControl(text: string): Control {
+export function parseControl(text: string): Control {
   let msg: { type?: unknown };
   try {
     msg = JSON.parse(text) as { type?: unknown };

@@ -47,6 +47,12 @@ export interface SessionDeps {
   /** This connection continues an earlier one (said in the opening Metadata). */
   resumed?: boolean;
   /**
+   * One channel of a multichannel stream (see channels.ts): its Results say [index, count], its decodes are their
+   * own session in the scheduler, and its finals take their seq from the stream's one counter (nextSeq).
+   */
+  channel?: { index: number; count: number };
+  nextSeq?: () => number;
+  /**
    * Once, when everything received is decoded (the stream's compute is no longer used): frees its slots. A stream
    * that ends with its finals (CloseStream, a limit, shutdown) waits for it before sending its close frame, so a
    * client that reconnects on the close finds the slot free.

@@ -17,6 +17,8 @@ export interface FinalsDeps {
   /** Speaker labels (diarize=true). */
   labeler: SpeakerLabeler | null;
   seqStart: number;
+  /** The stream's seq counter when channels share it (default: this queue's own). */
+  nextSeq?: () => number;
   /** Session time of the audio received so far. */
   now(): number;
   /**
@@ -81,7 +83,7 @@ export class FinalQueue {
     decoded: DgWord[],
     audio: Float32Array,
   ): Promise<void> {
-    const seq = ++this.seq;
+    const seq = (this.seq = this.d.nextSeq?.() ?? this.seq + 1);
     const words = await this.label(fitToReport(decoded, req.reportFrom, req.reportTo), audio, span.from);
     const msg = this.d.writer.results({
       start: req.reportFrom,

@@ -40,6 +40,8 @@ export class StreamSession {
   /** What the client asked for (admission prices the stream by it). */
   readonly params: ListenParams;
   readonly stats = { finals: 0, interims: 0, droppedInterims: 0, bytes: 0 };
+  /** The session's name in the scheduler: a multichannel stream's channels take turns like streams do. */
+  private readonly jobKey: string;
   private readonly input: AudioInput;
   private readonly utterances: UtteranceTracker;
   private readonly jobs: WindowJobs;
@@ -66,6 +68,7 @@ export class StreamSession {
 
   constructor(private readonly d: SessionDeps) {
     this.id = d.id;
+    this.jobKey = d.channel ? `${d.id}#${d.channel.index}` : d.id;
     const p = (this.params = d.params);
     // A resumed session continues from its committed time (see SessionDeps.timeOffset).
     const offset = d.timeOffset ?? 0;
@@ -84,12 +87,13 @@ export class StreamSession {
       bufferedAmount: d.bufferedAmount,
       maxSendBufferBytes: d.config.maxSendBufferBytes,
       state: this.state,
+      channel: d.channel && [d.channel.index, d.channel.count],
     });
     this.controls = new Controls(d.config, this.writer, this.state);
     this.labeler = speakerLabeler(d);
     this.finals = this.finalQueue();
     this.jobs = new WindowJobs({
-      id: d.id,
+      id: this.jobKey,
       params: p,
       config: d.config,
       promptTokens: p.prompt && d.encodePrompt ? d.encodePrompt(p.prompt) : [],
@@ -108,6 +112,7 @@ export class StreamSession {
       writer: this.writer,
       labeler: this.labeler,
       seqStart: this.d.seqStart ?? 0,
+      nextSeq: this.d.nextSeq,
       now: () => this.receivedSeconds,
       stored: (seq, appended) => {
         this.advanceCommitted();
@@ -428,7 +433,7 @@ export class StreamSession {
   private afterSocket(): void {
     this.idle.clear();
     this.ending.socketClosed();
-    this.d.scheduler.dropInterims(this.id);
+    this.d.scheduler.dropInterims(this.jobKey);
     void this.record({ status: 'closed' });
     this.endInput();
     void this.settled().then(() => this.end());

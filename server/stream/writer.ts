@@ -30,6 +30,8 @@ export interface WriterDeps {
   maxSendBufferBytes: number;
   /** Nothing is sent once closed; a client that does not read is closed here. */
   state: StreamState;
+  /** A multichannel stream's channel: [index, count] in Results, SpeechStarted and UtteranceEnd. */
+  channel?: [number, number];
 }
 
 /** Where a session stands, for the resume fields of Metadata. */
@@ -84,6 +86,7 @@ export class StreamWriter {
       seq: f.seq,
       lag: f.lag,
       endReason: f.endReason,
+      channel: this.d.channel,
     });
     const speaker = mostSpoken(f.words);
     if (speaker !== undefined) msg.speaker = speaker;
@@ -128,11 +131,11 @@ export class StreamWriter {
   }
 
   speechStarted(at: number): void {
-    if (this.d.params.vadEvents) this.send(speechStartedMessage(at));
+    if (this.d.params.vadEvents) this.send(speechStartedMessage(at, this.d.channel));
   }
 
   utteranceEnd(lastWordEnd: number): void {
-    this.send(utteranceEndMessage(lastWordEnd));
+    this.send(utteranceEndMessage(lastWordEnd, this.d.channel));
   }
 
   error(code: string, description: string): void {

@@ -139,6 +139,42 @@ export function wavHeader(dataBytes: number, rate = 16000, channels = 1): Buffer
   return h;
 }
 
+/**
+ * Two channels holding different utterances of the speech fixture: left the first ("It snowed, ..."), right the
+ * second ("The salt breeze ..."), each silent where the other speaks; cut after the second (8 s).
+ */
+export function stereoFixture(): {
+  channels: [Float32Array, Float32Array];
+  segments: SpeechFixture['segments'];
+} {
+  const fx = speechFixture();
+  const length = Math.round((fx.segments[1].end + 0.55) * 16000);
+  const only = (k: number) => {
+    const out = new Float32Array(length);
+    const [a, b] = [fx.segments[k].start - 0.15, fx.segments[k].end + 0.15].map((t) => Math.round(t * 16000));
+    out.set(fx.samples.subarray(a, b), a);
+    return out;
+  };
+  return { channels: [only(0), only(1)], segments: fx.segments.slice(0, 2) };
+}
+
+/** 16 kHz channels as interleaved PCM, as a multichannel client sends it. */
+export function interleave(channels: readonly Float32Array[], enc: Enc = 'linear16'): Uint8Array {
+  const parts = channels.map((c) => encode(c, enc));
+  const bps = parts[0].length / channels[0].length;
+  const out = new Uint8Array(parts[0].length * channels.length);
+  for (let i = 0; i < channels[0].length; i++) {
+    parts.forEach((p, c) => out.set(p.subarray(i * bps, (i + 1) * bps), (i * channels.length + c) * bps));
+  }
+  return out;
+}
+
+/** 16-bit 16 kHz WAV of these channels. */
+export function wavChannels(channels: readonly Float32Array[]): Buffer {
+  const pcm = interleave(channels);
+  return Buffer.concat([wavHeader(pcm.length, 16000, channels.length), pcm]);
+}
+
 /** 16-bit mono 16 kHz WAV of these samples. */
 export function wav16(samples: Float32Array): Buffer {
   const pcm = encode(samples, 'linear16');

@@ -83,3 +83,26 @@ function slotWords(offset: number, duration: number): Word[] {
     probability: 0.9,
   }));
 }
+
+/**
+ * What a recogniser that knows the script would say: each utterance's own words, spread evenly over its span, for
+ * the part of it a window holds. Windows of different utterances say different words, so a transcript shows which
+ * audio its windows held.
+ */
+export function sayUtterances(
+  utterances: readonly { start: number; end: number; text: string }[],
+): (offset: number, duration: number) => Word[] {
+  return (offset, duration) =>
+    utterances.flatMap((u) => {
+      const texts = u.text.split(' ');
+      const step = (u.end - u.start) / texts.length;
+      return texts
+        .map((text, i) => ({
+          word: ` ${text}`,
+          start: u.start + i * step,
+          end: u.start + (i + 1) * step,
+          probability: 0.9,
+        }))
+        .filter((w) => (w.start + w.end) / 2 >= offset && (w.start + w.end) / 2 < offset + duration);
+    });
+}

@@ -7,6 +7,8 @@ import { EarshotApp } from '../../server/app.js';
 import { Metrics } from '../../server/metrics.js';
 import type { AdmissionController } from '../../server/scheduling/admission.js';
 import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
+import { fileTranscriber } from '../../server/scheduling/file-jobs.js';
+import type { WhisperModel } from '../../models/whisper/runtime.js';
 import type { TranscriptStore } from '../../server/store/types.js';
 import type { FakeEngine } from './fake-engine.js';
 
@@ -91,7 +93,7 @@ export async function sendPaced(
 
 /**
  * The app over a real uWS transport with an engine double (whose decodes a test holds and releases) and admission
- * that takes everything: streaming, store and resume behaviour without a model.
+ * that takes everything: streaming, files, store and resume behaviour without a model.
  */
 export async function startAppWithEngine(parts: {
   vad: VadModel;
@@ -104,14 +106,16 @@ export async function startAppWithEngine(parts: {
     interimBackoff: () => 1,
     ended: () => {},
   } as unknown as AdmissionController;
+  const scheduler = new InferenceScheduler(parts.engine, { batchWindowMs: 0 });
   const app: EarshotApp = new EarshotApp({
     config: { ...DEFAULTS, host: '127.0.0.1', port: 0, transport: 'uws' },
     log: pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }),
-    scheduler: new InferenceScheduler(parts.engine, { batchWindowMs: 0 }),
+    scheduler,
     vad: parts.vad,
     store: parts.store,
     model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
-    transcribe: () => Promise.reject(new Error('no file transcription in this test')),
+    // Files go through the engine too: batched decoding through the scheduler never touches the model itself.
+    transcribe: fileTranscriber({ model: {} as WhisperModel, vad: parts.vad, scheduler, inFlight: 4 }),
     admission,
     metrics: new Metrics({ activeStreams: () => app.sessions.size, coalesced: () => 0, queued: () => 0 }),
   });

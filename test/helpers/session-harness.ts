@@ -10,6 +10,7 @@ import {
   type SessionDeps,
 } from '../../server/stream/session.js';
 import { MemoryStore } from '../../server/store/memory.js';
+import { openStream, type LiveStream } from '../../server/stream/channels.js';
 import { FakeEngine } from './fake-engine.js';
 
 /** What a session sent, as the client parses it. */
@@ -33,6 +34,9 @@ export interface Msg {
   committed_until?: number;
   /** diarize=true: the speaker of most of a final. */
   speaker?: number;
+  channel_index?: [number, number];
+  /** Metadata: the stream's channel count. */
+  channels?: number;
   channel?: {
     alternatives: {
       transcript: string;
@@ -47,23 +51,38 @@ interface LogLine {
   msg?: string;
 }
 
+interface HarnessOptions {
+  config?: Partial<SessionConfig>;
+  engine?: FakeEngine;
+  store?: MemoryStore;
+  send?: SessionDeps['send'];
+  buffered?: () => number;
+  resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
+  embedder?: SpeakerEmbedder;
+  observe?: SessionDeps['observe'];
+}
+
 /**
  * A StreamSession on the fake engine (real PCM decoding, resampling and Silero VAD), its store and what it sent,
  * closed with and logged. `send`/`buffered` stand in for the transport.
  */
-export function sessionHarness(
+export function sessionHarness(vad: VadModel, qs: string, opts: HarnessOptions = {}) {
+  return harness((d) => new StreamSession(d), vad, qs, opts);
+}
+
+/** sessionHarness for the stream the server opens for `qs` (multichannel=true: one session per channel). */
+export function streamHarness(vad: VadModel, qs: string, opts: HarnessOptions = {}) {
+  const closes: { code: number; reason: string }[] = [];
+  const h = harness<LiveStream>(openStream, vad, qs, opts, (c) => closes.push(c));
+  return { ...h, closes };
+}
+
+function harness<S extends { start(): void }>(
+  make: (d: SessionDeps) => S,
   vad: VadModel,
   qs: string,
-  opts: {
-    config?: Partial<SessionConfig>;
-    engine?: FakeEngine;
-    store?: MemoryStore;
-    send?: SessionDeps['send'];
-    buffered?: () => number;
-    resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
-    embedder?: SpeakerEmbedder;
-    observe?: SessionDeps['observe'];
-  } = {},
+  opts: HarnessOptions,
+  onClose?: (c: { code: number; reason: string }) => void,
 ) {
   const engine = opts.engine ?? new FakeEngine();
   const scheduler = new InferenceScheduler(engine, { batchWindowMs: 0 });
@@ -75,7 +94,7 @@ export function sessionHarness(
   const closedP = new Promise<void>((r) => (resolveClosed = r));
   const log = (level: LogLine['level']) => (o: object, msg?: string) => logs.push({ level, o, msg });
   const id = 'sess-1';
-  const session = new StreamSession({
+  const session = make({
     id,
     params: parseListenParams(new URLSearchParams(qs), { endpointingMs: 500 }),
     config: { ...DEFAULT_SESSION_CONFIG, ...opts.config },
@@ -90,6 +109,7 @@ export function sessionHarness(
     bufferedAmount: opts.buffered ?? (() => 0),
     close: (code, reason) => {
       closed = { code, reason };
+      onClose?.(closed);
       resolveClosed();
     },
     log: { info: log('info'), warn: log('warn'), error: log('error') },

@@ -53,6 +53,21 @@ describe('/v1/listen parameters', () => {
     assert.ok(!parse('detect_language=true').ignored.includes('detect_language'), 'implemented, not ignored');
   });
 
+  test('multichannel=true takes 2 to 8 channels; without it 1 or 2 are mixed', () => {
+    const p = parse('multichannel=true&channels=8');
+    assert.deepEqual([p.multichannel, p.channels], [true, 8]);
+    assert.deepEqual([parse('channels=2').multichannel, parse('channels=2').channels], [false, 2]);
+    assert.ok(!parse('multichannel=true&channels=2').ignored.includes('multichannel'));
+    // A pre-recorded container says its own channel count; raw audio must say it.
+    const file = (qs: string) =>
+      parseListenParams(new URLSearchParams(qs), { endpointingMs: 10, prerecorded: true });
+    assert.equal(file('multichannel=true').multichannel, true);
+    assert.throws(
+      () => file('multichannel=true&encoding=linear16&sample_rate=16000'),
+      /channels from 2 to 8/,
+    );
+  });
+
   test('Deepgram parameters earshot does not implement are accepted and listed', () => {
     const p = parse('no_delay=true&dictation=true&numerals=true&filler_words=false&mip_opt_out=true&tag=x');
     assert.deepEqual(p.ignored.sort(), [
@@ -72,6 +87,11 @@ describe('/v1/listen parameters', () => {
     ['sample_rate=abc', 'sample_rate'],
     ['channels=3', 'channels'],
     ['channels=0', 'channels'],
+    ['multichannel=true&channels=9', 'channels'],
+    ['multichannel=true&channels=1', 'channels'],
+    ['multichannel=true', 'channels'],
+    ['multichannel=yes&channels=2', 'multichannel'],
+    ['multichannel=true&channels=2&session=abc&resume_from=1', 'resume_from'],
     ['interim_results=maybe', 'interim_results'],
     ['endpointing=-5', 'endpointing'],
     ['endpointing=soon', 'endpointing'],

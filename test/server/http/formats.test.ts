@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { captionsFromFinals, formatTranscript, toSrt, toVtt } from '../../../server/http/formats.js';
+import {
+  captionsFromFinals,
+  formatTranscript,
+  inTimeOrder,
+  toSrt,
+  toText,
+  toVtt,
+} from '../../../server/http/formats.js';
 import { bareWord, transcriptOf, toDgWords } from '../../../server/protocol.js';
 import { agreedPrefix, clampWords, collapseRepeats } from '../../../server/stream/words.js';
 
@@ -85,6 +92,35 @@ describe('subtitle formats', () => {
       toSrt(cues),
       /\[Speaker 0\] Hi there\.\n\n2\n00:00:01,200 --> 00:00:02,000\n\[Speaker 1\] Hello!/,
     );
+  });
+
+  test('multichannel finals interleave in time, labelled by channel (and speaker within one)', () => {
+    const final = (channel: number, start: number, transcript: string, speaker?: number) => ({
+      start,
+      end: start + 1,
+      transcript,
+      channel,
+      words: [{ start, end: start + 1, punctuated_word: transcript, speaker }],
+    });
+    // Stored in the order they were decided: channel 1's first final came out before channel 0's.
+    const stored = [final(1, 2, 'right one'), final(0, 0.5, 'left one'), final(0, 4, 'left two')];
+    const cues = captionsFromFinals(inTimeOrder(stored));
+    assert.deepEqual(
+      cues.map((c) => [c.channel, c.text]),
+      [
+        [0, 'left one'],
+        [1, 'right one'],
+        [0, 'left two'],
+      ],
+    );
+    assert.match(toSrt(cues), /^1\n00:00:00,500 --> 00:00:01,500\n\[Channel 0\] left one\n/);
+    assert.match(toVtt(cues), /<v Channel 1>right one/);
+    assert.equal(toText(cues), 'Channel 0: left one\nChannel 1: right one\nChannel 0: left two\n');
+    const diarized = captionsFromFinals([final(0, 0, 'hi', 1), final(1, 0.5, 'yo', 0)]);
+    assert.match(toSrt(diarized), /\[Channel 0 Speaker 1\] hi[^]*\[Channel 1 Speaker 0\] yo/);
+    // One channel's finals are left as they are.
+    const single = [{ start: 3 }, { start: 1 }];
+    assert.deepEqual(inTimeOrder(single), single);
   });
 });
 

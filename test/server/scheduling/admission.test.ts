@@ -171,6 +171,22 @@ describe('admission control', () => {
     assert.equal(h.join(INTERIMS).ok, true);
   });
 
+  test('a multichannel stream is priced as one stream per channel, admitted, withdrawn and ended as many', () => {
+    const h = harness({ decodeSeconds: 0, maxStreams: 3 });
+    const stereo: StreamShape = { ...INTERIMS, multichannel: true, channels: 2 };
+    assert.equal(h.a.admit(stereo).ok, true);
+    assert.match(
+      (h.a.decide(stereo) as { reason: string }).reason,
+      /2 streams .* a 2-channel stream counts as 2/,
+    );
+    assert.equal(h.a.decide(INTERIMS).ok, true, 'a 1-channel stream still fits');
+    h.a.withdraw(stereo);
+    assert.equal(h.a.admit({ ...stereo, channels: 3 }).ok, true, 'both places came back');
+    h.a.withdraw({ ...stereo, channels: 3 });
+    // Without multichannel, channels are mixed: one stream.
+    assert.equal(h.a.decide({ ...INTERIMS, channels: 2 }).ok, true);
+  });
+
   test('target 0 turns the estimate off: only the cap and queued finals limit', () => {
     const h = harness({ prior: 10, decodeSeconds: 10, target: 0 });
     for (let i = 0; i < 10; i++) assert.equal(h.join(INTERIMS).ok, true);
