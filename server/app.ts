@@ -8,6 +8,7 @@ import type { ServerConfig } from './options.js';
 import type { FileTranscriber } from './http/listen.js';
 import { FileJobSlots } from './scheduling/file-jobs.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
+import { speakerModelId } from '../models/speaker/model-id.js';
 import type { ModelInfo } from './protocol.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig, type StreamSession } from './stream/session.js';
 import type { TranscriptStore } from './store/types.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   transcribe: FileTranscriber;
   /** Speaker embeddings for live diarize=true (built once at start-up); absent: live streams get no labels. */
   speakerEmbedder?: SpeakerEmbedder;
+  /** The embedder's model id, stored with voiceprints (default: models/speaker/model-id.ts speakerModelId). */
+  speakerModelId?: string;
   /** File transcriptions running at once (each holds its decoded audio); default 2. */
   maxFileJobs?: number;
   encodePrompt?: (text: string) => number[];
@@ -74,6 +77,7 @@ export class EarshotApp {
       metrics: d.metrics,
       store: d.store,
       endpointingMs: config.endpointingMs,
+      speakerModelId: d.speakerEmbedder && (d.speakerModelId ?? speakerModelId(d.speakerEmbedder)),
       live: (key) => this.sessions.get(key),
     });
     this.live = new LiveStreams({

@@ -3,6 +3,8 @@ import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad/silero.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
+import { modelFileId } from '../models/speaker/model-id.js';
+import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
@@ -109,9 +111,7 @@ async function startWithStore(
     model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
     encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
-    speakerEmbedder: config.speakerModel
-      ? await loadOnnxEmbedder(await resolveSpeakerModel(config.speakerModel))
-      : new BuiltinEmbedder(),
+    ...(await speakerEmbedding(config.speakerModel)),
     guard: auth.guard,
   });
   const sampler = setInterval(() => admission.sample(), 1000);
@@ -195,4 +195,13 @@ export async function serveCommand(config: ServerConfig): Promise<number> {
   });
   log.info('stopped');
   return 0;
+}
+
+/** The speaker embedding a server runs, and its model id (what voiceprints are checked against). */
+async function speakerEmbedding(
+  spec: string | undefined,
+): Promise<{ speakerEmbedder: SpeakerEmbedder; speakerModelId?: string }> {
+  if (!spec) return { speakerEmbedder: new BuiltinEmbedder() };
+  const path = await resolveSpeakerModel(spec);
+  return { speakerEmbedder: await loadOnnxEmbedder(path), speakerModelId: modelFileId(path) };
 }

@@ -136,6 +136,7 @@ export class LiveStreams {
       scheduler: d.scheduler,
       encodePrompt: d.encodePrompt,
       embedder: d.speakerEmbedder,
+      knownSpeakers: ctx.knownSpeakers,
       interimBackoff: () => d.admission.interimBackoff(),
       observe: {
         result: (kind, lag) => d.metrics.result(kind, lag),

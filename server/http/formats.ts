@@ -114,7 +114,13 @@ export function captionsFromFinals(
     start: number;
     end: number;
     transcript: string;
-    words: readonly { start: number; end: number; punctuated_word: string; speaker?: number }[];
+    words: readonly {
+      start: number;
+      end: number;
+      punctuated_word: string;
+      speaker?: number;
+      speaker_name?: string;
+    }[];
   }[],
 ): CaptionSegment[] {
   const out: CaptionSegment[] = [];
@@ -129,7 +135,10 @@ export function captionsFromFinals(
       if (last && last.speaker === w.speaker) {
         last.text += ` ${w.punctuated_word}`;
         last.end = w.end;
-      } else out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker });
+      } else {
+        const name = w.speaker_name === undefined ? {} : { speaker_name: w.speaker_name };
+        out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker, ...name });
+      }
     }
     // The cues span the whole final: its start to the first change, the last change to its end.
     out[first].start = Math.min(out[first].start, f.start);

@@ -11,6 +11,8 @@ import { ApiError } from '../errors.js';
 import { errorResponse } from '../error-response.js';
 import { labelTranscript, type FileDiarizer } from './diarized.js';
 import { paragraphsOf, utterancesOf } from './utterances.js';
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
+import type { KnownSpeakersRequest } from '../voiceprints/names.js';
 
 export interface FileJobOptions extends TranscribeOptions {
   /** Progress: each window's segments, in time order, as soon as it and every window before it are decoded. */
@@ -49,7 +51,12 @@ export interface PrerecordedDeps extends UploadLimits {
   gate: FileJobGate;
   /** Speakers for diarize=true; absent: diarize=true is refused (400). */
   diarize?: FileDiarizer;
+  /** The requesting subject's voiceprints for known_speakers (an ApiError when one cannot be used). */
+  known?: KnownVoiceprints;
 }
+
+/** known_speakers resolved for the requesting subject (server/voiceprints/known.ts). */
+export type KnownVoiceprints = (request: KnownSpeakersRequest) => Promise<KnownSpeaker[]>;
 
 /**
  * A received upload to 16 kHz, in the order that costs least for what is refused: its length from the header
@@ -89,6 +96,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
         dgError: 'diarize: not available on this server',
       });
     }
+    const known = params.knownSpeakers && (await d.known!(params.knownSpeakers));
     const paragraphs = bool(req.query, 'paragraphs');
     const hash = createHash('sha256');
     const upload = await spoolUpload(
@@ -105,7 +113,9 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     } finally {
       await upload.remove();
     }
-    const diarizing = params.diarize ? d.diarize!(audio.samples16k, speakers, req.signal) : undefined;
+    const diarizing = params.diarize
+      ? d.diarize!(audio.samples16k, { ...speakers, known }, req.signal)
+      : undefined;
     diarizing?.catch(() => {});
     const plain = await d.transcribe(
       audio.samples16k,

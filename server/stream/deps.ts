@@ -1,3 +1,4 @@
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import type { WindowResult } from '../../models/whisper/transcribe.js';
@@ -31,6 +32,8 @@ export interface SessionDeps {
   };
   /** Speaker embeddings for diarize=true (without one, diarize gives no labels). */
   embedder?: SpeakerEmbedder;
+  /** known_speakers: voiceprints whose names the matching speakers take (words' speaker_name). */
+  knownSpeakers?: readonly KnownSpeaker[];
   send(message: object): 'ok' | 'backpressure' | 'dropped';
   bufferedAmount(): number;
   close(code: number, reason: string): void;

@@ -1,7 +1,8 @@
 import { LiveDiarizer } from '../../models/speaker/live.js';
-import type { OnlineClusterState } from '../../models/speaker/cluster.js';
+import type { KnownSpeaker, OnlineClusterState } from '../../models/speaker/cluster.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { DgWord } from '../protocol.js';
+import { LiveSpeakerNames } from './speaker-names.js';
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -11,6 +12,7 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
  */
 export class SpeakerLabeler {
   private readonly live: LiveDiarizer;
+  private readonly naming?: LiveSpeakerNames;
   /** Wall time spent labelling, ms, and finals labelled (for the log line at the end). */
   readonly cost = { ms: 0, finals: 0 };
 
@@ -20,8 +22,11 @@ export class SpeakerLabeler {
     state?: unknown,
     /** Seconds each final's labels took (the metric). */
     private readonly onCost?: (seconds: number) => void,
+    /** known_speakers: voiceprints whose names matching speakers take. */
+    known?: readonly KnownSpeaker[],
   ) {
     this.live = new LiveDiarizer(embedder, { maxSpeakers }, state as OnlineClusterState | undefined);
+    if (known?.length) this.naming = new LiveSpeakerNames(known, embedder.sameSpeakerThreshold);
   }
 
   /** Plain JSON for the session record. */
@@ -38,11 +43,16 @@ export class SpeakerLabeler {
     this.cost.ms += ms;
     this.onCost?.(ms / 1000);
     this.cost.finals++;
-    return words.map((w, i) => ({
-      ...w,
-      speaker: r.words[i].speaker,
-      speaker_confidence: r3(r.words[i].confidence),
-    }));
+    const names = this.naming?.names(this.live.state);
+    return words.map((w, i) => {
+      const name = names?.get(r.words[i].speaker);
+      return {
+        ...w,
+        speaker: r.words[i].speaker,
+        speaker_confidence: r3(r.words[i].confidence),
+        ...(name === undefined ? {} : { speaker_name: name }),
+      };
+    });
   }
 
   /** The log line at the end of a stream: what labelling cost. */
@@ -63,16 +73,17 @@ export function speakerLabeler(d: {
   embedder?: SpeakerEmbedder;
   /** The stored clustering (resume). */
   speakers?: unknown;
+  knownSpeakers?: readonly KnownSpeaker[];
   observe?: { labelled?(seconds: number): void };
   log: { warn(o: object, msg?: string): void };
 }): SpeakerLabeler | null {
-  const { params, embedder, speakers, observe } = d;
+  const { params, embedder, speakers, observe, knownSpeakers } = d;
   if (!params.diarize || !embedder) return null;
   const onCost = observe?.labelled?.bind(observe);
   try {
-    return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost);
+    return new SpeakerLabeler(embedder, params.maxSpeakers, speakers, onCost, knownSpeakers);
   } catch (err) {
     d.log.warn({ session: d.id, err: (err as Error).message }, 'speaker state not restored');
-    return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost);
+    return new SpeakerLabeler(embedder, params.maxSpeakers, undefined, onCost, knownSpeakers);
   }
 }
