@@ -9,6 +9,7 @@ import type { AdmissionController } from '../../server/scheduling/admission.js';
 import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
 import type { TranscriptStore } from '../../server/store/types.js';
 import type { FakeEngine } from './fake-engine.js';
+import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 
 export async function startTestServer(
   overrides: Partial<ServerConfig>,
@@ -97,6 +98,7 @@ export async function startAppWithEngine(parts: {
   vad: VadModel;
   engine: FakeEngine;
   store: TranscriptStore;
+  speakerEmbedder?: SpeakerEmbedder;
 }): Promise<{ app: EarshotApp; base: string }> {
   const admission = {
     decide: () => ({ ok: true }),
@@ -110,6 +112,7 @@ export async function startAppWithEngine(parts: {
     scheduler: new InferenceScheduler(parts.engine, { batchWindowMs: 0 }),
     vad: parts.vad,
     store: parts.store,
+    speakerEmbedder: parts.speakerEmbedder,
     model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
     transcribe: () => Promise.reject(new Error('no file transcription in this test')),
     admission,
