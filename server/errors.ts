@@ -168,3 +168,8 @@ export class ApiError extends Error {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** A server or store a command talks to refused it or could not be reached; exit code 1. */
+export class ServiceError extends Error {
+  override name = 'ServiceError';
+}

@@ -21,6 +21,7 @@ import { reportError } from './errors.js';
 import { UsageError } from '../errors.js';
 import { modelsCommand } from './models.js';
 import { keysCommand } from '../auth/keys-command.js';
+import { speakersEnrollCommand } from './speakers-enroll.js';
 import {
   checkedDtype,
   checkedNumber,
@@ -207,6 +208,9 @@ function program(): Command {
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
     .addCommand(keysCommand())
+    .addCommand(
+      new Command('speakers').description('speaker voiceprints').addCommand(speakersEnrollCommand()),
+    )
     .addHelpText(
       'after',
       `\nMODEL (--model): ${MODEL_HELP}.\n'earshot COMMAND --help' describes each command.`,
