@@ -79,7 +79,7 @@ describe('known_speakers=all on a live stream names two real voices', { skip: SK
     });
     assert.equal(kevin.status, 201, await kevin.clone().text());
 
-    const { results, named } = await stream('known_speakers=all');
+    const { results, named, session } = await stream('known_speakers=all');
     const names = new Set(results.map((f) => f.speaker_name));
     assert.ok(names.has('Joy') && names.has('Kevin'), `finals named ${[...names].join(', ')}`);
     for (const who of ['Joy', 'Kevin']) {
@@ -88,6 +88,12 @@ describe('known_speakers=all on a live stream names two real voices', { skip: SK
       console.log(`${who}: ${share.toFixed(2)} of ${n.all.toFixed(1)} word-seconds named`);
       assert.ok(share >= 0.8, `${who}: ${n.right.toFixed(1)} of ${n.all.toFixed(1)} word-seconds named`);
     }
+    // The stored transcript's exports carry the names too.
+    const srt = await (await fetch(`${http}/v1/sessions/${session}/transcript?format=srt`)).text();
+    assert.match(srt, /\[Joy\] w0/);
+    assert.match(srt, /\[Kevin\] w0/);
+    const text = await (await fetch(`${http}/v1/sessions/${session}/transcript?format=text`)).text();
+    assert.match(text, /^Joy: w0/m);
   });
 
   test('a voice that is not listed never takes a listed name', async () => {
@@ -128,6 +134,7 @@ describe('known_speakers=all on a live stream names two real voices', { skip: SK
     conn.send(JSON.stringify({ type: 'CloseStream' }));
     const { messages } = await done;
     const results = finals(messages as unknown as Msg[]) as (Msg & { speaker_name?: string })[];
+    const session = (messages.find((m) => m.type === 'Metadata') as { request_id: string }).request_id;
     // Word-seconds named right, per reader.
     const named = new Map<string, { right: number; all: number }>();
     const words: { who: string; name?: string }[] = [];
@@ -143,6 +150,6 @@ describe('known_speakers=all on a live stream names two real voices', { skip: SK
         named.set(turn.who, n);
       }
     }
-    return { results, named, words };
+    return { results, named, words, session };
   }
 });
