@@ -60,6 +60,7 @@ export function sessionHarness(
     buffered?: () => number;
     resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
     embedder?: SessionDeps['embedder'];
+    knownSpeakers?: SessionDeps['knownSpeakers'];
     observe?: SessionDeps['observe'];
   } = {},
 ) {
@@ -95,6 +96,7 @@ export function sessionHarness(
     seqStart: opts.resume?.seqStart,
     speakers: opts.resume?.speakers,
     embedder: opts.embedder,
+    knownSpeakers: opts.knownSpeakers,
     observe: opts.observe,
     resumed: opts.resume !== undefined,
   });
