@@ -9,6 +9,7 @@ import type { FileTranscriber } from './http/listen.js';
 import { FileJobSlots } from './scheduling/file-jobs.js';
 import type { LiveLabellers } from '../models/speaker/live-labels.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
+import { speakerModelId } from '../models/speaker/model-id.js';
 import type { ModelInfo } from './protocol.js';
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from './stream/session.js';
 import type { LiveStream } from './stream/channels.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   speakerEmbedder?: SpeakerEmbedder;
   /** Where live labels are computed (serve.ts: a worker thread); default: in-process with speakerEmbedder. */
   liveLabels?: LiveLabellers;
+  /** The embedder's model id, stored with voiceprints (default: models/speaker/model-id.ts speakerModelId). */
+  speakerModelId?: string;
   /** File transcriptions running at once (each holds its decoded audio); default 2. */
   maxFileJobs?: number;
   encodePrompt?: (text: string) => number[];
@@ -81,6 +84,7 @@ export class EarshotApp {
       store: d.store,
       endpointingMs: config.endpointingMs,
       englishOnly: d.englishOnly,
+      speakerModelId: d.speakerEmbedder && (d.speakerModelId ?? speakerModelId(d.speakerEmbedder)),
       live: (key) => this.sessions.get(key),
     });
     this.live = new LiveStreams({

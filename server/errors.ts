@@ -19,6 +19,10 @@ export const ERRORS = {
   PROTOCOL_ERROR: { close: 1002 },
   /** Live: a message in too many fragments (the ws transport closes it itself). */
   TOO_MANY_FRAGMENTS: { close: 1008 },
+  /** A field of a request body (a form or JSON field: the message names it). */
+  INVALID_FIELD: { status: 400 },
+  /** known_speakers names a voiceprint the subject does not have. */
+  UNKNOWN_SPEAKER: { status: 400 },
   REQUEST_TIMEOUT: { status: 408 },
   CLIENT_CLOSED_REQUEST: { status: 499 },
 
@@ -29,6 +33,8 @@ export const ERRORS = {
   UPGRADE_REQUIRED: { status: 426 },
   SESSION_LIVE: { status: 409 },
   LIVE: { status: 409 },
+  /** A voiceprint made by another speaker model than the server runs: its vector means nothing to this one. */
+  SPEAKER_MODEL_MISMATCH: { status: 409 },
 
   // Credentials (auth/). Those a re-check can find on a live stream stop it with 1008.
   MISSING_CREDENTIAL: { status: 401 },
@@ -56,6 +62,7 @@ export const ERRORS = {
   TOO_MANY_CONNECTIONS: { status: 429 },
   TOO_MANY_REQUESTS: { status: 429 },
   TOO_MANY_STREAMS: { status: 429 },
+  TOO_MANY_VOICEPRINTS: { status: 429 },
   AUDIO_QUOTA_EXCEEDED: { status: 429, close: 1008 },
   SESSION_TOO_LONG: { status: 403, close: 1008 },
 
@@ -160,4 +167,9 @@ export class ApiError extends Error {
 /** A command line that cannot run as given; exit code 2. Here so that no module needs the CLI. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** A server or store a command talks to refused it or could not be reached; exit code 1. */
+export class ServiceError extends Error {
+  override name = 'ServiceError';
 }

@@ -1,6 +1,7 @@
 import { MAX_CHANNELS, type Encoding } from '../audio/pcm.js';
 import { checkLanguage, UnsupportedLanguageError } from '../models/whisper/languages.js';
 import { checkTask, UnsupportedTaskError, type Task } from '../models/whisper/tasks.js';
+import { parseKnownSpeakers, type KnownSpeakersRequest } from './voiceprints/names.js';
 
 /** A /v1/listen parameter earshot implements, given a value it cannot honour: refused before the upgrade. */
 export class ParamError extends Error {
@@ -33,6 +34,8 @@ export interface ListenParams {
   diarize: boolean;
   /** Extension (with diarize): at most this many speakers. */
   maxSpeakers?: number;
+  /** Extension (with diarize): stored voiceprints to name speakers after (`all`, or names). */
+  knownSpeakers?: KnownSpeakersRequest;
   punctuate: boolean;
   smartFormat: boolean;
   /** keyterm/keywords/prompt joined: conditions Whisper's decoder. */
@@ -170,6 +173,13 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     throw new ParamError('prompt', 'prompt and keyterms together must stay under 2000 characters');
   const diarize = bool(q, 'diarize', false);
   const maxSpeakers = intIn(q, 'max_speakers', 1, 32);
+  const knownSpeakers = parseKnownSpeakers(
+    q.get('known_speakers'),
+    (m) => new ParamError('known_speakers', m),
+  );
+  if (knownSpeakers && !diarize) {
+    throw new ParamError('known_speakers', 'known_speakers needs diarize=true');
+  }
   return {
     encoding,
     sampleRate,
@@ -184,6 +194,7 @@ export function parseListenParams(q: URLSearchParams, defaults: ParamDefaults): 
     vadEvents: bool(q, 'vad_events', false),
     diarize,
     maxSpeakers,
+    knownSpeakers,
     punctuate: bool(q, 'punctuate', false),
     smartFormat: bool(q, 'smart_format', false),
     prompt: prompt || undefined,

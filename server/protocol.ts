@@ -18,6 +18,8 @@ export interface DgWord {
   speaker?: number;
   /** 0..1, with `speaker` (diarize=true). */
   speaker_confidence?: number;
+  /** Extension (known_speakers): the voiceprint name of `speaker` when the voice matched one. */
+  speaker_name?: string;
   language?: string;
   estimated?: boolean;
 }

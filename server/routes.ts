@@ -11,14 +11,17 @@ import {
   prerecordedHandler,
   type FileJobGate,
   type FileTranscriber,
+  type KnownVoiceprints,
   type UploadLimits,
 } from './http/listen.js';
 import { pageResponse } from './http/page.js';
 import { READ, type Route } from './http/router.js';
 import { sessionsHandler } from './http/sessions.js';
+import { speakersHandler } from './http/speakers.js';
 import { transcriptionsHandler } from './http/transcriptions.js';
 import { usageHandler } from './http/usage.js';
 import type { UsageLedger } from './limits/usage.js';
+import { knownVoiceprints } from './voiceprints/known.js';
 import type { Metrics } from './metrics.js';
 import type { ModelInfo } from './protocol.js';
 import type { Decision } from './scheduling/admission.js';
@@ -28,6 +31,7 @@ import type { LiveStream } from './stream/channels.js';
 import type { HttpRequest, HttpResponse } from './transport/types.js';
 import type { VadModel } from '../models/vad/silero.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
+import { speakerModelId } from '../models/speaker/model-id.js';
 
 export interface RouteDeps {
   guard: Guard;
@@ -39,6 +43,8 @@ export interface RouteDeps {
   englishOnly?: string;
   vad: VadModel;
   speakerEmbedder?: SpeakerEmbedder;
+  /** The embedder's model id, stored with voiceprints (default: models/speaker/model-id.ts speakerModelId). */
+  speakerModelId?: string;
   transcribe: FileTranscriber;
   uploads: UploadLimits;
   endpointingMs: number;
@@ -59,6 +65,22 @@ export function earshotRoutes(d: RouteDeps): Route[] {
   const uploads = { ...d.uploads, transcribe: d.transcribe, englishOnly: d.englishOnly };
   const sessions = (req: HttpRequest, principal: Principal) =>
     sessionsHandler(req, principal, d.store, d.live);
+  const modelId = d.speakerEmbedder && (d.speakerModelId ?? speakerModelId(d.speakerEmbedder));
+  /** known_speakers on the file routes: the requester's voiceprints. */
+  const known = (p: Principal): KnownVoiceprints | undefined =>
+    modelId === undefined
+      ? undefined
+      : (request) => knownVoiceprints(d.store.voiceprints, p.subject, request, modelId);
+  const speakers = (req: HttpRequest, principal: Principal) =>
+    speakersHandler(req, principal, {
+      store: d.store.voiceprints,
+      enroller: d.speakerEmbedder && { embedder: d.speakerEmbedder, modelId: modelId!, vad: d.vad },
+      bodyTimeoutMs: d.uploads.bodyTimeoutMs,
+      admitRequest: async (subject) => {
+        const over = await d.guard.limiter.admitRequest(subject);
+        return over && d.guard.deny(over).response;
+      },
+    });
   return [
     { path: '/healthz', methods: READ, handler: () => json(200, { status: 'ok' }) },
     { path: '/favicon.ico', methods: READ, handler: () => ({ status: 204 }) },
@@ -85,12 +107,16 @@ export function earshotRoutes(d: RouteDeps): Route[] {
     },
     { path: /^\/v1\/sessions\/[^/]+$/, methods: [...READ, 'DELETE'], handler: sessions },
     { path: /^\/v1\/sessions\/[^/]+\/transcript$/, methods: READ, handler: sessions },
+    { path: '/v1/speakers', methods: [...READ, 'POST'], handler: speakers },
+    { path: /^\/v1\/speakers\/[^/]+$/, methods: [...READ, 'DELETE'], handler: speakers },
     { path: '/v1/usage', methods: READ, handler: (req, p) => usageHandler(req, p, d.usage) },
     {
       path: '/v1/audio/transcriptions',
       methods: ['POST'],
       handler: (req, p) =>
-        files.run(p, req.signal, (gate) => transcriptionsHandler(req, { ...uploads, gate, diarize })),
+        files.run(p, req.signal, (gate) =>
+          transcriptionsHandler(req, { ...uploads, gate, diarize, known: known(p) }),
+        ),
     },
     {
       // OpenAI's translation into English: the same form and handler, with the translate task.
@@ -117,6 +143,7 @@ export function earshotRoutes(d: RouteDeps): Route[] {
             endpointingMs: d.endpointingMs,
             model: d.model,
             diarize,
+            known: known(p),
           }),
         );
       },

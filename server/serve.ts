@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad/silero.js';
 import { type EmbedderSource, LabelThread, makeEmbedder } from '../models/speaker/live-labels.js';
+import { modelFileId } from '../models/speaker/model-id.js';
 import { InferenceScheduler } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
@@ -122,6 +123,7 @@ async function startWithStore(
     transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
     speakerEmbedder,
     liveLabels,
+    ...(speakerSource.kind === 'onnx' ? { speakerModelId: modelFileId(speakerSource.path) } : {}),
     guard: auth.guard,
   });
   const sampler = setInterval(() => admission.sample(), 1000);

@@ -9,7 +9,7 @@ import { seconds, type TimeSpan } from '../../audio/span.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import { UtteranceSegmenter } from '../vad/segmenter.js';
 import type { VadModel } from '../vad/silero.js';
-import { agglomerative, centroids, nameClusters } from './cluster.js';
+import { type KnownSpeaker, agglomerative, centroids, nameClusters } from './cluster.js';
 import {
   EMBEDDING_SAMPLE_RATE as SR,
   type SpanEmbedder,
@@ -33,8 +33,8 @@ export interface DiarizeFileOptions extends SegmentOptions {
   threshold?: number;
   minSpeakers?: number;
   maxSpeakers?: number;
-  /** Reference clips (16 kHz) of speakers to name. */
-  known?: readonly { name: string; audio: Float32Array }[];
+  /** Speakers to name: a reference clip (16 kHz) each, or a stored embedding of this embedder (a voiceprint). */
+  known?: readonly ({ name: string; audio: Float32Array } | KnownSpeaker)[];
 }
 
 export interface FileDiarization {
@@ -110,12 +110,13 @@ export async function diarizeFile(
   }
   let names: (string | undefined)[] = [];
   if (opts.known && opts.known.length > 0) {
-    const refs = await embedder.embed(opts.known.map((k) => k.audio));
-    names = nameClusters(
-      cents,
-      opts.known.map((k, i) => ({ name: k.name, embedding: refs[i] })),
-      threshold,
-    );
+    const clips = opts.known.flatMap((k) => ('audio' in k ? [k.audio] : []));
+    const refs = clips.length ? await embedder.embed(clips) : [];
+    const known = opts.known.map((k) => ({
+      name: k.name,
+      embedding: 'audio' in k ? refs.shift()! : k.embedding,
+    }));
+    names = nameClusters(cents, known, threshold);
   }
   // Speakers numbered by first appearance in the final turns (re-segmentation may leave one without any).
   const order = byFirstAppearance(runs.map((r) => r.k));

@@ -8,6 +8,8 @@ export interface DgWord {
   end: number;
   confidence: number;
   speaker?: number;
+  /** The speaker's voiceprint name (knownSpeakers), when the voice matched one. */
+  speaker_name?: string;
   language?: string;
 }
 
@@ -53,7 +55,7 @@ export function toSpeechData(
 ): stt.SpeechData {
   const words = alt.words ?? [];
   const labelled = words.find((w) => w.speaker !== undefined);
-  const speakerId = labelled ? speakerLabel(labelled.speaker!) : null;
+  const speakerId = labelled ? speakerLabel(labelled) : null;
   const spoken = alt.languages?.[0] ?? words[0]?.language ?? fallbackLanguage ?? '';
   const language = translated ? 'en' : spoken;
   return {
@@ -70,12 +72,13 @@ export function toSpeechData(
         endTime: w.end + offset,
         confidence: w.confidence,
         startTimeOffset: offset,
-        speakerId: w.speaker === undefined ? null : speakerLabel(w.speaker),
+        speakerId: w.speaker === undefined ? null : speakerLabel(w),
       }),
     ),
   };
 }
 
-function speakerLabel(n: number): string {
-  return `S${n}`;
+/** The voiceprint's name when the server matched one (knownSpeakers), else `S<number>`. */
+function speakerLabel(w: DgWord): string {
+  return w.speaker_name ?? `S${w.speaker}`;
 }

@@ -24,6 +24,11 @@ export interface STTOptions {
   utteranceEndMs?: number;
   /** Ask the server to label speakers; words carry speakerId when it does. */
   diarize: boolean;
+  /**
+   * With diarize: voiceprints enrolled on the server (POST /v1/speakers) whose names label matching voices
+   * (speakerId is the name instead of S<n>); 'all' for every one of the credential's.
+   */
+  knownSpeakers?: string[] | 'all';
   /** Terms that bias recognition (joined into Whisper's prompt by earshot). */
   keyterms: string[];
   /** Free text that conditions Whisper's decoder. */
@@ -104,6 +109,8 @@ export function commonParams(o: STTOptions): URLSearchParams {
   if (o.task === 'translate') q.set('task', 'translate');
   q.set('punctuate', String(o.punctuate));
   if (o.diarize) q.set('diarize', 'true');
+  const known = o.knownSpeakers === 'all' ? 'all' : o.knownSpeakers?.join(',');
+  if (o.diarize && known) q.set('known_speakers', known);
   for (const k of o.keyterms) q.append('keyterm', k);
   if (o.prompt) q.set('prompt', o.prompt);
   return q;

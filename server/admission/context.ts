@@ -1,5 +1,6 @@
 // What an admitted /v1/listen upgrade carries to its open connection.
 
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
 import type { Principal } from '../auth/types.js';
 import type { Refusal, StreamStop } from '../errors.js';
 import type { StreamLease } from '../limits/limiter.js';
@@ -27,4 +28,6 @@ export interface StreamContext {
   /** Finals after the client's resume_from, re-sent first. */
   replay: StoredFinal[];
   session?: LiveStream;
+  /** known_speakers: the voiceprints whose names live speaker labels take. */
+  knownSpeakers?: KnownSpeaker[];
 }

@@ -148,6 +148,7 @@ export class LiveStreams {
       scheduler: d.scheduler,
       encodePrompt: d.encodePrompt,
       labels: this.labels,
+      knownSpeakers: ctx.knownSpeakers,
       interimBackoff: () => d.admission.interimBackoff(),
       observe: {
         result: (kind, lag) => d.metrics.result(kind, lag),

@@ -15,6 +15,9 @@ import type { TranscriptStore } from '../store/types.js';
 import type { LiveStream } from '../stream/channels.js';
 import type { HttpRequest, UpgradeDecision } from '../transport/types.js';
 import type { StreamContext } from './context.js';
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
+import { knownVoiceprints } from '../voiceprints/known.js';
+import type { KnownSpeakersRequest } from '../voiceprints/names.js';
 
 export interface UpgradeDeps {
   guard: Guard;
@@ -24,6 +27,8 @@ export interface UpgradeDeps {
   endpointingMs: number;
   /** The model's name when it is English-only (task=translate is refused before the upgrade). */
   englishOnly?: string;
+  /** The speaker embedder's model id (voiceprints are checked against it); absent: no speaker embedder. */
+  speakerModelId?: string;
   /** The live session under a store key (a reconnect waits for its previous connection). */
   live(key: string): LiveStream | undefined;
 }
@@ -79,6 +84,13 @@ export class StreamAdmission {
     } catch (err) {
       return refuse(err);
     }
+    // known_speakers: the subject's voiceprints, refused (unknown names, another speaker model) before admission.
+    let known: KnownSpeaker[] | undefined;
+    try {
+      known = params.knownSpeakers && (await this.knownSpeakers(who.principal, params.knownSpeakers));
+    } catch (err) {
+      return refuse(err);
+    }
     const admission = this.admit(params);
     if (!admission.ok) {
       this.d.metrics.refused.inc({ reason: admission.reason.split(/[:(]/)[0].trim() });
@@ -88,7 +100,7 @@ export class StreamAdmission {
     }
     // Admitted: a later refusal (or an upgrade that never opens) gives the place back at once.
     const withdraw = () => this.d.admission.withdraw(params);
-    const decision = await this.admitted(req, requestId, who, params).catch((err: unknown) => {
+    const decision = await this.admitted(req, requestId, who, params, known).catch((err: unknown) => {
       withdraw();
       throw err;
     });
@@ -103,6 +115,7 @@ export class StreamAdmission {
     requestId: string,
     who: { principal: Principal; protocol?: string; recheck?: () => Promise<Refusal | undefined> },
     params: ListenParams,
+    knownSpeakers: KnownSpeaker[] | undefined,
   ): Promise<UpgradeDecision<StreamContext>> {
     const refuse = (err: unknown) => ({
       accept: false as const,
@@ -166,8 +179,17 @@ export class StreamAdmission {
       resumed,
       replay,
       holder,
+      knownSpeakers,
     };
     return { accept: true as const, protocol: who.protocol, context };
+  }
+
+  private knownSpeakers(principal: Principal, request: KnownSpeakersRequest): Promise<KnownSpeaker[]> {
+    if (this.d.speakerModelId === undefined) {
+      const why = 'speaker diarization is not available on this server';
+      throw new ApiError('INVALID_QUERY_PARAMETER', why, { dgError: `known_speakers: ${why}` });
+    }
+    return knownVoiceprints(this.d.store.voiceprints, principal.subject, request, this.d.speakerModelId);
   }
 
   /**

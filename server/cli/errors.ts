@@ -8,7 +8,7 @@ import { SynthError } from '../../models/synth/index.js';
 import { TokenizerError } from '../../models/whisper/tokenizer.js';
 import { commanderMessage, ConfigError } from '../config.js';
 import { ListenError, TransportUnavailableError } from '../transport/types.js';
-import { UsageError } from '../errors.js';
+import { ServiceError, UsageError } from '../errors.js';
 
 /** Errors whose message already says what to change in the command line, its files or its configuration. */
 const USAGE: (abstract new (...args: never[]) => Error)[] = [
@@ -22,7 +22,12 @@ const USAGE: (abstract new (...args: never[]) => Error)[] = [
   TransportUnavailableError,
 ];
 /** Expected failures of the environment (a model that cannot be fetched or read): one line, exit 1. */
-const EXPECTED: (abstract new (...args: never[]) => Error)[] = [ModelLoadError, HubError, TokenizerError];
+const EXPECTED: (abstract new (...args: never[]) => Error)[] = [
+  ModelLoadError,
+  HubError,
+  TokenizerError,
+  ServiceError,
+];
 
 function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, ' ').trim();

@@ -24,6 +24,7 @@ import { UsageError } from '../errors.js';
 import { modelsCommand } from './models.js';
 import { speakersCommand } from './speakers.js';
 import { keysCommand } from '../auth/keys-command.js';
+import { speakersEnrollCommand } from './speakers-enroll.js';
 import {
   checkedDtype,
   checkedNumber,
@@ -220,7 +221,7 @@ function program(): Command {
     .addCommand(serveCommand())
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
-    .addCommand(speakersCommand())
+    .addCommand(speakersCommand().addCommand(speakersEnrollCommand()))
     .addCommand(keysCommand())
     .addHelpText(
       'after',

@@ -135,7 +135,13 @@ export function captionsFromFinals(
     end: number;
     transcript: string;
     channel?: number;
-    words: readonly { start: number; end: number; punctuated_word: string; speaker?: number }[];
+    words: readonly {
+      start: number;
+      end: number;
+      punctuated_word: string;
+      speaker?: number;
+      speaker_name?: string;
+    }[];
   }[],
 ): CaptionSegment[] {
   const out: CaptionSegment[] = [];
@@ -151,8 +157,17 @@ export function captionsFromFinals(
       if (last && last.speaker === w.speaker) {
         last.text += ` ${w.punctuated_word}`;
         last.end = w.end;
-      } else
-        out.push({ start: w.start, end: w.end, text: w.punctuated_word, speaker: w.speaker, ...channel });
+      } else {
+        const name = w.speaker_name === undefined ? {} : { speaker_name: w.speaker_name };
+        out.push({
+          start: w.start,
+          end: w.end,
+          text: w.punctuated_word,
+          speaker: w.speaker,
+          ...name,
+          ...channel,
+        });
+      }
     }
     // The cues span the whole final: its start to the first change, the last change to its end.
     out[first].start = Math.min(out[first].start, f.start);

@@ -18,6 +18,8 @@ import { errorResponse } from '../error-response.js';
 import type { FileDiarizer } from '../../models/speaker/diarize.js';
 import { labelTranscript } from './diarized.js';
 import { paragraphsOf, utterancesOf } from './utterances.js';
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
+import type { KnownSpeakersRequest } from '../voiceprints/names.js';
 
 export interface FileJobOptions extends TranscribeOptions {
   /** Progress: each window's segments, in time order, as soon as it and every window before it are decoded. */
@@ -58,7 +60,12 @@ export interface PrerecordedDeps extends UploadLimits {
   diarize?: FileDiarizer;
   /** The model's name when it is English-only (task=translate is refused naming it). */
   englishOnly?: string;
+  /** The requesting subject's voiceprints for known_speakers (an ApiError when one cannot be used). */
+  known?: KnownVoiceprints;
 }
+
+/** known_speakers resolved for the requesting subject (server/voiceprints/known.ts). */
+export type KnownVoiceprints = (request: KnownSpeakersRequest) => Promise<KnownSpeaker[]>;
 
 /**
  * A received upload to 16 kHz, in the order that costs least for what is refused: its length from the header
@@ -116,6 +123,7 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
         dgError: 'diarize: not available on this server',
       });
     }
+    const known = params.knownSpeakers && (await d.known!(params.knownSpeakers));
     const paragraphs = bool(req.query, 'paragraphs');
     const hash = createHash('sha256');
     const upload = await spoolUpload(
@@ -138,7 +146,9 @@ export async function prerecordedHandler(req: HttpRequest, d: PrerecordedDeps): 
     const punctuated = params.punctuate || params.smartFormat;
     const channels = await Promise.all(
       audio.map(async ({ samples16k }, channel) => {
-        const diarizing = params.diarize ? d.diarize!(samples16k, speakers, req.signal) : undefined;
+        const diarizing = params.diarize
+          ? d.diarize!(samples16k, { ...speakers, known }, req.signal)
+          : undefined;
         diarizing?.catch(() => {});
         const plain = await d.transcribe(
           samples16k,

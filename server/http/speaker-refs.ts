@@ -26,21 +26,44 @@ export interface KnownSpeaker {
   audio: Float32Array;
 }
 
-/** The bytes of a base64 data URL (`data:audio/wav;base64,...`). */
-function dataUrlBytes(url: string, index: number): Uint8Array {
+/** The bytes of a base64 data URL (`data:audio/wav;base64,...`); `label` names it in `fail`'s message. */
+export function dataUrlBytes(url: string, label: string, fail: (message: string) => Error): Uint8Array {
   const m = /^data:([^,;]*)((?:;[^,;]*)*?);base64,([A-Za-z0-9+/=\s]*)$/s.exec(url);
   if (!m) {
     const what = url.startsWith('data:') ? 'a base64 data URL' : 'a data URL (data:audio/wav;base64,...)';
-    throw new KnownSpeakerError(
-      `known_speaker_references[${index}] is not ${what}`,
-      'known_speaker_references[]',
-    );
+    throw fail(`${label} is not ${what}`);
   }
   const bytes = Buffer.from(m[3].replace(/\s/g, ''), 'base64');
-  if (bytes.length === 0) {
-    throw new KnownSpeakerError(`known_speaker_references[${index}] is empty`, 'known_speaker_references[]');
-  }
+  if (bytes.length === 0) throw fail(`${label} is empty`);
   return bytes;
+}
+
+/**
+ * A clip decoded to 16 kHz, refused (`fail`'s message names it by `label`) unless it lasts `min`-`max` seconds.
+ * Capped at `max`: a long clip (a small FLAC of hours of silence) is refused from its header or after `max`
+ * seconds of decoding, never decoded whole.
+ */
+export async function decodeClip(
+  bytes: Uint8Array,
+  label: string,
+  limits: { min: number; max: number; what: string },
+  fail: (message: string) => Error,
+): Promise<Float32Array> {
+  const rule = `${limits.what} must last ${limits.min}-${limits.max} s`;
+  let audio: Float32Array;
+  try {
+    audio = (await decodeAudio(bytes, { maxSeconds: limits.max })).samples16k;
+  } catch (err) {
+    if (!(err instanceof AudioDecodeError)) throw err;
+    if (err.code === 'too_long') {
+      throw fail(`${label} lasts ${err.seconds?.toFixed(1) ?? `more than ${limits.max}`} s: ${rule}`);
+    }
+    throw fail(`${label} is not audio earshot can decode: ${err.message}`);
+  }
+  const seconds = audio.length / SAMPLE_RATE;
+  if (seconds < limits.min || seconds > limits.max)
+    throw fail(`${label} lasts ${seconds.toFixed(1)} s: ${rule}`);
+  return audio;
 }
 
 /** Checks the names against the references and decodes every clip to 16 kHz. */
@@ -75,35 +98,12 @@ export async function knownSpeakers(
     seen.add(name);
   }
   const out: KnownSpeaker[] = [];
+  const fail = (message: string) => new KnownSpeakerError(message, 'known_speaker_references[]');
+  const limits = { min: MIN_CLIP_SECONDS, max: MAX_CLIP_SECONDS, what: 'a reference clip' };
   for (const [i, ref] of references.entries()) {
-    const bytes = typeof ref === 'string' ? dataUrlBytes(ref, i) : ref;
-    const limits = `a reference clip must last ${MIN_CLIP_SECONDS}-${MAX_CLIP_SECONDS} s`;
-    let audio: Float32Array;
-    try {
-      // Capped at the longest clip: a long reference (a small FLAC of hours of silence) is refused from its
-      // header or after MAX_CLIP_SECONDS of decoding, never decoded whole.
-      audio = (await decodeAudio(bytes, { maxSeconds: MAX_CLIP_SECONDS })).samples16k;
-    } catch (err) {
-      if (!(err instanceof AudioDecodeError)) throw err;
-      if (err.code === 'too_long') {
-        throw new KnownSpeakerError(
-          `known_speaker_references[${i}] lasts ${err.seconds?.toFixed(1) ?? `more than ${MAX_CLIP_SECONDS}`} s: ${limits}`,
-          'known_speaker_references[]',
-        );
-      }
-      throw new KnownSpeakerError(
-        `known_speaker_references[${i}] is not audio earshot can decode: ${err.message}`,
-        'known_speaker_references[]',
-      );
-    }
-    const seconds = audio.length / SAMPLE_RATE;
-    if (seconds < MIN_CLIP_SECONDS || seconds > MAX_CLIP_SECONDS) {
-      throw new KnownSpeakerError(
-        `known_speaker_references[${i}] lasts ${seconds.toFixed(1)} s: ${limits}`,
-        'known_speaker_references[]',
-      );
-    }
-    out.push({ name: names[i], audio });
+    const label = `known_speaker_references[${i}]`;
+    const bytes = typeof ref === 'string' ? dataUrlBytes(ref, label, fail) : ref;
+    out.push({ name: names[i], audio: await decodeClip(bytes, label, limits, fail) });
   }
   return out;
 }

@@ -14,12 +14,16 @@ import {
   type FileJobGate,
   type FileJobOptions,
   type FileTranscriber,
+  type KnownVoiceprints,
   type UploadLimits,
 } from './listen.js';
 import type { FileDiarizer } from '../../models/speaker/diarize.js';
 import { labelTranscript } from './diarized.js';
 import { KnownSpeakerError, knownSpeakers, MAX_KNOWN_SPEAKERS, type KnownSpeaker } from './speaker-refs.js';
 import { sseResponse } from './sse.js';
+import type { KnownSpeaker as NamedEmbedding } from '../../models/speaker/cluster.js';
+import { ApiError } from '../errors.js';
+import { parseKnownSpeakers } from '../voiceprints/names.js';
 import { toApiError } from '../error-response.js';
 import {
   BodyTimeoutError,
@@ -35,6 +39,8 @@ export interface TranscriptionsDeps extends UploadLimits {
   gate: FileJobGate;
   /** Speakers for diarized_json, diarize=true and known speakers; absent: those are refused (400). */
   diarize?: FileDiarizer;
+  /** The subject's voiceprints for the known_speakers field; absent: no speaker model, the field is refused. */
+  known?: KnownVoiceprints;
   /** Language codes the model takes (models/languages.ts validLanguages); default: every Whisper language. */
   languages?: readonly string[];
   /** translate: the /v1/audio/translations route (into English); default transcribe. */
@@ -239,8 +245,12 @@ async function checkedJob(
     return openaiError(400, 'diarize must be true or false', 'diarize', 'invalid_value');
   let speakers: SpeakerRequest;
   try {
-    speakers = await speakerRequest(form, references);
+    speakers = await speakerRequest(form, references, d.known);
   } catch (err) {
+    if (err instanceof ApiError) {
+      const code = err.status === 409 ? 'speaker_model_mismatch' : 'invalid_value';
+      return openaiError(err.status, err.message, 'known_speakers', code);
+    }
     if (!(err instanceof KnownSpeakerError)) throw err;
     return openaiError(400, err.message, err.param, 'invalid_value');
   }
@@ -295,12 +305,17 @@ function flag(form: Fields, name: string): boolean | null {
 }
 
 interface SpeakerRequest {
-  known: KnownSpeaker[];
+  /** Reference clips and stored voiceprints. */
+  known: (KnownSpeaker | NamedEmbedding)[];
   minSpeakers?: number;
   maxSpeakers?: number;
 }
 
-async function speakerRequest(form: Fields, uploads: readonly Uint8Array[]): Promise<SpeakerRequest> {
+async function speakerRequest(
+  form: Fields,
+  uploads: readonly Uint8Array[],
+  voiceprints?: KnownVoiceprints,
+): Promise<SpeakerRequest> {
   const count = (name: string): number | undefined => {
     const v = form.get(name);
     if (v === null || v === '') return undefined;
@@ -315,11 +330,17 @@ async function speakerRequest(form: Fields, uploads: readonly Uint8Array[]): Pro
   if (minSpeakers !== undefined && maxSpeakers !== undefined && minSpeakers > maxSpeakers) {
     throw new KnownSpeakerError('min_speakers must not exceed max_speakers', 'min_speakers');
   }
-  const known = await knownSpeakers(form.getAll('known_speaker_names[]'), [
+  const fail = (message: string) => new KnownSpeakerError(message, 'known_speakers');
+  const stored = parseKnownSpeakers(form.get('known_speakers'), fail);
+  if (stored && !voiceprints) throw fail('speaker diarization is not available on this server');
+  const clips = await knownSpeakers(form.getAll('known_speaker_names[]'), [
     ...form.getAll('known_speaker_references[]'),
     ...uploads,
   ]);
-  return { known, minSpeakers, maxSpeakers };
+  const named = stored ? await voiceprints!(stored) : [];
+  const twice = named.find((v) => clips.some((c) => c.name === v.name));
+  if (twice) throw fail(`"${twice.name}" is named by known_speakers and known_speaker_names[]: name it once`);
+  return { known: [...clips, ...named], minSpeakers, maxSpeakers };
 }
 
 interface Job {

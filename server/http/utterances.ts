@@ -6,6 +6,7 @@ import type { Word } from '../../models/whisper/alignment.js';
 import type { Transcript } from '../../models/whisper/transcribe.js';
 import { toDgWords, transcriptOf, type DgWord } from '../protocol.js';
 import type { DiarizedTranscript, SpeakerLabel } from './diarized.js';
+import { speakerLabel } from './formats.js';
 
 export type SpeakerWord = DgWord & { speaker_confidence?: number };
 
@@ -18,6 +19,8 @@ export interface Utterance {
   transcript: string;
   words: SpeakerWord[];
   speaker?: number;
+  /** Extension (known_speakers): the speaker's voiceprint name. */
+  speaker_name?: string;
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -28,6 +31,7 @@ function dgWords(words: readonly (Word & Partial<SpeakerLabel>)[]): SpeakerWord[
     if (w.speaker === undefined) return;
     out[i].speaker = w.speaker;
     out[i].speaker_confidence = w.speaker_confidence;
+    if (w.speaker_name !== undefined) out[i].speaker_name = w.speaker_name;
   });
   return out;
 }
@@ -45,6 +49,7 @@ export function utterancesOf(t: Transcript | DiarizedTranscript, punctuated: boo
       words,
     };
     if ('speaker' in u && u.speaker !== undefined) out.speaker = u.speaker;
+    if ('speaker_name' in u && u.speaker_name !== undefined) out.speaker_name = u.speaker_name;
     return out;
   });
 }
@@ -52,6 +57,7 @@ export function utterancesOf(t: Transcript | DiarizedTranscript, punctuated: boo
 interface Paragraph {
   sentences: { text: string; start: number; end: number }[];
   speaker?: number;
+  speaker_name?: string;
   num_words: number;
   start: number;
   end: number;
@@ -69,6 +75,7 @@ export function paragraphsOf(utterances: readonly Utterance[]): {
     if (!p || p.speaker !== u.speaker) {
       p = { sentences: [], num_words: 0, start: u.start, end: u.end };
       if (u.speaker !== undefined) p.speaker = u.speaker;
+      if (u.speaker_name !== undefined) p.speaker_name = u.speaker_name;
       paragraphs.push(p);
     }
     let sentence: SpeakerWord[] = [];
@@ -91,7 +98,7 @@ export function paragraphsOf(utterances: readonly Utterance[]): {
   }
   const transcript = paragraphs
     .map((p) => {
-      const who = p.speaker === undefined ? '' : `Speaker ${p.speaker}: `;
+      const who = p.speaker === undefined ? '' : `${speakerLabel(p) ?? ''}: `;
       return `\n${who}${p.sentences.map((s) => s.text).join(' ')}\n`;
     })
     .join('');

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FileVoiceprints } from './file-voiceprints.js';
 import {
   TranscriptFullError,
   type RecordPatch,
@@ -62,9 +63,12 @@ export class FileStore implements TranscriptStore {
   private readonly reported = new Set<string>();
   private readonly sweeper: NodeJS.Timeout | null;
   private readonly maxBytes: number;
+  /** Under DIR/voiceprints: the sweeper, which looks at DIR's .jsonl files only, never removes them. */
+  readonly voiceprints: FileVoiceprints;
 
   constructor(private readonly o: FileStoreOptions) {
     mkdirSync(o.dir, { recursive: true });
+    this.voiceprints = new FileVoiceprints(join(o.dir, 'voiceprints'));
     this.maxBytes = o.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES;
     this.sweeper =
       o.retentionHours > 0

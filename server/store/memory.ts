@@ -1,3 +1,4 @@
+import { MemoryVoiceprints } from './memory-voiceprints.js';
 import type { RecordPatch, SessionRecord, StoredFinal, TranscriptStore } from './types.js';
 
 /**
@@ -10,6 +11,7 @@ export class MemoryStore implements TranscriptStore {
   private sessions = new Map<string, { record: SessionRecord; finals: StoredFinal[] }>();
   /** Each subject's session ids, oldest first. */
   private bySubject = new Map<string, Set<string>>();
+  readonly voiceprints = new MemoryVoiceprints();
 
   constructor(
     private readonly maxSessions = 10_000,

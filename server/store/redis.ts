@@ -2,6 +2,7 @@
 // resumed on any replica replays what was acknowledged. A final is acknowledged by Redis before it is sent; while
 // Redis is unreachable, appends wait (bounded in time and in count) for it to return, then fail loudly.
 import { Redis } from 'ioredis';
+import { RedisVoiceprints } from './redis-voiceprints.js';
 import {
   StoreUnavailableError,
   TranscriptFullError,
@@ -58,6 +59,7 @@ export class RedisStore implements TranscriptStore {
   private readonly maxBytes: number;
   /** This connection's Redis client id, written into leases so a contender can tell a dead holder. */
   private clientId: Promise<string> | undefined;
+  readonly voiceprints: RedisVoiceprints;
 
   constructor(private readonly o: RedisStoreOptions) {
     this.ttlSeconds = Math.round(o.retentionHours * 3600);
@@ -73,6 +75,7 @@ export class RedisStore implements TranscriptStore {
     // Connection errors surface through commands and available(); without a listener ioredis logs each one.
     this.redis.on('error', () => undefined);
     this.redis.on('ready', () => (this.clientId = undefined));
+    this.voiceprints = new RedisVoiceprints(this.redis, o.prefix ?? 'earshot:');
   }
 
   /** Whether a new stream can be promised durable finals right now. */

@@ -59,6 +59,8 @@ export interface TranscriptStore {
    * can tell the holder died. Absent: one process, whose own session table is the guard.
    */
   lease?(session: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Named voiceprints, kept beside the transcripts in the same backend. */
+  readonly voiceprints: VoiceprintStore;
   release?(session: string, holder: string): Promise<void>;
   close?(): Promise<void>;
 }
@@ -74,4 +76,45 @@ export class StoreUnavailableError extends Error {
  */
 export class TranscriptFullError extends Error {
   override name = 'TranscriptFullError';
+}
+
+/**
+ * A subject's named voiceprint: the speaker embedding of its enrolment clips (the unit mean of their unit
+ * embeddings), never the audio. Only the speaker model that made it can compare voices with it.
+ */
+export interface Voiceprint {
+  /** The credential's subject that enrolled it ('' when auth is off). */
+  subject: string;
+  name: string;
+  /** The speaker model's id (models/speaker/model-id.ts): embeddings of two models are not comparable. */
+  model: string;
+  dim: number;
+  embedding: number[];
+  /** Seconds of enrolment audio behind it, and how many clips. */
+  seconds: number;
+  clips: number;
+  created: string;
+}
+
+/**
+ * Voiceprints by subject and name. Kept until deleted (no retention sweep: an enrolment is meant to last); a
+ * delete removes the stored vector itself.
+ */
+export interface VoiceprintStore {
+  /**
+   * Stores it, replacing the subject's voiceprint of that name; throws VoiceprintLimitError when the subject
+   * already holds `limit` others.
+   */
+  put(v: Voiceprint, limit: number): Promise<void>;
+  get(subject: string, name: string): Promise<Voiceprint | undefined>;
+  /** The subject's voiceprints by name, or every subject's when subject is undefined (admins). */
+  list(subject: string | undefined): Promise<Voiceprint[]>;
+  delete(subject: string, name: string): Promise<boolean>;
+}
+
+export class VoiceprintLimitError extends Error {
+  override name = 'VoiceprintLimitError';
+  constructor(readonly limit: number) {
+    super(`at most ${limit} voiceprints per subject: delete one first (DELETE /v1/speakers/{name})`);
+  }
 }

@@ -213,6 +213,7 @@ class ChannelRecord {
       get: (session) => s.get(session),
       update: (session, patch) => this.update(session, index, patch),
       delete: (session) => s.delete(session),
+      voiceprints: s.voiceprints,
     };
   }
 

@@ -1,4 +1,5 @@
 import type { LiveLabellers } from '../../models/speaker/live-labels.js';
+import type { KnownSpeaker } from '../../models/speaker/cluster.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import type { WindowResult } from '../../models/whisper/transcribe.js';
 import type { ListenParams } from '../params.js';
@@ -31,6 +32,8 @@ export interface SessionDeps {
   };
   /** Where speaker labels for diarize=true are computed (without, diarize gives no labels). */
   labels?: LiveLabellers;
+  /** known_speakers: voiceprints whose names the matching speakers take (words' speaker_name). */
+  knownSpeakers?: readonly KnownSpeaker[];
   send(message: object): 'ok' | 'backpressure' | 'dropped';
   bufferedAmount(): number;
   close(code: number, reason: string): void;

@@ -1,6 +1,7 @@
-import { OnlineClusterer, type OnlineClusterState } from '../../models/speaker/cluster.js';
+import { type KnownSpeaker, OnlineClusterer, type OnlineClusterState } from '../../models/speaker/cluster.js';
 import type { LiveLabellers, LiveLabels } from '../../models/speaker/live-labels.js';
 import type { DgWord } from '../protocol.js';
+import { LiveSpeakerNames } from './speaker-names.js';
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -10,6 +11,7 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
  */
 export class SpeakerLabeler {
   private readonly live: LiveLabels;
+  private readonly naming?: LiveSpeakerNames;
   /** Wall time spent labelling, ms, and finals labelled (for the log line at the end). */
   readonly cost = { ms: 0, finals: 0 };
 
@@ -19,8 +21,11 @@ export class SpeakerLabeler {
     state?: OnlineClusterState,
     /** Seconds each final's labels took (the metric). */
     private readonly onCost?: (seconds: number) => void,
+    /** known_speakers: voiceprints whose names matching speakers take. */
+    known?: readonly KnownSpeaker[],
   ) {
     this.live = labellers.open({ maxSpeakers }, state);
+    if (known?.length) this.naming = new LiveSpeakerNames(known);
   }
 
   /** Plain JSON for the session record (undefined until a fresh session's first labels). */
@@ -42,11 +47,17 @@ export class SpeakerLabeler {
     this.cost.ms += ms;
     this.onCost?.(ms / 1000);
     this.cost.finals++;
-    return words.map((w, i) => ({
-      ...w,
-      speaker: r.words[i].speaker,
-      speaker_confidence: r3(r.words[i].confidence),
-    }));
+    const state = this.live.state;
+    const names = state && this.naming?.names(state);
+    return words.map((w, i) => {
+      const name = names?.get(r.words[i].speaker);
+      return {
+        ...w,
+        speaker: r.words[i].speaker,
+        speaker_confidence: r3(r.words[i].confidence),
+        ...(name === undefined ? {} : { speaker_name: name }),
+      };
+    });
   }
 
   /** The log line at the end of a stream: what labelling cost. */
@@ -67,6 +78,7 @@ export function speakerLabeler(d: {
   labels?: LiveLabellers;
   /** The stored clustering (resume). */
   speakers?: unknown;
+  knownSpeakers?: readonly KnownSpeaker[];
   observe?: { labelled?(seconds: number): void };
   log: { warn(o: object, msg?: string): void };
 }): SpeakerLabeler | null {
@@ -83,5 +95,5 @@ export function speakerLabeler(d: {
       d.log.warn({ session: d.id, err: (err as Error).message }, 'speaker state not restored');
     }
   }
-  return new SpeakerLabeler(labels, params.maxSpeakers, state, onCost);
+  return new SpeakerLabeler(labels, params.maxSpeakers, state, onCost, d.knownSpeakers);
 }

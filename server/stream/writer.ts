@@ -17,7 +17,7 @@ import type { StreamState } from './state.js';
 import { clampWords } from './words.js';
 
 /** A Results with the speaker of most of its words when they are labelled (diarize=true); additive to Deepgram's. */
-type LabelledResults = ResultsMessage & { speaker?: number };
+type LabelledResults = ResultsMessage & { speaker?: number; speaker_name?: string };
 
 export interface WriterDeps {
   id: string;
@@ -90,6 +90,8 @@ export class StreamWriter {
     });
     const speaker = mostSpoken(f.words);
     if (speaker !== undefined) msg.speaker = speaker;
+    const name = f.words.find((w) => w.speaker === speaker && w.speaker_name !== undefined)?.speaker_name;
+    if (name !== undefined) msg.speaker_name = name;
     return msg;
   }
 

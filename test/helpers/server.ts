@@ -11,6 +11,7 @@ import { fileTranscriber } from '../../server/scheduling/file-jobs.js';
 import type { WhisperModel } from '../../models/whisper/runtime.js';
 import type { TranscriptStore } from '../../server/store/types.js';
 import type { FakeEngine } from './fake-engine.js';
+import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 
 export async function startTestServer(
   overrides: Partial<ServerConfig>,
@@ -99,6 +100,7 @@ export async function startAppWithEngine(parts: {
   vad: VadModel;
   engine: FakeEngine;
   store: TranscriptStore;
+  speakerEmbedder?: SpeakerEmbedder;
 }): Promise<{ app: EarshotApp; base: string }> {
   const admission = {
     decide: () => ({ ok: true }),
@@ -113,6 +115,7 @@ export async function startAppWithEngine(parts: {
     scheduler,
     vad: parts.vad,
     store: parts.store,
+    speakerEmbedder: parts.speakerEmbedder,
     model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
     // Files go through the engine too: batched decoding through the scheduler never touches the model itself.
     transcribe: fileTranscriber({ model: {} as WhisperModel, vad: parts.vad, scheduler, inFlight: 4 }),

@@ -59,6 +59,7 @@ interface HarnessOptions {
   buffered?: () => number;
   resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
   embedder?: SpeakerEmbedder;
+  knownSpeakers?: SessionDeps['knownSpeakers'];
   observe?: SessionDeps['observe'];
 }
 
@@ -117,6 +118,7 @@ function harness<S extends { start(): void }>(
     seqStart: opts.resume?.seqStart,
     speakers: opts.resume?.speakers,
     labels: opts.embedder && inProcessLabels(opts.embedder),
+    knownSpeakers: opts.knownSpeakers,
     observe: opts.observe,
     resumed: opts.resume !== undefined,
   });

@@ -174,6 +174,54 @@ describe('live diarization (diarize=true)', () => {
   });
 });
 
+describe('known speakers (known_speakers: voiceprints name the live speakers)', () => {
+  const C = (s: number, phase = 0) => voice(160, [500, 1800], s, phase);
+  /** A voiceprint's embedding: a clip of the voice recorded apart from the stream (another phase). */
+  const print = async (name: string, clip: Float32Array) => ({
+    name,
+    embedding: (await embedder.embed([withNoise(clip)]))[0],
+  });
+  const conversation = () => concat([A(2.5), pause(1), B(2.5), pause(1), A(2.5), pause(1), B(2.5), pause(1)]);
+  const namesOf = (m: Msg) => wordsOf(m).map((w) => (w as { speaker_name?: string }).speaker_name);
+
+  test('both voices listed: every word and final of each takes its name', async () => {
+    const knownSpeakers = [
+      await print('Ann', voice(100, [600, 1200], 3, 1.3)),
+      await print('Bo', voice(230, [850, 2300], 3, 2.1)),
+    ];
+    const h = await run(conversation(), { knownSpeakers });
+    const f = finals(h.messages).filter((m) => wordsOf(m).length > 0);
+    assert.deepEqual(
+      f.map((m) => (m as { speaker_name?: string }).speaker_name),
+      ['Ann', 'Bo', 'Ann', 'Bo'],
+    );
+    for (const m of f) assert.equal(new Set(namesOf(m)).size, 1);
+    // Stored with the names, so transcripts and replays carry them.
+    const stored = await h.store.finals(h.id);
+    assert.deepEqual(
+      stored.map((s) => s.words[0]?.speaker_name),
+      ['Ann', 'Bo', 'Ann', 'Bo'],
+    );
+  });
+
+  test('a voice that is not listed keeps its number; a listed voice that is absent names nobody', async () => {
+    const h = await run(conversation(), {
+      knownSpeakers: [await print('Ann', voice(100, [600, 1200], 3, 1.3)), await print('Cy', C(3))],
+    });
+    const f = finals(h.messages).filter((m) => wordsOf(m).length > 0);
+    assert.deepEqual(
+      f.map((m) => namesOf(m)[0]),
+      ['Ann', undefined, 'Ann', undefined],
+    );
+    assert.ok(f.flatMap(namesOf).every((n) => n !== 'Cy'));
+    assert.deepEqual(
+      f.map((m) => m.speaker),
+      [0, 1, 0, 1],
+      'numbers as without names',
+    );
+  });
+});
+
 describe('client gone mid-speech', () => {
   test('the final decoded from what was received is not speech_final (the speaker may not have stopped)', async () => {
     const h = sessionHarness(energyVad, '');
