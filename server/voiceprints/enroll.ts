@@ -63,7 +63,13 @@ export async function voiceprintOf(
     }
     audio.push(samples);
   }
-  const embeddings = await e.embedder.embed(audio);
+  // A clip at a time, yielding between them: the built-in embedding runs on this thread (~1 s per 30 s clip),
+  // and live streams share it.
+  const embeddings: Float32Array[] = [];
+  for (const a of audio) {
+    embeddings.push(...(await e.embedder.embed([a])));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   const mean = new Float64Array(e.embedder.dim);
   embeddings.forEach((v, i) => {
     // The zero vector: the embedder found no voice to describe (e.g. a tone the VAD took for speech).
