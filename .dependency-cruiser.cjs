@@ -43,7 +43,7 @@ module.exports = {
       name: 'product-code-is-used-by-the-product',
       comment:
         'A module of audio/, models/ or server/ that the server and CLI never reach is kept alive only by tests or ' +
-        'benches: delete it, or move it beside what uses it. A worker thread\'s entry (*-worker.ts) is started by ' +
+        "benches: delete it, or move it beside what uses it. A worker thread's entry (*-worker.ts) is started by " +
         'URL, so it counts as an entry of its own.',
       severity: 'error',
       from: { path: '^(server/main\\.ts|bin/|models/.*-worker\\.ts$)' },
