@@ -124,6 +124,16 @@ interface MelFilter {
   weights: Float64Array;
 }
 
+/** The top of the mel banks: highFreq, or Nyquist plus a negative highFreq (Kaldi's convention), checked. */
+function melTop(sampleRate: number, lowFreq: number, highFreq: number): number {
+  const nyquist = sampleRate / 2;
+  const high = highFreq > 0 ? highFreq : nyquist + highFreq;
+  if (!(lowFreq >= 0 && high > lowFreq && high <= nyquist)) {
+    throw new RangeError(`fbank needs 0 <= lowFreq < highFreq <= ${nyquist} Hz, got ${lowFreq}..${high}`);
+  }
+  return high;
+}
+
 /** Kaldi MelBanks: triangles in the mel domain over FFT bins 0..n/2-1 (the Nyquist bin is never used). */
 export function kaldiMelBanks(
   numBins: number,
@@ -132,11 +142,7 @@ export function kaldiMelBanks(
   lowFreq: number,
   highFreq: number,
 ): MelFilter[] {
-  const nyquist = sampleRate / 2;
-  const high = highFreq > 0 ? highFreq : nyquist + highFreq;
-  if (!(lowFreq >= 0 && high > lowFreq && high <= nyquist)) {
-    throw new RangeError(`fbank needs 0 <= lowFreq < highFreq <= ${nyquist} Hz, got ${lowFreq}..${high}`);
-  }
+  const high = melTop(sampleRate, lowFreq, highFreq);
   const fftBins = paddedLength / 2;
   const binWidth = sampleRate / paddedLength;
   const melLow = melScale(lowFreq);
@@ -181,11 +187,7 @@ export function librosaMelBanks(
   lowFreq: number,
   highFreq: number,
 ): MelFilter[] {
-  const nyquist = sampleRate / 2;
-  const high = highFreq > 0 ? highFreq : nyquist + highFreq;
-  if (!(lowFreq >= 0 && high > lowFreq && high <= nyquist)) {
-    throw new RangeError(`fbank needs 0 <= lowFreq < highFreq <= ${nyquist} Hz, got ${lowFreq}..${high}`);
-  }
+  const high = melTop(sampleRate, lowFreq, highFreq);
   const binWidth = sampleRate / paddedLength;
   const melLow = slaneyMel(lowFreq);
   const delta = (slaneyMel(high) - melLow) / (numBins + 1);

@@ -1,40 +1,29 @@
 // The file store's voiceprints: one small JSON file per voiceprint under DIR/voiceprints/<subject hash>/, written
 // to a temporary file, fsync'd and renamed into place, so a crash leaves the old voiceprint or the new, whole.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { byName } from './memory-voiceprints.js';
+import { hashedName, KeyedQueue } from './serial.js';
 import { VoiceprintLimitError, type Voiceprint, type VoiceprintStore } from './types.js';
-
-const hash = (s: string, n: number) => createHash('sha256').update(s, 'utf8').digest('hex').slice(0, n);
 
 export class FileVoiceprints implements VoiceprintStore {
   /** One subject's writes at a time in this process: the limit is checked and the file written together. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
 
   constructor(private readonly dir: string) {}
 
   /** Names and subjects are client text: the paths are hashes, never the text itself. */
   private subjectDir(subject: string): string {
-    return join(this.dir, hash(subject, 32));
+    return join(this.dir, hashedName(subject, 32));
   }
 
   private file(subject: string, name: string): string {
-    return join(this.subjectDir(subject), `${hash(name, 40)}.json`);
-  }
-
-  private serial<T>(subject: string, work: () => Promise<T>): Promise<T> {
-    const next = (this.tails.get(subject) ?? Promise.resolve()).then(work, work);
-    const tail = next.catch(() => undefined);
-    this.tails.set(subject, tail);
-    void tail.then(() => {
-      if (this.tails.get(subject) === tail) this.tails.delete(subject);
-    });
-    return next;
+    return join(this.subjectDir(subject), `${hashedName(name, 40)}.json`);
   }
 
   async put(v: Voiceprint, limit: number): Promise<void> {
-    await this.serial(v.subject, async () => {
+    await this.queue.run(v.subject, async () => {
       const dir = this.subjectDir(v.subject);
       await mkdir(dir, { recursive: true });
       const target = this.file(v.subject, v.name);
@@ -62,7 +51,7 @@ export class FileVoiceprints implements VoiceprintStore {
   }
 
   async list(subject: string | undefined): Promise<Voiceprint[]> {
-    const dirs = subject === undefined ? await names(this.dir) : [hash(subject, 32)];
+    const dirs = subject === undefined ? await names(this.dir) : [hashedName(subject, 32)];
     const out: Voiceprint[] = [];
     for (const d of dirs) {
       for (const f of await names(join(this.dir, d))) {
@@ -75,7 +64,7 @@ export class FileVoiceprints implements VoiceprintStore {
   }
 
   async delete(subject: string, name: string): Promise<boolean> {
-    return this.serial(subject, async () => {
+    return this.queue.run(subject, async () => {
       if (!(await this.get(subject, name))) return false;
       await rm(this.file(subject, name), { force: true });
       // The subject's folder goes with its last voiceprint (and stays if another is written meanwhile).

@@ -2,11 +2,11 @@
 // written and fsync'd before the session sends it, so a crash (kill -9, power loss) loses nothing a client saw.
 // A write that fails (disk full) is cut back to the line's start; a line torn by a crash, or corrupt anywhere, is
 // skipped on read (and logged) while the rest of the session loads.
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileVoiceprints } from './file-voiceprints.js';
+import { hashedName, KeyedQueue } from './serial.js';
 import {
   TranscriptFullError,
   type RecordPatch,
@@ -58,7 +58,7 @@ export class FileStore implements TranscriptStore {
   /** Sessions a connection of this process holds open: their files stay open and the sweeper leaves them alone. */
   private readonly live = new Set<string>();
   /** Writes to one file are serialised: appends from one session never interleave. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   /** Files whose corrupt lines were logged already (once per process, not per read). */
   private readonly reported = new Set<string>();
   private readonly sweeper: NodeJS.Timeout | null;
@@ -88,18 +88,7 @@ export class FileStore implements TranscriptStore {
 
   /** Ids are chosen by clients too: the file name is a hash, never the id itself. */
   private path(session: string): string {
-    return join(this.o.dir, `${createHash('sha256').update(session).digest('hex').slice(0, 40)}.jsonl`);
-  }
-
-  private serial<T>(session: string, work: () => Promise<T>): Promise<T> {
-    const next = (this.tails.get(session) ?? Promise.resolve()).then(work, work);
-    const tail = next.catch(() => undefined);
-    this.tails.set(session, tail);
-    // The last in line removes the entry: the map holds only sessions with writes in flight.
-    void tail.then(() => {
-      if (this.tails.get(session) === tail) this.tails.delete(session);
-    });
-    return next;
+    return join(this.o.dir, `${hashedName(session, 40)}.jsonl`);
   }
 
   private async handle(session: string, create: boolean): Promise<OpenFile> {
@@ -122,7 +111,7 @@ export class FileStore implements TranscriptStore {
   }
 
   private async write(session: string, line: Line, create = false): Promise<void> {
-    await this.serial(session, async () => {
+    await this.queue.run(session, async () => {
       const f = await this.handle(session, create);
       try {
         const text = `${JSON.stringify(line)}\n`;
@@ -203,7 +192,7 @@ export class FileStore implements TranscriptStore {
   }
 
   async delete(session: string): Promise<boolean> {
-    return this.serial(session, async () => {
+    return this.queue.run(session, async () => {
       this.live.delete(session);
       await this.closeNow(session);
       const had = await this.exists(session);
@@ -212,7 +201,7 @@ export class FileStore implements TranscriptStore {
     });
   }
 
-  /** Within serial(). */
+  /** Within the session's queue. */
   private async closeNow(session: string): Promise<void> {
     const f = this.handles.get(session);
     this.handles.delete(session);
@@ -236,7 +225,7 @@ export class FileStore implements TranscriptStore {
           await rm(p, { force: true });
           return true;
         };
-        if (await (id === undefined ? expired() : this.serial(id, expired))) removed++;
+        if (await (id === undefined ? expired() : this.queue.run(id, expired))) removed++;
       } catch (err) {
         this.warn(err, 'sweep skipped a file', { file: p });
       }
@@ -246,7 +235,7 @@ export class FileStore implements TranscriptStore {
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    await Promise.all([...this.handles.keys()].map((s) => this.serial(s, () => this.closeNow(s))));
+    await Promise.all([...this.handles.keys()].map((s) => this.queue.run(s, () => this.closeNow(s))));
   }
 }
 
