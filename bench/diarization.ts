@@ -1,15 +1,25 @@
 /**
  * Diarization accuracy: DER (0.25 s collar, optimal speaker mapping) and speaker-count error per corpus file, for
- * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, online
- * clustering over the finals in order, a final split where its speaker changes), per embedding.
+ * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, the
+ * session's recent speech clustered again with each final, a final split where its speaker changes), per
+ * embedding; and known speakers (file path): with the enrollment clips of all the recording's speakers but one
+ * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
+ * unlisted one by none.
  *
  *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b]
  *
  * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five).
  *
- * Real voices: the 12 dev conversations of ../shared/corpus/real and six held-out ones (bench/real-conversations.json:
- * woman + man, two men, two women, three, four under noise at 15 dB, five with 0.05-0.25 s gaps), made once into
- * .cache/real-conversations by ../shared/tools/make_real_conversations.py (python3 + numpy + ffmpeg). No reader of
+ * Real voices (LibriSpeech readers, ../shared/corpus/real): the 12 dev-* conversations (what constants were chosen
+ * on) and 15 held-out ones (bench/real-conversations.json), made once into .cache/real-conversations by
+ * ../shared/tools/make_real_conversations.py (python3 + numpy + ffmpeg): each reader's whole recording less its
+ * first ~3 s (the enrollment clip), in turns of 1.5-6 s with 0.2-0.9 s gaps:
+ * - heldout-two-mixed, -b, -c: a woman and a man (14, 10, 25 s);
+ * - heldout-two-male, -b, -c: two men (9, 28, 24 s); heldout-two-female, -b, -c: two women (12, 25, 21 s);
+ * - heldout-three, -b: three readers (26, 30 s);
+ * - heldout-four-noisy, -b: four readers under noise at 15 dB SNR (34, 44 s);
+ * - heldout-five-fast, -b: five readers with 0.05-0.25 s gaps (32, 49 s).
+ * The -b/-c ones are readers with the longest recordings among those in no other conversation. No reader of
  * either set is in the built-in embedding's fit (`npm run train:speaker` holds them out).
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
@@ -22,7 +32,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { loadAudioFile } from '../audio/load.js';
 import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segmenter.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
-import { diarizeFile } from '../models/speaker/diarize.js';
+import { diarizeFile, type FileDiarization } from '../models/speaker/diarize.js';
 import { LiveDiarizer } from '../models/speaker/live.js';
 import type { TimeSpan } from '../audio/span.js';
 import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
@@ -135,17 +145,79 @@ const clipTo = (turns: Turn[], span: TimeSpan): Turn[] =>
     .map((t) => ({ ...t, start: Math.max(t.start, span.start), end: Math.min(t.end, span.end) }))
     .filter((t) => t.end > t.start);
 
-async function offline(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> {
+/** The file path's turns (clipped to the speech each final reports), with the names of known speakers. */
+async function diarized(
+  e: SpeakerEmbedder,
+  vad: SileroVad,
+  audio: Float32Array,
+  known?: { name: string; audio: Float32Array }[],
+): Promise<(Turn & { name?: string })[]> {
   const utts = await utterances(vad, audio, { endpointingMs: 300, speechPadMs: 100 });
-  const d = await timed(() =>
+  const d: FileDiarization = await timed(() =>
     diarizeFile(
       e,
       audio,
       utts.map((u) => u.audio),
+      { known },
     ),
   );
-  const turns = d.turns.map((t) => ({ start: t.start, end: t.end, speaker: `s${t.speaker}` }));
+  const turns = d.turns.map((t) => ({ start: t.start, end: t.end, speaker: `s${t.speaker}`, name: t.name }));
   return utts.flatMap((u) => clipTo(turns, u.speech));
+}
+
+const offline = (e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> =>
+  diarized(e, vad, audio);
+
+/**
+ * Enrollment clips of the recording's speakers, in the order of its .json (real: `speakers`, synthetic: `voices`):
+ * real conversations keep them in enroll/NAME-READER-0.wav beside them, synthetic ones in speakers/enroll/.
+ */
+function enrollment(name: string): { speaker: string; path: string }[] {
+  const meta = JSON.parse(readFileSync(`${name}.json`, 'utf8')) as {
+    speakers?: string[];
+    voices?: Record<string, string>;
+  };
+  const base = name.split('/').at(-1)!;
+  const dir = name.slice(0, -base.length);
+  const speakers = meta.speakers ?? Object.keys(meta.voices ?? {}).sort();
+  const clips = speakers.map((speaker) => ({
+    speaker,
+    path: meta.speakers
+      ? `${dir}enroll/${base}-${speaker}-0.wav`
+      : `${CORPUS}speakers/enroll/${base}-${speaker}.wav`,
+  }));
+  return clips.every((c) => existsSync(c.path)) ? clips : [];
+}
+
+/**
+ * Known speakers: all the recording's speakers but the last are listed (at most 4); the share of reference
+ * segments whose main hypothesis turn carries the right name (a listed speaker's, or none for the unlisted one).
+ */
+async function named(
+  e: SpeakerEmbedder,
+  vad: SileroVad,
+  name: string,
+  audio: Float32Array,
+  ref: Turn[],
+): Promise<{ right: number; segments: number } | undefined> {
+  const clips = enrollment(name);
+  if (clips.length < 2) return undefined;
+  const listed = clips.slice(0, Math.min(4, clips.length - 1));
+  const known = await Promise.all(
+    listed.map(async (c) => ({ name: c.speaker, audio: (await loadAudioFile(c.path)).samples16k })),
+  );
+  const hyp = await diarized(e, vad, audio, known);
+  let right = 0;
+  for (const r of ref) {
+    let best: { name?: string; overlap: number } = { overlap: 0 };
+    for (const h of hyp) {
+      const overlap = Math.min(r.end, h.end) - Math.max(r.start, h.start);
+      if (overlap > best.overlap) best = { name: h.name, overlap };
+    }
+    const expected = listed.some((c) => c.speaker === r.speaker) ? r.speaker : undefined;
+    if (best.overlap > 0 && best.name === expected) right++;
+  }
+  return { right, segments: ref.length };
 }
 
 async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> {
@@ -188,6 +260,7 @@ async function embedders(): Promise<SpeakerEmbedder[]> {
 const vad = await loadSileroVad();
 const rows: Record<string, string | number>[] = [];
 const results: unknown[] = [];
+const naming: { embedding: string; file: string; right: number; segments: number }[] = [];
 for (const e of await embedders()) {
   for (const name of recordings()) {
     const audio = (await loadAudioFile(`${name}.wav`)).samples16k;
@@ -202,6 +275,9 @@ for (const e of await embedders()) {
       const hyp = await run(e, vad, audio);
       const cpu = process.cpuUsage(cpu0);
       const r = diarizationError(ref, hyp, { collar: 0.25 });
+      const [msPerSecond, stall] = [diarizerCpu / 1e3 / (audio.length / 16000), longestStall];
+      const names = path === 'file' ? await named(e, vad, name, audio, ref) : undefined;
+      if (names) naming.push({ embedding: e.name, file: name, ...names });
       const row = {
         embedding: e.name,
         file: name.split('/').at(-1)!,
@@ -212,10 +288,11 @@ for (const e of await embedders()) {
         'conf %': Number(((100 * r.confusion) / r.total).toFixed(2)),
         speakers: `${r.hypSpeakers}/${r.refSpeakers}`,
         'count err': Math.abs(r.hypSpeakers - r.refSpeakers),
+        'named %': names ? Number(((100 * names.right) / names.segments).toFixed(1)) : '-',
         'CPU s': Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
         // The diarizer alone (VAD excluded), per second of audio: what labels add to a stream or a file.
-        'diarizer ms/s': Number((diarizerCpu / 1e3 / (audio.length / 16000)).toFixed(1)),
-        'longest stall ms': Math.round(longestStall),
+        'diarizer ms/s': Number(msPerSecond.toFixed(1)),
+        'longest stall ms': Math.round(stall),
       };
       rows.push(row);
       results.push({ ...row, result: r });
@@ -226,4 +303,36 @@ for (const e of await embedders()) {
 await vad.release();
 console.log('Diarization: DER with a 0.25 s collar, optimal mapping; speakers = found/true\n');
 console.log(table(rows));
-console.log(`\n${writeReport('diarization', { rows: results })}`);
+
+/** Synthetic corpus, dev conversations (tuned on), held-out conversations (the result). */
+const groupOf = (file: string): string =>
+  file.startsWith('heldout-') ? 'real held-out' : file.startsWith('dev-') ? 'real dev' : 'synthetic';
+const summary: Record<string, string | number>[] = [];
+for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
+  for (const group of ['real held-out', 'real dev', 'synthetic']) {
+    for (const path of ['file', 'live']) {
+      const mine = rows.filter(
+        (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,
+      );
+      if (mine.length === 0) continue;
+      const der = mine.map((r) => Number(r['DER %']));
+      const names = naming.filter(
+        (n) => n.embedding === embedding && groupOf(n.file.split('/').at(-1)!) === group,
+      );
+      const right = names.reduce((a, n) => a + n.right, 0);
+      const segments = names.reduce((a, n) => a + n.segments, 0);
+      summary.push({
+        embedding,
+        recordings: group,
+        path,
+        'mean DER %': Number((der.reduce((a, b) => a + b, 0) / der.length).toFixed(2)),
+        'worst DER %': Math.max(...der),
+        'count exact': `${mine.filter((r) => r['count err'] === 0).length}/${mine.length}`,
+        'named %': path === 'file' && segments > 0 ? Number(((100 * right) / segments).toFixed(1)) : '-',
+      });
+    }
+  }
+}
+console.log('\nSummary (named: segments named right with all speakers but one enrolled)\n');
+console.log(table(summary));
+console.log(`\n${writeReport('diarization', { rows: results, summary })}`);

@@ -1,16 +1,17 @@
 /**
  * The built-in speaker embedding's learned parameters (builtin-voice.json, made by `npm run train:speaker` from
  * LibriSpeech readers): how to standardise the voice statistics, the projection that keeps what differs between
- * voices and drops what varies inside one (LDA, within-speaker whitened), and the calibration of cosine scores
- * into a same-speaker probability. Checked on load: a damaged file is an error that says what is wrong, never a
+ * voices and drops what varies inside one (LDA, within-speaker whitened), the calibration of the embedding's cosine
+ * scores into a same-speaker probability, and how far apart its pieces lie within one voice and between two (the
+ * clustering's model of a speaker). Checked on load: a damaged file is an error that says what is wrong, never a
  * silently wrong embedding.
  */
 import { readFileSync } from 'node:fs';
 import { STATS_DIM } from './voice-stats.js';
-import { SpeakerEmbeddingError } from './embedding.js';
+import { SpeakerEmbeddingError, type SpeakerSpread } from './embedding.js';
 import shipped from './builtin-voice.json' with { type: 'json' };
 
-export const BUILTIN_PARAMS_FORMAT = 'earshot-builtin-speaker/1';
+export const BUILTIN_PARAMS_FORMAT = 'earshot-builtin-speaker/2';
 
 export interface BuiltinParams {
   format: typeof BUILTIN_PARAMS_FORMAT;
@@ -24,10 +25,15 @@ export interface BuiltinParams {
   /** statsDim × dim, row-major: embedding = standardised statistics × projection. */
   projection: number[];
   /**
-   * Same-speaker log-odds of a cosine score: slope × cosine + offset (logistic regression on held-out readers'
-   * pairs of 1.5-3 s pieces, equal priors).
+   * Same-speaker log-odds of the embedding's cosine score: slope × cosine + offset (logistic regression on
+   * cross-validated readers' pairs of 1.5-3 s pieces, equal priors).
    */
   calibration: { slope: number; offset: number };
+  /**
+   * 1 - cosine between two 2.5 s pieces of one reader (within), and how much more between two readers (between),
+   * averaged over cross-validated pairs: the clustering's model of a speaker (cluster.ts).
+   */
+  spread: SpeakerSpread;
   /** Where the numbers came from: readers, command, figures. Not used at run time. */
   provenance?: unknown;
 }
@@ -77,6 +83,15 @@ export function parseBuiltinParams(json: unknown, where = 'built-in speaker para
   ) {
     throw new SpeakerEmbeddingError(`${where}: "calibration" must be { slope > 0, offset }`);
   }
+  const spread = o.spread as Record<string, unknown> | undefined;
+  if (
+    typeof spread !== 'object' ||
+    spread === null ||
+    !(typeof spread.within === 'number' && spread.within > 0) ||
+    !(typeof spread.between === 'number' && spread.between > 0)
+  ) {
+    throw new SpeakerEmbeddingError(`${where}: "spread" must be { within > 0, between > 0 }`);
+  }
   return {
     format: BUILTIN_PARAMS_FORMAT,
     statsDim: STATS_DIM,
@@ -85,6 +100,7 @@ export function parseBuiltinParams(json: unknown, where = 'built-in speaker para
     scale,
     projection: numbers(o, 'projection', STATS_DIM * dim, where),
     calibration: { slope: cal.slope, offset: cal.offset },
+    spread: { within: spread.within, between: spread.between },
     provenance: o.provenance,
   };
 }

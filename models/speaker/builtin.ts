@@ -1,62 +1,57 @@
 /**
- * The built-in speaker embedding: no model file, no download. Two halves, weighted per clip (a file, a live
- * final) by how much its voices are like real readers (readerLikeness):
+ * The built-in speaker embedding: no model file, no download. Two parts:
  * - learnt: the voice statistics (voice-stats.ts: cepstral means and spreads, delta spreads, pitch quartiles)
  *   standardised and projected by parameters learnt from real readers (builtin-params.ts), keeping the directions
- *   in which voices differ from each other more than one voice differs from itself; same speaker at a calibrated
- *   probability (SAME_SPEAKER_PROBABILITY);
- * - fixed: the kernel earshot shipped first (voice-kernel.ts), which the learnt projection cannot replace on voices
- *   unlike any reader (synthetic ones, tones): it places them all alike.
- * Real recordings are judged by the learnt half, synthetic ones by the fixed half exactly as before it existed.
+ *   in which voices differ from each other more than one voice differs from itself, as a unit vector (LDA with
+ *   cosine scoring);
+ * - fixed: the kernel earshot shipped first (voice-kernel.ts), which tells apart voices unlike any reader
+ *   (synthetic ones, tones), where the learnt projection places them all alike.
+ * How much of the cosine the learnt part carries follows from how much the recording's voices are like the
+ * readers' (readerLikeness): LEARNT_SHARE for real speech, nothing for synthetic voices. It is decided per
+ * recording or live session (VoiceContext: all its speech pooled), not per piece: a short piece's odd statistics
+ * would otherwise move it to the other part, where it resembles nothing. The calibration (same-speaker
+ * probability) and spread (within one voice, between two) of real speech are measured on the readers by
+ * `npm run train:speaker`; those of voices unlike every reader on the synthetic conversations.
  */
 import type { TimeSpan } from '../../audio/span.js';
 import { type BuiltinParams, loadBuiltinParams } from './builtin-params.js';
-import { type SpanEmbedder, type SpeakerEmbedder, SpeakerEmbeddingError, l2normalize } from './embedding.js';
+import {
+  type EmbeddingContext,
+  type SpanEmbedder,
+  type SpeakerEmbedder,
+  SpeakerEmbeddingError,
+  type SpeakerSpread,
+  l2normalize,
+} from './embedding.js';
 import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
-import { gaussians, KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
+import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
- * Pieces are taken as one speaker when their average calibrated probability of sharing a voice reaches this. Above
- * 1/2 because clustering compares many pairs and wrongly merging two voices loses a whole speaker, while a split is
- * mostly repaired by folding small clusters (chosen on the 12 dev conversations of ../shared/corpus/real: 0.5 found
- * too few speakers in 4 files and 1 stream, 0.75 in 3 files and none).
+ * The learnt part's share of the cosine for real speech. Real voices are told apart by it; the rest keeps a
+ * little of the kernel, which helps where a reader's statistics wander (noise, a short piece).
  */
+export const LEARNT_SHARE = 0.9;
+
+/** Two pieces of real speech are taken for one voice (naming, live matching) at this calibrated probability. */
 const SAME_SPEAKER_PROBABILITY = 0.75;
 
-/** The fixed voice kernel's same-speaker cosine (voice-kernel.ts), as it served synthetic voices. */
-const FIXED_THRESHOLD = 0.75;
+/**
+ * Voices unlike every reader (the fixed kernel alone): its same-speaker cosine, and the spread of its 2.5 s pieces
+ * on the synthetic corpus' two- and three-speaker conversations: within as measured there, widened by 1.4 for
+ * pieces that straddle a change of speaker; between 0.4 where 0.72 was measured, which merged the two closest
+ * voices of the three-speaker one (voices unlike any reader differ less than readers do, and tones even less).
+ */
+const UNLIKE = { sameSpeakerThreshold: 0.75, spread: { within: 0.22, between: 0.4 } };
 
 /**
- * Distances from the readers' average in standardised statistics (75 of them: sqrt(75) ≈ 8.7 expected of a
- * reader). Whole dev conversations lie at 4.4-7.5 and their 5 s pieces (live finals) at 4.1-9.9; the synthetic
- * corpus' recordings at 11.3-27.6 and their 5 s pieces at 11.0 and beyond.
+ * Distance of a recording's pooled statistics from the readers' average, in standardised units (75 statistics:
+ * sqrt(75) ≈ 8.7 expected of one reader's piece): the dev and held-out conversations pool at 2.8-7.5, the
+ * synthetic corpus at 14.8-19.2 (its noisy four-speaker conversation at 9.8: noise makes it reader-like).
  */
-const READER_DISTANCE = { like: 9.5, unlike: 11 };
+const READER_DISTANCE = { like: 10.5, unlike: 11.5 };
 
 /** Fewest speech frames (10 ms) worth a voice estimate; fewer gives the zero vector (no speaker). */
 const MIN_SPEECH_FRAMES = 8;
-
-/** Random features of the kernel (the embedding's size). */
-const FEATURES = 512;
-
-/**
- * Random Fourier features of the projected statistics y, z(y) = sqrt(2/D)·cos(Wy + b), W ~ N(0, 1/bandwidth²),
- * so cos(z(y1), z(y2)) ≈ exp(-|y1 - y2|² / (2·bandwidth²)): a Gaussian kernel of the distance between voices in
- * the projected space. A distance, not the angle of y: a voice unlike every reader (a synthetic one) sits far
- * from the readers' centre, and seen from there every such voice points the same way (cosine ~0.7 between tones
- * an octave apart), while their distance still tells them apart. The projection whitens the variation inside one
- * voice, so two pieces of one reader lie about sqrt(2·dim) apart: that is the bandwidth.
- */
-function kernelOf(dim: number): { w: Float64Array; b: Float64Array; bandwidth: number } {
-  const bandwidth = Math.sqrt(2 * dim);
-  return {
-    w: gaussians(dim * FEATURES, 20240601).map((g) => g / bandwidth),
-    // Phases spread evenly over [0, 2π) (golden-ratio sequence).
-    b: Float64Array.from({ length: FEATURES }, (_, j) => 2 * Math.PI * ((j * 0.6180339887498949) % 1)),
-    bandwidth,
-  };
-}
-const kernels = new Map<number, ReturnType<typeof kernelOf>>();
 
 /** Statistics standardised as the readers' were. */
 function standardise(p: BuiltinParams, x: Float64Array): Float64Array {
@@ -68,11 +63,7 @@ function standardise(p: BuiltinParams, x: Float64Array): Float64Array {
   return z;
 }
 
-/**
- * How much a clip is like the readers, 1 (like them) to 0 (unlike every one): its distance from their average in
- * standardised statistics (READER_DISTANCE). Beyond `unlike` the learnt projection has no say and the fixed
- * kernel alone decides, as before the projection existed.
- */
+/** How much standardised statistics are like the readers': 1 (like them) to 0 (unlike every one). */
 function readerLikeness(z: Float64Array): number {
   const norm = Math.hypot(...z);
   return Math.min(
@@ -81,23 +72,94 @@ function readerLikeness(z: Float64Array): number {
   );
 }
 
-/** The embedding of one statistics vector (unit length). */
-export function embedStats(p: BuiltinParams, x: Float64Array): Float32Array {
+/**
+ * A recording's or live session's speech pooled: the speech-weighted mean of its clips' standardised statistics,
+ * and from it how much the voices are like the readers', which sets how pieces embed and are judged.
+ */
+class VoiceContext implements EmbeddingContext {
+  private readonly sum = new Float64Array(STATS_DIM);
+  private frames = 0;
+
+  /** `saved`: a toJSON() of this class; anything else starts afresh (it only refines how pieces embed). */
+  constructor(
+    private readonly params: BuiltinParams,
+    saved?: unknown,
+  ) {
+    const s = saved as { sum?: unknown; frames?: unknown } | undefined;
+    if (
+      Array.isArray(s?.sum) &&
+      s.sum.length === STATS_DIM &&
+      s.sum.every((v) => Number.isFinite(v)) &&
+      typeof s.frames === 'number' &&
+      s.frames > 0
+    ) {
+      this.sum.set(s.sum as number[]);
+      this.frames = s.frames;
+    }
+  }
+
+  toJSON(): { sum: number[]; frames: number } {
+    return { sum: [...this.sum], frames: this.frames };
+  }
+
+  add(frames: VoiceFrames): void {
+    const n = frames.speechFrames();
+    if (n < MIN_SPEECH_FRAMES) return;
+    const z = standardise(this.params, frames.stats());
+    for (let i = 0; i < STATS_DIM; i++) this.sum[i] += n * z[i];
+    this.frames += n;
+  }
+
+  /** Undefined until some speech was added. */
+  get likeness(): number | undefined {
+    return this.frames > 0 ? readerLikeness(this.sum.map((v) => v / this.frames)) : undefined;
+  }
+
+  get spread(): SpeakerSpread {
+    const w = this.likeness ?? 1;
+    const own = this.params.spread;
+    return {
+      within: w * own.within + (1 - w) * UNLIKE.spread.within,
+      between: w * own.between + (1 - w) * UNLIKE.spread.between,
+    };
+  }
+
+  get sameSpeakerThreshold(): number {
+    const w = this.likeness ?? 1;
+    return w * thresholdFor(this.params, SAME_SPEAKER_PROBABILITY) + (1 - w) * UNLIKE.sameSpeakerThreshold;
+  }
+}
+
+/** The learnt part of one statistics vector: its projection, unit length. */
+export function learntVector(p: BuiltinParams, x: Float64Array): Float32Array {
   const z = standardise(p, x);
-  const y = new Float64Array(p.dim);
+  const y = new Float32Array(p.dim);
   for (let i = 0; i < STATS_DIM; i++) {
     if (z[i] === 0) continue;
     const row = i * p.dim;
     for (let j = 0; j < p.dim; j++) y[j] += z[i] * p.projection[row + j];
   }
-  let k = kernels.get(p.dim);
-  if (!k) kernels.set(p.dim, (k = kernelOf(p.dim)));
-  const out = new Float32Array(FEATURES);
-  for (let f = 0; f < FEATURES; f++) {
-    let v = k.b[f];
-    for (let j = 0; j < p.dim; j++) v += k.w[f * p.dim + j] * y[j];
-    out[f] = Math.cos(v);
+  return l2normalize(y);
+}
+
+/**
+ * The embedding of a piece from its statistics (VoiceFrames.stats) and the fixed kernel's (fixedStats): the two
+ * parts, weighted by their shares of the cosine for a recording `likeness` like the readers'.
+ */
+export function embedStats(
+  p: BuiltinParams,
+  stats: Float64Array,
+  fixed: Float64Array,
+  likeness = 1,
+): Float32Array {
+  const out = new Float32Array(p.dim + KERNEL_DIM);
+  const share = LEARNT_SHARE * likeness;
+  if (share > 0) {
+    const learnt = learntVector(p, stats);
+    const a = Math.sqrt(share);
+    for (let i = 0; i < p.dim; i++) out[i] = a * learnt[i];
   }
+  kernelFeatures(fixed, out, p.dim, Math.sqrt(1 - share));
   return l2normalize(out);
 }
 
@@ -110,69 +172,63 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
   readonly dim: number;
   readonly sameSpeakerThreshold: number;
+  readonly spread: SpeakerSpread;
   readonly minSeconds = 0.3;
   private readonly analyzer = new VoiceAnalyzer();
-
-  /** Weight of the constant coordinate beside the learnt features (see the constructor). */
-  private readonly lift: number;
 
   constructor(
     private readonly params: BuiltinParams = loadBuiltinParams(),
     threshold?: number,
   ) {
-    this.dim = FEATURES + 1 + KERNEL_DIM;
-    this.sameSpeakerThreshold = threshold ?? FIXED_THRESHOLD;
-    // The learnt features decide at their calibrated cosine t, the fixed kernel at FIXED_THRESHOLD (T): a constant
-    // coordinate of weight b beside the learnt unit vector maps its cosine c to (c + b) / (1 + b), which puts t
-    // at T, so one threshold serves both halves.
-    const t = thresholdFor(params, SAME_SPEAKER_PROBABILITY);
-    this.lift = Math.max(0, (FIXED_THRESHOLD - t) / (1 - FIXED_THRESHOLD));
+    this.dim = params.dim + KERNEL_DIM;
+    this.sameSpeakerThreshold = threshold ?? thresholdFor(params, SAME_SPEAKER_PROBABILITY);
+    this.spread = params.spread;
   }
 
-  embed(clips: readonly Float32Array[]): Promise<Float32Array[]> {
+  context(saved?: unknown): EmbeddingContext {
+    return new VoiceContext(this.params, saved);
+  }
+
+  /** With a context, clips embed as its recording's pieces do; without, each by its own likeness. */
+  embed(clips: readonly Float32Array[], context?: EmbeddingContext): Promise<Float32Array[]> {
     return Promise.resolve(
       clips.map((clip, i) => {
         if (!(clip instanceof Float32Array)) {
           throw new SpeakerEmbeddingError(`clip ${i} is not a Float32Array of 16 kHz samples`);
         }
         const frames = this.analyzer.frames(clip);
-        return this.fromFrames(frames, this.likeness(frames), 0, Infinity);
+        return this.fromFrames(frames, this.likenessOf(frames, context), 0, Infinity);
       }),
     );
   }
 
-  analyze(audio: Float32Array): SpanEmbedder {
+  /**
+   * The recording's speech joins the context; spans embed by the context's likeness when they are asked for (a
+   * file's regions are all analysed before any is embedded, so every piece of a file embeds alike).
+   */
+  analyze(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder {
     const frames = this.analyzer.frames(audio);
-    const w = this.likeness(frames);
+    if (context instanceof VoiceContext) context.add(frames);
     return {
-      embedSpans: (spans: readonly TimeSpan[]) =>
-        Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end))),
+      embedSpans: (spans: readonly TimeSpan[]) => {
+        const w = this.likenessOf(frames, context);
+        return Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end)));
+      },
     };
   }
 
-  /**
-   * The learnt half's weight for a whole clip (a file, a live final), the same for every piece of it: decided per
-   * piece, a short piece's odd statistics would move it to the other half, where it resembles nothing.
-   */
-  private likeness(frames: VoiceFrames): number {
+  private likenessOf(frames: VoiceFrames, context?: EmbeddingContext): number {
+    const pooled = context instanceof VoiceContext ? context.likeness : undefined;
+    if (pooled !== undefined) return pooled;
+    // No speech by the readers' measure (a steady buzz, a tone): the fixed kernel alone.
     if (frames.speechFrames() < MIN_SPEECH_FRAMES) return 0;
     return readerLikeness(standardise(this.params, frames.stats()));
   }
 
   /** Too little speech (digital silence, a click): the zero vector, similar to no speaker (see diarize.ts). */
-  private fromFrames(frames: VoiceFrames, w: number, start: number, end: number): Float32Array {
+  private fromFrames(frames: VoiceFrames, likeness: number, start: number, end: number): Float32Array {
     if (frames.voiceFrames(start, end) < MIN_SPEECH_FRAMES) return new Float32Array(this.dim);
-    // Two unit halves scaled by the square roots of the clip's likeness to the readers (w) and its complement:
-    // between two real pieces the learnt half decides, between two synthetic ones the fixed kernel, exactly.
-    const out = new Float32Array(this.dim);
-    if (w > 0) {
-      const learnt = embedStats(this.params, frames.stats(start, end));
-      const a = Math.sqrt(w / (1 + this.lift));
-      for (let i = 0; i < FEATURES; i++) out[i] = a * learnt[i];
-      out[FEATURES] = a * Math.sqrt(this.lift);
-    }
-    if (w < 1) kernelFeatures(frames.fixedStats(start, end), out, FEATURES + 1, Math.sqrt(1 - w));
-    return l2normalize(out);
+    return embedStats(this.params, frames.stats(start, end), frames.fixedStats(start, end), likeness);
   }
 
   release(): Promise<void> {

@@ -4,10 +4,11 @@
  *   speaker it resembles most when the similarity reaches the threshold, else becomes a new speaker, up to
  *   maxSpeakers (then it joins the nearest). Numbers are never reused or reordered, and the state is plain JSON
  *   so a resumed session keeps its labels.
- * - agglomerative(): offline, over a whole file: weighted average linkage, stopping at the threshold unless min/max
- *   speakers force otherwise.
+ * - agglomerative(): over a whole file (or a live session's recent speech): Bayesian merging, the number of
+ *   speakers following from how the pieces spread (the embedder's SpeakerSpread), unless min/max speakers force
+ *   otherwise.
  */
-import { cosine } from './embedding.js';
+import { type SpeakerSpread, cosine } from './embedding.js';
 
 export interface SpeakerCentroid {
   id: number;
@@ -22,6 +23,8 @@ export interface OnlineClusterState {
   threshold: number;
   maxSpeakers: number;
   speakers: SpeakerCentroid[];
+  /** What the embedder learnt of the session's voices (EmbeddingContext.toJSON), when it keeps anything. */
+  context?: unknown;
 }
 
 export interface OnlineClusterOptions {
@@ -71,12 +74,13 @@ export class OnlineClusterer {
    * The best match without changing anything (speaker -1 when there is none yet). Similarity is average linkage,
    * as offline: the clip's mean cosine to the speaker's clips (weighted), which is its dot product with the
    * speaker's weighted sum over the weight. It is lower than the cosine to the centroid by how much the
-   * speaker's own clips vary, so one threshold serves both paths.
+   * speaker's own clips vary, so one threshold serves both paths. Speakers in `except` are not considered.
    */
-  nearest(embedding: Float32Array): { speaker: number; similarity: number } {
+  nearest(embedding: Float32Array, except?: ReadonlySet<number>): { speaker: number; similarity: number } {
     let speaker = -1;
     let similarity = -Infinity;
     for (const s of this.speakers) {
+      if (except?.has(s.id)) continue;
       let dot = 0;
       for (let i = 0; i < s.sum.length; i++) dot += embedding[i] * s.sum[i];
       const sim = dot / s.weight;
@@ -90,10 +94,13 @@ export class OnlineClusterer {
 
   /**
    * The speaker a clip belongs to, without adding it: the most similar one when the similarity reaches the
-   * threshold (or when no more speakers may open), else the next free number. The zero vector (a clip with no
-   * voice: digital silence) takes the speaker heard most, so it can neither open a speaker nor pull one away.
+   * threshold (the state's, or the one given: a session's as its voices have shown) or when no more speakers may
+   * open, else the next free number. Speakers in `except` are not candidates (a live session's recent speakers,
+   * which its clustering already told apart from this clip) unless no more speakers may open. The zero vector (a
+   * clip with no voice: digital silence) takes the speaker heard most, so it can neither open a speaker nor pull
+   * one away.
    */
-  match(embedding: Float32Array): number {
+  match(embedding: Float32Array, threshold = this.threshold, except?: ReadonlySet<number>): number {
     if (embedding.every((x) => x === 0)) {
       const main = this.speakers.reduce<(typeof this.speakers)[number] | undefined>(
         (m, s) => (m && m.weight >= s.weight ? m : s),
@@ -101,10 +108,9 @@ export class OnlineClusterer {
       );
       return main?.id ?? 0;
     }
-    const best = this.nearest(embedding);
-    if (best.speaker >= 0 && (best.similarity >= this.threshold || this.count >= this.maxSpeakers)) {
-      return best.speaker;
-    }
+    const best = this.nearest(embedding, except);
+    if (best.speaker >= 0 && best.similarity >= threshold) return best.speaker;
+    if (this.count >= this.maxSpeakers) return this.nearest(embedding).speaker;
     return this.speakers.length === 0 ? 0 : Math.max(...this.speakers.map((s) => s.id)) + 1;
   }
 
@@ -146,9 +152,9 @@ function unit(sum: Float64Array): Float32Array {
 }
 
 export interface AgglomerativeOptions {
-  /** Merging stops when the best average similarity between two clusters falls below this. */
-  threshold: number;
-  /** Weight of each item (seconds of speech): a long clip counts more in its cluster's averages. Default 1. */
+  /** How the embedder's pieces spread within one voice and between voices (SpeakerEmbedder.spread). */
+  spread: SpeakerSpread;
+  /** Seconds of speech behind each item: a long clip is surer evidence of its voice. Default 2.5 each. */
   weights?: readonly number[];
   /**
    * Per item, a group (>= 0) or -1: clusters holding items of two different groups never merge (labels a live
@@ -159,58 +165,112 @@ export interface AgglomerativeOptions {
   maxSpeakers?: number;
 }
 
+/** The length of piece SpeakerSpread describes, seconds. */
+const SPREAD_SECONDS = 2.5;
+
 /**
- * Weighted average-linkage agglomerative clustering: clusters merge while their members resemble each other by
- * `threshold` on average. Returns one label per embedding, numbered by first appearance (the first item is
- * speaker 0).
+ * Two clusters merge while the evidence that they are one voice, against two, is above this (log odds per
+ * dimension of the voice model; chosen on the dev conversations of ../shared/corpus/real and the synthetic
+ * conversations). Below 0: a recording has few voices, and a voice split in two costs more than two voices merged
+ * into one that is then re-segmented.
+ */
+const MERGE_EVIDENCE = -0.1;
+
+/**
+ * A voice drifts over a recording (tone, loudness, distance to the microphone): more than this much of it
+ * (seconds) places it no better, so that two long stretches of one voice are not told apart by a small drift.
+ */
+const DRIFT_SECONDS = 10;
+
+/**
+ * Speakers of a recording (or a live session's recent speech) by Bayesian agglomerative clustering: each speaker
+ * is a point in the embedding space around the recording's centre, two speakers `2 × spread.between` apart (squared
+ * distance) on average, and each item lies around its speaker with variance `spread.within` per 2.5 s (shorter items
+ * spread more); a cluster's mean places its speaker with the variance of its seconds, never below DRIFT_SECONDS'.
+ * Clusters merge best first while the evidence that their means are one speaker's rather than two (log likelihood
+ * ratio) is above MERGE_EVIDENCE, or while there are more than maxSpeakers; never below minSpeakers. The evidence
+ * grows with the seconds behind both clusters, so the count follows from the recording instead of a similarity
+ * threshold: two long clusters apart by a little are two voices, two short ones are not yet. Returns one label per
+ * embedding, numbered by first appearance (the first item is speaker 0).
  */
 export function agglomerative(embeddings: readonly Float32Array[], opts: AgglomerativeOptions): number[] {
   const n = embeddings.length;
   if (n === 0) return [];
   const minK = Math.max(1, opts.minSpeakers ?? 1);
   const maxK = Math.max(minK, opts.maxSpeakers ?? n);
-  // sim[i][j]: weighted average pairwise similarity between clusters i and j (Lance-Williams update).
-  const sim = embeddings.map((a) => embeddings.map((b) => cosine(a, b)));
-  const size = embeddings.map((_, i) => Math.max(1e-6, opts.weights?.[i] ?? 1));
+  // A zero vector (no voice) is no evidence: it weighs nothing and joins whichever cluster takes it.
+  const voiced = embeddings.map((e) => e.some((x) => x !== 0));
+  const seconds = embeddings.map((_, i) =>
+    voiced[i] ? Math.max(1e-3, opts.weights?.[i] ?? SPREAD_SECONDS) : 0,
+  );
+  const { within, between } = opts.spread;
+  // Per cluster: its seconds and g[i][j] = seconds-weighted sum of the inner products (about the recording's
+  // centre) between the items of clusters i and j (Lance-Williams: sums merge), which give the distance of means.
+  const weight = seconds.slice();
+  const g = centredGram(embeddings, seconds).map((row, i) => row.map((v, j) => seconds[i] * seconds[j] * v));
+  const variance = (w: number): number => (within * SPREAD_SECONDS) / Math.min(w, DRIFT_SECONDS);
+  const evidence = (i: number, j: number): number => {
+    if (weight[i] === 0 || weight[j] === 0) return 0;
+    const d2 = g[i][i] / weight[i] ** 2 + g[j][j] / weight[j] ** 2 - (2 * g[i][j]) / (weight[i] * weight[j]);
+    const same = variance(weight[i]) + variance(weight[j]);
+    const apart = same + 2 * between;
+    return 0.5 * (Math.log(apart / same) - d2 / same + d2 / apart);
+  };
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
   // A cluster holds at most one group: clusters of two different groups never merge.
   const group = embeddings.map((_, i) => Math.max(-1, opts.groups?.[i] ?? -1));
   const apart = (i: number, j: number): boolean => group[i] >= 0 && group[j] >= 0 && group[i] !== group[j];
-  // Each cluster's most similar partner (-1: none), so that a merge costs O(n), not a scan of every pair: an
-  // hour of speech is ~1,400 chunks.
+  // Each cluster's best partner and its evidence, so that a merge costs O(n), not a scan of every pair: an hour
+  // of speech is ~1,400 items.
   const near = new Int32Array(n).fill(-1);
+  const nearEvidence = new Float64Array(n).fill(-Infinity);
   const refresh = (i: number): void => {
     near[i] = -1;
+    nearEvidence[i] = -Infinity;
     for (let j = 0; j < n; j++) {
-      if (j !== i && alive[j] && !apart(i, j) && (near[i] < 0 || sim[i][j] > sim[i][near[i]])) near[i] = j;
+      if (j === i || !alive[j] || apart(i, j)) continue;
+      const e = evidence(i, j);
+      if (e > nearEvidence[i]) {
+        near[i] = j;
+        nearEvidence[i] = e;
+      }
     }
   };
   for (let i = 0; i < n; i++) refresh(i);
-  let k = n;
-  while (k > minK) {
+  let count = n;
+  while (count > minK) {
     let bi = -1;
     for (let i = 0; i < n; i++) {
-      if (alive[i] && near[i] >= 0 && (bi < 0 || sim[i][near[i]] > sim[bi][near[bi]])) bi = i;
+      if (alive[i] && near[i] >= 0 && (bi < 0 || nearEvidence[i] > nearEvidence[bi])) bi = i;
     }
     if (bi < 0) break;
+    if (nearEvidence[bi] < MERGE_EVIDENCE && count <= maxK) break;
     let bj = near[bi];
     if (bj < bi) [bi, bj] = [bj, bi];
-    if (sim[bi][bj] < opts.threshold && k <= maxK) break;
+    g[bi][bi] += 2 * g[bi][bj] + g[bj][bj];
     for (let m = 0; m < n; m++) {
-      if (!alive[m] || m === bi || m === bj) continue;
-      const s = (size[bi] * sim[bi][m] + size[bj] * sim[bj][m]) / (size[bi] + size[bj]);
-      sim[bi][m] = s;
-      sim[m][bi] = s;
+      if (m === bi) continue;
+      g[bi][m] += g[bj][m];
+      g[m][bi] = g[bi][m];
     }
-    size[bi] += size[bj];
+    weight[bi] += weight[bj];
     if (group[bi] < 0) group[bi] = group[bj];
     alive[bj] = false;
     parent[bj] = bi;
-    k--;
-    // The merged cluster's averages are no higher than its parts', so only rows that pointed at a part can change.
+    count--;
     refresh(bi);
-    for (let m = 0; m < n; m++) if (alive[m] && m !== bi && (near[m] === bi || near[m] === bj)) refresh(m);
+    for (let m = 0; m < n; m++) {
+      if (!alive[m] || m === bi) continue;
+      if (near[m] === bi || near[m] === bj) refresh(m);
+      else if (!apart(m, bi)) {
+        const e = evidence(m, bi);
+        if (e > nearEvidence[m]) {
+          near[m] = bi;
+          nearEvidence[m] = e;
+        }
+      }
+    }
   }
   const root = (i: number): number => (parent[i] === i ? i : root(parent[i]));
   const ids = new Map<number, number>();
@@ -219,6 +279,25 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     if (!ids.has(r)) ids.set(r, ids.size);
     return ids.get(r)!;
   });
+}
+
+/** Inner products of the embeddings after subtracting their weighted mean (the recording's centre). */
+function centredGram(embeddings: readonly Float32Array[], weights: readonly number[]): Float64Array[] {
+  const n = embeddings.length;
+  const g = embeddings.map((a) => {
+    const row = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const b = embeddings[j];
+      let dot = 0;
+      for (let d = 0; d < a.length; d++) dot += a[d] * b[d];
+      row[j] = dot;
+    }
+    return row;
+  });
+  const total = weights.reduce((a, b) => a + b, 0) || 1;
+  const m = g.map((row) => row.reduce((s, v, j) => s + (v * weights[j]) / total, 0));
+  const mm = m.reduce((s, v, i) => s + (v * weights[i]) / total, 0);
+  return g.map((row, i) => row.map((v, j) => v - m[i] - m[j] + mm));
 }
 
 /** Unit-length mean of the embeddings of each label (index = label). */

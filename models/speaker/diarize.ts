@@ -1,9 +1,10 @@
 /**
  * Who spoke when in a whole recording (file routes, CLI). Each VAD speech region is cut into chunks of about
  * 2.5 s (long enough for a steady voice estimate, short enough to be mostly one speaker); the chunks are clustered
- * offline (weighted average linkage), speakers with little speech folded into their nearest neighbour; then every
- * region is re-segmented against the speakers found (segment.ts). Comparing a 1.5 s window with a speaker's many
- * seconds is steadier than comparing two windows, which is why changes are found this way.
+ * (cluster.ts: as many speakers as the pieces' spread gives evidence for), speakers with little speech folded into
+ * their nearest neighbour; then every region is re-segmented against the speakers found (segment.ts). Comparing a
+ * 1.5 s window with a speaker's many seconds is steadier than comparing two windows, which is why changes are
+ * found this way.
  */
 import { seconds, type TimeSpan } from '../../audio/span.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
@@ -15,6 +16,7 @@ import {
   type SpanEmbedder,
   type SpeakerEmbedder,
   cosine,
+  judgedBy,
   spansOf,
 } from './embedding.js';
 import {
@@ -24,12 +26,13 @@ import {
   byFirstAppearance,
   chunks,
   confidenceOf,
+  isTooLittleSpeech,
   resegment,
   segmentOptions,
 } from './segment.js';
 
 export interface DiarizeFileOptions extends SegmentOptions {
-  /** Same-speaker similarity (average linkage); default the embedder's own. */
+  /** Same-speaker similarity for naming known speakers and confidences; default the embedder's own. */
   threshold?: number;
   minSpeakers?: number;
   maxSpeakers?: number;
@@ -53,10 +56,6 @@ function shifted(spans: SpanEmbedder, offset: number): SpanEmbedder {
   };
 }
 
-/** File: a speaker with less speech than this (seconds, or this share of the recording's speech) is folded. */
-const MIN_SPEAKER_SECONDS = 3;
-const MIN_SPEAKER_SHARE = 0.04;
-
 /** Diarizes a whole recording given its speech regions (e.g. Silero VAD spans), times in seconds. */
 export async function diarizeFile(
   embedder: SpeakerEmbedder,
@@ -64,7 +63,8 @@ export async function diarizeFile(
   speech: readonly TimeSpan[],
   opts: DiarizeFileOptions = {},
 ): Promise<FileDiarization> {
-  const threshold = opts.threshold ?? embedder.sameSpeakerThreshold;
+  // One context for the whole recording: every region is analysed (its voices pooled) before any is embedded.
+  const context = embedder.context?.();
   const seg = segmentOptions(embedder, opts);
   const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
   // Region by region, yielding to the event loop between them: a long upload must not stall live streams.
@@ -72,46 +72,72 @@ export async function diarizeFile(
   for (const r of regions) {
     const a = Math.max(0, Math.round(r.start * SR));
     const spans = shifted(
-      spansOf(embedder, audio.subarray(a, Math.min(audio.length, Math.round(r.end * SR)))),
+      spansOf(embedder, audio.subarray(a, Math.min(audio.length, Math.round(r.end * SR))), context),
       a / SR,
     );
-    const units = chunks(r, opts.chunkSeconds);
-    perRegion.push({ spans, units, embeddings: await spans.embedSpans(units) });
+    perRegion.push({ spans, units: chunks(r, opts.chunkSeconds), embeddings: [] });
     await nextTurn();
   }
+  for (const p of perRegion) {
+    p.embeddings = await p.spans.embedSpans(p.units);
+    await nextTurn();
+  }
+  const judged = judgedBy(embedder, context);
+  const threshold = opts.threshold ?? judged.sameSpeakerThreshold;
   const units = perRegion.flatMap((p) => p.units);
   if (units.length === 0) return { turns: [], speakers: [] };
   const unitEmb = perRegion.flatMap((p) => p.embeddings);
   const durations = units.map(seconds);
+  const speechSeconds = durations.reduce((a, b) => a + b, 0);
   let labels = agglomerative(unitEmb, {
-    threshold,
+    spread: judged.spread,
     weights: durations,
     minSpeakers: opts.minSpeakers,
     maxSpeakers: opts.maxSpeakers,
   });
-  // A few seconds of stray chunks (a cough, cross-talk, an odd sentence) are not a speaker of their own.
-  const speechSeconds = durations.reduce((a, b) => a + b, 0);
-  labels = absorbSmallClusters(
-    unitEmb,
-    labels,
-    durations,
-    Math.max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_SHARE * speechSeconds),
-    opts.minSpeakers ?? 1,
-  );
+  labels = absorbSmallClusters(unitEmb, labels, durations, opts.minSpeakers ?? 1);
   labels = byFirstAppearance(labels);
   const cents = centroids(unitEmb, labels, durations);
-  const runs: (TimeSpan & { k: number })[] = [];
-  const runEmb: Float32Array[] = [];
+  const perRegionRuns: (TimeSpan & { k: number })[][] = [];
   for (const [i, r] of regions.entries()) {
-    const mine = await resegment(perRegion[i].spans, r, cents, seg);
-    runs.push(...mine);
-    runEmb.push(...(await perRegion[i].spans.embedSpans(mine)));
+    perRegionRuns.push(await resegment(perRegion[i].spans, r, cents, seg));
     await nextTurn();
   }
+  // The same rule after re-segmentation: a speaker left with too little speech (a piece that straddled a change
+  // of speaker makes a voice of its own, which then wins only the change) is dropped, its regions re-segmented.
+  const kept = cents.map((_, k) => k);
+  for (;;) {
+    const total = new Map<number, number>();
+    for (const r of perRegionRuns.flat()) total.set(r.k, (total.get(r.k) ?? 0) + seconds(r));
+    const smallest = [...total].sort((a, b) => a[1] - b[1])[0];
+    if (
+      !smallest ||
+      total.size <= (opts.minSpeakers ?? 1) ||
+      !isTooLittleSpeech(smallest[1], speechSeconds)
+    ) {
+      break;
+    }
+    kept.splice(kept.indexOf(smallest[0]), 1);
+    for (const [i, r] of regions.entries()) {
+      if (!perRegionRuns[i].some((x) => x.k === smallest[0])) continue;
+      const again = await resegment(
+        perRegion[i].spans,
+        r,
+        kept.map((k) => cents[k]),
+        seg,
+      );
+      perRegionRuns[i] = again.map((x) => ({ ...x, k: kept[x.k] }));
+      await nextTurn();
+    }
+  }
+  const runs = perRegionRuns.flat();
+  const runEmb: Float32Array[] = [];
+  for (const [i, mine] of perRegionRuns.entries())
+    runEmb.push(...(await perRegion[i].spans.embedSpans(mine)));
   let names: (string | undefined)[] = [];
   if (opts.known && opts.known.length > 0) {
     const clips = opts.known.flatMap((k) => ('audio' in k ? [k.audio] : []));
-    const refs = clips.length ? await embedder.embed(clips) : [];
+    const refs = clips.length ? await embedder.embed(clips, context) : [];
     const known = opts.known.map((k) => ({
       name: k.name,
       embedding: 'audio' in k ? refs.shift()! : k.embedding,

@@ -12,16 +12,46 @@ export interface SpeakerEmbedder {
   readonly dim: number;
   /** Cosine similarity above which two embeddings are taken as the same speaker (the embedder's own calibration). */
   readonly sameSpeakerThreshold: number;
+  /** How its pieces of speech spread within one voice and between voices: the clustering's model of a speaker. */
+  readonly spread: SpeakerSpread;
   /** Shortest clip that gives a usable embedding, seconds. */
   readonly minSeconds: number;
-  /** One L2-normalised embedding per clip (16 kHz mono, [-1, 1]); clips may differ in length. */
-  embed(clips: readonly Float32Array[]): Promise<Float32Array[]>;
+  /**
+   * One L2-normalised embedding per clip (16 kHz mono, [-1, 1]); clips may differ in length. With a context, the
+   * clips are embedded as pieces of that recording are (e.g. reference clips of known speakers).
+   */
+  embed(clips: readonly Float32Array[], context?: EmbeddingContext): Promise<Float32Array[]>;
   /**
    * Optional: analyse a recording once so that many of its spans (overlapping windows, candidate pieces) embed
-   * cheaply. Without it, spansOf() cuts clips and calls embed().
+   * cheaply. Without it, spansOf() cuts clips and calls embed(). With a context, what the analysis learns of the
+   * voices goes into it, and the spans embed by it.
    */
-  analyze?(audio: Float32Array): SpanEmbedder;
+  analyze?(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder;
+  /**
+   * Optional: a context for one recording or live session, shared by all its pieces (clips of one file, finals of
+   * one stream), so that they embed alike and are judged on what the embedder learns of the whole. `saved` is a
+   * context's toJSON() (a resumed session); anything else starts afresh.
+   */
+  context?(saved?: unknown): EmbeddingContext;
   release(): Promise<void>;
+}
+
+/**
+ * Spread of an embedder's vectors, in 1 - cosine between two 2.5 s pieces: `within` one speaker, and `between`
+ * (how much further apart two speakers' pieces lie than one speaker's). Speaker clustering (cluster.ts) weighs the
+ * evidence of many pieces with it, so the number of speakers follows from the recording, not from one threshold.
+ */
+export interface SpeakerSpread {
+  within: number;
+  between: number;
+}
+
+/** What an embedder learns of one recording or session: how its pieces spread, when they are one voice. */
+export interface EmbeddingContext {
+  readonly spread: SpeakerSpread;
+  readonly sameSpeakerThreshold: number;
+  /** Plain JSON to store with a live session and give back to context() on resume. */
+  toJSON?(): unknown;
 }
 
 /** Embeddings of spans of one recording. */
@@ -30,8 +60,12 @@ export interface SpanEmbedder {
 }
 
 /** The recording's spans through the embedder's own analysis when it has one, else as clips. */
-export function spansOf(embedder: SpeakerEmbedder, audio: Float32Array): SpanEmbedder {
-  if (embedder.analyze) return embedder.analyze(audio);
+export function spansOf(
+  embedder: SpeakerEmbedder,
+  audio: Float32Array,
+  context?: EmbeddingContext,
+): SpanEmbedder {
+  if (embedder.analyze) return embedder.analyze(audio, context);
   return {
     embedSpans: (spans) =>
       embedder.embed(
@@ -42,8 +76,14 @@ export function spansOf(embedder: SpeakerEmbedder, audio: Float32Array): SpanEmb
             Math.max(a, Math.min(audio.length, Math.round(s.end * EMBEDDING_SAMPLE_RATE))),
           );
         }),
+        context,
       ),
   };
+}
+
+/** The spread and threshold to judge a recording's pieces by: its context's, else the embedder's own. */
+export function judgedBy(embedder: SpeakerEmbedder, context?: EmbeddingContext): EmbeddingContext {
+  return context ?? { spread: embedder.spread, sameSpeakerThreshold: embedder.sameSpeakerThreshold };
 }
 
 /** Bad clip or model input: the message says what and why. */

@@ -3,9 +3,9 @@
  * the same for the whole session (and across a resume, through the JSON state).
  *
  * A final's chunks join the session's recent chunks and all of them are clustered again as a file would be
- * (weighted average linkage, small clusters folded), so a decision about a new final uses everything heard
- * recently rather than only a running centroid: a voice that opened a speaker by mistake early on folds back
- * once there is enough audio to tell, and three voices in one long final are told apart as they would be in a
+ * (cluster.ts, small clusters folded), so a decision about a new final uses everything heard recently rather
+ * than only a running centroid: a voice that opened a speaker by mistake early on folds back once there is
+ * enough audio to tell, and three voices in one long final are told apart as they would be in a
  * file. Clusters take the numbers their earlier chunks were given; a cluster of new chunks only is matched
  * against every speaker of the session (its running sums, which are the resume state) and takes that number or
  * the next free one. Labels already sent are never changed, and two settled speakers are never merged. The final
@@ -14,7 +14,14 @@
 import { seconds, type TimeSpan } from '../../audio/span.js';
 import { mostSpoken, turnAt } from './turns.js';
 import { type OnlineClusterState, OnlineClusterer, agglomerative, centroids } from './cluster.js';
-import { EMBEDDING_SAMPLE_RATE as SR, type SpeakerEmbedder, cosine, spansOf } from './embedding.js';
+import {
+  EMBEDDING_SAMPLE_RATE as SR,
+  type EmbeddingContext,
+  type SpeakerEmbedder,
+  cosine,
+  judgedBy,
+  spansOf,
+} from './embedding.js';
 import {
   type SegmentOptions,
   type SpeakerTurn,
@@ -27,9 +34,6 @@ import {
 
 /** Recent chunks clustered with each final (~5 minutes of speech): bounds the work per final. */
 const HISTORY_CHUNKS = 120;
-/** A voice heard for less than this (seconds, or this share of the recent speech) is not a speaker yet. */
-const MIN_SPEAKER_SECONDS = 1.5;
-const MIN_SPEAKER_SHARE = 0.04;
 /**
  * A speaker heard this long (seconds) is settled: re-clustering never merges it with another settled one. A
  * younger speaker may still fold into another (one voice that opened two numbers early in the session).
@@ -70,23 +74,36 @@ function centroidOf(members: readonly Chunk[]): Float32Array {
 /** One per live session: call labelFinal for every final, in order. */
 export class LiveDiarizer {
   private readonly clusters: OnlineClusterer;
-  private readonly threshold: number;
   private readonly maxSpeakers: number;
   private history: Chunk[] = [];
+  /** What the embedder learns of this session's voices (all its finals pooled), kept in the state. */
+  private readonly context?: EmbeddingContext;
 
   constructor(
     private readonly embedder: SpeakerEmbedder,
     private readonly opts: LiveDiarizerOptions = {},
     state?: OnlineClusterState,
   ) {
-    this.threshold = opts.threshold ?? state?.threshold ?? embedder.sameSpeakerThreshold;
     this.maxSpeakers = opts.maxSpeakers ?? state?.maxSpeakers ?? 8;
-    this.clusters = new OnlineClusterer({ threshold: this.threshold, maxSpeakers: this.maxSpeakers }, state);
+    this.context = embedder.context?.(state?.context);
+    this.clusters = new OnlineClusterer(
+      {
+        threshold: opts.threshold ?? state?.threshold ?? embedder.sameSpeakerThreshold,
+        maxSpeakers: this.maxSpeakers,
+      },
+      state,
+    );
+  }
+
+  /** The same-speaker cosine: the one given, else the session's as its voices have shown so far. */
+  private get threshold(): number {
+    return this.opts.threshold ?? judgedBy(this.embedder, this.context).sameSpeakerThreshold;
   }
 
   /** Plain JSON: store it with the session and pass it back to the constructor on resume. */
   get state(): OnlineClusterState {
-    return this.clusters.toJSON();
+    const context = this.context?.toJSON?.();
+    return { ...this.clusters.toJSON(), ...(context === undefined ? {} : { context }) };
   }
 
   /**
@@ -98,7 +115,7 @@ export class LiveDiarizer {
     words: readonly TimeSpan[] = [],
   ): Promise<LabeledFinal> {
     const whole = { start: 0, end: audio.length / SR };
-    const spans = spansOf(this.embedder, audio);
+    const spans = spansOf(this.embedder, audio, this.context);
     const units = chunks(whole, this.opts.chunkSeconds);
     const fresh = (await spans.embedSpans(units)).map((embedding, i) => ({
       embedding,
@@ -147,7 +164,7 @@ export class LiveDiarizer {
     const embeddings = all.map((c) => c.embedding);
     const weights = all.map((c) => c.seconds);
     let labels = agglomerative(embeddings, {
-      threshold: this.threshold,
+      spread: judgedBy(this.embedder, this.context).spread,
       weights,
       maxSpeakers: this.maxSpeakers,
       // Two settled speakers stay two: their labels are out, and re-clustering only refines who is who.
@@ -155,14 +172,7 @@ export class LiveDiarizer {
         c.speaker >= 0 && this.clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
       ),
     });
-    const total = weights.reduce((a, b) => a + b, 0);
-    labels = absorbSmallClusters(
-      embeddings,
-      labels,
-      weights,
-      Math.max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_SHARE * total),
-      1,
-    );
+    labels = absorbSmallClusters(embeddings, labels, weights, 1);
     // How many seconds of each cluster earlier finals gave to each speaker.
     const votes: { cluster: number; speaker: number; seconds: number }[] = [];
     all.forEach((c, i) => {
@@ -183,11 +193,13 @@ export class LiveDiarizer {
     all.forEach((c, i) => {
       if (c.speaker < 0 && out[i] >= 0) this.clusters.add(out[i], c.embedding, c.seconds);
     });
-    // Clusters of new audio only: a returning speaker (heard before the history) or a new one.
+    // Clusters of new audio only: a returning speaker (heard before the history) or a new one, never one that
+    // this clustering told apart from them (a speaker of another cluster this round).
     for (const l of new Set(labels.filter((l) => !named.has(l)))) {
       const members = all.flatMap((c, i) => (labels[i] === l && c.speaker < 0 ? [i] : []));
       if (members.length === 0) continue;
-      const id = this.clusters.match(centroidOf(members.map((i) => all[i])));
+      const id = this.clusters.match(centroidOf(members.map((i) => all[i])), this.threshold, taken);
+      taken.add(id);
       for (const i of members) {
         out[i] = id;
         this.clusters.add(id, all[i].embedding, all[i].seconds);

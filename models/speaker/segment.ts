@@ -95,19 +95,34 @@ export async function resegment(
   return runs;
 }
 
-/** Labels of clusters with less than minSeconds go to the cluster they resemble most (average similarity). */
+/**
+ * A voice heard for less than this (seconds, or this share of the speech clustered) is not a speaker of its own:
+ * a cough, cross-talk, an odd sentence. One rule for files and live sessions.
+ */
+const MIN_SPEAKER_SECONDS = 2;
+const MIN_SPEAKER_SHARE = 0.04;
+
+/** Whether `seconds` of a voice, out of `total` seconds of speech, are too little for a speaker of its own. */
+export function isTooLittleSpeech(seconds: number, total: number): boolean {
+  return seconds < Math.max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_SHARE * total);
+}
+
+/**
+ * Labels of clusters with too little speech (isTooLittleSpeech) go to the cluster they resemble most (average
+ * similarity), keeping at least `keepAtLeast` clusters.
+ */
 export function absorbSmallClusters(
   embeddings: readonly Float32Array[],
   labels: number[],
   durations: readonly number[],
-  minSeconds: number,
   keepAtLeast: number,
 ): number[] {
+  const total = durations.reduce((a, b) => a + b, 0);
   for (;;) {
     const totals = new Map<number, number>();
     labels.forEach((l, i) => totals.set(l, (totals.get(l) ?? 0) + durations[i]));
     if (totals.size <= keepAtLeast) break;
-    const small = [...totals].filter(([, s]) => s < minSeconds).sort((a, b) => a[1] - b[1]);
+    const small = [...totals].filter(([, s]) => isTooLittleSpeech(s, total)).sort((a, b) => a[1] - b[1]);
     if (small.length === 0) break;
     const victim = small[0][0];
     let target = -1;

@@ -18,6 +18,8 @@ describe('built-in speaker parameters', () => {
     assert.equal(p.projection.length, STATS_DIM * p.dim);
     const threshold = -p.calibration.offset / p.calibration.slope;
     assert.ok(threshold > -1 && threshold < 1, `threshold ${threshold}`);
+    // Pieces of one voice closer than pieces of two (1 - cosine), both inside (0, 2).
+    assert.ok(p.spread.within > 0 && p.spread.within + p.spread.between < 2, JSON.stringify(p.spread));
   });
 
   test('a damaged file is an error that says what is wrong', () => {
@@ -39,6 +41,7 @@ describe('built-in speaker parameters', () => {
     assert.throws(() => parseBuiltinParams({ ...p, statsDim: 41 }), /retrain/);
     assert.throws(() => parseBuiltinParams({ ...p, format: 'other' }), /format/);
     assert.throws(() => parseBuiltinParams({ ...p, calibration: { slope: -1, offset: 0 } }), /calibration/);
+    assert.throws(() => parseBuiltinParams({ ...p, spread: { within: 0.3 } }), /"spread" must be/);
     assert.throws(() => parseBuiltinParams([]), /not a JSON object/);
   });
 });

@@ -59,34 +59,62 @@ describe('speaker clustering', () => {
     assert.equal(JSON.stringify(c.toJSON()), before);
   });
 
-  test('offline: average linkage finds the speakers; min/max speakers override the threshold', () => {
-    const xs = [0, 0, 1, 1, 0, 2, 2, 1].map((a, i) => near(a, 0.2, i + 3));
-    assert.deepEqual(agglomerative(xs, { threshold: 0.7 }), [0, 0, 1, 1, 0, 2, 2, 1]);
-    assert.equal(new Set(agglomerative(xs, { threshold: 0.7, maxSpeakers: 2 })).size, 2);
-    assert.equal(new Set(agglomerative(xs, { threshold: -1, minSpeakers: 3 })).size, 3);
-    assert.deepEqual(agglomerative([], { threshold: 0.5 }), []);
+  // Pieces of one voice (near(axis, 0.2, seed, 32)) lie ~0.08 apart (1 - cosine), two voices ~1.
+  const spread = { within: 0.08, between: 0.9 };
+  const piece = (axis: number, seed: number): Float32Array => near(axis, 0.2, seed, 32);
+
+  test('offline: the speakers follow from the spread of the pieces; min/max speakers bind', () => {
+    const xs = [0, 0, 1, 1, 0, 2, 2, 1].map((a, i) => piece(a, i + 3));
+    assert.deepEqual(agglomerative(xs, { spread }), [0, 0, 1, 1, 0, 2, 2, 1]);
+    assert.equal(new Set(agglomerative(xs, { spread, maxSpeakers: 2 })).size, 2);
+    assert.equal(new Set(agglomerative(xs, { spread, minSpeakers: 5 })).size, 5);
+    // One voice stays one however many pieces it has.
+    const one = Array.from({ length: 20 }, (_, i) => piece(0, i + 1));
+    assert.deepEqual(new Set(agglomerative(one, { spread })), new Set([0]));
+    assert.deepEqual(agglomerative([], { spread }), []);
   });
 
-  test('offline: a cluster averages its clips by weight (seconds)', () => {
-    // p and q merge first (0.95); m then resembles {p, q} by 0.9 (p) and 0.72 (q) averaged by their weights.
-    const p = Float32Array.from([1, 0, 0]);
-    const q = l2normalize(Float32Array.from([0.95, Math.sqrt(1 - 0.95 ** 2), 0]));
-    const mq = (0.72 - 0.9 * q[0]) / q[1];
-    const m = Float32Array.from([0.9, mq, Math.sqrt(1 - 0.81 - mq * mq)]);
-    // Weighted 5:1 the average is 0.87, 1:5 it is 0.75: a 0.8 threshold tells them apart.
-    assert.deepEqual(agglomerative([p, q, m], { threshold: 0.8, weights: [5, 1, 1] }), [0, 0, 0]);
-    assert.deepEqual(agglomerative([p, q, m], { threshold: 0.8, weights: [1, 5, 1] }), [0, 0, 1]);
+  test('offline: evidence grows with seconds: two close voices split when heard long, not when heard briefly', () => {
+    // Two voices 0.05 apart (1 - cosine of their centres), pieces ~0.08 around each: a second of each may be one
+    // voice; half a minute of each is not.
+    const turn = (x: Float32Array, angle: number): Float32Array => {
+      const [c, s] = [Math.cos(angle), Math.sin(angle)];
+      return Float32Array.from(x, (v, i) => (i === 0 ? c * v - s * x[1] : i === 1 ? s * x[0] + c * v : v));
+    };
+    const voices = (n: number): Float32Array[] =>
+      Array.from({ length: n }, (_, i) => turn(piece(0, i + 1), i % 2 ? Math.acos(0.95) : 0));
+    const close = { within: 0.08, between: 0.1 };
+    const brief = agglomerative(voices(4), { spread: close, weights: [0.5, 0.5, 0.5, 0.5] });
+    assert.equal(new Set(brief).size, 1);
+    const long = agglomerative(voices(24), { spread: close });
+    const of = (v: number): Set<number> => new Set(long.filter((_, i) => i % 2 === v));
+    assert.equal([...of(0)].filter((l) => of(1).has(l)).length, 0, `${long}`);
   });
 
-  test('offline: groups keep settled speakers apart', () => {
+  test("offline: voices the embedder crowds together are told apart on the recording's own scale", () => {
+    // Three voices and their pieces three times closer than the spread says (a shared direction dominates).
+    const crowd = (axis: number, seed: number): Float32Array =>
+      l2normalize(Float32Array.from(piece(axis, seed), (x, i) => (i === 31 ? 1.2 : 0) + x * 0.55));
+    const xs = [0, 1, 2, 0, 1, 2, 0, 1, 2].map((a, i) => crowd(a, i + 1));
+    assert.deepEqual(agglomerative(xs, { spread }), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+  });
+
+  test('offline: groups keep settled speakers apart; a piece with no voice joins without a say', () => {
     // Two clips of one voice merge unless each carries a different settled label; unlabelled clips still join.
-    const same = [near(0, 0.1, 1), near(0, 0.1, 2), near(0, 0.1, 3)];
-    assert.deepEqual(agglomerative(same, { threshold: 0.7 }), [0, 0, 0]);
-    const kept = agglomerative(same, { threshold: 0.7, groups: [4, 7, -1] });
+    const same = [piece(0, 1), piece(0, 2), piece(0, 3)];
+    assert.deepEqual(agglomerative(same, { spread }), [0, 0, 0]);
+    const kept = agglomerative(same, { spread, groups: [4, 7, -1] });
     assert.notEqual(kept[0], kept[1]);
     assert.ok(kept[2] === kept[0] || kept[2] === kept[1]);
     // The same label twice is no conflict.
-    assert.deepEqual(agglomerative(same, { threshold: 0.7, groups: [4, 4, -1] }), [0, 0, 0]);
+    assert.deepEqual(agglomerative(same, { spread, groups: [4, 4, -1] }), [0, 0, 0]);
+    const withSilence = agglomerative(
+      [near(0), new Float32Array(6), near(1), near(0, 0.1, 4), near(1, 0.1, 5)],
+      {
+        spread,
+      },
+    );
+    assert.equal(new Set(withSilence).size, 2);
   });
 
   test('known speakers: a cluster takes a name only when similar enough, each name once', () => {

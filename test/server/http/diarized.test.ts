@@ -46,6 +46,7 @@ const embedder: SpeakerEmbedder = {
   name: 'tones',
   dim: 2,
   sameSpeakerThreshold: 0.8,
+  spread: { within: 0.05, between: 0.85 },
   minSeconds: 0.5,
   async embed(clips) {
     return clips.map((c) => {
