@@ -4,11 +4,11 @@
  * the metadata sherpa-onnx's export scripts write, non-linear in the features (TDNN + ReLU + statistics pooling),
  * must give the same embedding in earshot (loadSpeakerClip + OnnxEmbedder, what `earshot speakers embed` runs) as in
  * sherpa-onnx: cosine >= 0.999 for clips of 0.5 s to 30 s, silence-padded, at 16, 8 and 44.1 kHz. Voices: generated
- * ones always, the real LibriSpeech fixture always, and the corpus's real conversations when ../shared is there.
+ * ones and real LibriSpeech readers carried in test/fixtures/speaker (up to a 28 s two-reader conversation).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,10 @@ import { type SpeakerModelOptions, writeSpeakerModel } from '../../helpers/speak
 const SR = 16000;
 const RATES = [16000, 8000, 44100];
 const FIXTURE = fileURLToPath(new URL('../../fixtures/speaker/librispeech-two-men.wav', import.meta.url));
-const CORPUS_REAL = fileURLToPath(new URL('../../../../shared/corpus/real/', import.meta.url));
+/** Two whole LibriSpeech recordings carried for the voiceprint test: a woman (587) and a man (8838). */
+const READERS = ['librispeech-587-41611-0000.wav', 'librispeech-8838-298545-0000.wav'].map((f) =>
+  fileURLToPath(new URL(`../../fixtures/speaker/${f}`, import.meta.url)),
+);
 const MIN_COSINE = 0.999;
 
 const MODELS: Record<string, SpeakerModelOptions> = {
@@ -79,13 +82,12 @@ describe(
         { name: 'real 3 s (two readers)', speech: fixture.subarray(2 * SR, 5 * SR) },
         { name: 'real 8 s', speech: fixture },
       );
-      const corpus = await realCorpusClips();
-      if (corpus.length === 0) {
-        console.log(
-          `# SKIPPED real corpus voices: ${CORPUS_REAL} is not there (generated voices and the fixture still run)`,
-        );
-      }
-      clips.push(...corpus);
+      // A 28 s conversation of two readers, and one whole 14 s recording.
+      const [woman, man] = await Promise.all(READERS.map(async (f) => (await loadAudioFile(f)).samples16k));
+      clips.push(
+        { name: 'real 28 s (woman, man)', speech: concat([woman, silence(0.3), man]) },
+        { name: 'real 14 s (woman)', speech: woman },
+      );
       clips.forEach((c, i) => {
         const padded = concat([silence(0.25 + 0.25 * (i % 3)), c.speech, silence(0.5)]);
         for (const rate of RATES) {
@@ -143,32 +145,3 @@ describe(
     });
   },
 );
-
-/** Real voices of the corpus (30 s of a conversation, an enrolment clip), when ../shared is there. */
-async function realCorpusClips(): Promise<Clip[]> {
-  const dir = join(CORPUS_REAL, 'conversations');
-  if (!existsSync(dir)) return [];
-  const conversation = readdirSync(dir)
-    .filter((f) => /^dev-.*\.wav$/.test(f))
-    .sort()[0];
-  const enrollDir = join(dir, 'enroll');
-  const enroll = existsSync(enrollDir)
-    ? readdirSync(enrollDir)
-        .filter((f) => f.endsWith('.wav'))
-        .sort()[0]
-    : undefined;
-  const out: Clip[] = [];
-  if (conversation) {
-    const audio = (await loadAudioFile(join(dir, conversation))).samples16k;
-    out.push({
-      name: `corpus ${conversation.slice(0, 12)} 30 s`,
-      speech: audio.subarray(0, Math.min(audio.length, 30 * SR)),
-    });
-  }
-  if (enroll)
-    out.push({
-      name: `corpus enroll ${enroll.slice(0, 10)}`,
-      speech: (await loadAudioFile(join(enrollDir, enroll))).samples16k,
-    });
-  return out;
-}

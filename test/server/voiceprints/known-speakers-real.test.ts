@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { loadAudioFile } from '../../../audio/load.js';
-import { ffmpegAvailable } from '../../../audio/ffmpeg.js';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import type { EarshotApp } from '../../../server/app.js';
 import { MemoryStore } from '../../../server/store/memory.js';
@@ -19,21 +17,16 @@ import { finals, wordsOf, type Msg } from '../../helpers/session-harness.js';
  * Built-in speaker embedding, real Silero VAD, the engine double for words.
  */
 
-const REAL = new URL('../../../../shared/corpus/real/speakers/', import.meta.url).pathname;
-const NO_CORPUS = existsSync(REAL) ? false : `SKIPPED: ${REAL} is absent (the shared corpus of real voices)`;
-const NO_FFMPEG = (await ffmpegAvailable()) ? false : 'SKIPPED: ffmpeg is not installed (FLAC decoding)';
-const SKIP = NO_CORPUS || NO_FFMPEG;
-if (SKIP) console.warn(`\n*** ${SKIP} ***\n`);
-
 const SR = 16000;
-/** SPEAKERS.TXT: 587 F (Joy Scaglione), 8838 M (Kevin Owens); 14.6 s and 13.9 s recordings. */
-const READERS = { joy: '587-41611-0000.flac', kevin: '8838-298545-0000.flac' };
+/** Carried (test/fixtures/speaker/README.md): 587 F (Joy Scaglione), 8838 M (Kevin Owens); 14.6 s and 13.9 s. */
+const FIXTURES = new URL('../../fixtures/speaker/', import.meta.url).pathname;
+const READERS = { joy: 'librispeech-587-41611-0000.wav', kevin: 'librispeech-8838-298545-0000.wav' };
 /** The first STREAMED seconds of each recording are streamed; the rest enrols. */
 const STREAMED = 9;
 const seconds = (s: number) => Math.round(s * SR);
 const pause = (s: number) => new Float32Array(seconds(s));
 
-describe('known_speakers=all on a live stream names two real voices', { skip: SKIP }, () => {
+describe('known_speakers=all on a live stream names two real voices', () => {
   const vad = sharedVad();
   let app: EarshotApp;
   let ws: string;
@@ -41,9 +34,8 @@ describe('known_speakers=all on a live stream names two real voices', { skip: SK
   const audio: Record<string, Float32Array> = {};
 
   before(async () => {
-    if (SKIP) return;
     for (const [name, file] of Object.entries(READERS)) {
-      audio[name] = (await loadAudioFile(REAL + file)).samples16k;
+      audio[name] = (await loadAudioFile(FIXTURES + file)).samples16k;
     }
     ({ app, base: ws } = await startAppWithEngine({
       vad: vad(),
