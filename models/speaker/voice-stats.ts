@@ -138,16 +138,12 @@ export class VoiceFrames {
     const n = this.voice[b] - this.voice[a];
     const x = new Float64Array(FIXED_DIM);
     for (let k = 0; k < FIXED_NC; k++) {
-      const m = n > 0 ? (this.voiceCepSum[b * FIXED_NC + k] - this.voiceCepSum[a * FIXED_NC + k]) / n : 0;
-      const sq = n > 0 ? (this.voiceCepSq[b * FIXED_NC + k] - this.voiceCepSq[a * FIXED_NC + k]) / n : 0;
-      x[k] = m;
-      x[FIXED_NC + k] = Math.sqrt(Math.max(0, sq - m * m));
+      [x[k], x[FIXED_NC + k]] = moments(this.voiceCepSum, this.voiceCepSq, FIXED_NC, k, a, b, n);
     }
-    const f0s: number[] = [];
-    for (let f = a; f < b; f++)
-      if (this.voiceMask[f] && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
-    f0s.sort((p, q) => p - q);
-    x[2 * FIXED_NC] = quantile(f0s, 0.5);
+    x[2 * FIXED_NC] = quantile(
+      this.logF0s(a, b, (f) => this.voiceMask[f] > 0),
+      0.5,
+    );
     return x;
   }
 
@@ -156,6 +152,13 @@ export class VoiceFrames {
     const a = Math.max(0, Math.min(this.frames, Math.round(start / this.frameSeconds)));
     const b = Math.max(a, Math.min(this.frames, Math.round(end / this.frameSeconds)));
     return [a, b];
+  }
+
+  /** Sorted log-pitch of the frames in [a, b) that `keep` takes and that have a pitch. */
+  private logF0s(a: number, b: number, keep: (f: number) => boolean): number[] {
+    const out: number[] = [];
+    for (let f = a; f < b; f++) if (keep(f) && Number.isFinite(this.logF0[f])) out.push(this.logF0[f]);
+    return out.sort((p, q) => p - q);
   }
 
   private isSpeech(f: number): boolean {
@@ -178,22 +181,32 @@ export class VoiceFrames {
     const nd = this.deltaN[b] - this.deltaN[a];
     const x = new Float64Array(STATS_DIM);
     for (let k = 0; k < NC; k++) {
-      const m = n > 0 ? (this.cepSum[b * NC + k] - this.cepSum[a * NC + k]) / n : 0;
-      const sq = n > 0 ? (this.cepSq[b * NC + k] - this.cepSq[a * NC + k]) / n : 0;
-      x[k] = m;
-      x[NC + k] = Math.sqrt(Math.max(0, sq - m * m));
+      [x[k], x[NC + k]] = moments(this.cepSum, this.cepSq, NC, k, a, b, n);
       x[2 * NC + k] = nd > 0 ? Math.sqrt((this.deltaSq[b * NC + k] - this.deltaSq[a * NC + k]) / nd) : 0;
     }
     // Quartiles, not means: a few octave errors must not move a voice's pitch.
-    const f0s: number[] = [];
-    for (let f = a; f < b; f++)
-      if (this.isSpeech(f) && Number.isFinite(this.logF0[f])) f0s.push(this.logF0[f]);
-    f0s.sort((p, q) => p - q);
+    const f0s = this.logF0s(a, b, (f) => this.isSpeech(f));
     x[3 * NC] = quantile(f0s, 0.25);
     x[3 * NC + 1] = quantile(f0s, 0.5);
     x[3 * NC + 2] = quantile(f0s, 0.75);
     return x;
   }
+}
+
+/** Mean and spread of coordinate k over frames [a, b) (n of them counted) from prefix sums of x and x². */
+function moments(
+  sum: Float64Array,
+  sq: Float64Array,
+  dims: number,
+  k: number,
+  a: number,
+  b: number,
+  n: number,
+): [number, number] {
+  if (n <= 0) return [0, 0];
+  const m = (sum[b * dims + k] - sum[a * dims + k]) / n;
+  const s2 = (sq[b * dims + k] - sq[a * dims + k]) / n;
+  return [m, Math.sqrt(Math.max(0, s2 - m * m))];
 }
 
 export class VoiceAnalyzer {
