@@ -102,7 +102,8 @@ async function direct(model: string) {
       let speech = 0;
       for (const e of [...seg.push(probs), ...seg.flush()]) {
         if (e.type === 'speech_start') [start, speech] = [e.time, e.speech];
-        else out.push({ speech: { start: speech, end: e.speech }, audio: { start, end: e.time } });
+        else if (e.type === 'speech_end')
+          out.push({ speech: { start: speech, end: e.speech }, audio: { start, end: e.time } });
       }
       return out;
     },

@@ -105,7 +105,7 @@ async function utterances(vad: SileroVad, audio: Float32Array, opts: Partial<Seg
   let start: { time: number; speech: number } | undefined;
   for (const e of [...seg.push(probs), ...seg.flush()]) {
     if (e.type === 'speech_start') start = e;
-    else if (start) {
+    else if (e.type === 'speech_end' && start) {
       out.push({ audio: { start: e.start, end: e.time }, speech: { start: start.speech, end: e.speech } });
       start = undefined;
     }

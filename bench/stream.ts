@@ -6,6 +6,7 @@
  *                           [--diarize]
  *                           [--idle-connections 10000 --transports uws,ws]
  *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
+ *                           [--early-finals true|false | --compare-early-finals]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -44,6 +45,8 @@ const { values } = parseArgs({
     'admission-target': { type: 'string', default: '0.95' },
     diarize: { type: 'boolean', default: false },
     'compare-diarize': { type: 'boolean', default: false },
+    'early-finals': { type: 'string', default: 'true' },
+    'compare-early-finals': { type: 'boolean', default: false },
   },
 });
 const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
@@ -261,6 +264,8 @@ interface EngineStats {
   meanBatch: number;
   meanServiceMs: number;
   meanQueueMs: number;
+  /** Early finals (decoded during the endpointing wait): used by their final, withdrawn unrun, run in vain. */
+  early: { used: number; withdrawn: number; wasted: number };
 }
 
 function engineDelta(before: string, after: string): EngineStats {
@@ -272,6 +277,11 @@ function engineDelta(before: string, after: string): EngineStats {
     meanBatch: per(d('earshot_batch_size_sum')),
     meanServiceMs: per(d('earshot_inference_seconds_sum{stage="batch"}') * 1000),
     meanQueueMs: per(d('earshot_queue_delay_seconds_sum') * 1000),
+    early: {
+      used: d('earshot_early_finals_total{outcome="used"}'),
+      withdrawn: d('earshot_early_finals_total{outcome="withdrawn"}'),
+      wasted: d('earshot_early_finals_total{outcome="wasted"}'),
+    },
   };
 }
 
@@ -351,13 +361,14 @@ async function computeBound(
 
 async function capacity(
   maxBatch: number,
+  early = values['early-finals'],
 ): Promise<{ levels: Level[]; capacity: number; bound: Awaited<ReturnType<typeof computeBound>> }> {
   const dir = await resolveModel(values.model, { dtype: values.dtype });
   const bound = await computeBound(dir, maxBatch);
   process.stderr.write(
     `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} utterances/s)\n`,
   );
-  const server = await startServer(serverArgs(maxBatch));
+  const server = await startServer(serverArgs(maxBatch, early));
   const levels: Level[] = [];
   try {
     const steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
@@ -373,8 +384,10 @@ async function capacity(
   return { levels, capacity: passing.length ? passing[passing.length - 1].streams : 0, bound };
 }
 
-function serverArgs(maxBatch: number): string[] {
+function serverArgs(maxBatch: number, earlyFinals = values['early-finals']): string[] {
   return [
+    '--early-finals',
+    earlyFinals,
     '--model',
     values.model,
     '--dtype',
@@ -407,6 +420,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'mean batch': +l.engine.meanBatch.toFixed(1),
     'batch ms': Math.round(l.engine.meanServiceMs),
     'queued ms': Math.round(l.engine.meanQueueMs),
+    'early used/withdrawn/wasted': `${l.engine.early.used}/${l.engine.early.withdrawn}/${l.engine.early.wasted}`,
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),
@@ -461,41 +475,59 @@ if (values['idle-connections']) {
     ? Math.max(1, Math.floor((bound.bound * Number(values.join.slice(0, -1))) / 100))
     : Number(values.join);
   const spreadMs = Number(values['join-spread-ms']);
-  const server = await startServer(serverArgs(maxBatch));
-  const l = await level(server, offered, spreadMs);
-  await server.stop();
-  const row = {
-    offered,
-    admitted: offered - l.refused,
-    'compute bound': +bound.bound.toFixed(1),
-    'offered/bound': +(offered / bound.bound).toFixed(2),
-    ...levelRow(l),
-  };
-  delete (row as Record<string, unknown>).streams;
+  // --compare-early-finals: the same burst against a server without early finals, then with, in one run.
+  const modes = values['compare-early-finals'] ? ['false', 'true'] : [values['early-finals']];
+  const rows: Record<string, string | number>[] = [];
+  const runs: Record<string, unknown> = {};
+  for (const early of modes) {
+    process.stderr.write(`\nearly finals ${early}\n`);
+    const server = await startServer(serverArgs(maxBatch, early));
+    const l = await level(server, offered, spreadMs);
+    await server.stop();
+    const row = {
+      'early finals': early,
+      offered,
+      admitted: offered - l.refused,
+      'compute bound': +bound.bound.toFixed(1),
+      'offered/bound': +(offered / bound.bound).toFixed(2),
+      ...levelRow(l),
+    };
+    delete (row as Record<string, unknown>).streams;
+    rows.push(row);
+    runs[early] = { admitted: offered - l.refused, level: l };
+  }
   console.log(
     `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s\n`,
   );
-  console.log(table([row]));
-  report.join = { offered, admitted: offered - l.refused, spreadMs, interims, bound, level: l };
+  console.log(table(rows));
+  report.join = { offered, spreadMs, interims, bound, runs };
 } else if (values['find-capacity']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
-  const modes: { name: string; batch: number; diarize: boolean }[] = values['compare-batching']
+  const early = values['early-finals'];
+  const modes: { name: string; batch: number; diarize: boolean; early?: string }[] = values[
+    'compare-early-finals'
+  ]
     ? [
-        { name: `batch ${batch}`, batch, diarize },
-        { name: 'batch 1', batch: 1, diarize },
+        { name: 'early finals off', batch, diarize, early: 'false' },
+        { name: 'early finals on', batch, diarize, early: 'true' },
       ]
-    : values['compare-diarize']
+    : values['compare-batching']
       ? [
-          { name: 'diarize off', batch, diarize: false },
-          { name: 'diarize on', batch, diarize: true },
+          { name: `batch ${batch}`, batch, diarize },
+          { name: 'batch 1', batch: 1, diarize },
         ]
-      : [{ name: `batch ${batch}${diarize ? ', diarize' : ''}`, batch, diarize }];
+      : values['compare-diarize']
+        ? [
+            { name: 'diarize off', batch, diarize: false },
+            { name: 'diarize on', batch, diarize: true },
+          ]
+        : [{ name: `batch ${batch}${diarize ? ', diarize' : ''}`, batch, diarize }];
   for (const m of modes) {
     process.stderr.write(`\n${m.name}\n`);
     diarize = m.diarize;
-    runs[m.name] = await capacity(m.batch);
+    runs[m.name] = await capacity(m.batch, m.early ?? early);
   }
   for (const [name, r] of Object.entries(runs)) {
     console.log(
@@ -505,8 +537,12 @@ if (values['idle-connections']) {
   }
   if (modes.length === 2) {
     const [a, b] = Object.values(runs);
-    const what = values['compare-diarize'] ? 'diarize on/off' : 'batched/unbatched';
-    const [x, y] = values['compare-diarize'] ? [b, a] : [a, b];
+    const what = values['compare-diarize']
+      ? 'diarize on/off'
+      : values['compare-early-finals']
+        ? 'early finals on/off'
+        : 'batched/unbatched';
+    const [x, y] = values['compare-diarize'] || values['compare-early-finals'] ? [b, a] : [a, b];
     console.log(
       `\n${what} capacity: ${x.capacity}/${y.capacity} = ${(x.capacity / Math.max(1, y.capacity)).toFixed(2)}`,
     );

@@ -96,6 +96,7 @@ export class EarshotApp {
         ...DEFAULT_SESSION_CONFIG,
         interimIntervalMs: config.interimIntervalMs,
         maxUtteranceSeconds: config.maxUtteranceSeconds,
+        earlyFinals: config.earlyFinals,
         idleTimeoutMs: config.idleTimeoutMs,
         flushTimeoutMs: config.flushTimeoutMs,
         ...d.session,

@@ -87,6 +87,7 @@ function coerce(key: Key, raw: unknown, source: Source): unknown {
 }
 
 function placeholder(key: Key, o: Option): string {
+  if (o.kind === 'bool') return 'true|false';
   if (o.kind === 'int' || o.kind === 'number')
     return key.endsWith('Ms') ? 'ms' : key.endsWith('Bytes') ? 'bytes' : 'n';
   return o.arg ?? o.flag.split('-').pop()!;
@@ -114,7 +115,8 @@ export function serveCommandLine(): Command {
       '\nPrecedence: flags > environment > --config FILE (JSON, camelCase keys: maxBatch) > defaults.',
     );
   for (const [key, o] of entries) {
-    const arg = o.kind === 'bool' ? '' : ` <${placeholder(key, o)}>`;
+    // A switch that is on by default takes its value: --early-finals false.
+    const arg = o.kind === 'bool' && !o.default ? '' : ` <${placeholder(key, o)}>`;
     const opt = new CommanderOption(`--${o.flag}${arg}`, describe(key, o)).env(o.env);
     const fallback = (DEFAULTS as unknown as Record<string, unknown>)[key];
     if (fallback !== undefined) opt.default(fallback);

@@ -18,6 +18,7 @@ export class Metrics {
   readonly audioDecoded: client.Counter;
   readonly engineSeconds: client.Counter;
   readonly speakerLabelling: client.Counter;
+  readonly earlyFinals: client.Counter<'outcome'>;
   /** Requests and upgrades refused by auth, origin or a limit, by refusal code (a fixed set). */
   readonly denied: client.Counter<'reason'>;
   private readonly subjectAudio: client.Counter<'subject'>;
@@ -88,6 +89,12 @@ export class Metrics {
     this.speakerLabelling = new client.Counter({
       name: 'earshot_speaker_labelling_seconds_total',
       help: 'Seconds spent giving live finals their speaker labels (diarize=true; on the event loop)',
+      registers: [r],
+    });
+    this.earlyFinals = new client.Counter({
+      name: 'earshot_early_finals_total',
+      help: 'Finals decoded during the endpointing wait, by outcome: used, withdrawn before running, wasted',
+      labelNames: ['outcome'],
       registers: [r],
     });
     this.denied = new client.Counter({

@@ -272,6 +272,13 @@ export const OPTIONS = {
     help: 'longest utterance (s): one still going is cut at its quietest recent point (not speech_final)',
     default: 30,
   },
+  earlyFinals: {
+    flag: 'early-finals',
+    env: 'EARSHOT_EARLY_FINALS',
+    kind: 'bool',
+    help: 'decode a final while its endpointing silence passes (ready up to endpointing - 200 ms sooner)',
+    default: true,
+  },
   interimIntervalMs: {
     flag: 'interim-interval',
     env: 'EARSHOT_INTERIM_INTERVAL_MS',

@@ -8,11 +8,12 @@ import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
 import { canTranslate } from '../models/whisper/tasks.js';
-import { AdmissionController } from './scheduling/admission.js';
+import { AdmissionController, finalBudgetSeconds } from './scheduling/admission.js';
 import { calibrate } from './scheduling/calibration.js';
 import { EarshotApp } from './app.js';
 import { fileTranscriber } from './scheduling/file-jobs.js';
 import { Metrics } from './metrics.js';
+import { DEFAULT_SESSION_CONFIG } from './stream/config.js';
 import { type ServerConfig } from './options.js';
 import { createStore, describeStore } from './store/index.js';
 import type { TranscriptStore } from './store/types.js';
@@ -90,6 +91,11 @@ async function startWithStore(
       maxStreams: config.maxStreams,
       targetUtilisation: config.admissionTarget,
       prior: callCost,
+      finalBudgetSeconds: finalBudgetSeconds({
+        earlyFinals: config.earlyFinals,
+        endpointingMs: config.endpointingMs,
+        speechPadMs: DEFAULT_SESSION_CONFIG.speechPadMs,
+      }),
       maxBatch: config.maxBatch,
       interimIntervalMs: config.interimIntervalMs,
     },

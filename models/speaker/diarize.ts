@@ -181,7 +181,7 @@ async function speechRegions(vad: VadModel, audio: Float32Array): Promise<TimeSp
   });
   const regions: TimeSpan[] = [];
   for (const e of [...seg.push(probs), ...seg.flush()]) {
-    if (e.type !== 'speech_start') regions.push({ start: e.start, end: e.time });
+    if (e.type === 'speech_end') regions.push({ start: e.start, end: e.time });
   }
   return regions;
 }

@@ -25,6 +25,11 @@
  * at that point; otherwise cut at its quietest recent boundary, a speech_end with reason 'max_utterance' (time =
  * speech = the cut). The frames after a cut are judged again as if no speech were open, so only the VAD crossing
  * threshold for minSpeech starts the next utterance (its start is never before the cut).
+ *
+ * With pauseEvents, speech also reports its pauses as they happen: `pause` once the silence has lasted the pad (the
+ * audio a speech_end would decode is all consumed; `time`/`speech` are what that speech_end will carry if the
+ * silence lasts), `resume` when speech goes on before the endpointing silence has passed. A consumer may decode the
+ * utterance during the endpointing wait and keep the result only if the speech_end's times match the pause's.
  */
 
 export interface SegmenterOptions {
@@ -44,6 +49,8 @@ export interface SegmenterOptions {
   maxUtteranceSeconds?: number;
   /** Default 20% of maxUtteranceSeconds, at most 5: how far back from the limit a quiet cut point is sought. */
   splitSearchSeconds?: number;
+  /** Default false: also emit pause/resume events (see the event contract). */
+  pauseEvents?: boolean;
 }
 
 /**
@@ -52,7 +59,9 @@ export interface SegmenterOptions {
  */
 export type SegmentEvent =
   | { type: 'speech_start'; time: number; speech: number }
-  | { type: 'speech_end'; time: number; start: number; speech: number; reason?: 'max_utterance' };
+  | { type: 'speech_end'; time: number; start: number; speech: number; reason?: 'max_utterance' }
+  | { type: 'pause'; time: number; speech: number }
+  | { type: 'resume'; time: number };
 
 /** Options that cannot work; the message says which and why. */
 export class SegmenterOptionsError extends Error {
@@ -68,6 +77,8 @@ export class UtteranceSegmenter {
   private readonly padFrames: number;
   private readonly maxFrames: number;
   private readonly searchFrames: number;
+  /** Silence frames after which a pause is reported (Infinity: no pause events). */
+  private readonly pauseFrames: number;
 
   /** Frames consumed. */
   private n = 0;
@@ -82,6 +93,8 @@ export class UtteranceSegmenter {
   private lastVoicedEnd = 0;
   /** Probabilities of the current utterance's most recent frames, for choosing a cut point. */
   private recent: number[] = [];
+  /** A pause was reported and speech has not resumed since. */
+  private paused = false;
 
   constructor(opts: SegmenterOptions) {
     const fs = opts.frameSeconds;
@@ -129,6 +142,9 @@ export class UtteranceSegmenter {
       );
     }
     this.searchFrames = Math.min(frames(searchS), this.maxFrames - 1);
+    // A pause is worth reporting only when it comes before the speech_end it anticipates.
+    const pause = Math.max(1, this.padFrames);
+    this.pauseFrames = opts.pauseEvents && pause < this.endpointFrames ? pause : Infinity;
   }
 
   get inSpeech(): boolean {
@@ -180,7 +196,20 @@ export class UtteranceSegmenter {
     }
     this.recent.push(p);
     if (this.recent.length > this.searchFrames + 1) this.recent.shift();
-    if (p >= this.negThr) this.lastVoicedEnd = this.n;
+    if (p >= this.negThr) {
+      this.lastVoicedEnd = this.n;
+      if (this.paused) {
+        this.paused = false;
+        events.push({ type: 'resume', time: this.t(frame) });
+      }
+    } else if (this.n - this.lastVoicedEnd === this.pauseFrames) {
+      this.paused = true;
+      events.push({
+        type: 'pause',
+        time: this.t(this.lastVoicedEnd + this.padFrames),
+        speech: this.t(this.lastVoicedEnd),
+      });
+    }
     if (this.n - this.lastVoicedEnd >= this.endpointFrames) {
       this.end(events);
     } else if (this.n - this.uttStart >= this.maxFrames) {
@@ -197,6 +226,7 @@ export class UtteranceSegmenter {
       speech: this.t(this.lastVoicedEnd),
     });
     this.speaking = false;
+    this.paused = false;
     this.floor = endFrame;
     this.recent = [];
   }
@@ -237,6 +267,7 @@ export class UtteranceSegmenter {
       reason: 'max_utterance',
     });
     this.speaking = false;
+    this.paused = false;
     this.floor = best;
     this.recent = [];
     const tail = r.slice(best - first);

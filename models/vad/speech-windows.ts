@@ -22,7 +22,7 @@ export function speechWindows(
   });
   const regions: TimeSpan[] = [];
   for (const e of [...seg.push(probs), ...seg.flush()]) {
-    if (e.type !== 'speech_start') regions.push({ start: e.start, end: e.time });
+    if (e.type === 'speech_end') regions.push({ start: e.start, end: e.time });
   }
   const windows: TimeSpan[] = [];
   for (const r of regions) {

@@ -154,6 +154,7 @@ export class LiveStreams {
         result: (kind, lag) => d.metrics.result(kind, lag),
         audio: (seconds) => d.metrics.audioReceived.inc(seconds),
         labelled: (seconds) => d.metrics.speakerLabelling.inc(seconds),
+        earlyFinal: (outcome) => d.metrics.earlyFinals.inc({ outcome }),
       },
       send: (msg) => conn.send(JSON.stringify(msg), false),
       bufferedAmount: () => conn.bufferedAmount(),

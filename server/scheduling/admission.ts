@@ -29,6 +29,20 @@ export function priceOfDecode(cost: CallCost, budgetSeconds: number, maxBatch: n
   return Math.max(capped, cost.window / (1 - (2 * cost.call) / budgetSeconds));
 }
 
+/**
+ * Seconds from a final's decode request to the delivery the server promises: one second after the endpoint. An
+ * early final (see server/stream/early-finals.ts) is requested once the pause reaches the pad, endpointing - pad
+ * before the endpoint, and has that much longer (at the server's default endpointing).
+ */
+export function finalBudgetSeconds(o: {
+  earlyFinals: boolean;
+  endpointingMs: number;
+  speechPadMs: number;
+}): number {
+  const headStart = o.earlyFinals ? Math.max(0, o.endpointingMs - Math.max(o.speechPadMs, 1)) / 1000 : 0;
+  return 1 + headStart;
+}
+
 /** What a stream asks for that changes its cost (the parsed /v1/listen parameters satisfy it). */
 export interface StreamShape {
   interimResults: boolean;

@@ -6,7 +6,12 @@ export interface BatchEngine {
   decodeWindows(windows: readonly WindowInput[], opts: DecodeOptions): Promise<WindowResult[]>;
 }
 
-export type JobKind = 'final' | 'interim';
+/**
+ * In priority order: a final; an early final (decoded during its endpointing wait, wanted only if the pause goes on
+ * to the endpoint, which promotes it); an interim.
+ */
+export type JobKind = 'final' | 'early' | 'interim';
+const PRIORITY: Record<JobKind, number> = { final: 0, early: 1, interim: 2 };
 
 export interface TranscribeJob {
   session: string;
@@ -14,6 +19,8 @@ export interface TranscribeJob {
   window: WindowInput;
   /** Jobs batch together only when these agree (the per-window language and prompt may differ). */
   options: DecodeOptions;
+  /** Aborted while still queued, the job leaves the queue and resolves null (a running one runs to the end). */
+  signal?: AbortSignal;
 }
 
 export interface BatchInfo {
@@ -66,6 +73,8 @@ export class InferenceScheduler {
   private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
   coalesced = 0;
+  /** Queued jobs withdrawn by their signal before they ran (cumulative). */
+  withdrawn = 0;
   /** Windows the engine has finished (or failed): with doneBusyMs(), the engine seconds a decode costs. */
   windowsDone = 0;
   /** Engine calls finished (or failed): separates a call's fixed cost from its cost per window. */
@@ -81,9 +90,13 @@ export class InferenceScheduler {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Resolves with the window's result, or null when a newer interim of the same session superseded it. */
+  /**
+   * Resolves with the window's result, or null when a newer interim of the same session superseded it or its
+   * signal aborted it before it ran.
+   */
   submit(job: TranscribeJob): Promise<WindowResult | null> {
     return new Promise((resolve, reject) => {
+      if (job.signal?.aborted) return resolve(null);
       if (job.kind === 'interim') {
         const i = this.queue.findIndex((q) => q.job.session === job.session && q.job.kind === 'interim');
         if (i >= 0) {
@@ -92,16 +105,32 @@ export class InferenceScheduler {
           this.coalesced++;
         }
       }
-      this.queue.push({
+      const queued: Queued = {
         job,
         key: optionsKey(job.options),
         at: this.now(),
         seq: this.seq++,
         resolve,
         reject,
-      });
+      };
+      this.queue.push(queued);
+      job.signal?.addEventListener('abort', () => this.withdraw(queued), { once: true });
       void this.pump();
     });
+  }
+
+  /** An early final whose endpoint came: a final from now on (it keeps its place in the queue). */
+  promote(job: TranscribeJob): void {
+    job.kind = 'final';
+  }
+
+  /** An aborted job still queued leaves the queue unanswered (null); once picked it runs. */
+  private withdraw(q: Queued): void {
+    const i = this.queue.indexOf(q);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.withdrawn++;
+    q.resolve(null);
   }
 
   /** Drops a closed session's queued interims (its finals still run: they are never dropped). */
@@ -158,12 +187,12 @@ export class InferenceScheduler {
     }
   }
 
-  /** Finals first (oldest first), then interims; round-robin between sessions; one options key per batch. */
+  /** Finals first (oldest first), then early finals, then interims; round-robin between sessions; one options key per batch. */
   pick(): Queued[] {
     const served = (s: string) => this.lastServed.get(s) ?? -1;
     if (this.queue.length === 0) return [];
     const ordered = [...this.queue].sort((a, b) => {
-      if (a.job.kind !== b.job.kind) return a.job.kind === 'final' ? -1 : 1;
+      if (a.job.kind !== b.job.kind) return PRIORITY[a.job.kind] - PRIORITY[b.job.kind];
       if (a.job.kind === 'interim') {
         const d = served(a.job.session) - served(b.job.session);
         if (d !== 0) return d;
@@ -173,8 +202,8 @@ export class InferenceScheduler {
     const key = ordered[0].key;
     const batch: Queued[] = [];
     const taken = new Set<Queued>();
-    // Finals first, then interims; within each, rounds of one job per session until the batch is full.
-    for (const kind of ['final', 'interim'] as const) {
+    // Finals first, then early finals, then interims; within each, rounds of one job per session until full.
+    for (const kind of ['final', 'early', 'interim'] as const) {
       const pool = ordered.filter((q) => q.key === key && q.job.kind === kind);
       let picked = 0;
       while (batch.length < this.maxBatch && picked < pool.length) {

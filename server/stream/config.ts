@@ -38,6 +38,8 @@ export interface SessionConfig {
   /** Control messages (KeepAlive, Finalize, CloseStream) past this rate close the stream 1008. */
   controlMessagesPerSecond: number;
   controlMessageBurst: number;
+  /** Decode an utterance's final as soon as its pause is long enough to know its audio (see EarlyFinals). */
+  earlyFinals: boolean;
 }
 
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
@@ -58,4 +60,5 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   compressionRatioThreshold: 2.4,
   controlMessagesPerSecond: 20,
   controlMessageBurst: 100,
+  earlyFinals: true,
 };

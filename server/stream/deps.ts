@@ -7,6 +7,7 @@ import type { ModelInfo } from '../protocol.js';
 import type { TranscribeJob } from '../scheduling/scheduler.js';
 import type { TranscriptStore } from '../store/types.js';
 import type { SessionConfig } from './config.js';
+import type { EarlyOutcome } from './early-finals.js';
 
 /** What a live stream needs from the server: its engine, store and socket, and its resume state. */
 export interface SessionDeps {
@@ -19,6 +20,8 @@ export interface SessionDeps {
   scheduler: {
     submit(job: TranscribeJob): Promise<WindowResult | null>;
     dropInterims(session: string): void;
+    /** An early final's job is a final from now on. */
+    promote(job: TranscribeJob): void;
   };
   /** Encodes the session's prompt (keyterms) into decoder tokens once. */
   encodePrompt?: (text: string) => number[];
@@ -29,6 +32,8 @@ export interface SessionDeps {
     result(kind: 'final' | 'interim', lag: number): void;
     audio(seconds: number): void;
     labelled?(seconds: number): void;
+    /** What became of a final decoded during the endpointing wait. */
+    earlyFinal?(outcome: EarlyOutcome): void;
   };
   /** Where speaker labels for diarize=true are computed (without, diarize gives no labels). */
   labels?: LiveLabellers;

@@ -38,6 +38,7 @@ export class AudioInput {
       endpointingMs: params.endpointing,
       speechPadMs: config.speechPadMs,
       maxUtteranceSeconds: config.maxUtteranceSeconds,
+      pauseEvents: config.earlyFinals,
     });
     this.vadLookback = (config.minSpeechMs + config.speechPadMs) / 1000 + frameSeconds;
     this.ring = new AudioRing(offset);

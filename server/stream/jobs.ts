@@ -6,6 +6,14 @@ import type { AudioRing } from './audio-ring.js';
 import type { SessionConfig } from './config.js';
 import { clampWords, collapseRepeats } from './words.js';
 
+/** A final's decode in progress. */
+export interface FinalDecode {
+  words: () => Promise<DgWord[]>;
+  audio: Float32Array;
+  ran: Promise<boolean>;
+  job: TranscribeJob;
+}
+
 /** A stream's decode jobs for the scheduler, and the words it keeps from their results. */
 export class WindowJobs {
   constructor(
@@ -32,7 +40,7 @@ export class WindowJobs {
         language: params.language,
         // Finals may fall back to higher temperatures; interims never do (they are replaced soon anyway). Per
         // window, so both share the scheduler's engine calls.
-        temperatures: kind === 'final' ? config.finalTemperatures : [0],
+        temperatures: kind === 'interim' ? [0] : config.finalTemperatures,
         // On the window, not the options: streams that translate batch with streams that transcribe.
         task: params.task,
       },
@@ -43,14 +51,19 @@ export class WindowJobs {
     };
   }
 
-  /** A final's decode of [from, to], submitted now: its words (none if the decode fails) and its audio. */
+  /**
+   * A final's decode of [from, to], submitted now: its words (none if the decode fails), its audio, and whether
+   * the engine ran it (false: withdrawn while queued). `early`: decoded during the endpointing wait, at the early
+   * finals' priority, withdrawn when the signal aborts.
+   */
   final(
     from: number,
     to: number,
     submit: (job: TranscribeJob) => Promise<WindowResult | null>,
     log: { error(o: object, msg?: string): void },
-  ): { words: () => Promise<DgWord[]>; audio: Float32Array } {
-    const job = this.job('final', from, to);
+    early?: AbortSignal,
+  ): FinalDecode {
+    const job = { ...this.job(early ? 'early' : 'final', from, to), signal: early };
     const result = submit(job);
     const words = async () => {
       try {
@@ -61,7 +74,11 @@ export class WindowJobs {
         return [];
       }
     };
-    return { words, audio: job.window.audio };
+    const ran = result.then(
+      (r) => r !== null,
+      () => true,
+    );
+    return { words, audio: job.window.audio, ran, job };
   }
 
   /** The words of [from, to]: hallucinated segments and repeat loops out, fitted after earlier finals. */

@@ -10,6 +10,7 @@ import {
 import { StreamRecord } from './record.js';
 import { Backlog } from './backlog.js';
 import { Controls } from './control.js';
+import { EarlyFinals } from './early-finals.js';
 import { Ending, settleBy } from './ending.js';
 import { FinalQueue } from './finals.js';
 import { AudioInput } from './input.js';
@@ -48,6 +49,8 @@ export class StreamSession {
   private readonly interims: Interims;
   private readonly writer: StreamWriter;
   private readonly finals: FinalQueue;
+  /** Finals decoded during the endpointing wait (null: --early-finals false). */
+  private readonly early: EarlyFinals | null;
   private readonly labeler: SpeakerLabeler | null;
   private readonly state: StreamState;
   private readonly ending: Ending;
@@ -101,6 +104,14 @@ export class StreamSession {
       floor: () => this.finals.lastFinalEnd,
     });
     this.interims = this.interimPolicy();
+    this.early = d.config.earlyFinals
+      ? new EarlyFinals({
+          decode: (from, to, signal) =>
+            this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, signal),
+          promote: (decode) => d.scheduler.promote(decode.job),
+          outcome: (o) => d.observe?.earlyFinal?.(o),
+        })
+      : null;
     this.done = new Promise((r) => (this.resolveDone = r));
     void this.state.whenClosed.then(() => this.afterSocket());
   }
@@ -345,6 +356,8 @@ export class StreamSession {
   private act(actions: readonly UtteranceAction[]): void {
     for (const a of actions) {
       if (a.type === 'speech_started') this.writer.speechStarted(a.at);
+      else if (a.type === 'pause') this.early?.start(a.from, a.to);
+      else if (a.type === 'resume') this.early?.drop();
       else this.requestFinal(a.final);
     }
   }
@@ -372,7 +385,9 @@ export class StreamSession {
       const audio = this.labeler ? this.input.ring.slice(f.from, f.to) : EMPTY;
       this.finals.queue(f, () => Promise.resolve(words), audio);
     } else {
-      const decode = this.jobs.final(f.from, f.to, (job) => this.d.scheduler.submit(job), this.d.log);
+      const decode =
+        this.early?.take(f.from, f.to) ??
+        this.jobs.final(f.from, f.to, (job) => this.d.scheduler.submit(job), this.d.log);
       this.finals.queue(f, decode.words, decode.audio);
     }
     this.checkBacklog();
@@ -442,6 +457,7 @@ export class StreamSession {
   private async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.early?.drop();
     await this.decoded();
     this.advanceCommitted();
     await this.record({ duration: this.extent, committed: this.store.committed, lastSeq: this.finals.seq });

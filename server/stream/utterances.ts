@@ -30,7 +30,15 @@ export interface FinalRequest {
   words?: DgWord[];
 }
 
-export type UtteranceAction = { type: 'final'; final: FinalRequest } | { type: 'speech_started'; at: number };
+/**
+ * `pause`: speech has paused long enough that the final it would end in is known: [from, to] may be decoded now, and
+ * the final takes that decode if it closes the same audio. `resume`: the speech went on; that decode is not needed.
+ */
+export type UtteranceAction =
+  | { type: 'final'; final: FinalRequest }
+  | { type: 'speech_started'; at: number }
+  | { type: 'pause'; from: number; to: number }
+  | { type: 'resume' };
 
 /** An interim decode asked for: the utterance's uncommitted audio [from, to]. */
 export interface InterimAsk {
@@ -51,6 +59,8 @@ interface Utterance {
   hypothesis: DgWord[] | null;
   interimInFlight: boolean;
   lastInterimAt: number;
+  /** In a pause that may end the utterance: its final is being decoded, so no interim is asked for. */
+  paused: boolean;
 }
 
 /** Shorter than this is not worth a decode. */
@@ -98,6 +108,14 @@ export class UtteranceTracker {
         const speech = this.o.offset + e.speech;
         this.utt = this.open(t, speech);
         out.push({ type: 'speech_started', at: speech });
+      } else if (e.type === 'pause') {
+        if (u) {
+          u.paused = true;
+          out.push({ type: 'pause', from: u.committed, to: Math.min(t, this.now()) });
+        }
+      } else if (e.type === 'resume') {
+        if (u) u.paused = false;
+        out.push({ type: 'resume' });
       } else {
         if (u) {
           const reportTo = Math.max(u.reportFrom, this.o.offset + e.speech);
@@ -137,7 +155,7 @@ export class UtteranceTracker {
   /** An interim decode when one is due: `backoff` stretches the cadence (Infinity: none now). */
   interimDue(o: { interimResults: boolean; backoff: number }): InterimAsk | null {
     const u = this.utt;
-    if (!u || u.interimInFlight) return null;
+    if (!u || u.interimInFlight || u.paused) return null;
     const now = this.now();
     // Long utterances need hypotheses for early commits even when the client asked for no interims.
     const long = now - u.start >= this.o.earlyCommitSeconds;
@@ -190,6 +208,7 @@ export class UtteranceTracker {
       hypothesis: null,
       interimInFlight: false,
       lastInterimAt: -Infinity,
+      paused: false,
     };
   }
 }

@@ -40,6 +40,17 @@ describe('configuration', () => {
     assert.equal(loadConfig(['--vad-model', f], {}).vadModel, f);
   });
 
+  test('--early-finals: on by default, a switch that takes its value', () => {
+    assert.equal(loadConfig([], {}).earlyFinals, true);
+    assert.equal(loadConfig(['--early-finals', 'false'], {}).earlyFinals, false);
+    assert.equal(loadConfig([], { EARSHOT_EARLY_FINALS: '0' }).earlyFinals, false);
+    assert.equal(loadConfig(['--early-finals', 'true'], { EARSHOT_EARLY_FINALS: 'false' }).earlyFinals, true);
+    assert.throws(
+      () => loadConfig(['--early-finals', 'maybe'], {}),
+      /--early-finals: expected true or false/,
+    );
+  });
+
   const bad: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [['--port', '99999'], {}, /--port: 99999 is outside 0\.\.65535/],
     [['--port', 'http'], {}, /--port: expected an integer/],

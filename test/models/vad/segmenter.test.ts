@@ -26,7 +26,7 @@ function run(opts: Partial<SegmenterOptions>, probs: Float32Array, flush = true)
 function inFrames(events: SegmentEvent[]): (string | number)[][] {
   return events.map((e) => {
     const row: (string | number)[] = [e.type, Math.round(e.time / FS)];
-    if (e.type !== 'speech_start') row.push(Math.round(e.start / FS));
+    if (e.type === 'speech_end') row.push(Math.round(e.start / FS));
     if (e.type === 'speech_end' && e.reason) row.push(e.reason);
     return row;
   });
@@ -222,7 +222,7 @@ describe('UtteranceSegmenter', () => {
         if (e.type === 'speech_start') {
           assert.equal(open, null, `speech_start inside an utterance ${ctx}`);
           open = e.time;
-        } else {
+        } else if (e.type === 'speech_end') {
           assert.notEqual(open, null, `${e.type} without speech_start ${ctx}`);
           assert.ok(Math.abs(e.start - open!) < 1e-9, `start mismatch ${ctx}`);
           assert.ok(e.time > e.start, `empty piece ${ctx}`);
@@ -233,6 +233,77 @@ describe('UtteranceSegmenter', () => {
       }
       assert.equal(open, null, 'flush left an utterance open');
     }
+  });
+
+  test('pause events: a pause at the pad carries the times its speech_end will have; speech going on resumes', () => {
+    const opts = { ...BASE, speechPadMs: f(3) * 1000, pauseEvents: true };
+    // Speech, a 5-frame pause (shorter than the 10-frame endpointing), speech, then silence to the endpoint.
+    const events = run(opts, seq([0.1, 10], [0.9, 20], [0.1, 5], [0.9, 10], [0.1, 12]), false);
+    const rows = events.map((e) => [
+      e.type,
+      Math.round(e.time / FS),
+      'speech' in e ? Math.round(e.speech / FS) : -1,
+    ]);
+    assert.deepEqual(rows, [
+      ['speech_start', 7, 10],
+      ['pause', 33, 30], // 3 silent frames: the pad is there
+      ['resume', 35, -1], // frame 35 is speech again
+      ['pause', 48, 45],
+      ['speech_end', 48, 45], // same times as the pause it followed
+    ]);
+    // Without the option, the same sequence gives only the start and the end.
+    assert.deepEqual(
+      run(
+        { ...opts, pauseEvents: false },
+        seq([0.1, 10], [0.9, 20], [0.1, 5], [0.9, 10], [0.1, 12]),
+        false,
+      ).map((e) => e.type),
+      ['speech_start', 'speech_end'],
+    );
+    // No pause when the endpointing silence is no longer than the pad: the speech_end comes first.
+    const short = run({ ...opts, endpointingMs: f(3) * 1000 }, seq([0.9, 10], [0.1, 5]), false);
+    assert.deepEqual(
+      short.map((e) => e.type),
+      ['speech_start', 'speech_end'],
+    );
+  });
+
+  test('pause events: on random sequences every speech_end that follows a pause without a resume has its times', () => {
+    let a = 11;
+    let matched = 0;
+    const rnd = () => ((a = (a * 1103515245 + 12345) & 0x7fffffff), a / 0x7fffffff);
+    for (let trial = 0; trial < 200; trial++) {
+      const runs: [number, number][] = [];
+      for (let k = 0; k < 30; k++) runs.push([rnd(), 1 + Math.floor(rnd() * 15)]);
+      const events = run(
+        { frameSeconds: FS, pauseEvents: true, maxUtteranceSeconds: 3, minSpeechMs: 96 },
+        seq(...runs),
+      );
+      let pause: { time: number; speech: number } | null = null;
+      let open = false;
+      for (const e of events) {
+        if (e.type === 'speech_start') {
+          assert.equal(open, false);
+          open = true;
+        } else if (e.type === 'pause') {
+          assert.ok(open, 'a pause only inside speech');
+          assert.equal(pause, null, 'no second pause before a resume');
+          pause = e;
+        } else if (e.type === 'resume') {
+          assert.ok(pause, 'a resume only after a pause');
+          pause = null;
+        } else {
+          if (pause && !e.reason) {
+            assert.equal(e.time, pause.time, `trial ${trial}`);
+            assert.equal(e.speech, pause.speech, `trial ${trial}`);
+            matched++;
+          }
+          pause = null;
+          open = false;
+        }
+      }
+    }
+    assert.ok(matched > 100, `only ${matched} ends followed a pause`);
   });
 
   test('rejects options that cannot work', () => {

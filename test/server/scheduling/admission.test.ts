@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   AdmissionController,
+  finalBudgetSeconds,
   priceOfDecode,
   streamDemand,
   type CallCost,
@@ -349,5 +350,19 @@ describe('admission control measures what a decode costs', () => {
     near(priceOfDecode({ call: 0.2, window: 0.1 }, 1, 1), 0.3, 'no batching: a call per decode');
     near(priceOfDecode({ call: 0.2, window: 0.1 }, 1, 2), 0.2, 'the batch cap binds before the promise');
     near(priceOfDecode({ call: 0, window: 0.1 }, 1, 8), 0.1);
+  });
+
+  test('early finals start decoding endpointing - pad before the endpoint: that much more budget', () => {
+    const o = { endpointingMs: 500, speechPadMs: 200 };
+    assert.equal(finalBudgetSeconds({ ...o, earlyFinals: false }), 1);
+    assert.ok(Math.abs(finalBudgetSeconds({ ...o, earlyFinals: true }) - 1.3) < 1e-12);
+    assert.equal(
+      finalBudgetSeconds({ ...o, endpointingMs: 100, earlyFinals: true }),
+      1,
+      'no pause before the end',
+    );
+    // More budget, a cheaper decode at the promise: more streams fit.
+    const cost = { call: 0.2, window: 0.1 };
+    assert.ok(priceOfDecode(cost, 1.3, 8) < priceOfDecode(cost, 1, 8));
   });
 });

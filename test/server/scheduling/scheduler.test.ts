@@ -157,6 +157,46 @@ describe('inference scheduler', () => {
     assert.deepEqual(engine.batches, [['a-i0'], ['a-f1', 'b-i1']]);
   });
 
+  test('early finals wait behind finals and go before interims; a promoted one is a final in its place', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
+    const busy = s.submit(job('x', 'final', 'x-f0'));
+    await new Promise((r) => setImmediate(r));
+    const jobs = [job('a', 'interim', 'a-i0'), job('b', 'early', 'b-e0'), job('c', 'final', 'c-f0')];
+    const done = jobs.map((j) => s.submit(j));
+    const promoted = job('d', 'early', 'd-e0');
+    const late = job('e', 'final', 'e-f0');
+    done.push(s.submit(promoted), s.submit(late));
+    s.promote(promoted);
+    for (let i = 0; i < 6; i++) await engine.step();
+    await Promise.all([busy, ...done]);
+    assert.deepEqual(engine.batches.flat(), ['x-f0', 'c-f0', 'd-e0', 'e-f0', 'b-e0', 'a-i0']);
+  });
+
+  test('a job aborted while queued leaves unanswered (null) and is never decoded; a running one finishes', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 1, batchWindowMs: 0 });
+    const running = new AbortController();
+    const queued = new AbortController();
+    const first = s.submit({ ...job('a', 'final', 'a-f0'), signal: running.signal });
+    await new Promise((r) => setImmediate(r)); // a-f0 is on the engine
+    const second = s.submit({ ...job('a', 'final', 'a-f1'), signal: queued.signal });
+    const third = s.submit(job('b', 'final', 'b-f0'));
+    running.abort();
+    queued.abort();
+    assert.equal(await second, null);
+    assert.equal(s.withdrawn, 1);
+    await engine.step();
+    assert.notEqual(await first, null, 'the running call is not undone');
+    await engine.step();
+    await third;
+    assert.deepEqual(engine.batches, [['a-f0'], ['b-f0']]);
+    const gone = new AbortController();
+    gone.abort();
+    assert.equal(await s.submit({ ...job('c', 'final', 'c-f0'), signal: gone.signal }), null);
+    assert.equal(engine.batches.length, 2, 'an already aborted job is not queued');
+  });
+
   test('an engine failure rejects that batch only', async () => {
     let calls = 0;
     const s = new InferenceScheduler(

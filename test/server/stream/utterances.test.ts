@@ -132,6 +132,27 @@ describe('utterance tracker (pure, fake clock)', () => {
     assert.equal(u.finalizeNow(false, false), null, 'end of input with nothing open: no final');
   });
 
+  test('a pause asks for the audio its final will close, and no interim while paused; a resume lifts that', () => {
+    const { u, clock } = tracker();
+    u.onEvents([{ type: 'speech_start', time: 0.3, speech: 0.5 }]);
+    clock.t = 2.5;
+    const [pause] = u.onEvents([{ type: 'pause', time: 2.4, speech: 2.2 }]);
+    assert.deepEqual(pause, { type: 'pause', from: 0.3, to: 2.4 });
+    assert.equal(u.interimDue({ interimResults: true, backoff: 1 }), null, 'paused: the final is decoding');
+    assert.deepEqual(u.onEvents([{ type: 'resume', time: 2.6 }]), [{ type: 'resume' }]);
+    clock.t = 3;
+    assert.ok(u.interimDue({ interimResults: true, backoff: 1 }), 'speaking again: interims as before');
+    clock.t = 3.5;
+    const [p2] = u.onEvents([{ type: 'pause', time: 3.4, speech: 3.2 }]);
+    clock.t = 3.8;
+    const [f] = finalsOf(u.onEvents([{ type: 'speech_end', time: 3.4, start: 0.3, speech: 3.2 }]));
+    assert.deepEqual(
+      p2,
+      { type: 'pause', from: f.from, to: f.to },
+      'the final closes what the pause asked for',
+    );
+  });
+
   test('an utterance cut at the maximum length is final but not speech_final, and says why', () => {
     const { u, clock } = tracker();
     u.onEvents([{ type: 'speech_start', time: 0, speech: 0.1 }]);
