@@ -265,7 +265,7 @@ interface EngineStats {
   meanServiceMs: number;
   meanQueueMs: number;
   /** Early finals (decoded during the endpointing wait): used by their final, withdrawn unrun, run in vain. */
-  early: { used: number; withdrawn: number; wasted: number };
+  early: { used: number; interim: number; withdrawn: number; wasted: number };
 }
 
 function engineDelta(before: string, after: string): EngineStats {
@@ -279,6 +279,7 @@ function engineDelta(before: string, after: string): EngineStats {
     meanQueueMs: per(d('earshot_queue_delay_seconds_sum') * 1000),
     early: {
       used: d('earshot_early_finals_total{outcome="used"}'),
+      interim: d('earshot_early_finals_total{outcome="interim"}'),
       withdrawn: d('earshot_early_finals_total{outcome="withdrawn"}'),
       wasted: d('earshot_early_finals_total{outcome="wasted"}'),
     },
@@ -420,7 +421,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'mean batch': +l.engine.meanBatch.toFixed(1),
     'batch ms': Math.round(l.engine.meanServiceMs),
     'queued ms': Math.round(l.engine.meanQueueMs),
-    'early used/withdrawn/wasted': `${l.engine.early.used}/${l.engine.early.withdrawn}/${l.engine.early.wasted}`,
+    'early used/interim/withdrawn/wasted': `${l.engine.early.used}/${l.engine.early.interim}/${l.engine.early.withdrawn}/${l.engine.early.wasted}`,
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),
@@ -571,11 +572,18 @@ if (values['idle-connections']) {
   );
 } else {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
-  const server = await startServer(serverArgs(values['no-batching'] ? 1 : Number(values['max-batch'])));
-  const l = await level(server, Number(values.streams));
-  await server.stop();
+  const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
+  const rows: Record<string, string | number>[] = [];
+  const levels: Record<string, Level> = {};
+  for (const early of values['compare-early-finals'] ? ['false', 'true'] : [values['early-finals']]) {
+    const server = await startServer(serverArgs(batch, early));
+    const l = await level(server, Number(values.streams));
+    await server.stop();
+    rows.push({ 'early finals': early, ...levelRow(l) });
+    levels[early] = l;
+  }
   console.log(`\n${values.streams} stream(s), ${seconds} s, endpointing ${endpointing} ms\n`);
-  console.log(table([levelRow(l)]));
-  report.level = l;
+  console.log(table(rows));
+  report.levels = levels;
 }
 console.log(writeReport('stream', report));

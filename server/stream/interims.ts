@@ -51,8 +51,11 @@ export class Interims {
       });
   }
 
-  /** An interim decode's answer: an early commit and/or an interim for the rest. */
-  private answer(ask: InterimAsk, r: WindowResult | null): void {
+  /**
+   * An interim decode's answer (or an early final's decode whose speech went on): an early commit and/or an interim
+   * for the rest. True when it gave the client something (a commit or an interim).
+   */
+  answer(ask: InterimAsk, r: WindowResult | null): boolean {
     const { stats, writer } = this.d;
     // The input is over, or a final for this audio was requested meanwhile: the hypothesis is stale.
     const h =
@@ -61,13 +64,13 @@ export class Interims {
         : null;
     if (!h) {
       stats.droppedInterims++;
-      return;
+      return false;
     }
     if (h.commit) this.d.commit(h.commit);
-    if (!this.d.params.interimResults || h.rest.length === 0) return;
+    if (!this.d.params.interimResults || h.rest.length === 0) return h.commit !== null;
     if (!writer.roomForInterims()) {
       stats.droppedInterims++;
-      return;
+      return h.commit !== null;
     }
     stats.interims++;
     const lag = this.d.now() - ask.to;
@@ -83,5 +86,6 @@ export class Interims {
         lag,
       }),
     );
+    return true;
   }
 }

@@ -8,9 +8,9 @@ import { clampWords, collapseRepeats } from './words.js';
 
 /** A final's decode in progress. */
 export interface FinalDecode {
+  result: Promise<WindowResult | null>;
   words: () => Promise<DgWord[]>;
   audio: Float32Array;
-  ran: Promise<boolean>;
   job: TranscribeJob;
 }
 
@@ -52,8 +52,8 @@ export class WindowJobs {
   }
 
   /**
-   * A final's decode of [from, to], submitted now: its words (none if the decode fails), its audio, and whether
-   * the engine ran it (false: withdrawn while queued). `early`: decoded during the endpointing wait, at the early
+   * A final's decode of [from, to], submitted now: its result (null: withdrawn while queued), its words (none if
+   * the decode fails or was withdrawn) and its audio. `early`: decoded during the endpointing wait, at the early
    * finals' priority, withdrawn when the signal aborts.
    */
   final(
@@ -74,11 +74,7 @@ export class WindowJobs {
         return [];
       }
     };
-    const ran = result.then(
-      (r) => r !== null,
-      () => true,
-    );
-    return { words, audio: job.window.audio, ran, job };
+    return { result, words, audio: job.window.audio, job };
   }
 
   /** The words of [from, to]: hallucinated segments and repeat loops out, fitted after earlier finals. */

@@ -109,6 +109,7 @@ export class StreamSession {
           decode: (from, to, signal) =>
             this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, signal),
           promote: (decode) => d.scheduler.promote(decode.job),
+          hypothesis: (ask, r) => this.interims.answer(ask, r),
           outcome: (o) => d.observe?.earlyFinal?.(o),
         })
       : null;
@@ -356,7 +357,7 @@ export class StreamSession {
   private act(actions: readonly UtteranceAction[]): void {
     for (const a of actions) {
       if (a.type === 'speech_started') this.writer.speechStarted(a.at);
-      else if (a.type === 'pause') this.early?.start(a.from, a.to);
+      else if (a.type === 'pause') this.early?.start(a.ask);
       else if (a.type === 'resume') this.early?.drop();
       else this.requestFinal(a.final);
     }

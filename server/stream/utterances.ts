@@ -31,13 +31,14 @@ export interface FinalRequest {
 }
 
 /**
- * `pause`: speech has paused long enough that the final it would end in is known: [from, to] may be decoded now, and
- * the final takes that decode if it closes the same audio. `resume`: the speech went on; that decode is not needed.
+ * `pause`: speech has paused long enough that the final it would end in is known: [ask.from, ask.to] may be decoded
+ * now, and the final takes that decode if it closes the same audio; if the speech goes on instead, the decode is
+ * that utterance's latest hypothesis (an interim). `resume`: the speech went on.
  */
 export type UtteranceAction =
   | { type: 'final'; final: FinalRequest }
   | { type: 'speech_started'; at: number }
-  | { type: 'pause'; from: number; to: number }
+  | { type: 'pause'; ask: InterimAsk }
   | { type: 'resume' };
 
 /** An interim decode asked for: the utterance's uncommitted audio [from, to]. */
@@ -111,7 +112,9 @@ export class UtteranceTracker {
       } else if (e.type === 'pause') {
         if (u) {
           u.paused = true;
-          out.push({ type: 'pause', from: u.committed, to: Math.min(t, this.now()) });
+          // The pause's decode is the utterance's next hypothesis: the interim cadence counts from it.
+          u.lastInterimAt = this.now();
+          out.push({ type: 'pause', ask: { utterance: u.id, from: u.committed, to: Math.min(t, this.now()) } });
         }
       } else if (e.type === 'resume') {
         if (u) u.paused = false;

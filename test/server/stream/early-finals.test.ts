@@ -25,11 +25,19 @@ class TimedEngine extends FakeEngine {
   }
 }
 
-/** Streams `samples` in 100 ms frames, letting each be processed, then closes (`busy`: another stream's decode
- * holds the engine until the audio is in). */
-async function run(samples: Float32Array, earlyFinals: boolean, engine = new TimedEngine(), busy = false) {
+/**
+ * Streams `samples` in 100 ms frames, letting each be processed, then closes (`busy`: another stream's decode holds
+ * the engine until the audio is in; `qs`: more query parameters).
+ */
+async function run(
+  samples: Float32Array,
+  earlyFinals: boolean,
+  engine = new TimedEngine(),
+  busy = false,
+  qs = '',
+) {
   const outcomes: EarlyOutcome[] = [];
-  const h = sessionHarness(vad(), 'encoding=linear16&sample_rate=16000&endpointing=500', {
+  const h = sessionHarness(vad(), `encoding=linear16&sample_rate=16000&endpointing=500${qs}`, {
     engine,
     config: { earlyFinals },
     observe: { result: () => {}, audio: () => {}, earlyFinal: (o) => outcomes.push(o) },
@@ -115,6 +123,24 @@ describe('early finals (decoded during the endpointing wait)', () => {
     const windows = engine.at.map((x) => [x.offset, +(x.offset + x.seconds).toFixed(2)]);
     assert.equal(windows.length, 2, `windows ${JSON.stringify(windows)}`);
     assert.ok(engine.at[0].offset + engine.at[0].seconds < bStart, 'the first ended at the pause');
+  });
+
+  test('with interim_results, an early decode whose speech went on is the utterance interim', async () => {
+    const { h, engine, outcomes } = await run(
+      twoParts,
+      true,
+      new TimedEngine(),
+      false,
+      '&interim_results=true',
+    );
+    oneFinal(h.messages);
+    assert.deepEqual(outcomes, ['interim', 'used']);
+    const early = engine.at[0];
+    const interims = h.messages.filter((m) => m.type === 'Results' && !m.is_final);
+    assert.ok(
+      interims.some((m) => Math.abs(m.start! + m.duration! - (early.offset + early.seconds)) < 1e-6),
+      `an interim ends where the early decode did (${early.offset + early.seconds}): ${JSON.stringify(interims.map((m) => [m.start, m.duration]))}`,
+    );
   });
 
   test('speech going on after a pause: an early decode still queued is withdrawn, never decoded', async () => {

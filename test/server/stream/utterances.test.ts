@@ -137,18 +137,19 @@ describe('utterance tracker (pure, fake clock)', () => {
     u.onEvents([{ type: 'speech_start', time: 0.3, speech: 0.5 }]);
     clock.t = 2.5;
     const [pause] = u.onEvents([{ type: 'pause', time: 2.4, speech: 2.2 }]);
-    assert.deepEqual(pause, { type: 'pause', from: 0.3, to: 2.4 });
+    assert.deepEqual(pause, { type: 'pause', ask: { utterance: 1, from: 0.3, to: 2.4 } });
     assert.equal(u.interimDue({ interimResults: true, backoff: 1 }), null, 'paused: the final is decoding');
     assert.deepEqual(u.onEvents([{ type: 'resume', time: 2.6 }]), [{ type: 'resume' }]);
     clock.t = 3;
-    assert.ok(u.interimDue({ interimResults: true, backoff: 1 }), 'speaking again: interims as before');
+    assert.equal(u.interimDue({ interimResults: true, backoff: 1 }), null, "the pause's decode was the last one");
     clock.t = 3.5;
+    assert.ok(u.interimDue({ interimResults: true, backoff: 1 }), 'speaking again: interims at the cadence');
     const [p2] = u.onEvents([{ type: 'pause', time: 3.4, speech: 3.2 }]);
     clock.t = 3.8;
     const [f] = finalsOf(u.onEvents([{ type: 'speech_end', time: 3.4, start: 0.3, speech: 3.2 }]));
     assert.deepEqual(
       p2,
-      { type: 'pause', from: f.from, to: f.to },
+      { type: 'pause', ask: { utterance: 1, from: f.from, to: f.to } },
       'the final closes what the pause asked for',
     );
   });
