@@ -114,7 +114,10 @@ export class UtteranceTracker {
           u.paused = true;
           // The pause's decode is the utterance's next hypothesis: the interim cadence counts from it.
           u.lastInterimAt = this.now();
-          out.push({ type: 'pause', ask: { utterance: u.id, from: u.committed, to: Math.min(t, this.now()) } });
+          out.push({
+            type: 'pause',
+            ask: { utterance: u.id, from: u.committed, to: Math.min(t, this.now()) },
+          });
         }
       } else if (e.type === 'resume') {
         if (u) u.paused = false;

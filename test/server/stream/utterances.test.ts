@@ -141,7 +141,11 @@ describe('utterance tracker (pure, fake clock)', () => {
     assert.equal(u.interimDue({ interimResults: true, backoff: 1 }), null, 'paused: the final is decoding');
     assert.deepEqual(u.onEvents([{ type: 'resume', time: 2.6 }]), [{ type: 'resume' }]);
     clock.t = 3;
-    assert.equal(u.interimDue({ interimResults: true, backoff: 1 }), null, "the pause's decode was the last one");
+    assert.equal(
+      u.interimDue({ interimResults: true, backoff: 1 }),
+      null,
+      "the pause's decode was the last one",
+    );
     clock.t = 3.5;
     assert.ok(u.interimDue({ interimResults: true, backoff: 1 }), 'speaking again: interims at the cadence');
     const [p2] = u.onEvents([{ type: 'pause', time: 3.4, speech: 3.2 }]);
