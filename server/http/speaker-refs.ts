@@ -2,9 +2,7 @@
  * OpenAI's known speakers: `known_speaker_names[]` with `known_speaker_references[]`, each reference a short clip
  * of that speaker as a data URL (or, here, a file part). Every problem is a KnownSpeakerError naming the field.
  */
-import { AudioDecodeError } from '../../audio/errors.js';
-import { decodeAudio } from '../../audio/load.js';
-import { SAMPLE_RATE } from '../../audio/rate.js';
+import { decodeClip } from '../voiceprints/clip.js';
 
 /** OpenAI's limits: up to 4 speakers, each clip 2-10 s. */
 export const MAX_KNOWN_SPEAKERS = 4;
@@ -36,34 +34,6 @@ export function dataUrlBytes(url: string, label: string, fail: (message: string)
   const bytes = Buffer.from(m[3].replace(/\s/g, ''), 'base64');
   if (bytes.length === 0) throw fail(`${label} is empty`);
   return bytes;
-}
-
-/**
- * A clip decoded to 16 kHz, refused (`fail`'s message names it by `label`) unless it lasts `min`-`max` seconds.
- * Capped at `max`: a long clip (a small FLAC of hours of silence) is refused from its header or after `max`
- * seconds of decoding, never decoded whole.
- */
-export async function decodeClip(
-  bytes: Uint8Array,
-  label: string,
-  limits: { min: number; max: number; what: string },
-  fail: (message: string) => Error,
-): Promise<Float32Array> {
-  const rule = `${limits.what} must last ${limits.min}-${limits.max} s`;
-  let audio: Float32Array;
-  try {
-    audio = (await decodeAudio(bytes, { maxSeconds: limits.max })).samples16k;
-  } catch (err) {
-    if (!(err instanceof AudioDecodeError)) throw err;
-    if (err.code === 'too_long') {
-      throw fail(`${label} lasts ${err.seconds?.toFixed(1) ?? `more than ${limits.max}`} s: ${rule}`);
-    }
-    throw fail(`${label} is not audio earshot can decode: ${err.message}`);
-  }
-  const seconds = audio.length / SAMPLE_RATE;
-  if (seconds < limits.min || seconds > limits.max)
-    throw fail(`${label} lasts ${seconds.toFixed(1)} s: ${rule}`);
-  return audio;
 }
 
 /** Checks the names against the references and decodes every clip to 16 kHz. */

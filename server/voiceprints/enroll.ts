@@ -6,7 +6,7 @@ import { SAMPLE_RATE } from '../../audio/rate.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import { ApiError } from '../errors.js';
-import { decodeClip } from '../http/speaker-refs.js';
+import { decodeClip } from './clip.js';
 import type { Voiceprint } from '../store/types.js';
 
 export const MIN_CLIP_SECONDS = 2;
