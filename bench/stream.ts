@@ -575,12 +575,26 @@ if (values['idle-connections']) {
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
   const rows: Record<string, string | number>[] = [];
   const levels: Record<string, Level> = {};
-  for (const early of values['compare-early-finals'] ? ['false', 'true'] : [values['early-finals']]) {
-    const server = await startServer(serverArgs(batch, early));
+  // Side by side in one run: without and with early finals, or without and with speaker labels.
+  const early = values['early-finals'];
+  const modes = values['compare-early-finals']
+    ? [
+        { name: 'early finals off', early: 'false', diarize },
+        { name: 'early finals on', early: 'true', diarize },
+      ]
+    : values['compare-diarize']
+      ? [
+          { name: 'diarize off', early, diarize: false },
+          { name: 'diarize on', early, diarize: true },
+        ]
+      : [{ name: `early finals ${early}${diarize ? ', diarize' : ''}`, early, diarize }];
+  for (const m of modes) {
+    diarize = m.diarize;
+    const server = await startServer(serverArgs(batch, m.early));
     const l = await level(server, Number(values.streams));
     await server.stop();
-    rows.push({ 'early finals': early, ...levelRow(l) });
-    levels[early] = l;
+    rows.push({ run: m.name, ...levelRow(l) });
+    levels[m.name] = l;
   }
   console.log(`\n${values.streams} stream(s), ${seconds} s, endpointing ${endpointing} ms\n`);
   console.log(table(rows));
