@@ -98,6 +98,7 @@ async function startWithStore(
       }),
       maxBatch: config.maxBatch,
       interimIntervalMs: config.interimIntervalMs,
+      earlyFinals: config.earlyFinals,
     },
     {
       busyMs: () => scheduler.busyMs(),
