@@ -1,3 +1,4 @@
+import type { LabeledFinal } from '../../models/speaker/live.js';
 import type { DgWord } from '../protocol.js';
 import type { TranscriptStore } from '../store/types.js';
 import type { SpeakerLabeler } from './speakers.js';
@@ -72,8 +73,10 @@ export class FinalQueue {
   queue(req: FinalRequest, words: () => Promise<DgWord[]>, audio: Float32Array): void {
     const span = { from: req.from, to: req.to };
     this.pending.push(span);
+    // Speaker labels need only the audio: they are computed while the words are decoded.
+    const labels = this.d.labeler && audio.length > 0 ? this.labels(audio, span.from) : null;
     this.chain = this.chain
-      .then(async () => this.deliver(req, span, await words(), audio))
+      .then(async () => this.deliver(req, span, await words(), labels))
       .catch((err: unknown) => this.d.onError(err));
   }
 
@@ -81,10 +84,12 @@ export class FinalQueue {
     req: FinalRequest,
     span: Span,
     decoded: DgWord[],
-    audio: Float32Array,
+    labels: Promise<LabeledFinal | null> | null,
   ): Promise<void> {
     const seq = (this.seq = this.d.nextSeq?.() ?? this.seq + 1);
-    const words = await this.label(fitToReport(decoded, req.reportFrom, req.reportTo), audio, span.from);
+    const fitted = fitToReport(decoded, req.reportFrom, req.reportTo);
+    const labelled = labels && fitted.length > 0 ? await labels : null;
+    const words = labelled ? this.d.labeler!.label(labelled, fitted) : fitted;
     const msg = this.d.writer.results({
       start: req.reportFrom,
       end: req.reportTo,
@@ -119,14 +124,11 @@ export class FinalQueue {
     this.d.sent(msg.lag);
   }
 
-  /** Speaker labels when asked for; a labelling failure costs the labels, never the final. */
-  private async label(words: DgWord[], audio: Float32Array, start: number): Promise<DgWord[]> {
-    if (!this.d.labeler || words.length === 0) return words;
-    try {
-      return await this.d.labeler.label(audio, start, words);
-    } catch (err) {
+  /** Speaker labels when asked for; a labelling failure costs the labels (null), never the final. */
+  private labels(audio: Float32Array, start: number): Promise<LabeledFinal | null> {
+    return this.d.labeler!.begin(audio, start).catch((err: unknown) => {
       this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
-      return words;
-    }
+      return null;
+    });
   }
 }

@@ -1,5 +1,7 @@
 import { type KnownSpeaker, OnlineClusterer, type OnlineClusterState } from '../../models/speaker/cluster.js';
 import type { LiveLabellers, LiveLabels } from '../../models/speaker/live-labels.js';
+import type { LabeledFinal } from '../../models/speaker/live.js';
+import { turnAt } from '../../models/speaker/turns.js';
 import type { DgWord } from '../protocol.js';
 import { LiveSpeakerNames } from './speaker-names.js';
 
@@ -38,23 +40,32 @@ export class SpeakerLabeler {
     this.live.close();
   }
 
-  /** `audio` (16 kHz) starts at session time `start` and covers the words. */
-  async label(audio: Float32Array, start: number, words: readonly DgWord[]): Promise<DgWord[]> {
-    if (words.length === 0 || audio.length === 0) return [...words];
+  /**
+   * Starts labelling a final's audio (16 kHz, from session time `start`) now, while its words are still being
+   * decoded: the labels need only the audio, and finals are labelled in the order this is called.
+   */
+  begin(audio: Float32Array, start: number): Promise<LabeledFinal> {
     const t0 = performance.now();
-    const r = await this.live.labelFinal(audio, start, words);
-    const ms = performance.now() - t0;
-    this.cost.ms += ms;
-    this.onCost?.(ms / 1000);
-    this.cost.finals++;
+    return this.live.labelFinal(audio, start, []).then((r) => {
+      const ms = performance.now() - t0;
+      this.cost.ms += ms;
+      this.onCost?.(ms / 1000);
+      this.cost.finals++;
+      return r;
+    });
+  }
+
+  /** The words of a final, each with the speaker of the turn it falls in (begin() gave the turns). */
+  label(labels: LabeledFinal, words: readonly DgWord[]): DgWord[] {
     const state = this.live.state;
     const names = state && this.naming?.names(state);
-    return words.map((w, i) => {
-      const name = names?.get(r.words[i].speaker);
+    return words.map((w) => {
+      const t = turnAt(labels.turns, w.start, w.end)!;
+      const name = names?.get(t.speaker);
       return {
         ...w,
-        speaker: r.words[i].speaker,
-        speaker_confidence: r3(r.words[i].confidence),
+        speaker: t.speaker,
+        speaker_confidence: r3(t.confidence),
         ...(name === undefined ? {} : { speaker_name: name }),
       };
     });

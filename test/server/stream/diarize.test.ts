@@ -6,6 +6,7 @@ import { MemoryStore } from '../../../server/store/memory.js';
 import { concat, encode } from '../../helpers/audio.js';
 import { finals, sessionHarness, wordsOf, type Msg } from '../../helpers/session-harness.js';
 import { voice } from '../../helpers/audio.js';
+import { FakeEngine } from '../../helpers/fake-engine.js';
 
 /**
  * Live speaker labels through a whole session (real PCM path, real built-in speaker embedding, the engine double
@@ -110,6 +111,28 @@ describe('live diarization (diarize=true)', () => {
     assert.ok(
       costs.every((s) => s > 0 && s < 10),
       JSON.stringify(costs),
+    );
+  });
+
+  test('labels are computed while the words are decoded: a held engine does not hold them up', async () => {
+    const costs: number[] = [];
+    const observe = { result: () => {}, audio: () => {}, labelled: (s: number) => costs.push(s) };
+    const engine = new FakeEngine();
+    const release = engine.hold();
+    const h = sessionHarness(energyVad, 'diarize=true', { embedder, observe, engine });
+    const bytes = encode(withNoise(concat([A(2.5), pause(1), B(2.5), pause(1)])), 'linear16');
+    for (let o = 0; o < bytes.length; o += 3200) h.session.onAudio(bytes.subarray(o, o + 3200));
+    for (let i = 0; i < 400 && costs.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(costs.length, 2, 'both finals labelled');
+    assert.equal(finals(h.messages).length, 0, 'while no word was decoded yet');
+    release();
+    h.session.onText('{"type":"CloseStream"}');
+    await h.closedP;
+    assert.deepEqual(
+      finals(h.messages)
+        .filter((m) => wordsOf(m).length > 0)
+        .map((m) => m.speaker),
+      [0, 1],
     );
   });
 
