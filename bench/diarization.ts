@@ -21,6 +21,9 @@
  * - heldout-five-fast, -b: five readers with 0.05-0.25 s gaps (32, 49 s).
  * The -b/-c ones are readers with the longest recordings among those in no other conversation. No reader of
  * either set is in the built-in embedding's fit (`npm run train:speaker` holds them out).
+ * - dev-noisy-*: the dev conversations' readers again (other turns: seeds + 1000) under noise at 15 dB SNR
+ *   (bench/noisy-dev-conversations.json), made the same way into .cache/noisy-dev-conversations: what noise
+ *   robustness is tuned on, as dev-four-noisy alone is one recording.
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
  *
@@ -58,10 +61,13 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const corpus = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : 'all';
 const fileFilter = args.includes('--files') ? args[args.indexOf('--files') + 1].split(',') : undefined;
 
-/** The held-out real conversations, made once (deterministically: fixed readers and seeds) into .cache/. */
-function heldOutConversations(): string[] {
-  const spec = new URL('real-conversations.json', import.meta.url).pathname;
-  const dir = new URL('../.cache/real-conversations/', import.meta.url).pathname;
+/**
+ * Conversations made once (deterministically: fixed readers and seeds) from a spec in bench/ into .cache/: the
+ * held-out ones (real-conversations.json) and the dev readers under noise (noisy-dev-conversations.json).
+ */
+function madeConversations(specFile: string, cacheDir: string): string[] {
+  const spec = new URL(specFile, import.meta.url).pathname;
+  const dir = new URL(`../.cache/${cacheDir}/`, import.meta.url).pathname;
   const names = Object.keys(JSON.parse(readFileSync(spec, 'utf8')) as object);
   if (!names.every((n) => existsSync(`${dir}${n}.rttm`))) {
     execFileSync(
@@ -84,7 +90,8 @@ function recordings(): string[] {
         .filter((f) => f.startsWith('dev-') && f.endsWith('.rttm'))
         .sort()
         .map((f) => `${dev}${f.slice(0, -5)}`),
-      ...heldOutConversations(),
+      ...madeConversations('noisy-dev-conversations.json', 'noisy-dev-conversations'),
+      ...madeConversations('real-conversations.json', 'real-conversations'),
     );
   }
   return fileFilter ? list.filter((p) => fileFilter.some((w) => p.split('/').at(-1)!.includes(w))) : list;
@@ -304,12 +311,18 @@ await vad.release();
 console.log('Diarization: DER with a 0.25 s collar, optimal mapping; speakers = found/true\n');
 console.log(table(rows));
 
-/** Synthetic corpus, dev conversations (tuned on), held-out conversations (the result). */
+/** Synthetic corpus, dev conversations clean and under noise (tuned on), held-out conversations (the result). */
 const groupOf = (file: string): string =>
-  file.startsWith('heldout-') ? 'real held-out' : file.startsWith('dev-') ? 'real dev' : 'synthetic';
+  file.startsWith('heldout-')
+    ? 'real held-out'
+    : file.startsWith('dev-noisy-')
+      ? 'real dev noisy'
+      : file.startsWith('dev-')
+        ? 'real dev'
+        : 'synthetic';
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of ['real held-out', 'real dev', 'synthetic']) {
+  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'synthetic']) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,

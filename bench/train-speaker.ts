@@ -6,12 +6,13 @@
  * DIR is a LibriSpeech-style folder such as ../shared/corpus/real: speakers/<reader>-<chapter>-<utt>.flac (one or
  * more recordings per reader) and speakers/SPEAKERS.TXT; readers of DIR/conversations/spec.json and of
  * bench/real-conversations.json (the conversations the benchmark reports) are held out of the fit. Each recording
- * is cut into pieces of 1.5, 2, 2.5 and 3 s (each length tiling it; and a copy under noise at 10-25 dB SNR, so that
- * noise counts as variation inside one voice), the pieces' voice statistics standardised and projected by LDA
- * (within-reader whitened). The embedding size is chosen by 5-fold cross-validation over readers (equal error rate
- * of piece pairs, cosine of the projections); on the same cross-validated pairs, the embedding's cosine (learnt and
- * fixed parts, builtin.ts) is calibrated (logistic, equal priors) and its spread measured (1 - cosine of 2.5 s
- * pieces within one reader, and how much more between two); the held-out readers' equal error rate is reported.
+ * is cut into pieces of 1.5, 2, 2.5 and 3 s (each length tiling it; and a copy under noise at 10-25 dB SNR, white
+ * or smoothed over 2, 4 or 8 samples, so that noise of any colour counts as variation inside one voice), the
+ * pieces' voice statistics standardised and projected by LDA (within-reader whitened). The embedding size is
+ * chosen by 5-fold cross-validation over readers (equal error rate of piece pairs, cosine of the projections); on
+ * the same cross-validated pairs, the embedding's cosine (learnt and fixed parts, builtin.ts) is calibrated
+ * (logistic, equal priors) and its spread measured (1 - cosine of 2.5 s pieces within one reader, and how much more
+ * between two); the held-out readers' equal error rate is reported.
  * Deterministic: same DIR, same file. Not needed at run time.
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -38,9 +39,22 @@ const DIMS = [16, 24, 32];
 const FOLDS = 5;
 const SR = 16000;
 
-/** The recording with Gaussian-ish noise (sum of uniforms) at `snrDb` below its speech level. */
-function noisy(x: Float32Array, snrDb: number, seed: number): Float32Array {
+/**
+ * The recording with Gaussian-ish noise (sum of uniforms) at `snrDb` below its speech level, averaged over `smooth`
+ * samples (1: white; 2, 4, 8: ever more of it at low frequencies, like hum, fans and rooms).
+ */
+function noisy(x: Float32Array, snrDb: number, seed: number, smooth = 1): Float32Array {
   const rand = rng(seed);
+  const white = Float32Array.from(x, () => (rand() + rand() + rand() - 1.5) * 2);
+  const coloured = new Float32Array(x.length);
+  let run = 0;
+  for (let i = 0; i < x.length; i++) {
+    run += white[i] - (i >= smooth ? white[i - smooth] : 0);
+    coloured[i] = run / smooth;
+  }
+  let p = 0;
+  for (const v of coloured) p += v * v;
+  const gain = 1 / Math.sqrt(p / Math.max(1, coloured.length) || 1);
   let e = 0;
   let n = 0;
   for (const v of x) {
@@ -49,7 +63,7 @@ function noisy(x: Float32Array, snrDb: number, seed: number): Float32Array {
     n++;
   }
   const sigma = Math.sqrt(e / Math.max(1, n)) / 10 ** (snrDb / 20);
-  return Float32Array.from(x, (v) => v + sigma * (rand() + rand() + rand() - 1.5) * 2);
+  return Float32Array.from(x, (v, i) => v + sigma * gain * coloured[i]);
 }
 
 interface Piece {
@@ -84,7 +98,9 @@ async function pieces(files: string[]): Promise<Piece[]> {
     const reader = basename(f).split('-')[0];
     const clean = (await loadAudioFile(f)).samples16k;
     const rand = rng(n + 1);
-    for (const audio of [clean, noisy(clean, 10 + 15 * rand(), n + 1000)]) {
+    const snr = 10 + 15 * rand();
+    const smooth = [1, 2, 4, 8][Math.floor(4 * rand())];
+    for (const audio of [clean, noisy(clean, snr, n + 1000, smooth)]) {
       const frames = analyzer.frames(audio);
       for (const len of PIECES) {
         for (let t = 0; t + len <= audio.length / SR; t += len) {

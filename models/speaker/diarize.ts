@@ -26,6 +26,7 @@ import {
   byFirstAppearance,
   chunks,
   confidenceOf,
+  distinctBelow,
   isTooLittleSpeech,
   resegment,
   segmentOptions,
@@ -95,8 +96,16 @@ export async function diarizeFile(
     minSpeakers: opts.minSpeakers,
     maxSpeakers: opts.maxSpeakers,
   });
-  labels = absorbSmallClusters(unitEmb, labels, durations, opts.minSpeakers ?? 1);
-  labels = byFirstAppearance(labels);
+  const absorbed = absorbSmallClusters(
+    unitEmb,
+    labels,
+    durations,
+    opts.minSpeakers ?? 1,
+    distinctBelow(judged.spread),
+  );
+  // Numbered by first appearance; which of them are small but distinct voices, exempt from the rule below.
+  labels = byFirstAppearance(absorbed.labels);
+  const distinct = new Set(labels.filter((l, i) => absorbed.distinct.has(absorbed.labels[i])));
   const cents = centroids(unitEmb, labels, durations);
   const perRegionRuns: (TimeSpan & { k: number })[][] = [];
   for (const [i, r] of regions.entries()) {
@@ -109,7 +118,7 @@ export async function diarizeFile(
   for (;;) {
     const total = new Map<number, number>();
     for (const r of perRegionRuns.flat()) total.set(r.k, (total.get(r.k) ?? 0) + seconds(r));
-    const smallest = [...total].sort((a, b) => a[1] - b[1])[0];
+    const smallest = [...total].filter(([k]) => !distinct.has(k)).sort((a, b) => a[1] - b[1])[0];
     if (
       !smallest ||
       total.size <= (opts.minSpeakers ?? 1) ||

@@ -28,6 +28,7 @@ import {
   absorbSmallClusters,
   chunks,
   confidenceOf,
+  distinctBelow,
   resegment,
   segmentOptions,
 } from './segment.js';
@@ -163,8 +164,9 @@ export class LiveDiarizer {
   private cluster(all: readonly Chunk[]): number[] {
     const embeddings = all.map((c) => c.embedding);
     const weights = all.map((c) => c.seconds);
+    const spread = judgedBy(this.embedder, this.context).spread;
     let labels = agglomerative(embeddings, {
-      spread: judgedBy(this.embedder, this.context).spread,
+      spread,
       weights,
       maxSpeakers: this.maxSpeakers,
       // Two settled speakers stay two: their labels are out, and re-clustering only refines who is who.
@@ -172,7 +174,7 @@ export class LiveDiarizer {
         c.speaker >= 0 && this.clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
       ),
     });
-    labels = absorbSmallClusters(embeddings, labels, weights, 1);
+    labels = absorbSmallClusters(embeddings, labels, weights, 1, distinctBelow(spread)).labels;
     // How many seconds of each cluster earlier finals gave to each speaker.
     const votes: { cluster: number; speaker: number; seconds: number }[] = [];
     all.forEach((c, i) => {

@@ -4,7 +4,7 @@
  * speakers with too little speech, and the confidence scale.
  */
 import { seconds, type TimeSpan } from '../../audio/span.js';
-import { cosine, type SpanEmbedder, type SpeakerEmbedder } from './embedding.js';
+import { cosine, type SpanEmbedder, type SpeakerEmbedder, type SpeakerSpread } from './embedding.js';
 
 export interface SpeakerTurn extends TimeSpan {
   speaker: number;
@@ -108,21 +108,37 @@ export function isTooLittleSpeech(seconds: number, total: number): boolean {
 }
 
 /**
+ * The similarity below which a voice with too little speech is nonetheless a speaker of its own: it resembles
+ * every other voice of the recording less than two pieces of one voice resemble each other on average (a reader
+ * with one short turn), where a piece that straddled a change of speaker lies near the voices it came from.
+ * (Chosen on the dev conversations; a share of the way towards two voices' similarity changed nothing there but
+ * the short readers it missed.)
+ */
+export function distinctBelow(spread: SpeakerSpread): number {
+  return 1 - spread.within;
+}
+
+/**
  * Labels of clusters with too little speech (isTooLittleSpeech) go to the cluster they resemble most (average
- * similarity), keeping at least `keepAtLeast` clusters.
+ * similarity), keeping at least `keepAtLeast` clusters; a small cluster whose similarity to every other is below
+ * `distinct` (distinctBelow) stays. Returns the labels and the small clusters that stayed.
  */
 export function absorbSmallClusters(
   embeddings: readonly Float32Array[],
   labels: number[],
   durations: readonly number[],
   keepAtLeast: number,
-): number[] {
+  distinct = -Infinity,
+): { labels: number[]; distinct: Set<number> } {
   const total = durations.reduce((a, b) => a + b, 0);
+  const kept = new Set<number>();
   for (;;) {
     const totals = new Map<number, number>();
     labels.forEach((l, i) => totals.set(l, (totals.get(l) ?? 0) + durations[i]));
     if (totals.size <= keepAtLeast) break;
-    const small = [...totals].filter(([, s]) => isTooLittleSpeech(s, total)).sort((a, b) => a[1] - b[1]);
+    const small = [...totals]
+      .filter(([l, s]) => !kept.has(l) && isTooLittleSpeech(s, total))
+      .sort((a, b) => a[1] - b[1]);
     if (small.length === 0) break;
     const victim = small[0][0];
     let target = -1;
@@ -145,9 +161,10 @@ export function absorbSmallClusters(
         target = l;
       }
     }
-    labels = labels.map((l) => (l === victim ? target : l));
+    if (best < distinct) kept.add(victim);
+    else labels = labels.map((l) => (l === victim ? target : l));
   }
-  return labels;
+  return { labels, distinct: kept };
 }
 
 /** Renumbers labels by first appearance (0, 1, ...). */

@@ -4,6 +4,7 @@
  *   envelope (formants, brightness), its spread how the voice moves, the spread of its frame-to-frame change
  *   (delta) how fast it moves; c0 (loudness) is left out so distance to the microphone does not matter;
  * - pitch (normalised autocorrelation, 60-400 Hz): quartiles of log f0 over voiced frames.
+ * The cepstra are taken after the clip's steady noise is subtracted from its bands (denoised()).
  *
  * A recording is analysed once (VoiceFrames: per-frame values as running sums), so the diarizer's many
  * overlapping windows and candidate pieces cost a few vector operations each, not another pass over the audio.
@@ -106,12 +107,14 @@ export class VoiceFrames {
     readonly frames: number,
     readonly frameSeconds: number,
     speech: Uint8Array,
-    /** frames × NC cepstra (zeros where not speech). */
+    /** frames × NC cepstra of the denoised bands (zeros where not speech). */
     cep: Float64Array,
     /** log2 f0 per frame; not finite when unvoiced or not analysed. */
     private readonly logF0: Float64Array,
     /** The fixed kernel's frames (cepstra and pitch are given for these too). */
     private readonly voiceMask: Uint8Array,
+    /** frames × FIXED_NC cepstra of the bands as heard, for the fixed kernel. */
+    fixedCep: Float64Array,
   ) {
     const hasDelta = (f: number): boolean => f > 0 && f + 1 < frames && !!speech[f - 1] && !!speech[f + 1];
     this.speech = prefix(frames, 1, (f) => speech[f]);
@@ -122,8 +125,10 @@ export class VoiceFrames {
       hasDelta(f) ? ((cep[(f + 1) * NC + k] - cep[(f - 1) * NC + k]) / 2) ** 2 : 0,
     );
     this.voice = prefix(frames, 1, (f) => voiceMask[f]);
-    this.voiceCepSum = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] : 0));
-    this.voiceCepSq = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? cep[f * NC + k] ** 2 : 0));
+    this.voiceCepSum = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? fixedCep[f * FIXED_NC + k] : 0));
+    this.voiceCepSq = prefix(frames, FIXED_NC, (f, k) =>
+      voiceMask[f] ? fixedCep[f * FIXED_NC + k] ** 2 : 0,
+    );
   }
 
   /** The fixed kernel's frames between start and end seconds. */
@@ -209,6 +214,44 @@ function moments(
   return [m, Math.sqrt(Math.max(0, s2 - m * m))];
 }
 
+/**
+ * The clip's noise floor in each mel band: this quantile of the band's power over the frames that are not digital
+ * silence (between words and syllables a band falls to the noise; a minimum-statistics estimate).
+ */
+const NOISE_QUANTILE = 0.1;
+/** Subtraction never takes a band below this share of its power (-10 dB): musical noise stays small. */
+const NOISE_FLOOR = Math.log(0.1);
+
+/**
+ * Log-mel bands with the clip's steady noise subtracted in the power domain (spectral subtraction), for the
+ * learnt statistics: noise fills every voice's spectral valleys alike and compresses how its cepstrum moves, which
+ * draws all the voices of a noisy recording towards each other. A clean recording's floor is far below its speech,
+ * so it barely changes.
+ */
+function denoised(
+  data: Float32Array,
+  frames: number,
+  bins: number,
+  energy: Float64Array,
+  silentEnergy: number,
+): Float64Array {
+  const out = Float64Array.from(data);
+  const heard: number[] = [];
+  for (let f = 0; f < frames; f++) if (energy[f] > silentEnergy) heard.push(f);
+  if (heard.length < 10) return out;
+  const band = new Float64Array(heard.length);
+  for (let b = 0; b < bins; b++) {
+    heard.forEach((f, i) => (band[i] = data[f * bins + b]));
+    band.sort();
+    const noise = Math.exp(quantile(band, NOISE_QUANTILE));
+    for (const f of heard) {
+      const x = data[f * bins + b];
+      out[f * bins + b] = Math.max(Math.log(Math.max(Math.exp(x) - noise, 1e-30)), x + NOISE_FLOOR);
+    }
+  }
+  return out;
+}
+
 export class VoiceAnalyzer {
   private readonly fbank = new KaldiFbank();
   private readonly dct = dctMatrix(80, NC + 1);
@@ -236,7 +279,9 @@ export class VoiceAnalyzer {
     const speech = new Uint8Array(frames);
     const voice = new Uint8Array(frames);
     const cep = new Float64Array(frames * NC);
+    const clean = denoised(data, frames, bins, energy, silentEnergy);
     const logF0 = new Float64Array(frames).fill(NaN);
+    const fixedCep = new Float64Array(frames * FIXED_NC);
     for (let f = 0; f < frames; f++) {
       // Digital silence (a muted or padded stream: every bin at the log floor) is never speech.
       if (energy[f] <= silentEnergy) continue;
@@ -246,8 +291,15 @@ export class VoiceAnalyzer {
       for (let k = 1; k <= NC; k++) {
         const row = this.dct[k];
         let c = 0;
-        for (let b = 0; b < bins; b++) c += row[b] * data[f * bins + b];
+        for (let b = 0; b < bins; b++) c += row[b] * clean[f * bins + b];
         cep[f * NC + k - 1] = c;
+        // The fixed kernel keeps the bands as heard: it was made on them, and subtraction costs it the synthetic
+        // two-speaker conversation.
+        if (k <= FIXED_NC) {
+          let raw = 0;
+          for (let b = 0; b < bins; b++) raw += row[b] * data[f * bins + b];
+          fixedCep[f * FIXED_NC + k - 1] = raw;
+        }
       }
       // Pitch on every other frame (20 ms hop) is plenty for statistics.
       const off = f * this.fbank.frameShift;
@@ -256,6 +308,6 @@ export class VoiceAnalyzer {
         logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
       }
     }
-    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0, voice);
+    return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0, voice, fixedCep);
   }
 }
