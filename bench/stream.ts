@@ -362,7 +362,7 @@ async function computeBound(
 
 async function capacity(
   maxBatch: number,
-  early = values['early-finals'],
+  early: string,
 ): Promise<{ levels: Level[]; capacity: number; bound: Awaited<ReturnType<typeof computeBound>> }> {
   const dir = await resolveModel(values.model, { dtype: values.dtype });
   const bound = await computeBound(dir, maxBatch);
@@ -429,6 +429,35 @@ function levelRow(l: Level): Record<string, string | number> {
   };
 }
 
+/** A server configuration a run measures. */
+interface Run {
+  name: string;
+  batch: number;
+  diarize: boolean;
+  early: string;
+}
+
+/** What the --compare-* flags set side by side (one server after the other in one run), or the one run asked for. */
+function runsToCompare(batch: number): Run[] {
+  const one = { batch, diarize, early: values['early-finals'] };
+  if (values['compare-early-finals'])
+    return [
+      { ...one, name: 'early finals off', early: 'false' },
+      { ...one, name: 'early finals on', early: 'true' },
+    ];
+  if (values['compare-batching'])
+    return [
+      { ...one, name: `batch ${batch}` },
+      { ...one, name: 'batch 1', batch: 1 },
+    ];
+  if (values['compare-diarize'])
+    return [
+      { ...one, name: 'diarize off', diarize: false },
+      { ...one, name: 'diarize on', diarize: true },
+    ];
+  return [{ ...one, name: `batch ${batch}${diarize ? ', diarize' : ''}, early finals ${one.early}` }];
+}
+
 const report: Record<string, unknown> = { options: values, endpointingMs: endpointing };
 
 if (values['idle-connections']) {
@@ -476,17 +505,16 @@ if (values['idle-connections']) {
     ? Math.max(1, Math.floor((bound.bound * Number(values.join.slice(0, -1))) / 100))
     : Number(values.join);
   const spreadMs = Number(values['join-spread-ms']);
-  // --compare-early-finals: the same burst against a server without early finals, then with, in one run.
-  const modes = values['compare-early-finals'] ? ['false', 'true'] : [values['early-finals']];
   const rows: Record<string, string | number>[] = [];
   const runs: Record<string, unknown> = {};
-  for (const early of modes) {
-    process.stderr.write(`\nearly finals ${early}\n`);
-    const server = await startServer(serverArgs(maxBatch, early));
+  for (const m of runsToCompare(maxBatch)) {
+    process.stderr.write(`\n${m.name}\n`);
+    diarize = m.diarize;
+    const server = await startServer(serverArgs(m.batch, m.early));
     const l = await level(server, offered, spreadMs);
     await server.stop();
     const row = {
-      'early finals': early,
+      run: m.name,
       offered,
       admitted: offered - l.refused,
       'compute bound': +bound.bound.toFixed(1),
@@ -495,7 +523,7 @@ if (values['idle-connections']) {
     };
     delete (row as Record<string, unknown>).streams;
     rows.push(row);
-    runs[early] = { admitted: offered - l.refused, level: l };
+    runs[m.name] = { admitted: offered - l.refused, level: l };
   }
   console.log(
     `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s\n`,
@@ -506,29 +534,11 @@ if (values['idle-connections']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
-  const early = values['early-finals'];
-  const modes: { name: string; batch: number; diarize: boolean; early?: string }[] = values[
-    'compare-early-finals'
-  ]
-    ? [
-        { name: 'early finals off', batch, diarize, early: 'false' },
-        { name: 'early finals on', batch, diarize, early: 'true' },
-      ]
-    : values['compare-batching']
-      ? [
-          { name: `batch ${batch}`, batch, diarize },
-          { name: 'batch 1', batch: 1, diarize },
-        ]
-      : values['compare-diarize']
-        ? [
-            { name: 'diarize off', batch, diarize: false },
-            { name: 'diarize on', batch, diarize: true },
-          ]
-        : [{ name: `batch ${batch}${diarize ? ', diarize' : ''}`, batch, diarize }];
+  const modes = runsToCompare(batch);
   for (const m of modes) {
     process.stderr.write(`\n${m.name}\n`);
     diarize = m.diarize;
-    runs[m.name] = await capacity(m.batch, m.early ?? early);
+    runs[m.name] = await capacity(m.batch, m.early);
   }
   for (const [name, r] of Object.entries(runs)) {
     console.log(
@@ -575,22 +585,10 @@ if (values['idle-connections']) {
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
   const rows: Record<string, string | number>[] = [];
   const levels: Record<string, Level> = {};
-  // Side by side in one run: without and with early finals, or without and with speaker labels.
-  const early = values['early-finals'];
-  const modes = values['compare-early-finals']
-    ? [
-        { name: 'early finals off', early: 'false', diarize },
-        { name: 'early finals on', early: 'true', diarize },
-      ]
-    : values['compare-diarize']
-      ? [
-          { name: 'diarize off', early, diarize: false },
-          { name: 'diarize on', early, diarize: true },
-        ]
-      : [{ name: `early finals ${early}${diarize ? ', diarize' : ''}`, early, diarize }];
+  const modes = runsToCompare(batch);
   for (const m of modes) {
     diarize = m.diarize;
-    const server = await startServer(serverArgs(batch, m.early));
+    const server = await startServer(serverArgs(m.batch, m.early));
     const l = await level(server, Number(values.streams));
     await server.stop();
     rows.push({ run: m.name, ...levelRow(l) });
