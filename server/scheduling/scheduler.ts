@@ -187,7 +187,10 @@ export class InferenceScheduler {
     }
   }
 
-  /** Finals first (oldest first), then early finals, then interims; round-robin between sessions; one options key per batch. */
+  /**
+   * Finals first (oldest first), then early finals, then interims; round-robin between sessions; one options key per
+   * batch.
+   */
   pick(): Queued[] {
     const served = (s: string) => this.lastServed.get(s) ?? -1;
     if (this.queue.length === 0) return [];
