@@ -264,8 +264,11 @@ interface EngineStats {
   meanBatch: number;
   meanServiceMs: number;
   meanQueueMs: number;
-  /** Early finals (decoded during the endpointing wait): used by their final, withdrawn unrun, run in vain. */
-  early: { used: number; interim: number; withdrawn: number; wasted: number };
+  /**
+   * Early finals (decoded during the endpointing wait): used by their final, an interim, withdrawn unrun, run in
+   * vain, declined by a busy engine (speculative: streams without interims).
+   */
+  early: { used: number; interim: number; withdrawn: number; wasted: number; declined: number };
 }
 
 function engineDelta(before: string, after: string): EngineStats {
@@ -282,6 +285,7 @@ function engineDelta(before: string, after: string): EngineStats {
       interim: d('earshot_early_finals_total{outcome="interim"}'),
       withdrawn: d('earshot_early_finals_total{outcome="withdrawn"}'),
       wasted: d('earshot_early_finals_total{outcome="wasted"}'),
+      declined: d('earshot_early_finals_total{outcome="declined"}'),
     },
   };
 }
@@ -421,7 +425,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'mean batch': +l.engine.meanBatch.toFixed(1),
     'batch ms': Math.round(l.engine.meanServiceMs),
     'queued ms': Math.round(l.engine.meanQueueMs),
-    'early used/interim/withdrawn/wasted': `${l.engine.early.used}/${l.engine.early.interim}/${l.engine.early.withdrawn}/${l.engine.early.wasted}`,
+    'early used/interim/withdrawn/wasted/declined': Object.values(l.engine.early).join('/'),
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),
@@ -525,11 +529,13 @@ if (values['idle-connections']) {
     rows.push(row);
     runs[m.name] = { admitted: offered - l.refused, level: l };
   }
+  // This machine's speed drifts: the bound measured again says whether the runs saw the engine the bound did.
+  const boundAfter = await computeBound(await resolveModel(values.model, { dtype: values.dtype }), maxBatch);
   console.log(
-    `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s\n`,
+    `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s; compute bound ${bound.bound.toFixed(1)} before the runs, ${boundAfter.bound.toFixed(1)} after\n`,
   );
   console.log(table(rows));
-  report.join = { offered, spreadMs, interims, bound, runs };
+  report.join = { offered, spreadMs, interims, bound, boundAfter, runs };
 } else if (values['find-capacity']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};

@@ -98,7 +98,6 @@ async function startWithStore(
       }),
       maxBatch: config.maxBatch,
       interimIntervalMs: config.interimIntervalMs,
-      earlyFinals: config.earlyFinals,
     },
     {
       busyMs: () => scheduler.busyMs(),

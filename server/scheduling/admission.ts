@@ -67,24 +67,20 @@ export const SPEECH = {
   longFraction: 0.1,
   /** Longest utterance (--max-utterance's default), after which it ends even with endpointing off. */
   maxUtteranceSeconds: 30,
-  /**
-   * Early finals decoded for nothing per utterance, in streams without interims (with them such a decode is the
-   * next interim): pauses of 200-500 ms inside utterances. 0.43 on the corpus conversations under load
-   * (bench:stream --join), 0.8 at most on real readers (every such pause, none withdrawn).
-   */
-  earlyWastePerUtterance: 0.5,
 };
 
-/** A stream's expected decodes per second of stream time (`earlyFinals`: the server decodes finals early). */
-export function streamDemand(stream: StreamShape, interimIntervalMs = 1000, earlyFinals = false): number {
+/**
+ * A stream's expected decodes per second of stream time. Early finals add nothing: with interims such a decode is
+ * the next interim, without them it only takes idle engine time (TranscribeJob.ifIdle).
+ */
+export function streamDemand(stream: StreamShape, interimIntervalMs = 1000): number {
   const interimsPerSpeechSecond = 1000 / interimIntervalMs;
   if (stream.endpointing === false) {
     // No utterance ends: every stretch of speech is long, so it runs on interims (early commits) either way.
     return SPEECH.fraction * interimsPerSpeechSecond + 1 / SPEECH.maxUtteranceSeconds;
   }
   const speechWithInterims = stream.interimResults ? SPEECH.fraction : SPEECH.fraction * SPEECH.longFraction;
-  const wasted = earlyFinals && !stream.interimResults ? SPEECH.earlyWastePerUtterance : 0;
-  return speechWithInterims * interimsPerSpeechSecond + SPEECH.utterancesPerSecond * (1 + wasted);
+  return speechWithInterims * interimsPerSpeechSecond + SPEECH.utterancesPerSecond;
 }
 
 /** The stream /readyz and callers without parameters ask about: interims on, default endpointing. */
@@ -111,8 +107,6 @@ export interface AdmissionOptions {
   maxBatch?: number;
   /** Interim cadence at nominal load (--interim-interval), for pricing streams that ask for interims. */
   interimIntervalMs?: number;
-  /** The server decodes finals early (--early-finals): streams without interims cost some decodes for nothing. */
-  earlyFinals?: boolean;
   now?: () => number;
 }
 
@@ -197,7 +191,7 @@ export class AdmissionController {
 
   /** Decodes per second a stream of this shape is expected to ask for. */
   demand(stream: StreamShape = TYPICAL): number {
-    return streamDemand(stream, this.interimIntervalMs, this.opts.earlyFinals);
+    return streamDemand(stream, this.interimIntervalMs);
   }
 
   /**

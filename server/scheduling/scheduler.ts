@@ -21,6 +21,12 @@ export interface TranscribeJob {
   options: DecodeOptions;
   /** Aborted while still queued, the job leaves the queue and resolves null (a running one runs to the end). */
   signal?: AbortSignal;
+  /**
+   * Speculative (an early final nothing would use if the speech goes on): it runs only when nothing else is
+   * queued, in a call of its own. On a CPU every window lengthens the call it rides in: speculation may only take
+   * engine time nobody wanted. Promoted, it is a final like any other.
+   */
+  ifIdle?: boolean;
 }
 
 export interface BatchInfo {
@@ -194,7 +200,9 @@ export class InferenceScheduler {
   pick(): Queued[] {
     const served = (s: string) => this.lastServed.get(s) ?? -1;
     if (this.queue.length === 0) return [];
-    const ordered = [...this.queue].sort((a, b) => {
+    // Speculation waits while anything else is queued (see TranscribeJob.ifIdle).
+    const wanted = this.queue.filter((q) => !speculative(q.job));
+    const ordered = (wanted.length > 0 ? wanted : [...this.queue]).sort((a, b) => {
       if (a.job.kind !== b.job.kind) return PRIORITY[a.job.kind] - PRIORITY[b.job.kind];
       if (a.job.kind === 'interim') {
         const d = served(a.job.session) - served(b.job.session);
@@ -204,6 +212,10 @@ export class InferenceScheduler {
     });
     const key = ordered[0].key;
     const batch: Queued[] = [];
+    if (speculative(ordered[0].job)) {
+      this.queue.splice(this.queue.indexOf(ordered[0]), 1);
+      return [ordered[0]];
+    }
     const taken = new Set<Queued>();
     // Finals first, then early finals, then interims; within each, rounds of one job per session until full.
     for (const kind of ['final', 'early', 'interim'] as const) {
@@ -258,6 +270,9 @@ export class InferenceScheduler {
     }
   }
 }
+
+/** An early final that runs only on an idle engine (a promoted one is a final: it always runs). */
+const speculative = (job: TranscribeJob) => job.kind === 'early' && job.ifIdle === true;
 
 function optionsKey(o: DecodeOptions): string {
   return JSON.stringify([o.task, o.language, o.prompt, o.wordTimestamps, o.temperatures, o.maxNewTokens]);

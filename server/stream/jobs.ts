@@ -54,16 +54,16 @@ export class WindowJobs {
   /**
    * A final's decode of [from, to], submitted now: its result (null: withdrawn while queued), its words (none if
    * the decode fails or was withdrawn) and its audio. `early`: decoded during the endpointing wait, at the early
-   * finals' priority, withdrawn when the signal aborts.
+   * finals' priority, withdrawn when the signal aborts, only by an idle engine when `ifIdle` (speculative).
    */
   final(
     from: number,
     to: number,
     submit: (job: TranscribeJob) => Promise<WindowResult | null>,
     log: { error(o: object, msg?: string): void },
-    early?: AbortSignal,
+    early?: { signal: AbortSignal; ifIdle: boolean },
   ): FinalDecode {
-    const job = { ...this.job(early ? 'early' : 'final', from, to), signal: early };
+    const job = { ...this.job(early ? 'early' : 'final', from, to), ...early };
     const result = submit(job);
     const words = async () => {
       try {

@@ -173,6 +173,45 @@ describe('inference scheduler', () => {
     assert.deepEqual(engine.batches.flat(), ['x-f0', 'c-f0', 'd-e0', 'e-f0', 'b-e0', 'a-i0']);
   });
 
+  test('a speculative early final runs only when nothing else is queued, alone; promoted, it batches as a final', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, batchWindowMs: 0 });
+    const spec = (session: string, label: string) => ({ ...job(session, 'early', label), ifIdle: true });
+    const busy = s.submit(job('x', 'final', 'x-f0'));
+    await new Promise((r) => setImmediate(r));
+    // Queued while the engine is busy: another stream's final, interim and ordinary early final go first, in
+    // one call without it; it runs after them, on its own.
+    const done = [
+      s.submit(spec('a', 'a-s0')),
+      s.submit(job('b', 'final', 'b-f0')),
+      s.submit(job('c', 'interim', 'c-i0')),
+      s.submit(job('d', 'early', 'd-e0')),
+    ];
+    await engine.step();
+    await engine.step();
+    // Alone in the queue, it runs; another speculative one queued meanwhile waits for the next call.
+    done.push(s.submit(spec('e', 'e-s0')));
+    await engine.step();
+    await engine.step();
+    // Promoted while queued, it is a final: it batches with the others.
+    const promoted = spec('f', 'f-s0');
+    const held = s.submit(job('y', 'final', 'y-f0'));
+    await new Promise((r) => setImmediate(r));
+    done.push(held, s.submit(promoted), s.submit(job('g', 'final', 'g-f0')));
+    s.promote(promoted);
+    await engine.step();
+    await engine.step();
+    await Promise.all([busy, ...done]);
+    assert.deepEqual(engine.batches, [
+      ['x-f0'],
+      ['b-f0', 'd-e0', 'c-i0'],
+      ['a-s0'],
+      ['e-s0'],
+      ['y-f0'],
+      ['f-s0', 'g-f0'],
+    ]);
+  });
+
   test('a job aborted while queued leaves unanswered (null) and is never decoded; a running one finishes', async () => {
     const engine = new ManualEngine();
     const s = new InferenceScheduler(engine, { maxBatch: 1, batchWindowMs: 0 });

@@ -144,13 +144,32 @@ describe('early finals (decoded during the endpointing wait)', () => {
   });
 
   test('speech going on after a pause: an early decode still queued is withdrawn, never decoded', async () => {
-    const { h, engine, outcomes } = await run(twoParts, true, new TimedEngine(), true);
+    const { h, engine, outcomes } = await run(
+      twoParts,
+      true,
+      new TimedEngine(),
+      true,
+      '&interim_results=true',
+    );
     oneFinal(h.messages);
-    assert.deepEqual(outcomes, ['withdrawn', 'used']);
-    assert.equal(h.scheduler.withdrawn, 1);
-    // The other stream's window, then the final's: the withdrawn one never reached the engine.
+    assert.equal(outcomes[0], 'withdrawn');
+    assert.ok(h.scheduler.withdrawn >= 1);
+    const pause = 0.5 + (a.end - a.start) + 0.2;
+    assert.ok(
+      engine.at.every((x) => Math.abs(x.offset + x.seconds - pause) > 0.1),
+      `no window decoded up to the pause (${pause}): ${JSON.stringify(engine.at)}`,
+    );
+  });
+
+  test('without interims, a busy engine declines the early decode: it never waits in the queue', async () => {
+    const busy = await run(twoParts, true, new TimedEngine(), true);
+    const idle = await run(twoParts, false);
+    assert.deepEqual(shape(oneFinal(busy.h.messages)), shape(oneFinal(idle.h.messages)));
+    assert.equal(busy.outcomes[0], 'declined');
+    assert.equal(busy.h.scheduler.withdrawn, 0, 'nothing was queued to withdraw');
+    // The other stream's window, then the final's (after the endpoint): the pause was never decoded.
     assert.deepEqual(
-      engine.at.map((x) => x.offset === 99),
+      busy.engine.at.map((x) => x.offset === 99),
       [true, false],
     );
   });
