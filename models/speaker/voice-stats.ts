@@ -42,6 +42,40 @@ function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[lo] + (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]) * (i - lo);
 }
 
+/**
+ * sum_i x[off+i] * x[off+i+lag] over i < n for each lag in [from, to]: four lags per pass over the frame, so each
+ * sample is read once for four products (each sum still adds in the same order: the values are those of one lag at
+ * a time).
+ */
+function lagDots(x: Float32Array, off: number, n: number, from: number, to: number): Float64Array {
+  const out = new Float64Array(to - from + 1);
+  let lag = from;
+  for (; lag + 3 <= to; lag += 4) {
+    let d0 = 0;
+    let d1 = 0;
+    let d2 = 0;
+    let d3 = 0;
+    for (let i = 0; i < n; i++) {
+      const a = x[off + i];
+      const j = off + i + lag;
+      d0 += a * x[j];
+      d1 += a * x[j + 1];
+      d2 += a * x[j + 2];
+      d3 += a * x[j + 3];
+    }
+    out[lag - from] = d0;
+    out[lag - from + 1] = d1;
+    out[lag - from + 2] = d2;
+    out[lag - from + 3] = d3;
+  }
+  for (; lag <= to; lag++) {
+    let d = 0;
+    for (let i = 0; i < n; i++) d += x[off + i] * x[off + i + lag];
+    out[lag - from] = d;
+  }
+  return out;
+}
+
 /** f0 of one frame by normalised autocorrelation, or 0 when unvoiced. */
 function frameF0(x: Float32Array, off: number, len: number): number {
   const minLag = Math.floor(SR / MAX_F0);
@@ -57,11 +91,10 @@ function frameF0(x: Float32Array, off: number, len: number): number {
   // the dot product alone; it is most of a live final's labelling time).
   let e1 = 0;
   for (let i = 0; i < n; i++) e1 += x[off + minLag - 1 + i] ** 2;
+  const dots = lagDots(x, off, n, minLag - 1, maxLag + 1);
   for (let lag = minLag - 1; lag <= maxLag + 1; lag++) {
     if (lag > minLag - 1) e1 += x[off + lag - 1 + n] ** 2 - x[off + lag - 1] ** 2;
-    let dot = 0;
-    for (let i = 0; i < n; i++) dot += x[off + i] * x[off + i + lag];
-    r[lag] = e1 > 0 ? dot / Math.sqrt(e0 * e1) : 0;
+    r[lag] = e1 > 0 ? dots[lag - minLag + 1] / Math.sqrt(e0 * e1) : 0;
   }
   for (let lag = minLag; lag <= maxLag; lag++) {
     if (r[lag] > best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) {
