@@ -88,7 +88,7 @@ export class Metrics {
     });
     this.speakerLabelling = new client.Counter({
       name: 'earshot_speaker_labelling_seconds_total',
-      help: 'Seconds spent giving live finals their speaker labels (diarize=true; on the event loop)',
+      help: "Seconds the labelling thread spent computing live finals' speaker labels (diarize=true; waiting not counted)",
       registers: [r],
     });
     this.earlyFinals = new client.Counter({

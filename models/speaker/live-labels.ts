@@ -16,6 +16,8 @@ export interface LiveLabels {
   labelFinal(audio: Float32Array, start: number, words: readonly TimeSpan[]): Promise<LabeledFinal>;
   /** The clustering to store with the session (resume); undefined before the first final of a fresh session. */
   readonly state: OnlineClusterState | undefined;
+  /** Milliseconds spent computing this session's labels so far (the work, not the wait for the thread). */
+  readonly workMs: number;
   close(): void;
 }
 
@@ -37,10 +39,19 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
   return {
     open(opts, state) {
       const live = new LiveDiarizer(embedder, opts, state);
+      let workMs = 0;
       return {
-        labelFinal: (audio, start, words) => live.labelFinal(audio, start, words),
+        labelFinal: async (audio, start, words) => {
+          const t0 = performance.now();
+          const final = await live.labelFinal(audio, start, words);
+          workMs += performance.now() - t0;
+          return final;
+        },
         get state() {
           return live.state;
+        },
+        get workMs() {
+          return workMs;
         },
         close() {},
       };
@@ -55,12 +66,13 @@ export type ToWorker =
   | { op: 'label'; call: number; session: number; audio: Float32Array; start: number; words: TimeSpan[] }
   | { op: 'close'; session: number };
 
-/** Replies: a labelled final with the session's clustering after it, or why it failed. */
+/** Replies: a labelled final with the session's clustering after it and the ms it took, or why it failed. */
 export type FromWorker =
-  { call: number; final: LabeledFinal; state: OnlineClusterState } | { call: number; error: string };
+  | { call: number; final: LabeledFinal; state: OnlineClusterState; ms: number }
+  | { call: number; error: string };
 
 interface Pending {
-  resolve(r: { final: LabeledFinal; state: OnlineClusterState }): void;
+  resolve(r: { final: LabeledFinal; state: OnlineClusterState; ms: number }): void;
   reject(err: Error): void;
 }
 
@@ -81,6 +93,7 @@ export class LabelThread implements LiveLabellers {
   open(opts: { maxSpeakers?: number }, initial?: OnlineClusterState): LiveLabels {
     const session = this.nextSession++;
     let state = initial;
+    let workMs = 0;
     let openedOn = -1;
     const ensureOpen = () => {
       const worker = this.thread();
@@ -94,8 +107,8 @@ export class LabelThread implements LiveLabellers {
       labelFinal: async (audio, start, words) => {
         ensureOpen();
         const call = this.nextCall++;
-        const reply = new Promise<{ final: LabeledFinal; state: OnlineClusterState }>((resolve, reject) =>
-          this.pending.set(call, { resolve, reject }),
+        const reply = new Promise<{ final: LabeledFinal; state: OnlineClusterState; ms: number }>(
+          (resolve, reject) => this.pending.set(call, { resolve, reject }),
         );
         // A final awaiting its labels keeps the process alive; an idle thread does not.
         this.worker?.ref();
@@ -103,10 +116,14 @@ export class LabelThread implements LiveLabellers {
         this.post({ op: 'label', call, session, audio: audio.slice(), start, words: words.map(span) });
         const r = await reply;
         state = r.state;
+        workMs += r.ms;
         return r.final;
       },
       get state() {
         return state;
+      },
+      get workMs() {
+        return workMs;
       },
       close: () => {
         if (this.worker && openedOn === this.generation) this.post({ op: 'close', session });

@@ -25,8 +25,9 @@ async function handle(msg: ToWorker): Promise<void> {
     await embedder; // an embedder that did not load fails every label with its own message
     const live = sessions.get(msg.session);
     if (!live) throw new Error(`speaker labelling: session ${msg.session} is not open`);
+    const t0 = performance.now();
     const final = await live.labelFinal(msg.audio, msg.start, msg.words);
-    reply = { call: msg.call, final, state: live.state };
+    reply = { call: msg.call, final, state: live.state, ms: performance.now() - t0 };
   } catch (err) {
     reply = { call: msg.call, error: (err as Error).message };
   }

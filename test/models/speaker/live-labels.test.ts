@@ -47,6 +47,32 @@ describe('live labels on a worker thread', () => {
     }
   });
 
+  test('each session counts the time its labels took to compute, not the wait for the shared thread', async () => {
+    const audio = (await loadAudioFile(FIXTURE)).samples16k;
+    const thread = new LabelThread({ kind: 'builtin' });
+    try {
+      const a = thread.open({});
+      const b = thread.open({});
+      await labelAll(a, audio, FINALS.slice(0, 1)); // the thread is up
+      const workBefore = a.workMs;
+      // Both at once: b's final waits while the thread computes a's eight seconds.
+      const t0 = performance.now();
+      const first = a.labelFinal(audio, 0, []);
+      const second = b.labelFinal(audio.subarray(0, 2 * SR), 0, []);
+      await second;
+      const wallB = performance.now() - t0;
+      await first;
+      const workA = a.workMs - workBefore;
+      assert.ok(workA > 0 && b.workMs > 0, `work a ${workA} ms, b ${b.workMs} ms`);
+      assert.ok(
+        b.workMs + workA <= wallB + 1,
+        `b waited for a: ${b.workMs} + ${workA} ms of work in ${wallB} ms`,
+      );
+    } finally {
+      await thread.release();
+    }
+  });
+
   test('a thread that went away: the next final starts another, and the session keeps its speakers', async () => {
     const audio = (await loadAudioFile(FIXTURE)).samples16k;
     const thread = new LabelThread({ kind: 'builtin' });
