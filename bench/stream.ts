@@ -266,9 +266,9 @@ interface EngineStats {
   meanQueueMs: number;
   /**
    * Early finals (decoded during the endpointing wait): used by their final, an interim, withdrawn unrun, run in
-   * vain, declined by a busy engine (speculative: streams without interims).
+   * vain.
    */
-  early: { used: number; interim: number; withdrawn: number; wasted: number; declined: number };
+  early: { used: number; interim: number; withdrawn: number; wasted: number };
 }
 
 function engineDelta(before: string, after: string): EngineStats {
@@ -285,7 +285,6 @@ function engineDelta(before: string, after: string): EngineStats {
       interim: d('earshot_early_finals_total{outcome="interim"}'),
       withdrawn: d('earshot_early_finals_total{outcome="withdrawn"}'),
       wasted: d('earshot_early_finals_total{outcome="wasted"}'),
-      declined: d('earshot_early_finals_total{outcome="declined"}'),
     },
   };
 }
@@ -425,7 +424,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'mean batch': +l.engine.meanBatch.toFixed(1),
     'batch ms': Math.round(l.engine.meanServiceMs),
     'queued ms': Math.round(l.engine.meanQueueMs),
-    'early used/interim/withdrawn/wasted/declined': Object.values(l.engine.early).join('/'),
+    'early used/interim/withdrawn/wasted': Object.values(l.engine.early).join('/'),
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),

@@ -93,7 +93,7 @@ export class Metrics {
     });
     this.earlyFinals = new client.Counter({
       name: 'earshot_early_finals_total',
-      help: 'Finals decoded during the endpointing wait, by outcome: used, interim (speech went on), withdrawn unrun, wasted, declined (busy engine, no interims asked)',
+      help: 'Finals decoded during the endpointing wait, by outcome: used, interim (speech went on), withdrawn unrun, wasted',
       labelNames: ['outcome'],
       registers: [r],
     });

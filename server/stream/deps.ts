@@ -22,9 +22,6 @@ export interface SessionDeps {
     dropInterims(session: string): void;
     /** An early final's job is a final from now on. */
     promote(job: TranscribeJob): void;
-    /** An engine call is running / jobs are queued (speculative early finals start only when neither). */
-    readonly busy: boolean;
-    readonly queued: number;
   };
   /** Encodes the session's prompt (keyterms) into decoder tokens once. */
   encodePrompt?: (text: string) => number[];

@@ -4,9 +4,9 @@ import type { InterimAsk } from './utterances.js';
 
 /**
  * What became of an early decode: its final's; an interim (or early commit) of the speech that went on; withdrawn
- * unrun; run for nothing; turned down by a busy engine (a speculative one: see TranscribeJob.ifIdle).
+ * unrun; run for nothing.
  */
-export type EarlyOutcome = 'used' | 'interim' | 'withdrawn' | 'wasted' | 'declined';
+export type EarlyOutcome = 'used' | 'interim' | 'withdrawn' | 'wasted';
 
 /**
  * Finals decoded during the endpointing wait. When speech pauses long enough that the final it would end in is
@@ -15,16 +15,15 @@ export type EarlyOutcome = 'used' | 'interim' | 'withdrawn' | 'wasted' | 'declin
  * (only an engine with nothing more urgent decodes it). A final takes the early decode only when it closes exactly
  * the same audio, so what the client gets is what a decode after the endpoint would have given. If the speech goes
  * on, a decode still queued is withdrawn, and one already run is the utterance's latest hypothesis (an interim).
- * Without interims nothing would use that hypothesis: such a decode is speculative, started only when the engine
- * is idle and run only in a call of its own (TranscribeJob.ifIdle), so it costs these streams no capacity.
+ * Without interims nothing would use that hypothesis: such a decode is speculative, run only when nothing else is
+ * queued and in a call of its own (TranscribeJob.ifIdle), so it costs these streams no capacity.
  */
 export class EarlyFinals {
   private current: { ask: InterimAsk; decode: FinalDecode; abort: AbortController } | null = null;
 
   constructor(
     private readonly d: {
-      /** Null: not decoded early (a speculative decode the busy engine has no time for). */
-      decode(from: number, to: number, signal: AbortSignal): FinalDecode | null;
+      decode(from: number, to: number, signal: AbortSignal): FinalDecode;
       /** The early decode's endpoint came: it is a final now (the scheduler's priority). */
       promote(decode: FinalDecode): void;
       /** The speech went on after an early decode ran: its result as a hypothesis (true: the client got something). */
@@ -38,9 +37,7 @@ export class EarlyFinals {
   start(ask: InterimAsk): void {
     this.drop();
     const abort = new AbortController();
-    const decode = this.d.decode(ask.from, ask.to, abort.signal);
-    if (decode) this.current = { ask, abort, decode };
-    else this.d.outcome?.('declined');
+    this.current = { ask, abort, decode: this.d.decode(ask.from, ask.to, abort.signal) };
   }
 
   /** The early decode of exactly [from, to], if there is one; any other is dropped. */

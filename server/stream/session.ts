@@ -107,11 +107,11 @@ export class StreamSession {
     this.early = d.config.earlyFinals
       ? new EarlyFinals({
           // Without interims, a decode whose speech goes on serves nobody: it may only take idle engine time.
-          decode: (from, to, signal) => {
-            const ifIdle = !p.interimResults;
-            if (ifIdle && (d.scheduler.busy || d.scheduler.queued > 0)) return null;
-            return this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, { signal, ifIdle });
-          },
+          decode: (from, to, signal) =>
+            this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, {
+              signal,
+              ifIdle: !p.interimResults,
+            }),
           promote: (decode) => d.scheduler.promote(decode.job),
           hypothesis: (ask, r) => this.interims.answer(ask, r),
           outcome: (o) => d.observe?.earlyFinal?.(o),
