@@ -32,9 +32,10 @@ export function writeReport(name: string, data: unknown): string {
 
 export function table(rows: Record<string, string | number>[]): string {
   if (rows.length === 0) return '';
-  const cols = Object.keys(rows[0]);
-  const cell = (v: string | number) =>
-    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v;
+  // Every row's columns (a side-by-side run may add some, e.g. labelling cost with diarize on), first seen first.
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: string | number | undefined) =>
+    v === undefined ? '-' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v;
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(width[i])).join('  ');
   return [
