@@ -165,11 +165,13 @@ export class LiveDiarizer {
       seg,
     );
     const clustered = all.reduce((sum, c) => sum + c.seconds, 0);
+    const dropped = new Set<number>();
     for (;;) {
       const drop = ids.find(
         (id) => opened.has(id) && !distinct.has(id) && isChangeOnly(runs, ids, id, clustered),
       );
       if (drop === undefined) break;
+      dropped.add(drop);
       ids = ids.filter((id) => id !== drop);
       runs = await resegment(
         spans,
@@ -185,7 +187,14 @@ export class LiveDiarizer {
         this.clusters.add(c.speaker, c.embedding, c.seconds);
       }
     }
+    // Numbers opened by this final close up over the dropped ones (none of them has been given out yet).
+    const renumbered = new Map(
+      ids.map((id) => [id, id - [...dropped].filter((d) => opened.has(id) && d < id).length]),
+    );
+    for (const [id, to] of [...renumbered].sort((a, b) => a[0] - b[0])) this.clusters.rename(id, to);
+    for (const c of fresh) c.speaker = renumbered.get(c.speaker) ?? c.speaker;
     const cents = ids.map((id) => centroid.get(id)!);
+    ids = ids.map((id) => renumbered.get(id)!);
     // What later finals cluster with: the final cut along its runs (one voice each as far as they tell), not its
     // chunks: a chunk across a change of speaker resembles neither and would keep pulling a voice apart.
     const pieces = runs
