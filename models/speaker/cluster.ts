@@ -123,6 +123,18 @@ export class OnlineClusterer {
     s.weight += weight;
   }
 
+  /** Forgets speaker `id` (one opened by mistake before its label was given). */
+  remove(id: number): void {
+    const i = this.speakers.findIndex((x) => x.id === id);
+    if (i >= 0) this.speakers.splice(i, 1);
+  }
+
+  /** Speaker `from` is numbered `to` from now on (`to` must be free). */
+  rename(from: number, to: number): void {
+    const s = this.speakers.find((x) => x.id === from);
+    if (s) s.id = to;
+  }
+
   /** Seconds of speech behind speaker `id` (0 when unknown). */
   seconds(id: number): number {
     return this.speakers.find((x) => x.id === id)?.weight ?? 0;

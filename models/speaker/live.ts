@@ -29,6 +29,7 @@ import {
   chunks,
   confidenceOf,
   distinctBelow,
+  isTooLittleSpeech,
   resegment,
   segmentOptions,
 } from './segment.js';
@@ -40,6 +41,30 @@ const HISTORY_CHUNKS = 120;
  * younger speaker may still fold into another (one voice that opened two numbers early in the session).
  */
 const SETTLED_SECONDS = 5;
+
+/** Runs of a final shorter than this (seconds) are not kept for later finals: too short for a steady voice. */
+const MIN_PIECE_SECONDS = 1;
+
+/**
+ * Whether speaker `id` of a final's runs only fills changes of speaker: too little speech (isTooLittleSpeech, out
+ * of the `clustered` seconds) and every run of it between two runs of others. A chunk that straddles a change
+ * resembles neither voice and opens a speaker of its own, which then wins only the change; a new voice that
+ * starts or ends the final, or fills it, is kept.
+ */
+function isChangeOnly(
+  runs: readonly (TimeSpan & { k: number })[],
+  ids: readonly number[],
+  id: number,
+  clustered: number,
+): boolean {
+  let spoken = 0;
+  for (const [i, r] of runs.entries()) {
+    if (ids[r.k] !== id) continue;
+    if (i === 0 || i === runs.length - 1) return false;
+    spoken += seconds(r);
+  }
+  return spoken > 0 && isTooLittleSpeech(spoken, clustered);
+}
 
 export interface LiveDiarizerOptions extends SegmentOptions {
   threshold?: number;
@@ -124,16 +149,62 @@ export class LiveDiarizer {
       speaker: -1,
     }));
     const all = [...this.history, ...fresh];
-    const speakerOf = this.cluster(all);
+    const { speakers: speakerOf, opened, distinct } = this.cluster(all);
     fresh.forEach((c, i) => (c.speaker = speakerOf[this.history.length + i]));
-    this.history = all.slice(-HISTORY_CHUNKS);
     // The final is re-segmented against every recent speaker, not only those its chunks went to: a turn shorter
     // than a chunk still finds its speaker. Centroids of this round's clusters (recent audio), not the session
     // sums, which keep early mistakes. (-1: old chunks whose cluster another took over; they vote no more.)
-    const ids = [...new Set(speakerOf)].filter((id) => id >= 0);
+    let ids = [...new Set(speakerOf)].filter((id) => id >= 0);
     const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
-    const cents = ids.map((id) => centroidOf(recent.filter((c) => c.speaker === id)));
-    const runs = await resegment(spans, whole, cents, segmentOptions(this.embedder, this.opts));
+    const centroid = new Map(ids.map((id) => [id, centroidOf(recent.filter((c) => c.speaker === id))]));
+    const seg = segmentOptions(this.embedder, this.opts);
+    let runs = await resegment(
+      spans,
+      whole,
+      ids.map((id) => centroid.get(id)!),
+      seg,
+    );
+    const clustered = all.reduce((sum, c) => sum + c.seconds, 0);
+    const dropped = new Set<number>();
+    for (;;) {
+      const drop = ids.find(
+        (id) => opened.has(id) && !distinct.has(id) && isChangeOnly(runs, ids, id, clustered),
+      );
+      if (drop === undefined) break;
+      dropped.add(drop);
+      ids = ids.filter((id) => id !== drop);
+      runs = await resegment(
+        spans,
+        whole,
+        ids.map((id) => centroid.get(id)!),
+        seg,
+      );
+      // Its chunks go to the speaker of most of their time in the final's runs.
+      this.clusters.remove(drop);
+      for (const [i, c] of fresh.entries()) {
+        if (c.speaker !== drop) continue;
+        c.speaker = ids[turnAt(runs, units[i].start, units[i].end)!.k];
+        this.clusters.add(c.speaker, c.embedding, c.seconds);
+      }
+    }
+    // Numbers opened by this final close up over the dropped ones (none of them has been given out yet).
+    const renumbered = new Map(
+      ids.map((id) => [id, id - [...dropped].filter((d) => opened.has(id) && d < id).length]),
+    );
+    for (const [id, to] of [...renumbered].sort((a, b) => a[0] - b[0])) this.clusters.rename(id, to);
+    for (const c of fresh) c.speaker = renumbered.get(c.speaker) ?? c.speaker;
+    const cents = ids.map((id) => centroid.get(id)!);
+    ids = ids.map((id) => renumbered.get(id)!);
+    // What later finals cluster with: the final cut along its runs (one voice each as far as they tell), not its
+    // chunks: a chunk across a change of speaker resembles neither and would keep pulling a voice apart.
+    const pieces = runs
+      .filter((r) => seconds(r) >= MIN_PIECE_SECONDS)
+      .flatMap((r) => chunks(r, this.opts.chunkSeconds).map((c) => ({ ...c, speaker: ids[r.k] })));
+    const pieceEmb = await spans.embedSpans(pieces);
+    this.history = [
+      ...this.history,
+      ...pieces.map((p, i) => ({ embedding: pieceEmb[i], seconds: seconds(p), speaker: p.speaker })),
+    ].slice(-HISTORY_CHUNKS);
     const runEmb = await spans.embedSpans(runs);
     const turns: SpeakerTurn[] = runs.map((r, i) => ({
       start: start + r.start,
@@ -161,7 +232,7 @@ export class LiveDiarizer {
    * chunks of the rest by the session's speakers; -1 for old chunks left in an unnamed cluster. New chunks are
    * added to their speaker's running sums.
    */
-  private cluster(all: readonly Chunk[]): number[] {
+  private cluster(all: readonly Chunk[]): { speakers: number[]; opened: Set<number>; distinct: Set<number> } {
     const embeddings = all.map((c) => c.embedding);
     const weights = all.map((c) => c.seconds);
     const spread = judgedBy(this.embedder, this.context).spread;
@@ -174,7 +245,8 @@ export class LiveDiarizer {
         c.speaker >= 0 && this.clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
       ),
     });
-    labels = absorbSmallClusters(embeddings, labels, weights, 1, distinctBelow(spread)).labels;
+    const absorbed = absorbSmallClusters(embeddings, labels, weights, 1, distinctBelow(spread));
+    labels = absorbed.labels;
     // How many seconds of each cluster earlier finals gave to each speaker.
     const votes: { cluster: number; speaker: number; seconds: number }[] = [];
     all.forEach((c, i) => {
@@ -197,16 +269,20 @@ export class LiveDiarizer {
     });
     // Clusters of new audio only: a returning speaker (heard before the history) or a new one, never one that
     // this clustering told apart from them (a speaker of another cluster this round).
+    const opened = new Set<number>();
+    const distinct = new Set<number>();
     for (const l of new Set(labels.filter((l) => !named.has(l)))) {
       const members = all.flatMap((c, i) => (labels[i] === l && c.speaker < 0 ? [i] : []));
       if (members.length === 0) continue;
       const id = this.clusters.match(centroidOf(members.map((i) => all[i])), this.threshold, taken);
       taken.add(id);
+      if (this.clusters.seconds(id) === 0) opened.add(id);
+      if (absorbed.distinct.has(l)) distinct.add(id);
       for (const i of members) {
         out[i] = id;
         this.clusters.add(id, all[i].embedding, all[i].seconds);
       }
     }
-    return out;
+    return { speakers: out, opened, distinct };
   }
 }

@@ -29,6 +29,17 @@ describe('speaker clustering', () => {
     assert.equal(c.count, 3);
   });
 
+  test('online: a speaker removed frees its number; a renamed one answers to its new number', () => {
+    const c = new OnlineClusterer({ threshold: 0.7 });
+    [0, 1, 2].forEach((a) => assign(c, near(a)));
+    c.remove(1);
+    c.rename(2, 1);
+    assert.equal(c.count, 2);
+    assert.equal(c.match(near(2, 0.1, 9)), 1);
+    assert.equal(c.seconds(2), 0);
+    assert.equal(c.match(near(3)), 2);
+  });
+
   test('online: max_speakers caps new speakers (the extra voice joins the nearest)', () => {
     const c = new OnlineClusterer({ threshold: 0.7, maxSpeakers: 2 });
     assign(c, near(0));
