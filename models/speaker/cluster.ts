@@ -195,6 +195,14 @@ const MERGE_EVIDENCE = -0.1;
 const DRIFT_SECONDS = 10;
 
 /**
+ * Pieces at least this similar (cosine) are the same stretch of audio heard again: a replayed prompt, a synthetic
+ * voice saying the same sentence (the 5-minute monologue says 30 sentences 110 times; 5 copies of one made a
+ * second speaker). No two pieces of real speech come this close (at most 0.93 on the dev conversations). Repeats
+ * say no more about a voice than one of them, so they share one piece's weight.
+ */
+const REPEAT_SIMILARITY = 0.99;
+
+/**
  * Speakers of a recording (or a live session's recent speech) by Bayesian agglomerative clustering: each speaker
  * is a point in the embedding space around the recording's centre, two speakers `2 × spread.between` apart (squared
  * distance) on average, and each item lies around its speaker with variance `spread.within` per 2.5 s (shorter items
@@ -212,9 +220,10 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
   const maxK = Math.max(minK, opts.maxSpeakers ?? n);
   // A zero vector (no voice) is no evidence: it weighs nothing and joins whichever cluster takes it.
   const voiced = embeddings.map((e) => e.some((x) => x !== 0));
-  const seconds = embeddings.map((_, i) =>
+  const heard = embeddings.map((_, i) =>
     voiced[i] ? Math.max(1e-3, opts.weights?.[i] ?? SPREAD_SECONDS) : 0,
   );
+  const seconds = heard.map((w, i) => w / repeats(embeddings, i));
   const { within, between } = opts.spread;
   // Per cluster: its seconds and g[i][j] = seconds-weighted sum of the inner products (about the recording's
   // centre) between the items of clusters i and j (Lance-Williams: sums merge), which give the distance of means.
@@ -291,6 +300,13 @@ export function agglomerative(embeddings: readonly Float32Array[], opts: Agglome
     if (!ids.has(r)) ids.set(r, ids.size);
     return ids.get(r)!;
   });
+}
+
+/** How many of the embeddings (itself included) are item i's audio heard again (REPEAT_SIMILARITY). */
+function repeats(embeddings: readonly Float32Array[], i: number): number {
+  let n = 0;
+  for (const e of embeddings) if (cosine(embeddings[i], e) >= REPEAT_SIMILARITY) n++;
+  return Math.max(1, n);
 }
 
 /** Inner products of the embeddings after subtracting their weighted mean (the recording's centre). */

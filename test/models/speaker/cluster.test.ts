@@ -102,6 +102,25 @@ describe('speaker clustering', () => {
     assert.equal([...of(0)].filter((l) => of(1).has(l)).length, 0, `${long}`);
   });
 
+  test('offline: one sentence heard again and again is one piece of evidence, not a voice of its own', () => {
+    // One voice's pieces (~0.08 around it), and one of its sentences said 8 times over (a synthetic monologue
+    // repeats sentences) lying 0.05 off: the same audio each time. Distinct pieces that far off are a second
+    // voice; the repeats are the first voice.
+    const turn = (x: Float32Array, angle: number): Float32Array => {
+      const [c, s] = [Math.cos(angle), Math.sin(angle)];
+      return Float32Array.from(x, (v, i) => (i === 0 ? c * v - s * x[1] : i === 1 ? s * x[0] + c * v : v));
+    };
+    const close = { within: 0.08, between: 0.1 };
+    const voice = Array.from({ length: 24 }, (_, i) => piece(0, i + 1));
+    const off = Math.acos(0.95);
+    const repeated = Array.from({ length: 8 }, () => turn(piece(0, 100), off));
+    assert.equal(new Set(agglomerative([...voice, ...repeated], { spread: close })).size, 1);
+    const distinct = Array.from({ length: 8 }, (_, i) => turn(piece(0, 100 + i), off));
+    const labels = agglomerative([...voice, ...distinct], { spread: close });
+    assert.equal(new Set(labels.slice(24)).size, 1);
+    assert.ok(!labels.slice(0, 24).includes(labels[24]), `${labels}`);
+  });
+
   test("offline: voices the embedder crowds together are told apart on the recording's own scale", () => {
     // Three voices and their pieces three times closer than the spread says (a shared direction dominates).
     const crowd = (axis: number, seed: number): Float32Array =>
