@@ -7,6 +7,7 @@
  *                           [--idle-connections 10000 --transports uws,ws]
  *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
  *                           [--early-finals true|false | --compare-early-finals]
+ *                           [--rounds N: fixed streams, the compared servers alternate N times; paired medians]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'compare-diarize': { type: 'boolean', default: false },
     'early-finals': { type: 'string', default: 'true' },
     'compare-early-finals': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
@@ -588,19 +590,41 @@ if (values['idle-connections']) {
 } else {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
+  const rounds = Math.max(1, Number(values.rounds));
   const rows: Record<string, string | number>[] = [];
-  const levels: Record<string, Level> = {};
+  const levels: Record<string, Level[]> = {};
   const modes = runsToCompare(batch);
-  for (const m of modes) {
-    diarize = m.diarize;
-    const server = await startServer(serverArgs(m.batch, m.early));
-    const l = await level(server, Number(values.streams));
-    await server.stop();
-    rows.push({ run: m.name, ...levelRow(l) });
-    levels[m.name] = l;
+  // Rounds alternate the servers (A B A B ...): on a machine whose speed drifts, each pair is measured close in
+  // time, and the median of the pairs' differences says more than two long runs far apart.
+  for (let round = 1; round <= rounds; round++) {
+    for (const m of modes) {
+      diarize = m.diarize;
+      const server = await startServer(serverArgs(m.batch, m.early));
+      const l = await level(server, Number(values.streams));
+      await server.stop();
+      rows.push({ run: m.name, ...(rounds > 1 ? { round } : {}), ...levelRow(l) });
+      (levels[m.name] ??= []).push(l);
+    }
   }
   console.log(`\n${values.streams} stream(s), ${seconds} s, endpointing ${endpointing} ms\n`);
   console.log(table(rows));
+  if (rounds > 1 && modes.length === 2) {
+    const [a, b] = modes.map((m) => levels[m.name]);
+    const paired = (f: (l: Level) => number) =>
+      quantile(
+        a.map((x, i) => f(b[i]) - f(x)),
+        0.5,
+      );
+    const diffs = {
+      'final p50 ms': paired((l) => l.finalDelayMs.p50),
+      'final p95 ms': paired((l) => l.finalDelayMs.p95),
+      'server final lag p95 ms': paired((l) => l.finalLagP95S * 1000),
+      'engine call ms': paired((l) => l.engine.meanServiceMs),
+    };
+    console.log(`\n${modes[1].name} minus ${modes[0].name}, median over ${rounds} paired rounds\n`);
+    console.log(table([Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Math.round(v)]))]));
+    report.pairedDifferences = diffs;
+  }
   report.levels = levels;
 }
 console.log(writeReport('stream', report));
