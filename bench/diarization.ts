@@ -6,9 +6,11 @@
  * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
  * unlisted one by none.
  *
- *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b]
+ *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b] [--finals]
  *
  * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five).
+ * --finals prints every live final: its speech, the reference speakers in it and the labels it was sent with (a
+ * live label cannot change once sent, so this is where live errors are found).
  *
  * Real voices (LibriSpeech readers, ../shared/corpus/real): the 12 dev-* conversations (what constants were chosen
  * on) and 15 held-out ones (bench/real-conversations.json), made once into .cache/real-conversations by
@@ -60,6 +62,7 @@ const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const corpus = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : 'all';
 const fileFilter = args.includes('--files') ? args[args.indexOf('--files') + 1].split(',') : undefined;
+const showFinals = args.includes('--finals');
 
 /**
  * Conversations made once (deterministically: fixed readers and seeds) from a spec in bench/ into .cache/: the
@@ -227,19 +230,26 @@ async function named(
   return { right, segments: ref.length };
 }
 
-async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array): Promise<Turn[]> {
+/** `10.4-15.1  ref spk0 10.4-12.0, spk2 12.5-15.0  live s1 10.4-15.1`: one final, as spoken and as labelled. */
+function finalLine(speech: TimeSpan, ref: Turn[], sent: Turn[]): string {
+  const span = (t: TimeSpan): string => `${t.start.toFixed(1)}-${t.end.toFixed(1)}`;
+  const turns = (ts: Turn[]): string => ts.map((t) => `${t.speaker} ${span(t)}`).join(', ');
+  return `  ${span(speech)}  ref ${turns(clipTo(ref, speech))}  live ${turns(sent)}`;
+}
+
+async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array, ref: Turn[]): Promise<Turn[]> {
   const utts = await utterances(vad, audio, { endpointingMs: 500 });
   const live = new LiveDiarizer(e);
   const out: Turn[] = [];
   for (const u of utts) {
     const a = audio.subarray(Math.round(u.audio.start * 16000), Math.round(u.audio.end * 16000));
     const r = await timed(() => live.labelFinal(a, u.audio.start));
-    out.push(
-      ...clipTo(
-        r.turns.map((t) => ({ ...t, speaker: `s${t.speaker}` })),
-        u.speech,
-      ),
+    const sent = clipTo(
+      r.turns.map((t) => ({ ...t, speaker: `s${t.speaker}` })),
+      u.speech,
     );
+    if (showFinals) console.log(finalLine(u.speech, ref, sent));
+    out.push(...sent);
   }
   return out;
 }
@@ -279,7 +289,8 @@ for (const e of await embedders()) {
       diarizerCpu = 0;
       longestStall = 0;
       const cpu0 = process.cpuUsage();
-      const hyp = await run(e, vad, audio);
+      if (showFinals && path === 'live') console.log(`${name.split('/').at(-1)} (${e.name}), live finals:`);
+      const hyp = await run(e, vad, audio, ref);
       const cpu = process.cpuUsage(cpu0);
       const r = diarizationError(ref, hyp, { collar: 0.25 });
       const [msPerSecond, stall] = [diarizerCpu / 1e3 / (audio.length / 16000), longestStall];
