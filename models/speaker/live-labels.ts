@@ -55,11 +55,7 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
         get workMs() {
           return workMs;
         },
-        prepare: (audio) => {
-          const t0 = performance.now();
-          embedder.prepare?.(audio);
-          workMs += performance.now() - t0;
-        },
+        prepare: (audio) => embedder.prepare?.(audio),
         close() {},
       };
     },
@@ -71,13 +67,10 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
 export type ToWorker =
   | { op: 'open'; session: number; maxSpeakers?: number; state?: OnlineClusterState }
   | { op: 'label'; call: number; session: number; audio: Float32Array; start: number; words: TimeSpan[] }
-  | { op: 'prepare'; session: number; audio: Float32Array }
+  | { op: 'prepare'; audio: Float32Array }
   | { op: 'close'; session: number };
 
-/**
- * Replies: a labelled final with the session's clustering after it and the ms it took (with the session's prepare
- * work since its last labels), or why it failed.
- */
+/** Replies: a labelled final with the session's clustering after it and the ms it took, or why it failed. */
 export type FromWorker =
   | { call: number; final: LabeledFinal; state: OnlineClusterState; ms: number }
   | { call: number; error: string };
@@ -136,12 +129,8 @@ export class LabelThread implements LiveLabellers {
       get workMs() {
         return workMs;
       },
-      // Nothing to wait for: the work is done (or not) by the time the final's labels are asked for; its time
-      // comes with the session's next labels.
-      prepare: (audio) => {
-        ensureOpen();
-        this.post({ op: 'prepare', session, audio: audio.slice() });
-      },
+      // Nothing to wait for: the work is done (or not) by the time the final's labels are asked for.
+      prepare: (audio) => this.post({ op: 'prepare', audio: audio.slice() }),
       close: () => {
         if (this.worker && openedOn === this.generation) this.post({ op: 'close', session });
       },

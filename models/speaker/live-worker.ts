@@ -9,23 +9,15 @@ import { LiveDiarizer } from './live.js';
 const port = parentPort!;
 const embedder = makeEmbedder(workerData as EmbedderSource);
 const sessions = new Map<number, LiveDiarizer>();
-/** Milliseconds of prepare work per session not yet reported (it comes with the session's next labels). */
-const preparedMs = new Map<number, number>();
 let queue: Promise<void> = Promise.resolve();
 
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.op === 'close') {
     sessions.delete(msg.session);
-    preparedMs.delete(msg.session);
     return;
   }
   if (msg.op === 'prepare') {
-    // An embedder that did not load has nothing to prepare (the labels will say why).
-    const e = await embedder.catch(() => null);
-    if (!e) return;
-    const t0 = performance.now();
-    e.prepare?.(msg.audio);
-    preparedMs.set(msg.session, (preparedMs.get(msg.session) ?? 0) + performance.now() - t0);
+    (await embedder).prepare?.(msg.audio);
     return;
   }
   if (msg.op === 'open') {
@@ -39,9 +31,7 @@ async function handle(msg: ToWorker): Promise<void> {
     if (!live) throw new Error(`speaker labelling: session ${msg.session} is not open`);
     const t0 = performance.now();
     const final = await live.labelFinal(msg.audio, msg.start, msg.words);
-    const ms = performance.now() - t0 + (preparedMs.get(msg.session) ?? 0);
-    preparedMs.delete(msg.session);
-    reply = { call: msg.call, final, state: live.state, ms };
+    reply = { call: msg.call, final, state: live.state, ms: performance.now() - t0 };
   } catch (err) {
     reply = { call: msg.call, error: (err as Error).message };
   }
