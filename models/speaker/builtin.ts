@@ -168,15 +168,6 @@ export function thresholdFor(p: BuiltinParams, probability = 0.5): number {
   return (Math.log(probability / (1 - probability)) - p.calibration.offset) / p.calibration.slope;
 }
 
-/** Analyses prepare() keeps (one per live session whose pause is being decoded, on the shared labelling thread). */
-const MAX_PREPARED = 16;
-
-function sameSamples(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
   readonly dim: number;
@@ -184,8 +175,6 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly spread: SpeakerSpread;
   readonly minSeconds = 0.3;
   private readonly analyzer = new VoiceAnalyzer();
-  /** prepare()'s analyses not yet taken by analyze(), oldest first (frames are a function of the samples alone). */
-  private readonly prepared: { audio: Float32Array; frames: VoiceFrames }[] = [];
 
   constructor(
     private readonly params: BuiltinParams = loadBuiltinParams(),
@@ -217,15 +206,8 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
    * The recording's speech joins the context; spans embed by the context's likeness when they are asked for (a
    * file's regions are all analysed before any is embedded, so every piece of a file embeds alike).
    */
-  prepare(audio: Float32Array): void {
-    if (this.prepared.some((p) => sameSamples(p.audio, audio))) return;
-    this.prepared.push({ audio, frames: this.analyzer.frames(audio) });
-    if (this.prepared.length > MAX_PREPARED) this.prepared.shift();
-  }
-
   analyze(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder {
-    const i = this.prepared.findIndex((p) => sameSamples(p.audio, audio));
-    const frames = i >= 0 ? this.prepared.splice(i, 1)[0].frames : this.analyzer.frames(audio);
+    const frames = this.analyzer.frames(audio);
     if (context instanceof VoiceContext) context.add(frames);
     return {
       embedSpans: (spans: readonly TimeSpan[]) => {

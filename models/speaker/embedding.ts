@@ -28,11 +28,6 @@ export interface SpeakerEmbedder {
    */
   analyze?(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder;
   /**
-   * Optional: analyse audio that analyze() may soon be given (a live final's audio while its endpointing silence
-   * passes); analyze() of the same samples then reuses the work. Nothing is learnt until analyze() is called.
-   */
-  prepare?(audio: Float32Array): void;
-  /**
    * Optional: a context for one recording or live session, shared by all its pieces (clips of one file, finals of
    * one stream), so that they embed alike and are judged on what the embedder learns of the whole. `saved` is a
    * context's toJSON() (a resumed session); anything else starts afresh.

@@ -18,8 +18,6 @@ export interface LiveLabels {
   readonly state: OnlineClusterState | undefined;
   /** Milliseconds spent computing this session's labels so far (the work, not the wait for the thread). */
   readonly workMs: number;
-  /** Analyse audio a final may soon be labelled with (its endpointing silence is passing): see embedder.prepare. */
-  prepare(audio: Float32Array): void;
   close(): void;
 }
 
@@ -55,7 +53,6 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
         get workMs() {
           return workMs;
         },
-        prepare: (audio) => embedder.prepare?.(audio),
         close() {},
       };
     },
@@ -67,7 +64,6 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
 export type ToWorker =
   | { op: 'open'; session: number; maxSpeakers?: number; state?: OnlineClusterState }
   | { op: 'label'; call: number; session: number; audio: Float32Array; start: number; words: TimeSpan[] }
-  | { op: 'prepare'; audio: Float32Array }
   | { op: 'close'; session: number };
 
 /** Replies: a labelled final with the session's clustering after it and the ms it took, or why it failed. */
@@ -129,8 +125,6 @@ export class LabelThread implements LiveLabellers {
       get workMs() {
         return workMs;
       },
-      // Nothing to wait for: the work is done (or not) by the time the final's labels are asked for.
-      prepare: (audio) => this.post({ op: 'prepare', audio: audio.slice() }),
       close: () => {
         if (this.worker && openedOn === this.generation) this.post({ op: 'close', session });
       },
@@ -144,7 +138,7 @@ export class LabelThread implements LiveLabellers {
   }
 
   private post(msg: ToWorker): void {
-    const transfer = msg.op === 'label' || msg.op === 'prepare' ? [msg.audio.buffer as ArrayBuffer] : [];
+    const transfer = msg.op === 'label' ? [msg.audio.buffer as ArrayBuffer] : [];
     this.thread().postMessage(msg, transfer);
   }
 

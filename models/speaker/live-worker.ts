@@ -16,10 +16,6 @@ async function handle(msg: ToWorker): Promise<void> {
     sessions.delete(msg.session);
     return;
   }
-  if (msg.op === 'prepare') {
-    (await embedder).prepare?.(msg.audio);
-    return;
-  }
   if (msg.op === 'open') {
     sessions.set(msg.session, new LiveDiarizer(await embedder, { maxSpeakers: msg.maxSpeakers }, msg.state));
     return;

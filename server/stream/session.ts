@@ -107,15 +107,11 @@ export class StreamSession {
     this.early = d.config.earlyFinals
       ? new EarlyFinals({
           // Without interims, a decode whose speech goes on serves nobody: it may only take idle engine time.
-          decode: (from, to, signal) => {
-            const decode = this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, {
+          decode: (from, to, signal) =>
+            this.jobs.final(from, to, (job) => d.scheduler.submit(job), d.log, {
               signal,
               ifIdle: !p.interimResults,
-            });
-            // Its speaker labels get a head start too (the labels are otherwise what a final waits for).
-            this.labeler?.prepare(decode.audio);
-            return decode;
-          },
+            }),
           promote: (decode) => d.scheduler.promote(decode.job),
           hypothesis: (ask, r) => this.interims.answer(ask, r),
           outcome: (o) => d.observe?.earlyFinal?.(o),

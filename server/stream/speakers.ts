@@ -55,14 +55,6 @@ export class SpeakerLabeler {
     });
   }
 
-  /**
-   * The audio a final will be labelled with if its endpointing silence passes (an early final's): analysed now, so
-   * that begin() with the same audio has less left to do.
-   */
-  prepare(audio: Float32Array): void {
-    this.live.prepare(audio);
-  }
-
   /** The words of a final, each with the speaker of the turn it falls in (begin() gave the turns). */
   label(labels: LabeledFinal, words: readonly DgWord[]): DgWord[] {
     const state = this.live.state;

@@ -47,24 +47,6 @@ describe('live labels on a worker thread', () => {
     }
   });
 
-  test('audio prepared on the thread ahead of its final labels it as without', async () => {
-    const audio = (await loadAudioFile(FIXTURE)).samples16k;
-    const expected = await labelAll(inProcessLabels(new BuiltinEmbedder()).open({}), audio);
-    const thread = new LabelThread({ kind: 'builtin' });
-    try {
-      const there = thread.open({});
-      const got = [];
-      for (const [i, f] of FINALS.entries()) {
-        const clip = audio.subarray(f.start * SR, f.end * SR);
-        there.prepare(clip);
-        got.push((await labelAll(there, audio, [f]))[0]);
-        assert.deepEqual(got[i], expected[i], `final ${i}`);
-      }
-    } finally {
-      await thread.release();
-    }
-  });
-
   test('each session counts the time its labels took to compute, not the wait for the shared thread', async () => {
     const audio = (await loadAudioFile(FIXTURE)).samples16k;
     const thread = new LabelThread({ kind: 'builtin' });

@@ -243,35 +243,6 @@ describe('known speakers (known_speakers: voiceprints name the live speakers)', 
       'numbers as without names',
     );
   });
-  test("an early final's audio is analysed for its labels at the pause, and the labels reuse it unchanged", async () => {
-    /** The built-in embedder, noting what it is asked to prepare and to analyse. */
-    class Noting extends BuiltinEmbedder {
-      asked: Float32Array[] = [];
-      analysed: Float32Array[] = [];
-      override prepare(audio: Float32Array): void {
-        this.asked.push(audio.slice());
-        super.prepare(audio);
-      }
-      override analyze(...args: Parameters<BuiltinEmbedder['analyze']>) {
-        this.analysed.push(args[0].slice());
-        return super.analyze(...args);
-      }
-    }
-    const audio = concat([A(2.5), pause(1), B(2.5), pause(1), A(2.5), pause(1)]);
-    const noting = new Noting();
-    const early = await run(audio, { embedder: noting });
-    const late = await run(audio, { config: { earlyFinals: false } });
-    const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-    assert.equal(noting.analysed.length, 3);
-    assert.ok(
-      noting.analysed.every((a) => noting.asked.some((p) => same(p, a))),
-      'every final ended at its endpoint: its labels were prepared at its pause',
-    );
-    assert.deepEqual(
-      finals(early.messages).map((m) => wordsOf(m).map((w) => [w.speaker, w.speaker_confidence])),
-      finals(late.messages).map((m) => wordsOf(m).map((w) => [w.speaker, w.speaker_confidence])),
-    );
-  });
 });
 
 describe('client gone mid-speech', () => {
