@@ -158,12 +158,14 @@ export class LiveDiarizer {
     const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
     const centroid = new Map(ids.map((id) => [id, centroidOf(recent.filter((c) => c.speaker === id))]));
     const seg = segmentOptions(this.embedder, this.opts);
-    let runs = await resegment(
-      spans,
-      whole,
-      ids.map((id) => centroid.get(id)!),
-      seg,
-    );
+    const resegmentAgainstIds = () =>
+      resegment(
+        spans,
+        whole,
+        ids.map((id) => centroid.get(id)!),
+        seg,
+      );
+    let runs = await resegmentAgainstIds();
     const clustered = all.reduce((sum, c) => sum + c.seconds, 0);
     const dropped = new Set<number>();
     for (;;) {
@@ -173,12 +175,7 @@ export class LiveDiarizer {
       if (drop === undefined) break;
       dropped.add(drop);
       ids = ids.filter((id) => id !== drop);
-      runs = await resegment(
-        spans,
-        whole,
-        ids.map((id) => centroid.get(id)!),
-        seg,
-      );
+      runs = await resegmentAgainstIds();
       // Its chunks go to the speaker of most of their time in the final's runs.
       this.clusters.remove(drop);
       for (const [i, c] of fresh.entries()) {
