@@ -7,6 +7,7 @@
  *                           [--idle-connections 10000 --transports uws,ws]
  *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
  *                           [--early-finals true|false | --compare-early-finals]
+ *                           [--compare-riders: interims riding in finals' calls (all, as before) vs as calibrated]
  *                           [--rounds N: fixed streams, the compared servers alternate N times; paired medians]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     'compare-diarize': { type: 'boolean', default: false },
     'early-finals': { type: 'string', default: 'true' },
     'compare-early-finals': { type: 'boolean', default: false },
+    'compare-riders': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
   },
 });
@@ -366,15 +368,15 @@ async function computeBound(
 }
 
 async function capacity(
-  maxBatch: number,
-  early: string,
+  run: Run,
 ): Promise<{ levels: Level[]; capacity: number; bound: Awaited<ReturnType<typeof computeBound>> }> {
+  const maxBatch = run.batch;
   const dir = await resolveModel(values.model, { dtype: values.dtype });
   const bound = await computeBound(dir, maxBatch);
   process.stderr.write(
     `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} utterances/s)\n`,
   );
-  const server = await startServer(serverArgs(maxBatch, early));
+  const server = await startServer(serverArgs(run));
   const levels: Level[] = [];
   try {
     const steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
@@ -390,10 +392,11 @@ async function capacity(
   return { levels, capacity: passing.length ? passing[passing.length - 1].streams : 0, bound };
 }
 
-function serverArgs(maxBatch: number, earlyFinals = values['early-finals']): string[] {
+function serverArgs(run: Pick<Run, 'batch' | 'early' | 'riders'>): string[] {
   return [
+    ...(run.riders === undefined ? [] : ['--riders', String(run.riders)]),
     '--early-finals',
-    earlyFinals,
+    run.early,
     '--model',
     values.model,
     '--dtype',
@@ -401,7 +404,7 @@ function serverArgs(maxBatch: number, earlyFinals = values['early-finals']): str
     '--threads',
     values.threads,
     '--max-batch',
-    String(maxBatch),
+    String(run.batch),
     '--max-streams',
     '100000',
     '--admission-target',
@@ -440,6 +443,8 @@ interface Run {
   batch: number;
   diarize: boolean;
   early: string;
+  /** --riders (unset: the server's choice from its calibration). */
+  riders?: number;
 }
 
 /** What the --compare-* flags set side by side (one server after the other in one run), or the one run asked for. */
@@ -449,6 +454,11 @@ function runsToCompare(batch: number): Run[] {
     return [
       { ...one, name: 'early finals off', early: 'false' },
       { ...one, name: 'early finals on', early: 'true' },
+    ];
+  if (values['compare-riders'])
+    return [
+      { ...one, name: 'all ride', riders: batch },
+      { ...one, name: 'riders as calibrated' },
     ];
   if (values['compare-batching'])
     return [
@@ -470,7 +480,7 @@ if (values['idle-connections']) {
   const rows: Record<string, string | number>[] = [];
   for (const transport of values.transports.split(',')) {
     const server = await startServer([
-      ...serverArgs(8),
+      ...serverArgs({ batch: 8, early: values['early-finals'] }),
       '--transport',
       transport,
       '--model',
@@ -515,7 +525,7 @@ if (values['idle-connections']) {
   for (const m of runsToCompare(maxBatch)) {
     process.stderr.write(`\n${m.name}\n`);
     diarize = m.diarize;
-    const server = await startServer(serverArgs(m.batch, m.early));
+    const server = await startServer(serverArgs(m));
     const l = await level(server, offered, spreadMs);
     await server.stop();
     const row = {
@@ -545,7 +555,7 @@ if (values['idle-connections']) {
   for (const m of modes) {
     process.stderr.write(`\n${m.name}\n`);
     diarize = m.diarize;
-    runs[m.name] = await capacity(m.batch, m.early);
+    runs[m.name] = await capacity(m);
   }
   for (const [name, r] of Object.entries(runs)) {
     console.log(
@@ -559,8 +569,10 @@ if (values['idle-connections']) {
       ? 'diarize on/off'
       : values['compare-early-finals']
         ? 'early finals on/off'
-        : 'batched/unbatched';
-    const [x, y] = values['compare-diarize'] || values['compare-early-finals'] ? [b, a] : [a, b];
+        : values['compare-riders']
+          ? 'riders as calibrated/all ride'
+          : 'batched/unbatched';
+    const [x, y] = values['compare-batching'] ? [a, b] : [b, a];
     console.log(
       `\n${what} capacity: ${x.capacity}/${y.capacity} = ${(x.capacity / Math.max(1, y.capacity)).toFixed(2)}`,
     );
@@ -599,7 +611,7 @@ if (values['idle-connections']) {
   for (let round = 1; round <= rounds; round++) {
     for (const m of modes) {
       diarize = m.diarize;
-      const server = await startServer(serverArgs(m.batch, m.early));
+      const server = await startServer(serverArgs(m));
       const l = await level(server, Number(values.streams));
       await server.stop();
       rows.push({ run: m.name, ...(rounds > 1 ? { round } : {}), ...levelRow(l) });

@@ -297,6 +297,14 @@ export const OPTIONS = {
     help: 'most windows per inference batch',
     default: 8,
   },
+  riders: {
+    flag: 'riders',
+    env: 'EARSHOT_RIDERS',
+    kind: 'int',
+    min: 0,
+    max: 64,
+    help: 'interims and early finals a batch of finals may carry (default: what the calibrated call cost pays for; 0 on a CPU)',
+  },
   batchWindowMs: {
     flag: 'batch-window',
     env: 'EARSHOT_BATCH_WINDOW_MS',

@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 import { loadSileroVad } from '../models/vad/silero.js';
 import { type EmbedderSource, LabelThread, makeEmbedder } from '../models/speaker/live-labels.js';
 import { modelFileId } from '../models/speaker/model-id.js';
-import { InferenceScheduler } from './scheduling/scheduler.js';
+import { InferenceScheduler, ridersFor } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
 import { decodeWindows } from '../models/whisper/transcribe.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
@@ -68,6 +68,8 @@ async function startWithStore(
     threads: config.threads,
     warn: (m) => log.warn(m),
   });
+  const callCost = await calibrate(model, config.maxBatch);
+  const riders = config.riders ?? ridersFor(callCost, config.maxBatch);
   // The probes below run on scrape or on a timer, after everything here exists.
   const metrics = new Metrics({
     activeStreams: () => app.sessions.size,
@@ -83,9 +85,13 @@ async function startWithStore(
       decodeWindows: (w, o) =>
         abandoned ? Promise.reject(new Error('server stopped')) : decodeWindows(model, w, o),
     },
-    { maxBatch: config.maxBatch, batchWindowMs: config.batchWindowMs, onBatch: (b) => metrics.batch(b) },
+    {
+      maxBatch: config.maxBatch,
+      riders,
+      batchWindowMs: config.batchWindowMs,
+      onBatch: (b) => metrics.batch(b),
+    },
   );
-  const callCost = await calibrate(model, config.maxBatch);
   const admission = new AdmissionController(
     {
       maxStreams: config.maxStreams,
@@ -157,6 +163,8 @@ async function startWithStore(
       // What admission starts from: an engine call's fixed cost and its cost per window, ms.
       engineCallMs: Math.round(callCost.call * 1000),
       engineWindowMs: Math.round(callCost.window * 1000),
+      // Interims and early finals a call of finals carries (0 where each window costs about a call: a CPU).
+      riders,
       transport: app.transportKind,
       host: config.host,
       port,

@@ -1,5 +1,6 @@
 import type { DecodeOptions, WindowInput, WindowResult } from '../../models/whisper/transcribe.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import type { CallCost } from './admission.js';
 
 /** What the scheduler runs: the engine's batched window decode (a test double in pipeline tests). */
 export interface BatchEngine {
@@ -44,6 +45,11 @@ export interface BatchInfo {
 export interface SchedulerOptions {
   /** Most windows per engine call. */
   maxBatch?: number;
+  /**
+   * Most lower-priority windows (early finals, interims) a call carries beside finals; a call without finals carries
+   * max(1, riders). Default maxBatch. See ridersFor: where a window costs about a whole call, riders only delay.
+   */
+  riders?: number;
   /** How long an idle scheduler waits for more jobs before running a partial batch. */
   batchWindowMs?: number;
   now?: () => number;
@@ -63,7 +69,8 @@ interface Queued {
 /**
  * One queue shared by every session. Finals go before interims; a newer interim of a session replaces its queued
  * one (it would be stale anyway); sessions take turns (round-robin by last service); one engine call runs at a
- * time, with up to maxBatch compatible windows. A session with nothing queued costs nothing.
+ * time, with up to maxBatch compatible windows, of which only `riders` of lower priority beside finals. A session
+ * with nothing queued costs nothing.
  */
 export class InferenceScheduler {
   private queue: Queued[] = [];
@@ -71,6 +78,7 @@ export class InferenceScheduler {
   private seq = 0;
   private lastServed = new Map<string, number>();
   private readonly maxBatch: number;
+  private readonly riders: number;
   private readonly windowMs: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -91,6 +99,7 @@ export class InferenceScheduler {
     private readonly opts: SchedulerOptions = {},
   ) {
     this.maxBatch = Math.max(1, opts.maxBatch ?? 8);
+    this.riders = Math.max(0, Math.min(this.maxBatch, opts.riders ?? this.maxBatch));
     this.windowMs = Math.max(0, opts.batchWindowMs ?? 5);
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -217,14 +226,14 @@ export class InferenceScheduler {
       return [ordered[0]];
     }
     const taken = new Set<Queued>();
-    // Finals first, then early finals, then interims; within each, rounds of one job per session until full.
-    for (const kind of ['final', 'early', 'interim'] as const) {
+    // Within a kind, rounds of one job per session until the call is full.
+    const fill = (kind: JobKind, limit: number) => {
       const pool = ordered.filter((q) => q.key === key && q.job.kind === kind);
       let picked = 0;
-      while (batch.length < this.maxBatch && picked < pool.length) {
+      while (batch.length < limit && picked < pool.length) {
         const round = new Set<string>();
         for (const q of pool) {
-          if (batch.length >= this.maxBatch) break;
+          if (batch.length >= limit) break;
           if (taken.has(q) || round.has(q.job.session)) continue;
           round.add(q.job.session);
           taken.add(q);
@@ -232,7 +241,12 @@ export class InferenceScheduler {
           picked++;
         }
       }
-    }
+    };
+    fill('final', this.maxBatch);
+    const riders = batch.length > 0 ? this.riders : Math.max(1, this.riders);
+    const limit = Math.min(this.maxBatch, batch.length + riders);
+    fill('early', limit);
+    fill('interim', limit);
     this.queue = this.queue.filter((q) => !taken.has(q));
     return batch;
   }
@@ -269,6 +283,18 @@ export class InferenceScheduler {
       for (const q of batch) q.reject(err);
     }
   }
+}
+
+/**
+ * How many lower-priority windows may ride in a call beside finals: as many as together cost no more than the
+ * call's fixed part. A GPU's fixed part dwarfs a window's (riders come almost free: all of a batch); on a CPU a
+ * window costs about a whole call (calibrated: ~8 % fixed), so each rider would delay the finals by a call's length
+ * for a saving of 8 %: none ride, and interims run one per call, so a final arriving meanwhile waits for one window,
+ * not eight.
+ */
+export function ridersFor(cost: CallCost, maxBatch: number): number {
+  if (!(cost.window > 0)) return maxBatch;
+  return Math.max(0, Math.min(maxBatch, Math.floor(cost.call / cost.window)));
 }
 
 /** An early final that runs only on an idle engine (a promoted one is a final: it always runs). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   InferenceScheduler,
+  ridersFor,
   type BatchEngine,
   type JobKind,
   type TranscribeJob,
@@ -155,6 +156,44 @@ describe('inference scheduler', () => {
     await engine.step();
     await Promise.all([blocker, ...ps]);
     assert.deepEqual(engine.batches, [['a-i0'], ['a-f1', 'b-i1']]);
+  });
+
+  test('with no riders (a CPU), a call of finals carries no interim nor early final, and interims go one per call', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 0, batchWindowMs: 0 });
+    const busy = s.submit(job('x', 'interim', 'x-i0'));
+    await new Promise((r) => setImmediate(r));
+    const done = [
+      s.submit(job('a', 'interim', 'a-i0')),
+      s.submit(job('b', 'interim', 'b-i0')),
+      s.submit(job('c', 'early', 'c-e0')),
+      s.submit(job('d', 'final', 'd-f0')),
+      s.submit(job('e', 'final', 'e-f0')),
+    ];
+    await engine.step();
+    await engine.step();
+    // A final queued while an interim runs waits for that one window, not for a call of eight.
+    done.push(s.submit(job('f', 'final', 'f-f0')));
+    for (let i = 0; i < 4; i++) await engine.step();
+    await Promise.all([busy, ...done]);
+    assert.deepEqual(engine.batches, [['x-i0'], ['d-f0', 'e-f0'], ['c-e0'], ['f-f0'], ['a-i0'], ['b-i0']]);
+  });
+
+  test('riders: as many lower-priority windows as cost no more than the call itself', async () => {
+    const engine = new ManualEngine();
+    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 2, batchWindowMs: 0 });
+    const busy = s.submit(job('x', 'final', 'x-f0'));
+    await new Promise((r) => setImmediate(r));
+    const done = ['a', 'b', 'c', 'd'].map((id) => s.submit(job(id, 'interim', `${id}-i0`)));
+    done.push(s.submit(job('e', 'final', 'e-f0')));
+    for (let i = 0; i < 3; i++) await engine.step();
+    await Promise.all([busy, ...done]);
+    assert.deepEqual(engine.batches, [['x-f0'], ['e-f0', 'a-i0', 'b-i0'], ['c-i0', 'd-i0']]);
+    // CPU-like calibration: a 3-s window 230 ms, the call's own part 20 ms; GPU-like: 5 ms vs 40 ms.
+    assert.equal(ridersFor({ call: 0.02, window: 0.23 }, 8), 0);
+    assert.equal(ridersFor({ call: 0.04, window: 0.005 }, 8), 8);
+    assert.equal(ridersFor({ call: 0.04, window: 0.015 }, 8), 2);
+    assert.equal(ridersFor({ call: 0, window: 0 }, 8), 8, 'an unmeasured cost keeps batching');
   });
 
   test('early finals wait behind finals and go before interims; a promoted one is a final in its place', async () => {
