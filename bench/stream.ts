@@ -8,7 +8,7 @@
  *                           [--join N|90% --join-spread-ms 700 --interims false --admission-target 0.85]
  *                           [--early-finals true|false | --compare-early-finals]
  *                           [--compare-riders: interims riding in finals' calls (all, as before) vs as calibrated]
- *                           [--rounds N: fixed streams, the compared servers alternate N times; paired medians]
+ *                           [--rounds N: fixed streams or --join; the compared servers alternate N times; paired medians]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -475,6 +475,56 @@ function runsToCompare(batch: number): Run[] {
 
 const report: Record<string, unknown> = { options: values, endpointingMs: endpointing };
 
+/**
+ * Each run's server measured --rounds times, the servers alternating (A B A B ...): on a machine whose speed drifts,
+ * each pair is measured close in time, and the median of the pairs' differences says more than two long runs far
+ * apart.
+ */
+async function alternate(
+  modes: Run[],
+  measure: (server: Server) => Promise<Level>,
+  row: (l: Level) => Record<string, string | number>,
+): Promise<{ rows: Record<string, string | number>[]; levels: Record<string, Level[]> }> {
+  const rounds = Math.max(1, Number(values.rounds));
+  const rows: Record<string, string | number>[] = [];
+  const levels: Record<string, Level[]> = {};
+  for (let round = 1; round <= rounds; round++) {
+    for (const m of modes) {
+      process.stderr.write(`\n${m.name}${rounds > 1 ? `, round ${round}` : ''}\n`);
+      diarize = m.diarize;
+      const server = await startServer(serverArgs(m));
+      const l = await measure(server);
+      await server.stop();
+      rows.push({ run: m.name, ...(rounds > 1 ? { round } : {}), ...row(l) });
+      (levels[m.name] ??= []).push(l);
+    }
+  }
+  return { rows, levels };
+}
+
+/** Second run minus first, the median over the rounds (only when two servers alternated more than once). */
+function printPairedDifferences(levels: Record<string, Level[]>): void {
+  const names = Object.keys(levels);
+  const [a, b] = names.map((n) => levels[n]);
+  if (names.length !== 2 || a.length < 2) return;
+  const paired = (f: (l: Level) => number) =>
+    quantile(
+      a.map((x, i) => f(b[i]) - f(x)),
+      0.5,
+    );
+  const diffs = {
+    admitted: paired((l) => -l.refused),
+    'final p50 ms': paired((l) => l.finalDelayMs.p50),
+    'final p95 ms': paired((l) => l.finalDelayMs.p95),
+    'server final lag p95 ms': paired((l) => l.finalLagP95S * 1000),
+    'cadence p95 ms': paired((l) => l.cadenceGapMs.p95),
+    'engine call ms': paired((l) => l.engine.meanServiceMs),
+  };
+  console.log(`\n${names[1]} minus ${names[0]}, median over ${a.length} paired rounds\n`);
+  console.log(table([Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Math.round(v)]))]));
+  report.pairedDifferences = diffs;
+}
+
 if (values['idle-connections']) {
   const n = Number(values['idle-connections']);
   const rows: Record<string, string | number>[] = [];
@@ -520,33 +570,29 @@ if (values['idle-connections']) {
     ? Math.max(1, Math.floor((bound.bound * Number(values.join.slice(0, -1))) / 100))
     : Number(values.join);
   const spreadMs = Number(values['join-spread-ms']);
-  const rows: Record<string, string | number>[] = [];
-  const runs: Record<string, unknown> = {};
-  for (const m of runsToCompare(maxBatch)) {
-    process.stderr.write(`\n${m.name}\n`);
-    diarize = m.diarize;
-    const server = await startServer(serverArgs(m));
-    const l = await level(server, offered, spreadMs);
-    await server.stop();
-    const row = {
-      run: m.name,
-      offered,
-      admitted: offered - l.refused,
-      'compute bound': +bound.bound.toFixed(1),
-      'offered/bound': +(offered / bound.bound).toFixed(2),
-      ...levelRow(l),
-    };
-    delete (row as Record<string, unknown>).streams;
-    rows.push(row);
-    runs[m.name] = { admitted: offered - l.refused, level: l };
-  }
+  const { rows, levels } = await alternate(
+    runsToCompare(maxBatch),
+    (server) => level(server, offered, spreadMs),
+    (l) => {
+      const row: Record<string, string | number> = {
+        offered,
+        admitted: offered - l.refused,
+        'compute bound': +bound.bound.toFixed(1),
+        'offered/bound': +(offered / bound.bound).toFixed(2),
+        ...levelRow(l),
+      };
+      delete row.streams;
+      return row;
+    },
+  );
   // This machine's speed drifts: the bound measured again says whether the runs saw the engine the bound did.
   const boundAfter = await computeBound(await resolveModel(values.model, { dtype: values.dtype }), maxBatch);
   console.log(
     `\n${offered} streams joining ${spreadMs} ms apart (interim_results=${interims}, endpointing ${endpointing} ms, admission target ${values['admission-target']}), ${seconds} s; compute bound ${bound.bound.toFixed(1)} before the runs, ${boundAfter.bound.toFixed(1)} after\n`,
   );
   console.log(table(rows));
-  report.join = { offered, spreadMs, interims, bound, boundAfter, runs };
+  printPairedDifferences(levels);
+  report.join = { offered, spreadMs, interims, bound, boundAfter, levels };
 } else if (values['find-capacity']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const runs: Record<string, Awaited<ReturnType<typeof capacity>>> = {};
@@ -602,41 +648,14 @@ if (values['idle-connections']) {
 } else {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const batch = values['no-batching'] ? 1 : Number(values['max-batch']);
-  const rounds = Math.max(1, Number(values.rounds));
-  const rows: Record<string, string | number>[] = [];
-  const levels: Record<string, Level[]> = {};
-  const modes = runsToCompare(batch);
-  // Rounds alternate the servers (A B A B ...): on a machine whose speed drifts, each pair is measured close in
-  // time, and the median of the pairs' differences says more than two long runs far apart.
-  for (let round = 1; round <= rounds; round++) {
-    for (const m of modes) {
-      diarize = m.diarize;
-      const server = await startServer(serverArgs(m));
-      const l = await level(server, Number(values.streams));
-      await server.stop();
-      rows.push({ run: m.name, ...(rounds > 1 ? { round } : {}), ...levelRow(l) });
-      (levels[m.name] ??= []).push(l);
-    }
-  }
+  const { rows, levels } = await alternate(
+    runsToCompare(batch),
+    (server) => level(server, Number(values.streams)),
+    levelRow,
+  );
   console.log(`\n${values.streams} stream(s), ${seconds} s, endpointing ${endpointing} ms\n`);
   console.log(table(rows));
-  if (rounds > 1 && modes.length === 2) {
-    const [a, b] = modes.map((m) => levels[m.name]);
-    const paired = (f: (l: Level) => number) =>
-      quantile(
-        a.map((x, i) => f(b[i]) - f(x)),
-        0.5,
-      );
-    const diffs = {
-      'final p50 ms': paired((l) => l.finalDelayMs.p50),
-      'final p95 ms': paired((l) => l.finalDelayMs.p95),
-      'server final lag p95 ms': paired((l) => l.finalLagP95S * 1000),
-      'engine call ms': paired((l) => l.engine.meanServiceMs),
-    };
-    console.log(`\n${modes[1].name} minus ${modes[0].name}, median over ${rounds} paired rounds\n`);
-    console.log(table([Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, Math.round(v)]))]));
-    report.pairedDifferences = diffs;
-  }
+  printPairedDifferences(levels);
   report.levels = levels;
 }
 console.log(writeReport('stream', report));

@@ -303,7 +303,7 @@ export const OPTIONS = {
     kind: 'int',
     min: 0,
     max: 64,
-    help: 'interims and early finals a batch of finals may carry (default: what the calibrated call cost pays for; 0 on a CPU)',
+    help: 'interims a batch of finals may carry (default: what the calibrated call cost pays for; 0 on a CPU)',
   },
   batchWindowMs: {
     flag: 'batch-window',

@@ -163,7 +163,7 @@ async function startWithStore(
       // What admission starts from: an engine call's fixed cost and its cost per window, ms.
       engineCallMs: Math.round(callCost.call * 1000),
       engineWindowMs: Math.round(callCost.window * 1000),
-      // Interims and early finals a call of finals carries (0 where each window costs about a call: a CPU).
+      // Interims a call of finals carries (0 where each window costs about a call: a CPU).
       riders,
       transport: app.transportKind,
       host: config.host,

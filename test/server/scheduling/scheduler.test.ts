@@ -158,9 +158,10 @@ describe('inference scheduler', () => {
     assert.deepEqual(engine.batches, [['a-i0'], ['a-f1', 'b-i1']]);
   });
 
-  test('with no riders (a CPU), a call of finals carries no interim nor early final, and interims go one per call', async () => {
+  test('with no riders (a CPU), a call of finals and early finals carries no interim, and interims go one per call', async () => {
     const engine = new ManualEngine();
-    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 0, batchWindowMs: 0 });
+    // A clock that stands still: no interim grows late (see the next test).
+    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 0, batchWindowMs: 0, now: () => 0 });
     const busy = s.submit(job('x', 'interim', 'x-i0'));
     await new Promise((r) => setImmediate(r));
     const done = [
@@ -174,14 +175,35 @@ describe('inference scheduler', () => {
     await engine.step();
     // A final queued while an interim runs waits for that one window, not for a call of eight.
     done.push(s.submit(job('f', 'final', 'f-f0')));
-    for (let i = 0; i < 4; i++) await engine.step();
+    for (let i = 0; i < 3; i++) await engine.step();
     await Promise.all([busy, ...done]);
-    assert.deepEqual(engine.batches, [['x-i0'], ['d-f0', 'e-f0'], ['c-e0'], ['f-f0'], ['a-i0'], ['b-i0']]);
+    assert.deepEqual(engine.batches, [['x-i0'], ['d-f0', 'e-f0', 'c-e0'], ['a-i0'], ['f-f0'], ['b-i0']]);
+  });
+
+  test('an interim that has waited long rides beside finals even with no riders', async () => {
+    const engine = new ManualEngine();
+    let now = 0;
+    const s = new InferenceScheduler(engine, {
+      maxBatch: 8,
+      riders: 0,
+      lateInterimMs: 700,
+      batchWindowMs: 0,
+      now: () => now,
+    });
+    const busy = s.submit(job('x', 'final', 'x-f0'));
+    await new Promise((r) => setImmediate(r));
+    const done = [s.submit(job('a', 'interim', 'a-i0'))];
+    now = 500;
+    done.push(s.submit(job('b', 'interim', 'b-i0')), s.submit(job('c', 'final', 'c-f0')));
+    now = 800; // a-i0 has waited 800 ms, b-i0 300 ms
+    for (let i = 0; i < 3; i++) await engine.step();
+    await Promise.all([busy, ...done]);
+    assert.deepEqual(engine.batches, [['x-f0'], ['c-f0', 'a-i0'], ['b-i0']]);
   });
 
   test('riders: as many lower-priority windows as cost no more than the call itself', async () => {
     const engine = new ManualEngine();
-    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 2, batchWindowMs: 0 });
+    const s = new InferenceScheduler(engine, { maxBatch: 8, riders: 2, batchWindowMs: 0, now: () => 0 });
     const busy = s.submit(job('x', 'final', 'x-f0'));
     await new Promise((r) => setImmediate(r));
     const done = ['a', 'b', 'c', 'd'].map((id) => s.submit(job(id, 'interim', `${id}-i0`)));
