@@ -46,8 +46,8 @@ export interface SchedulerOptions {
   /** Most windows per engine call. */
   maxBatch?: number;
   /**
-   * Most interims a call carries beside finals and early finals; a call of interims alone carries max(1, riders).
-   * Default maxBatch. See ridersFor: where a window costs about a whole call, riders only delay the finals.
+   * Most interims a call carries beside finals and early finals (a call of interims alone is filled). Default
+   * maxBatch. See ridersFor: where a window costs about a whole call, riders only delay the finals.
    */
   riders?: number;
   /**
@@ -256,8 +256,9 @@ export class InferenceScheduler {
     // An interim that has waited long rides anyway: its stream's captions would stall behind other streams' finals.
     const late = this.now() - this.lateInterimMs;
     fill('interim', this.maxBatch, (q) => q.at <= late);
-    const riders = batch.length > 0 ? this.riders : Math.max(1, this.riders);
-    fill('interim', Math.min(this.maxBatch, batch.length + riders));
+    // Interims alone fill the call: a final arriving meanwhile waits for it, but interims of several streams
+    // in one call keep every stream's captions moving (bench:scheduler: one per call cost cadence, not finals' p95).
+    fill('interim', batch.length > 0 ? Math.min(this.maxBatch, batch.length + this.riders) : this.maxBatch);
     this.queue = this.queue.filter((q) => !taken.has(q));
     return batch;
   }
@@ -300,8 +301,7 @@ export class InferenceScheduler {
  * How many interims may ride in a call beside finals: as many as together cost no more than the call's fixed part.
  * A GPU's fixed part dwarfs a window's (riders come almost free: all of a batch); on a CPU a window costs about a
  * whole call (an encoder call on 2 cores: 244 ms for one window, 230 ms per window at batch 8), so each rider would
- * delay the finals by a call's length for a few per cent: none ride, and interims run one per call, so a final
- * arriving meanwhile waits for one window, not eight.
+ * delay the finals by a call's length for a few per cent: none ride.
  */
 export function ridersFor(cost: CallCost, maxBatch: number): number {
   if (!(cost.window > 0)) return maxBatch;
