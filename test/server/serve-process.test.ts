@@ -53,6 +53,10 @@ describe('earshot serve', () => {
     assert.equal(banner.device, 'cpu');
     assert.equal(banner.transport, 'uws');
     assert.equal(banner.auth, 'off');
+    // What rides beside finals, from the start-up calibration: a whole number up to --max-batch (8).
+    assert.ok(
+      Number.isInteger(banner.riders) && (banner.riders as number) >= 0 && (banner.riders as number) <= 8,
+    );
     assert.ok(
       s.lines.some((l) => /auth is OFF/.test(l)),
       'says loudly that auth is off',
