@@ -214,6 +214,18 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
         const w = this.likenessOf(frames, context);
         return Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end)));
       },
+      keepSpans: (spans: readonly TimeSpan[]) => {
+        // The likeness a context gives is the pooled one; without speech pooled yet, this clip's own.
+        const own = this.likenessOf(frames);
+        const likeness = (): number =>
+          (context instanceof VoiceContext ? context.likeness : undefined) ?? own;
+        return spans.map((s) => {
+          if (frames.voiceFrames(s.start, s.end) < MIN_SPEECH_FRAMES) return () => new Float32Array(this.dim);
+          const stats = frames.stats(s.start, s.end);
+          const fixed = frames.fixedStats(s.start, s.end);
+          return () => embedStats(this.params, stats, fixed, likeness());
+        });
+      },
     };
   }
 
