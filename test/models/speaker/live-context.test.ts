@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadAudioFile } from '../../../audio/load.js';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
+import { cosine } from '../../../models/speaker/embedding.js';
 import { LiveDiarizer } from '../../../models/speaker/live.js';
 
 const FIXTURES = new URL('../../fixtures/speaker/', import.meta.url).pathname;
@@ -44,21 +45,41 @@ describe('live labels when a session starts under noise', async () => {
     ),
   );
 
+  /** FINAL_SECONDS of a reader from `at` seconds into their recording, with noise at SNR_DB when `noisy`. */
+  const clip = (reader: number, at: number, noisy: boolean, seed = 1): Float32Array => {
+    const n = FINAL_SECONDS * SR;
+    const audio = readers[reader].slice(Math.round(at * SR), Math.round(at * SR) + n);
+    if (noisy) {
+      const power = audio.reduce((s, x) => s + x * x, 0) / n;
+      // Uniform noise in [-a, a) has power a² / 3.
+      const a = Math.sqrt(3 * power * 10 ** (-SNR_DB / 10));
+      noise(n, seed).forEach((x, j) => (audio[j] += a * x));
+    }
+    return audio;
+  };
+
+  test('a kept piece embeds as the context judges now, not as it did when kept', async () => {
+    const embedder = new BuiltinEmbedder();
+    const context = embedder.context();
+    const spans = embedder.analyze(clip(0, 0, true), context);
+    const piece = { start: 0.5, end: 2.5 };
+    const [kept] = spans.keepSpans!([piece]);
+    const before = kept();
+    embedder.analyze(clip(0, 3, false), context);
+    embedder.analyze(clip(1, 0, false), context);
+    const [now] = await spans.embedSpans([piece]);
+    assert.ok(cosine(kept(), now) > 0.9999, 'kept and fresh embeddings of the piece differ');
+    assert.ok(cosine(before, now) < 0.99, 'the context did not change how the piece embeds');
+  });
+
   test('each reader keeps one number once the noise has gone', async () => {
     const live = new LiveDiarizer(new BuiltinEmbedder());
     const next = [0, 0];
     const numberOf = [new Set<number>(), new Set<number>()];
     for (const [i, [reader, noisy]] of FINALS.entries()) {
-      const n = FINAL_SECONDS * SR;
-      if (next[reader] + n > readers[reader].length) next[reader] = 0;
-      const audio = readers[reader].slice(next[reader], next[reader] + n);
-      next[reader] += n;
-      if (noisy) {
-        const power = audio.reduce((s, x) => s + x * x, 0) / n;
-        // Uniform noise in [-a, a) has power a² / 3.
-        const a = Math.sqrt(3 * power * 10 ** (-SNR_DB / 10));
-        noise(n, i + 1).forEach((x, j) => (audio[j] += a * x));
-      }
+      if ((next[reader] + FINAL_SECONDS) * SR > readers[reader].length) next[reader] = 0;
+      const audio = clip(reader, next[reader], noisy, i + 1);
+      next[reader] += FINAL_SECONDS;
       numberOf[reader].add((await live.labelFinal(audio, i * (FINAL_SECONDS + 1))).speaker);
     }
     assert.equal(numberOf[0].size, 1, `587's finals labelled ${[...numberOf[0]]}`);
