@@ -168,6 +168,21 @@ export function thresholdFor(p: BuiltinParams, probability = 0.5): number {
   return (Math.log(probability / (1 - probability)) - p.calibration.offset) / p.calibration.slope;
 }
 
+/**
+ * A piece's embedding as the context will judge it when asked (its pooled likeness; without speech pooled, the
+ * clip's own `likeness`). Made outside analyze() so that it holds the piece's statistics, not the clip's frames.
+ */
+function embedLater(
+  p: BuiltinParams,
+  stats: readonly [Float64Array, Float64Array] | undefined,
+  context: EmbeddingContext | undefined,
+  likeness: number,
+): () => Float32Array {
+  if (!stats) return () => new Float32Array(p.dim + KERNEL_DIM);
+  const pooled = context instanceof VoiceContext ? context : undefined;
+  return () => embedStats(p, stats[0], stats[1], pooled?.likeness ?? likeness);
+}
+
 export class BuiltinEmbedder implements SpeakerEmbedder {
   readonly name = 'builtin';
   readonly dim: number;
@@ -213,6 +228,18 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
       embedSpans: (spans: readonly TimeSpan[]) => {
         const w = this.likenessOf(frames, context);
         return Promise.resolve(spans.map((s) => this.fromFrames(frames, w, s.start, s.end)));
+      },
+      keepSpans: (spans: readonly TimeSpan[]) => {
+        const own = this.likenessOf(frames);
+        const kept: (() => Float32Array)[] = [];
+        for (const s of spans) {
+          const voiced = frames.voiceFrames(s.start, s.end) >= MIN_SPEECH_FRAMES;
+          const stats = voiced
+            ? ([frames.stats(s.start, s.end), frames.fixedStats(s.start, s.end)] as const)
+            : undefined;
+          kept.push(embedLater(this.params, stats, context, own));
+        }
+        return kept;
       },
     };
   }

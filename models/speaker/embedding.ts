@@ -57,6 +57,12 @@ export interface EmbeddingContext {
 /** Embeddings of spans of one recording. */
 export interface SpanEmbedder {
   embedSpans(spans: readonly TimeSpan[]): Promise<Float32Array[]>;
+  /**
+   * Optional, with a context: the spans embedded again later, as the context then judges (a live session's
+   * context grows with every final, and pieces of its first finals must compare with its last). Each function
+   * keeps only what its span needs, not the recording's analysis.
+   */
+  keepSpans?(spans: readonly TimeSpan[]): (() => Float32Array)[];
 }
 
 /** The recording's spans through the embedder's own analysis when it has one, else as clips. */

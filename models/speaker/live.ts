@@ -86,6 +86,8 @@ interface Chunk {
   embedding: Float32Array;
   seconds: number;
   speaker: number;
+  /** Its embedding as the session's context judges now (SpanEmbedder.keepSpans), when the embedder can tell. */
+  again?: () => Float32Array;
 }
 
 /** Unit mean of some chunks, weighted by their seconds. */
@@ -142,6 +144,10 @@ export class LiveDiarizer {
   ): Promise<LabeledFinal> {
     const whole = { start: 0, end: audio.length / SR };
     const spans = spansOf(this.embedder, audio, this.context);
+    // Earlier finals' pieces are embedded again as this final's are: the session's context has grown since (its
+    // first seconds under noise may not yet have shown voices like the readers'), and pieces embedded by two
+    // contexts do not compare (a file's pieces all embed by the whole recording's).
+    for (const c of this.history) if (c.again) c.embedding = c.again();
     const units = chunks(whole, this.opts.chunkSeconds);
     const fresh = (await spans.embedSpans(units)).map((embedding, i) => ({
       embedding,
@@ -198,9 +204,15 @@ export class LiveDiarizer {
       .filter((r) => seconds(r) >= MIN_PIECE_SECONDS)
       .flatMap((r) => chunks(r, this.opts.chunkSeconds).map((c) => ({ ...c, speaker: ids[r.k] })));
     const pieceEmb = await spans.embedSpans(pieces);
+    const again = spans.keepSpans?.(pieces);
     this.history = [
       ...this.history,
-      ...pieces.map((p, i) => ({ embedding: pieceEmb[i], seconds: seconds(p), speaker: p.speaker })),
+      ...pieces.map((p, i) => ({
+        embedding: pieceEmb[i],
+        seconds: seconds(p),
+        speaker: p.speaker,
+        ...(again ? { again: again[i] } : {}),
+      })),
     ].slice(-HISTORY_CHUNKS);
     const runEmb = await spans.embedSpans(runs);
     const turns: SpeakerTurn[] = runs.map((r, i) => ({
