@@ -23,6 +23,7 @@ import {
   type SpeakerSpread,
   l2normalize,
 } from './embedding.js';
+import { FrameCache } from './frame-cache.js';
 import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
@@ -79,6 +80,8 @@ function readerLikeness(z: Float64Array): number {
 class VoiceContext implements EmbeddingContext {
   private readonly sum = new Float64Array(STATS_DIM);
   private frames = 0;
+  /** A live session's frame-local analysis, made as its audio is heard (not part of the state). */
+  heard?: FrameCache;
 
   /** `saved`: a toJSON() of this class; anything else starts afresh (it only refines how pieces embed). */
   constructor(
@@ -100,6 +103,10 @@ class VoiceContext implements EmbeddingContext {
 
   toJSON(): { sum: number[]; frames: number } {
     return { sum: [...this.sum], frames: this.frames };
+  }
+
+  hear(samples: Float32Array, at: number): void {
+    (this.heard ??= new FrameCache()).hear(samples, at);
   }
 
   add(frames: VoiceFrames): void {
@@ -221,8 +228,11 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
    * The recording's speech joins the context; spans embed by the context's likeness when they are asked for (a
    * file's regions are all analysed before any is embedded, so every piece of a file embeds alike).
    */
-  analyze(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder {
-    const frames = this.analyzer.frames(audio);
+  analyze(audio: Float32Array, context?: EmbeddingContext, at?: number): SpanEmbedder {
+    const heard = context instanceof VoiceContext && at !== undefined ? context.heard : undefined;
+    const frames = this.analyzer.frames(audio, heard, at);
+    // Finals come in order: nothing before this one will be asked for again.
+    if (at !== undefined) heard?.forget(at);
     if (context instanceof VoiceContext) context.add(frames);
     return {
       embedSpans: (spans: readonly TimeSpan[]) => {

@@ -24,9 +24,10 @@ export interface SpeakerEmbedder {
   /**
    * Optional: analyse a recording once so that many of its spans (overlapping windows, candidate pieces) embed
    * cheaply. Without it, spansOf() cuts clips and calls embed(). With a context, what the analysis learns of the
-   * voices goes into it, and the spans embed by it.
+   * voices goes into it, and the spans embed by it. `at`: the stream sample audio[0] is (a live session's final),
+   * where the context may have analysed what it heard (EmbeddingContext.hear).
    */
-  analyze?(audio: Float32Array, context?: EmbeddingContext): SpanEmbedder;
+  analyze?(audio: Float32Array, context?: EmbeddingContext, at?: number): SpanEmbedder;
   /**
    * Optional: a context for one recording or live session, shared by all its pieces (clips of one file, finals of
    * one stream), so that they embed alike and are judged on what the embedder learns of the whole. `saved` is a
@@ -52,6 +53,11 @@ export interface EmbeddingContext {
   readonly sameSpeakerThreshold: number;
   /** Plain JSON to store with a live session and give back to context() on resume. */
   toJSON?(): unknown;
+  /**
+   * Optional: a live session's audio from stream sample `at` on (16 kHz), as it arrives, so that what can be
+   * analysed before a final is labelled (frame by frame) is ready at its endpoint. Labels are the same without it.
+   */
+  hear?(samples: Float32Array, at: number): void;
 }
 
 /** Embeddings of spans of one recording. */
@@ -70,8 +76,10 @@ export function spansOf(
   embedder: SpeakerEmbedder,
   audio: Float32Array,
   context?: EmbeddingContext,
+  /** The stream sample audio[0] is, for a live session's final. */
+  at?: number,
 ): SpanEmbedder {
-  if (embedder.analyze) return embedder.analyze(audio, context);
+  if (embedder.analyze) return embedder.analyze(audio, context, at);
   return {
     embedSpans: (spans) =>
       embedder.embed(

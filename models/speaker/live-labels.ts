@@ -11,9 +11,25 @@ import type { SpeakerEmbedder } from './embedding.js';
 import { type LabeledFinal, LiveDiarizer } from './live.js';
 import { loadOnnxEmbedder } from './onnx.js';
 
+/**
+ * A final whose audio starts on a multiple of this stream sample (20 ms) is labelled from what the embedder made
+ * of the session's audio as it was heard (the built-in's frame analysis): only the clip-level work is left.
+ */
+export const LABEL_GRID = 320;
+/** Heard audio goes to the labelling thread in batches of at least this many samples (200 ms). */
+const HEAR_BATCH = 3200;
+
 /** One session's labeller. */
 export interface LiveLabels {
-  labelFinal(audio: Float32Array, start: number, words: readonly TimeSpan[]): Promise<LabeledFinal>;
+  /** `at`: the stream sample audio[0] is, in hear()'s numbering. */
+  labelFinal(
+    audio: Float32Array,
+    start: number,
+    words: readonly TimeSpan[],
+    at?: number,
+  ): Promise<LabeledFinal>;
+  /** The session's audio from stream sample `at` on, as it arrives (LiveDiarizer.hear). */
+  hear(samples: Float32Array, at: number): void;
   /** The clustering to store with the session (resume); undefined before the first final of a fresh session. */
   readonly state: OnlineClusterState | undefined;
   /** Milliseconds spent computing this session's labels so far (the work, not the wait for the thread). */
@@ -41,11 +57,16 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
       const live = new LiveDiarizer(embedder, opts, state);
       let workMs = 0;
       return {
-        labelFinal: async (audio, start, words) => {
+        labelFinal: async (audio, start, words, at) => {
           const t0 = performance.now();
-          const final = await live.labelFinal(audio, start, words);
+          const final = await live.labelFinal(audio, start, words, at);
           workMs += performance.now() - t0;
           return final;
+        },
+        hear: (samples, at) => {
+          const t0 = performance.now();
+          live.hear(samples, at);
+          workMs += performance.now() - t0;
         },
         get state() {
           return live.state;
@@ -63,10 +84,22 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
 /** Messages to the worker (live-worker.ts). */
 export type ToWorker =
   | { op: 'open'; session: number; maxSpeakers?: number; state?: OnlineClusterState }
-  | { op: 'label'; call: number; session: number; audio: Float32Array; start: number; words: TimeSpan[] }
+  | {
+      op: 'label';
+      call: number;
+      session: number;
+      audio: Float32Array;
+      start: number;
+      words: TimeSpan[];
+      at?: number;
+    }
+  | { op: 'hear'; session: number; samples: Float32Array; at: number }
   | { op: 'close'; session: number };
 
-/** Replies: a labelled final with the session's clustering after it and the ms it took, or why it failed. */
+/**
+ * Replies: a labelled final with the session's clustering after it and the ms it took (with the session's heard
+ * audio since the last reply), or why it failed.
+ */
 export type FromWorker =
   | { call: number; final: LabeledFinal; state: OnlineClusterState; ms: number }
   | { call: number; error: string };
@@ -103,8 +136,35 @@ export class LabelThread implements LiveLabellers {
       }
       return worker;
     };
+    /** Heard audio not yet posted: small packets go over in batches. */
+    let heard: Float32Array[] = [];
+    let heardAt = 0;
+    let heardLength = 0;
+    const postHeard = () => {
+      if (heardLength === 0) return;
+      const samples = new Float32Array(heardLength);
+      let o = 0;
+      for (const h of heard) {
+        samples.set(h, o);
+        o += h.length;
+      }
+      heard = [];
+      heardLength = 0;
+      ensureOpen();
+      this.post({ op: 'hear', session, samples, at: heardAt });
+    };
     return {
-      labelFinal: async (audio, start, words) => {
+      hear: (samples, at) => {
+        if (heardLength > 0 && at !== heardAt + heardLength) postHeard();
+        if (heardLength === 0) heardAt = at;
+        // A copy: the caller's samples may be reused.
+        heard.push(samples.slice());
+        heardLength += samples.length;
+        if (heardLength >= HEAR_BATCH) postHeard();
+      },
+      labelFinal: async (audio, start, words, at) => {
+        // What was heard up to the final goes first: the thread analyses it before the final.
+        postHeard();
         ensureOpen();
         const call = this.nextCall++;
         const reply = new Promise<{ final: LabeledFinal; state: OnlineClusterState; ms: number }>(
@@ -113,7 +173,7 @@ export class LabelThread implements LiveLabellers {
         // A final awaiting its labels keeps the process alive; an idle thread does not.
         this.worker?.ref();
         // A copy: the caller's audio may be a view of the stream's ring buffer.
-        this.post({ op: 'label', call, session, audio: audio.slice(), start, words: words.map(span) });
+        this.post({ op: 'label', call, session, audio: audio.slice(), start, words: words.map(span), at });
         const r = await reply;
         state = r.state;
         workMs += r.ms;
@@ -138,7 +198,12 @@ export class LabelThread implements LiveLabellers {
   }
 
   private post(msg: ToWorker): void {
-    const transfer = msg.op === 'label' ? [msg.audio.buffer as ArrayBuffer] : [];
+    const transfer =
+      msg.op === 'label'
+        ? [msg.audio.buffer as ArrayBuffer]
+        : msg.op === 'hear'
+          ? [msg.samples.buffer as ArrayBuffer]
+          : [];
     this.thread().postMessage(msg, transfer);
   }
 

@@ -135,15 +135,25 @@ export class LiveDiarizer {
   }
 
   /**
+   * The session's audio from stream sample `at` on, as it arrives (optional): the embedder may analyse it ahead
+   * of the finals (EmbeddingContext.hear). Labels are the same with or without it.
+   */
+  hear(samples: Float32Array, at: number): void {
+    this.context?.hear?.(samples, at);
+  }
+
+  /**
    * `audio` is the final's audio (16 kHz) starting at stream time `start` seconds; `words` carry stream times.
+   * `at`: the stream sample audio[0] is, in hear()'s numbering (when the session's audio is heard).
    */
   async labelFinal(
     audio: Float32Array,
     start: number,
     words: readonly TimeSpan[] = [],
+    at?: number,
   ): Promise<LabeledFinal> {
     const whole = { start: 0, end: audio.length / SR };
-    const spans = spansOf(this.embedder, audio, this.context);
+    const spans = spansOf(this.embedder, audio, this.context, at);
     // Earlier finals' pieces are embedded again as this final's are: the session's context has grown since (its
     // first seconds under noise may not yet have shown voices like the readers'), and pieces embedded by two
     // contexts do not compare (a file's pieces all embed by the whole recording's).

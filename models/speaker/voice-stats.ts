@@ -9,14 +9,15 @@
  * A recording is analysed once (VoiceFrames: per-frame values as running sums), so the diarizer's many
  * overlapping windows and candidate pieces cost a few vector operations each, not another pass over the audio.
  */
-import { KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
+import { type Features, KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
 
 /** Cepstra c1..c24. */
 const NC = 24;
 const MIN_F0 = 60;
 const MAX_F0 = 400;
 const SR = 16000;
-const PITCH_LEN = 640;
+/** Samples of one pitch frame (frameF0 reads one more: the lag after the last). */
+export const PITCH_LEN = 640;
 
 /** Length of a statistics vector: cepstral means, spreads, delta spreads, then three pitch quartiles. */
 export const STATS_DIM = 3 * NC + 3;
@@ -77,7 +78,7 @@ function lagDots(x: Float32Array, off: number, n: number, from: number, to: numb
 }
 
 /** f0 of one frame by normalised autocorrelation, or 0 when unvoiced. */
-function frameF0(x: Float32Array, off: number, len: number): number {
+export function frameF0(x: Float32Array, off: number, len: number): number {
   const minLag = Math.floor(SR / MAX_F0);
   const maxLag = Math.ceil(SR / MIN_F0);
   const n = len - maxLag;
@@ -285,13 +286,27 @@ function denoised(
   return out;
 }
 
+/**
+ * Frame-local analysis already made of a stream (frame-cache.ts), by stream sample: the fbank row of the frame
+ * starting there, the f0 (Hz, 0 unvoiced) of the pitch frame starting there; undefined when not (yet) made.
+ */
+export interface HeardFrames {
+  row(at: number): Float32Array | undefined;
+  pitch(at: number): number | undefined;
+}
+
 export class VoiceAnalyzer {
   private readonly fbank = new KaldiFbank();
   private readonly dct = dctMatrix(80, NC + 1);
 
-  /** Per-frame features of a whole clip. */
-  frames(clip: Float32Array): VoiceFrames {
-    const feats = this.fbank.compute(clip);
+  /**
+   * Per-frame features of a whole clip. `heard`: what was made of the stream the clip is cut from, the clip
+   * starting at stream sample `at`; used when the clip starts on the pitch grid (every other frame), the rest is
+   * computed. Either way the result is the same, bit for bit.
+   */
+  frames(clip: Float32Array, heard?: HeardFrames, at = 0): VoiceFrames {
+    const cached = heard && at % (2 * this.fbank.frameShift) === 0 ? heard : undefined;
+    const feats = cached ? this.features(clip, cached, at) : this.fbank.compute(clip);
     const { frames, bins, data } = feats;
     // Speech frames: within 30 dB (in power) of the clip's loud frames and 8 dB above its quiet ones, so that
     // under steady noise (15 dB SNR passes the first test) the noise alone is not taken for the voice.
@@ -337,10 +352,35 @@ export class VoiceAnalyzer {
       // Pitch on every other frame (20 ms hop) is plenty for statistics.
       const off = f * this.fbank.frameShift;
       if (f % 2 === 0 && off + PITCH_LEN <= clip.length) {
-        const f0 = frameF0(clip, off, PITCH_LEN);
+        // At the clip's very end frameF0 reads past it (undefined): the stream's next sample would differ.
+        const made = off + PITCH_LEN < clip.length ? cached?.pitch(at + off) : undefined;
+        const f0 = made ?? frameF0(clip, off, PITCH_LEN);
         logF0[f] = f0 > 0 ? Math.log2(f0) : -Infinity;
       }
     }
     return new VoiceFrames(frames, this.fbank.frameShift / SR, speech, cep, logF0, voice, fixedCep);
+  }
+
+  /** The clip's fbank rows: those heard, the runs of missing ones computed (each row is its own frame's). */
+  private features(clip: Float32Array, heard: HeardFrames, at: number): Features {
+    const { frameShift: shift, frameLength, numBins: bins } = this.fbank;
+    const n = clip.length === 0 ? 0 : this.fbank.frames(clip.length);
+    const data = new Float32Array(n * bins);
+    let missing = -1;
+    const fill = (to: number) => {
+      if (missing < 0) return;
+      const part = this.fbank.compute(clip.subarray(missing * shift, (to - 1) * shift + frameLength));
+      data.set(part.data, missing * bins);
+      missing = -1;
+    };
+    for (let f = 0; f < n; f++) {
+      const row = heard.row(at + f * shift);
+      if (row) {
+        fill(f);
+        data.set(row, f * bins);
+      } else if (missing < 0) missing = f;
+    }
+    fill(n);
+    return { frames: n, bins, data };
   }
 }

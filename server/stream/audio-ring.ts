@@ -20,6 +20,22 @@ export class AudioRing {
     return this.offset + this.received / SAMPLE_RATE;
   }
 
+  /** Samples received (the index the next one will have). */
+  get count(): number {
+    return this.received;
+  }
+
+  /** The index of the sample at session time t, as slice() cuts. */
+  index(t: number): number {
+    return Math.round((t - this.offset) * SAMPLE_RATE);
+  }
+
+  /** A copy of samples [a, b) by index, or null when some before b are no longer kept. */
+  samples(a: number, b: number): Float32Array | null {
+    if (a < this.first) return null;
+    return this.buf.slice(a - this.first, Math.max(a, Math.min(b, this.first + this.len)) - this.first);
+  }
+
   /** Appends samples; audio before `keepFrom` (session time) may be dropped to make room. */
   append(samples: Float32Array, keepFrom: number): void {
     if (this.len + samples.length > this.buf.length) {

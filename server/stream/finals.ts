@@ -5,6 +5,13 @@ import type { SpeakerLabeler } from './speakers.js';
 import type { FinalRequest } from './utterances.js';
 import { fitToReport, type StreamWriter } from './writer.js';
 
+/** The audio a final's speaker labels take: from session time `from`, stream sample `at` (SpeakerLabeler.hear). */
+export interface LabelAudio {
+  audio: Float32Array;
+  from: number;
+  at?: number;
+}
+
 /** A final requested and not yet stored: the audio it covers (committed time cannot pass `from` before it is). */
 interface Span {
   from: number;
@@ -68,13 +75,13 @@ export class FinalQueue {
 
   /**
    * Queues a final: `words` are its decoded words (awaited in turn, so decoding runs ahead while earlier finals
-   * are delivered), `audio` the audio from req.from on, for speaker labels.
+   * are delivered), `labelled` the audio for speaker labels (from about req.from on).
    */
-  queue(req: FinalRequest, words: () => Promise<DgWord[]>, audio: Float32Array): void {
+  queue(req: FinalRequest, words: () => Promise<DgWord[]>, labelled: LabelAudio | null): void {
     const span = { from: req.from, to: req.to };
     this.pending.push(span);
     // Speaker labels need only the audio: they are computed while the words are decoded.
-    const labels = this.d.labeler && audio.length > 0 ? this.labels(audio, span.from) : null;
+    const labels = this.d.labeler && labelled && labelled.audio.length > 0 ? this.labels(labelled) : null;
     this.chain = this.chain
       .then(async () => this.deliver(req, span, await words(), labels))
       .catch((err: unknown) => this.d.onError(err));
@@ -125,8 +132,8 @@ export class FinalQueue {
   }
 
   /** Speaker labels when asked for; a labelling failure costs the labels (null), never the final. */
-  private labels(audio: Float32Array, start: number): Promise<LabeledFinal | null> {
-    return this.d.labeler!.begin(audio, start).catch((err: unknown) => {
+  private labels({ audio, from, at }: LabelAudio): Promise<LabeledFinal | null> {
+    return this.d.labeler!.begin(audio, from, at).catch((err: unknown) => {
       this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
       return null;
     });

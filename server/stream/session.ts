@@ -1,4 +1,5 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
+import { LABEL_GRID } from '../../models/speaker/live-labels.js';
 import { closeCode } from '../errors.js';
 import type { ListenParams } from '../params.js';
 import {
@@ -12,7 +13,7 @@ import { Backlog } from './backlog.js';
 import { Controls } from './control.js';
 import { EarlyFinals } from './early-finals.js';
 import { Ending, settleBy } from './ending.js';
-import { FinalQueue } from './finals.js';
+import { FinalQueue, type LabelAudio } from './finals.js';
 import { AudioInput } from './input.js';
 import { IdleTimeout } from './idle.js';
 import { Interims } from './interims.js';
@@ -350,6 +351,8 @@ export class StreamSession {
   private async ingest(samples: Float32Array): Promise<void> {
     if (samples.length === 0) return;
     this.d.observe?.audio(samples.length / SAMPLE_RATE);
+    // All of a diarize=true stream's audio: its labeller analyses it ahead of the finals.
+    this.labeler?.hear(samples, this.input.ring.count);
     this.act(this.utterances.onEvents(await this.input.push(samples, this.utterances.keepFrom())));
     this.interims.maybe();
     this.maybeUtteranceEnd();
@@ -383,17 +386,31 @@ export class StreamSession {
     if (f) this.requestFinal(f);
   }
 
+  /**
+   * The audio of a final's speaker labels: from its start moved back onto the labeller's grid (at most 20 ms
+   * more), where what the labeller made of the stream as it was heard serves the final.
+   */
+  private labelAudio(f: FinalRequest): LabelAudio | null {
+    if (!this.labeler) return null;
+    const ring = this.input.ring;
+    const from = ring.index(f.from);
+    const at = from - (from % LABEL_GRID);
+    const audio = from >= 0 ? ring.samples(at, ring.index(f.to)) : null;
+    return audio
+      ? { audio, from: f.from - (from - at) / SAMPLE_RATE, at }
+      : { audio: ring.slice(f.from, f.to), from: f.from };
+  }
+
   /** Queues a final: decoded now (unless its words are known), delivered after those before it. */
   private requestFinal(f: FinalRequest): void {
     if (f.words) {
       const words = f.words;
-      const audio = this.labeler ? this.input.ring.slice(f.from, f.to) : EMPTY;
-      this.finals.queue(f, () => Promise.resolve(words), audio);
+      this.finals.queue(f, () => Promise.resolve(words), this.labelAudio(f));
     } else {
       const decode =
         this.early?.take(f.from, f.to) ??
         this.jobs.final(f.from, f.to, (job) => this.d.scheduler.submit(job), this.d.log);
-      this.finals.queue(f, decode.words, decode.audio);
+      this.finals.queue(f, decode.words, this.labelAudio(f));
     }
     this.checkBacklog();
   }
@@ -472,5 +489,3 @@ export class StreamSession {
     this.resolveDone();
   }
 }
-
-const EMPTY = new Float32Array(0);

@@ -41,11 +41,20 @@ export class SpeakerLabeler {
   }
 
   /**
-   * Starts labelling a final's audio (16 kHz, from session time `start`) now, while its words are still being
-   * decoded: the labels need only the audio, and finals are labelled in the order this is called.
+   * The stream's audio from sample `at` on (16 kHz, the session's AudioRing numbering), as it arrives: the labeller
+   * analyses what it can ahead of the finals, so that a final's labels are ready sooner after its endpoint.
    */
-  begin(audio: Float32Array, start: number): Promise<LabeledFinal> {
-    return this.live.labelFinal(audio, start, []).then((r) => {
+  hear(samples: Float32Array, at: number): void {
+    this.live.hear(samples, at);
+  }
+
+  /**
+   * Starts labelling a final's audio (16 kHz, from session time `start`, stream sample `at` as hear() counts)
+   * now, while its words are still being decoded: the labels need only the audio, and finals are labelled in the
+   * order this is called.
+   */
+  begin(audio: Float32Array, start: number, at?: number): Promise<LabeledFinal> {
+    return this.live.labelFinal(audio, start, [], at).then((r) => {
       // Finals are labelled one after the other: what the work total grew by since the last is this one's.
       const ms = this.live.workMs - this.cost.ms;
       this.cost.ms += ms;

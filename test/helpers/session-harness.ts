@@ -1,5 +1,5 @@
 import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
-import { inProcessLabels } from '../../models/speaker/live-labels.js';
+import { inProcessLabels, type LiveLabellers } from '../../models/speaker/live-labels.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import { parseListenParams } from '../../server/params.js';
@@ -59,6 +59,8 @@ interface HarnessOptions {
   buffered?: () => number;
   resume?: { timeOffset: number; seqStart: number; speakers?: unknown };
   embedder?: SpeakerEmbedder;
+  /** The speaker labellers (default: in-process, on `embedder`). */
+  labels?: LiveLabellers;
   knownSpeakers?: SessionDeps['knownSpeakers'];
   observe?: SessionDeps['observe'];
 }
@@ -117,7 +119,7 @@ function harness<S extends { start(): void }>(
     timeOffset: opts.resume?.timeOffset,
     seqStart: opts.resume?.seqStart,
     speakers: opts.resume?.speakers,
-    labels: opts.embedder && inProcessLabels(opts.embedder),
+    labels: opts.labels ?? (opts.embedder && inProcessLabels(opts.embedder)),
     knownSpeakers: opts.knownSpeakers,
     observe: opts.observe,
     resumed: opts.resume !== undefined,

@@ -14,11 +14,21 @@ const SR = 16000;
 /** 4 s of one reader, then 4 s of another: finals of 2 s, words of 0.5 s. */
 const FINALS = [0, 2, 4, 6].map((start) => ({ start, end: start + 2 }));
 
-async function labelAll(labels: LiveLabels, audio: Float32Array, finals = FINALS) {
+/** `at`: finals say where their audio lies in the stream; `heard`: the stream's audio, heard in 20 ms packets. */
+async function labelAll(
+  labels: LiveLabels,
+  audio: Float32Array,
+  finals = FINALS,
+  at = false,
+  heard?: Float32Array,
+) {
   const out = [];
+  let fed = 0;
   for (const f of finals) {
+    for (; heard && fed < f.end * SR; fed += 320) labels.hear(heard.subarray(fed, fed + 320), fed);
     const words = [0, 0.5, 1, 1.5].map((o) => ({ start: f.start + o, end: f.start + o + 0.5 }));
-    out.push(await labels.labelFinal(audio.subarray(f.start * SR, f.end * SR), f.start, words));
+    const clip = audio.subarray(f.start * SR, f.end * SR);
+    out.push(await labels.labelFinal(clip, f.start, words, at ? f.start * SR : undefined));
   }
   return out;
 }
@@ -88,6 +98,28 @@ describe('live labels on a worker thread', () => {
       const [again] = await labelAll(session, audio, FINALS.slice(3, 4));
       assert.equal(again.speaker, 1, 'the second reader keeps its number');
       assert.equal(session.state!.speakers.length, 2);
+    } finally {
+      await thread.release();
+    }
+  });
+
+  test("the session's audio heard on the thread serves its finals: the same labels, made from what it heard", async () => {
+    const audio = (await loadAudioFile(FIXTURE)).samples16k;
+    const here = inProcessLabels(new BuiltinEmbedder()).open({ maxSpeakers: 4 });
+    const expected = await labelAll(here, audio, FINALS, true);
+    const thread = new LabelThread({ kind: 'builtin' });
+    try {
+      // Heard in 20 ms packets (batched to the thread), each final's audio after it, as a stream's.
+      const heard = async (sound: Float32Array) => {
+        const session = thread.open({ maxSpeakers: 4 });
+        const finals = await labelAll(session, audio, FINALS, true, sound);
+        session.close();
+        return { finals, state: session.state };
+      };
+      assert.deepEqual(await heard(audio), { finals: expected, state: here.state });
+      // Heard slightly otherwise than the finals' audio: the labels show that the thread used what it heard.
+      const other = await heard(audio.map((x, i) => x + (i % 7 === 0 ? 0.01 : 0)));
+      assert.notDeepEqual(other.state, here.state, 'the heard audio reached the thread');
     } finally {
       await thread.release();
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
+import { inProcessLabels, LABEL_GRID, type LiveLabellers } from '../../../models/speaker/live-labels.js';
 import type { VadModel } from '../../../models/vad/silero.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { concat, encode } from '../../helpers/audio.js';
@@ -134,6 +135,54 @@ describe('live diarization (diarize=true)', () => {
         .map((m) => m.speaker),
       [0, 1],
     );
+  });
+
+  test("the stream's audio is heard as it comes, finals start on the labeller's grid: the same labels as unheard", async () => {
+    const audio = concat([A(2.5), pause(1.03), B(2.5), pause(0.97), A(1.5), B(1.5), pause(1)]);
+    let calls = { heard: 0, samples: 0, finals: [] as (number | undefined)[] };
+    const labellers = (hear: boolean): LiveLabellers => {
+      calls = { heard: 0, samples: 0, finals: [] };
+      const inner = inProcessLabels(embedder);
+      return {
+        open(opts, state) {
+          const l = inner.open(opts, state);
+          return {
+            labelFinal: (audio, start, words, at) => {
+              calls.finals.push(at);
+              return l.labelFinal(audio, start, words, at);
+            },
+            hear: (samples, at) => {
+              assert.equal(at, calls.samples, 'heard without a gap, counted from the first sample');
+              calls.samples += samples.length;
+              calls.heard++;
+              if (hear) l.hear(samples, at);
+            },
+            get state() {
+              return l.state;
+            },
+            get workMs() {
+              return l.workMs;
+            },
+            close: () => l.close(),
+          };
+        },
+        release: () => inner.release(),
+      };
+    };
+    const heard = await run(audio, { labels: labellers(true) });
+    assert.ok(
+      calls.heard > 10 && calls.samples >= audio.length,
+      `${calls.heard} packets, ${calls.samples} samples`,
+    );
+    assert.ok(
+      calls.finals.length >= 3 && calls.finals.every((at) => at !== undefined && at % LABEL_GRID === 0),
+    );
+    const unheard = await run(audio, { labels: labellers(false) });
+    const labels = (h: typeof heard) => finals(h.messages).map((m) => wordsOf(m));
+    assert.deepEqual(labels(heard), labels(unheard));
+    // Labels worth comparing: both voices told apart, the last final split between them.
+    const last = labels(heard).filter((w) => w.length > 0);
+    assert.deepEqual(new Set(last.at(-1)!.map((w) => w.speaker)), new Set([0, 1]));
   });
 
   test('a turn change without a pause splits the word labels inside one final', async () => {
