@@ -155,6 +155,9 @@ export class LabelThread implements LiveLabellers {
     };
     return {
       hear: (samples, at) => {
+        // Only the built-in embedder analyses audio ahead (EmbeddingContext.hear): an ONNX session's audio would be
+        // copied to the thread for nothing.
+        if (this.source.kind !== 'builtin') return;
         if (heardLength > 0 && at !== heardAt + heardLength) postHeard();
         if (heardLength === 0) heardAt = at;
         // A copy: the caller's samples may be reused.
