@@ -167,6 +167,11 @@ interface Level {
   engine: EngineStats;
   /** diarize=true: the server's time on speaker labels per stream-second (its metric), ms. */
   labelMsPerStreamSecond?: number;
+  /**
+   * What admission estimated during the level (its /metrics gauges, read each second): the fewest typical streams
+   * it would hold and the decode price then, beside the bench's compute bound (which prices a decode in isolation).
+   */
+  admission?: { minCapacity: number; decodeMs: number };
   pass: boolean;
 }
 
@@ -299,7 +304,19 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   const cpu0 = cpuSeconds(server.proc.pid!);
   const t0 = performance.now();
   let rss = rssMiB(server.proc.pid!);
-  const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(server.proc.pid!))), 1000);
+  let admission: Level['admission'];
+  const sampler = setInterval(() => {
+    rss = Math.max(rss, rssMiB(server.proc.pid!));
+    void metricsText(server).then((text) => {
+      const capacity = metric(text, 'earshot_admission_capacity_streams');
+      if (!text.includes('earshot_admission_capacity_streams') || !Number.isFinite(capacity)) return;
+      if (admission && admission.minCapacity <= capacity) return;
+      admission = {
+        minCapacity: capacity,
+        decodeMs: metric(text, 'earshot_admission_decode_seconds') * 1000,
+      };
+    });
+  }, 1000);
   const records = (await runClients({
     url: `ws://127.0.0.1:${server.port}/v1/listen?interim_results=${interims}&endpointing=${endpointing}${diarize ? '&diarize=true' : ''}`,
     streams,
@@ -310,13 +327,14 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   clearInterval(sampler);
   const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
   const l = analyse(records, streams, cpu, rss, engineDelta(metrics0, await metricsText(server)));
+  if (admission) l.admission = admission;
   if (diarize) {
     const admitted = records.filter((r) => !r.refused).length;
     l.labelMsPerStreamSecond =
       (((await labellingSeconds(server)) - labels0) * 1000) / Math.max(1, admitted * seconds);
   }
   process.stderr.write(
-    `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}% -> ${l.pass ? 'pass' : 'FAIL'}\n`,
+    `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}%${admission ? `, admission held >= ${admission.minCapacity} (decode ${admission.decodeMs.toFixed(0)} ms)` : ''} -> ${l.pass ? 'pass' : 'FAIL'}\n`,
   );
   for (const why of l.refusedBecause) process.stderr.write(`    refused ${why}\n`);
   return l;
@@ -433,6 +451,7 @@ function levelRow(l: Level): Record<string, string | number> {
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),
+    ...(l.admission === undefined ? {} : { 'admission holds (min)': l.admission.minCapacity }),
     SLO: l.pass ? 'pass' : 'FAIL',
   };
 }

@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { AdmissionState } from './scheduling/admission.js';
 import type { BatchInfo } from './scheduling/scheduler.js';
 
 /** Label values the per-subject audio counter may have: Prometheus series cost memory per value. */
@@ -24,7 +25,13 @@ export class Metrics {
   private readonly subjectAudio: client.Counter<'subject'>;
   private readonly subjectLabels = new Set<string>();
 
-  constructor(probe: { activeStreams(): number; coalesced(): number; queued(): number }) {
+  constructor(probe: {
+    activeStreams(): number;
+    coalesced(): number;
+    queued(): number;
+    /** What admission control estimates now (absent: no admission gauges). */
+    admission?(): AdmissionState;
+  }) {
     const r = this.registry;
     // Standard names (process_cpu_seconds_total, nodejs_heap_...), as dashboards and alerts for Node expect them.
     client.collectDefaultMetrics({ register: r });
@@ -133,6 +140,41 @@ export class Metrics {
         this.set(probe.coalesced());
       },
     });
+    // What admission decides by, so an operator sees why streams are refused (or how much room is left) before
+    // they are: the engine share the admitted streams are expected to use against what it measures, and what a
+    // decode is priced at.
+    const admission = probe.admission;
+    if (admission) {
+      const gauge = (name: string, help: string, value: (s: AdmissionState) => number) =>
+        new client.Gauge({
+          name,
+          help,
+          registers: [r],
+          collect() {
+            this.set(value(admission()));
+          },
+        });
+      gauge(
+        'earshot_admission_committed_ratio',
+        "Engine time the admitted streams are expected to use, as a fraction (admission's estimate)",
+        (s) => s.committed,
+      );
+      gauge(
+        'earshot_engine_utilisation_ratio',
+        'Engine busy fraction measured over the admission window',
+        (s) => s.utilisation,
+      );
+      gauge(
+        'earshot_admission_decode_seconds',
+        'Engine seconds admission prices a decode at (the calibrated call cost scaled by measurement)',
+        (s) => s.decodeSeconds,
+      );
+      gauge(
+        'earshot_admission_capacity_streams',
+        'Typical streams (interims on) the admission target holds at the current decode price',
+        (s) => s.capacity,
+      );
+    }
     const engine = this.engineSeconds;
     const decoded = this.audioDecoded;
     new client.Gauge({

@@ -75,6 +75,7 @@ async function startWithStore(
     activeStreams: () => app.sessions.size,
     coalesced: () => scheduler.coalesced,
     queued: () => scheduler.queued,
+    admission: () => admission.state(),
   });
   model.onTiming = (stage, ms) => metrics.stage(stage, ms);
   let abandoned = false;

@@ -137,6 +137,20 @@ describe('/metrics', { skip: !promtool }, () => {
     assert.deepEqual(findings, []);
   });
 
+  test('every metric the Grafana dashboard queries is one the server exports', async () => {
+    const body = await (await fetch(`${server.url}/metrics`)).text();
+    const exported = new Set([...body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const dashboard = readFileSync(join(DEPLOY, 'grafana', 'dashboards', 'earshot.json'), 'utf8');
+    const queried = new Set(
+      [...dashboard.matchAll(/\b(earshot_[a-z_]+?)(?:_bucket|_sum|_count)?\b/g)].map((m) => m[1]),
+    );
+    assert.ok(queried.has('earshot_admission_committed_ratio'), [...queried].join(', '));
+    assert.deepEqual(
+      [...queried].filter((name) => !exported.has(name)),
+      [],
+    );
+  });
+
   test('the probe paths the manifests use answer', async () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);

@@ -24,3 +24,32 @@ test('/metrics names: process and Node metrics under their standard names, earsh
   }
   assert.ok(names.includes('earshot_streams_active'));
 });
+
+test("/metrics: admission's estimate as gauges (committed share, utilisation, decode price, capacity)", async () => {
+  const state = {
+    active: 3,
+    utilisation: 0.42,
+    committed: 0.61,
+    decodeSeconds: 0.235,
+    capacity: 4,
+    finalWaitMs: 0,
+  };
+  const metrics = new Metrics({
+    activeStreams: () => 3,
+    coalesced: () => 0,
+    queued: () => 0,
+    admission: () => state,
+  });
+  const value = async (name: string) => {
+    const line = (await metrics.render()).body.split('\n').find((l) => l.startsWith(`${name} `));
+    return Number(line?.split(' ')[1]);
+  };
+  assert.equal(await value('earshot_admission_committed_ratio'), 0.61);
+  assert.equal(await value('earshot_engine_utilisation_ratio'), 0.42);
+  assert.equal(await value('earshot_admission_decode_seconds'), 0.235);
+  assert.equal(await value('earshot_admission_capacity_streams'), 4);
+  state.committed = 0.8; // read at each scrape, not at start-up
+  assert.equal(await value('earshot_admission_committed_ratio'), 0.8);
+  const without = new Metrics({ activeStreams: () => 0, coalesced: () => 0, queued: () => 0 });
+  assert.doesNotMatch((await without.render()).body, /earshot_admission_/);
+});
