@@ -166,6 +166,9 @@ async function startWithStore(
       engineWindowMs: Math.round(callCost.window * 1000),
       // Interims a call of finals carries (0 where each window costs about a call: a CPU).
       riders,
+      // Typical streams (interims on) admission expects to hold at that cost (null: admission off): what to size
+      // a deployment by; the measured cost under load moves it (earshot_admission_capacity_streams).
+      capacity: Number.isFinite(admission.state().capacity) ? admission.state().capacity : null,
       transport: app.transportKind,
       host: config.host,
       port,

@@ -57,6 +57,8 @@ describe('earshot serve', () => {
     assert.ok(
       Number.isInteger(banner.riders) && (banner.riders as number) >= 0 && (banner.riders as number) <= 8,
     );
+    // How many typical streams admission expects to hold at the calibrated cost (a slow machine may say 0).
+    assert.ok(Number.isInteger(banner.capacity) && (banner.capacity as number) >= 0, String(banner.capacity));
     assert.ok(
       s.lines.some((l) => /auth is OFF/.test(l)),
       'says loudly that auth is off',
