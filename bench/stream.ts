@@ -161,6 +161,8 @@ interface Level {
    * much of that delay the server saw: the rest is audio reaching the server late (a starved client or event loop).
    */
   finalLagP95S: number;
+  /** The clients' worst lateness sending audio, ms (over ~100 ms: the bench itself was starved, see StreamRecord). */
+  clientLateMs: number;
   missedFinals: number;
   serverCpu: number;
   serverRssMiB: number;
@@ -231,6 +233,7 @@ function analyse(
     cadenceGapMs,
     lagS: { p50: quantile(lags, 0.5), p95: quantile(lags, 0.95), max: Math.max(0, ...lags) },
     finalLagP95S: quantile(finalLags, 0.95),
+    clientLateMs: Math.max(0, ...records.filter((x) => !x.refused).map((x) => x.sendLateMs)),
     missedFinals: missed,
     serverCpu: cpu,
     serverRssMiB: rss,
@@ -337,6 +340,11 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
     `  ${streams} streams: final p95 ${Math.round(l.finalDelayMs.p95)} ms, cadence p95 ${Math.round(l.cadenceGapMs.p95)} ms, lag p95 ${l.lagS.p95.toFixed(2)} s, refused ${l.refused}, cpu ${(cpu * 100).toFixed(0)}%${admission ? `, admission held >= ${admission.minCapacity} (decode ${admission.decodeMs.toFixed(0)} ms)` : ''} -> ${l.pass ? 'pass' : 'FAIL'}\n`,
   );
   for (const why of l.refusedBecause) process.stderr.write(`    refused ${why}\n`);
+  // A client sends each 100-ms frame on a schedule; far behind it, the machine starved the bench, not the server.
+  if (l.clientLateMs > 250)
+    process.stderr.write(
+      `    clients sent audio up to ${Math.round(l.clientLateMs)} ms late: the machine starved the bench's clients, so finals look later than the server made them (see server final lag)\n`,
+    );
   return l;
 }
 
@@ -437,6 +445,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'final p95 ms': Math.round(l.finalDelayMs.p95),
     'final p99 ms': Math.round(l.finalDelayMs.p99),
     'server final lag p95 ms': Math.round(l.finalLagP95S * 1000),
+    'client late ms': Math.round(l.clientLateMs),
     finals: l.finalDelayMs.n,
     missed: l.missedFinals,
     'cadence p95 ms': Math.round(l.cadenceGapMs.p95),

@@ -30,6 +30,11 @@ export interface StreamRecord {
   closeCode?: number;
   /** Wall clock (ms since the stream's t0) when the audio at stream time t was sent: t0 + offset + t*1000. */
   offsetMs: number;
+  /**
+   * How late (ms) this client sent its frames behind the microphone's schedule, at worst: a client process starved
+   * of CPU sends audio late, and its finals then look late though the server was prompt.
+   */
+  sendLateMs: number;
   truth: Segment[];
   results: {
     at: number;
@@ -57,7 +62,7 @@ async function runStream(i: number, t0: number): Promise<StreamRecord> {
   // Stagger starts so streams do not speak in lockstep.
   const offsetMs = args.spreadMs !== undefined ? i * args.spreadMs : (i * 997) % 3000;
   await new Promise((r) => setTimeout(r, offsetMs));
-  const rec: StreamRecord = { refused: false, offsetMs, truth: [], results: [] };
+  const rec: StreamRecord = { refused: false, offsetMs, sendLateMs: 0, truth: [], results: [] };
   const ws = new WebSocket(args.url);
   const start = await new Promise<number | null>((resolve) => {
     ws.once('open', () => resolve(performance.now()));
@@ -117,6 +122,7 @@ async function runStream(i: number, t0: number): Promise<StreamRecord> {
           end: s.end + loop * clip.duration,
         })),
       );
+    rec.sendLateMs = Math.max(rec.sendLateMs, performance.now() - (start + k * FRAME * 1000));
     ws.send(bytes.subarray(at, Math.min(bytes.length, at + frameBytes)));
     // Drift-free pacing: frame k+1 leaves at start + (k+1) * 100 ms.
     const wait = start + (k + 1) * FRAME * 1000 - performance.now();
