@@ -1,7 +1,8 @@
 /**
  * Diarization accuracy: DER (0.25 s collar, optimal speaker mapping) and speaker-count error per corpus file, for
- * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, the
- * session's recent speech clustered again with each final, a final split where its speaker changes), per
+ * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, each
+ * chunked within the session's speech regions at 300 ms pauses, the session's recent speech clustered again with
+ * each final, a final split where its speaker changes), per
  * embedding; and known speakers (file path): with the enrollment clips of all the recording's speakers but one
  * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
  * unlisted one by none.
@@ -36,6 +37,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { loadAudioFile } from '../audio/load.js';
 import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segmenter.js';
+import { SpeechRegions } from '../models/vad/speech-regions.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { diarizeFile, type FileDiarization } from '../models/speaker/diarize.js';
 import { LiveDiarizer } from '../models/speaker/live.js';
@@ -239,11 +241,20 @@ function finalLine(speech: TimeSpan, ref: Turn[], sent: Turn[]): string {
 
 async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array, ref: Turn[]): Promise<Turn[]> {
   const utts = await utterances(vad, audio, { endpointingMs: 500 });
+  // The session's speech regions, from the same VAD probabilities, heard up to each final's endpoint (the 500 ms of
+  // silence after its speech).
+  const probs = await vad.createStream().push(audio);
+  const regions = new SpeechRegions({ frameSeconds: vad.frameSamples / 16000 });
+  let heard = 0;
   const live = new LiveDiarizer(e);
   const out: Turn[] = [];
   for (const u of utts) {
     const a = audio.subarray(Math.round(u.audio.start * 16000), Math.round(u.audio.end * 16000));
-    const r = await timed(() => live.labelFinal(a, u.audio.start));
+    const upTo = Math.min(probs.length, Math.ceil(((u.speech.end + 0.5) * 16000) / vad.frameSamples));
+    regions.push(probs.subarray(heard, upTo));
+    heard = Math.max(heard, upTo);
+    const speech = regions.within(u.audio.start, u.audio.end);
+    const r = await timed(() => live.labelFinal(a, u.audio.start, [], undefined, speech));
     const sent = clipTo(
       r.turns.map((t) => ({ ...t, speaker: `s${t.speaker}` })),
       u.speech,
