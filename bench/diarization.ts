@@ -27,6 +27,9 @@
  * - dev-noisy-*: the dev conversations' readers again (other turns: seeds + 1000) under noise at 15 dB SNR
  *   (bench/noisy-dev-conversations.json), made the same way into .cache/noisy-dev-conversations: what noise
  *   robustness is tuned on, as dev-four-noisy alone is one recording.
+ * - dev-minor-*: three dev readers each, one of them heard for only 0.8-4.4 s in all (seeds 2000-2007;
+ *   bench/minority-dev-conversations.json, made by bench/make-minority-conversations.py into
+ *   .cache/minority-dev-conversations): a voice heard briefly, which live labels must not give another's number.
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
  *
@@ -68,18 +71,19 @@ const showFinals = args.includes('--finals');
 
 /**
  * Conversations made once (deterministically: fixed readers and seeds) from a spec in bench/ into .cache/: the
- * held-out ones (real-conversations.json) and the dev readers under noise (noisy-dev-conversations.json).
+ * held-out ones (real-conversations.json), the dev readers under noise (noisy-dev-conversations.json) and with a
+ * minority reader (minority-dev-conversations.json, by make-minority-conversations.py).
  */
-function madeConversations(specFile: string, cacheDir: string): string[] {
+function madeConversations(
+  specFile: string,
+  cacheDir: string,
+  tool = `${CORPUS}../tools/make_real_conversations.py`,
+): string[] {
   const spec = new URL(specFile, import.meta.url).pathname;
   const dir = new URL(`../.cache/${cacheDir}/`, import.meta.url).pathname;
   const names = Object.keys(JSON.parse(readFileSync(spec, 'utf8')) as object);
   if (!names.every((n) => existsSync(`${dir}${n}.rttm`))) {
-    execFileSync(
-      'python3',
-      [`${CORPUS}../tools/make_real_conversations.py`, `${CORPUS}real/speakers`, '-', dir, spec],
-      { stdio: 'inherit' },
-    );
+    execFileSync('python3', [tool, `${CORPUS}real/speakers`, '-', dir, spec], { stdio: 'inherit' });
   }
   return names.map((n) => `${dir}${n}`);
 }
@@ -96,6 +100,11 @@ function recordings(): string[] {
         .sort()
         .map((f) => `${dev}${f.slice(0, -5)}`),
       ...madeConversations('noisy-dev-conversations.json', 'noisy-dev-conversations'),
+      ...madeConversations(
+        'minority-dev-conversations.json',
+        'minority-dev-conversations',
+        new URL('make-minority-conversations.py', import.meta.url).pathname,
+      ),
       ...madeConversations('real-conversations.json', 'real-conversations'),
     );
   }
@@ -333,18 +342,23 @@ await vad.release();
 console.log('Diarization: DER with a 0.25 s collar, optimal mapping; speakers = found/true\n');
 console.log(table(rows));
 
-/** Synthetic corpus, dev conversations clean and under noise (tuned on), held-out conversations (the result). */
+/**
+ * Synthetic corpus, dev conversations clean, under noise and with a minority reader (tuned on), held-out
+ * conversations (the result).
+ */
 const groupOf = (file: string): string =>
   file.startsWith('heldout-')
     ? 'real held-out'
-    : file.startsWith('dev-noisy-')
-      ? 'real dev noisy'
-      : file.startsWith('dev-')
-        ? 'real dev'
-        : 'synthetic';
+    : file.startsWith('dev-minor-')
+      ? 'real dev minority'
+      : file.startsWith('dev-noisy-')
+        ? 'real dev noisy'
+        : file.startsWith('dev-')
+          ? 'real dev'
+          : 'synthetic';
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'synthetic']) {
+  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'real dev minority', 'synthetic']) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,
