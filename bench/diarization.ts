@@ -1,7 +1,8 @@
 /**
  * Diarization accuracy: DER (0.25 s collar, optimal speaker mapping) and speaker-count error per corpus file, for
- * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, the
- * session's recent speech clustered again with each final, a final split where its speaker changes), per
+ * the file path (offline clustering over VAD speech) and the live path (VAD finals at 500 ms endpointing, each
+ * chunked within the session's speech regions at 300 ms pauses, the session's recent speech clustered again with
+ * each final, a final split where its speaker changes), per
  * embedding; and known speakers (file path): with the enrollment clips of all the recording's speakers but one
  * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
  * unlisted one by none.
@@ -26,6 +27,9 @@
  * - dev-noisy-*: the dev conversations' readers again (other turns: seeds + 1000) under noise at 15 dB SNR
  *   (bench/noisy-dev-conversations.json), made the same way into .cache/noisy-dev-conversations: what noise
  *   robustness is tuned on, as dev-four-noisy alone is one recording.
+ * - dev-minor-*: three dev readers each, one of them heard for only 0.8-4.4 s in all (seeds 2000-2007;
+ *   bench/minority-dev-conversations.json, made by bench/make-minority-conversations.py into
+ *   .cache/minority-dev-conversations): a voice heard briefly, which live labels must not give another's number.
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
  *
@@ -36,6 +40,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { loadAudioFile } from '../audio/load.js';
 import { type SegmenterOptions, UtteranceSegmenter } from '../models/vad/segmenter.js';
+import { SpeechRegions } from '../models/vad/speech-regions.js';
 import { BuiltinEmbedder } from '../models/speaker/builtin.js';
 import { diarizeFile, type FileDiarization } from '../models/speaker/diarize.js';
 import { LiveDiarizer } from '../models/speaker/live.js';
@@ -66,18 +71,19 @@ const showFinals = args.includes('--finals');
 
 /**
  * Conversations made once (deterministically: fixed readers and seeds) from a spec in bench/ into .cache/: the
- * held-out ones (real-conversations.json) and the dev readers under noise (noisy-dev-conversations.json).
+ * held-out ones (real-conversations.json), the dev readers under noise (noisy-dev-conversations.json) and with a
+ * minority reader (minority-dev-conversations.json, by make-minority-conversations.py).
  */
-function madeConversations(specFile: string, cacheDir: string): string[] {
+function madeConversations(
+  specFile: string,
+  cacheDir: string,
+  tool = `${CORPUS}../tools/make_real_conversations.py`,
+): string[] {
   const spec = new URL(specFile, import.meta.url).pathname;
   const dir = new URL(`../.cache/${cacheDir}/`, import.meta.url).pathname;
   const names = Object.keys(JSON.parse(readFileSync(spec, 'utf8')) as object);
   if (!names.every((n) => existsSync(`${dir}${n}.rttm`))) {
-    execFileSync(
-      'python3',
-      [`${CORPUS}../tools/make_real_conversations.py`, `${CORPUS}real/speakers`, '-', dir, spec],
-      { stdio: 'inherit' },
-    );
+    execFileSync('python3', [tool, `${CORPUS}real/speakers`, '-', dir, spec], { stdio: 'inherit' });
   }
   return names.map((n) => `${dir}${n}`);
 }
@@ -94,6 +100,11 @@ function recordings(): string[] {
         .sort()
         .map((f) => `${dev}${f.slice(0, -5)}`),
       ...madeConversations('noisy-dev-conversations.json', 'noisy-dev-conversations'),
+      ...madeConversations(
+        'minority-dev-conversations.json',
+        'minority-dev-conversations',
+        new URL('make-minority-conversations.py', import.meta.url).pathname,
+      ),
       ...madeConversations('real-conversations.json', 'real-conversations'),
     );
   }
@@ -239,11 +250,20 @@ function finalLine(speech: TimeSpan, ref: Turn[], sent: Turn[]): string {
 
 async function live(e: SpeakerEmbedder, vad: SileroVad, audio: Float32Array, ref: Turn[]): Promise<Turn[]> {
   const utts = await utterances(vad, audio, { endpointingMs: 500 });
+  // The session's speech regions, from the same VAD probabilities, heard up to each final's endpoint (the 500 ms of
+  // silence after its speech).
+  const probs = await vad.createStream().push(audio);
+  const regions = new SpeechRegions({ frameSeconds: vad.frameSamples / 16000 });
+  let heard = 0;
   const live = new LiveDiarizer(e);
   const out: Turn[] = [];
   for (const u of utts) {
     const a = audio.subarray(Math.round(u.audio.start * 16000), Math.round(u.audio.end * 16000));
-    const r = await timed(() => live.labelFinal(a, u.audio.start));
+    const upTo = Math.min(probs.length, Math.ceil(((u.speech.end + 0.5) * 16000) / vad.frameSamples));
+    regions.push(probs.subarray(heard, upTo));
+    heard = Math.max(heard, upTo);
+    const speech = regions.within(u.audio.start, u.audio.end);
+    const r = await timed(() => live.labelFinal(a, u.audio.start, [], undefined, speech));
     const sent = clipTo(
       r.turns.map((t) => ({ ...t, speaker: `s${t.speaker}` })),
       u.speech,
@@ -322,18 +342,23 @@ await vad.release();
 console.log('Diarization: DER with a 0.25 s collar, optimal mapping; speakers = found/true\n');
 console.log(table(rows));
 
-/** Synthetic corpus, dev conversations clean and under noise (tuned on), held-out conversations (the result). */
+/**
+ * Synthetic corpus, dev conversations clean, under noise and with a minority reader (tuned on), held-out
+ * conversations (the result).
+ */
 const groupOf = (file: string): string =>
   file.startsWith('heldout-')
     ? 'real held-out'
-    : file.startsWith('dev-noisy-')
-      ? 'real dev noisy'
-      : file.startsWith('dev-')
-        ? 'real dev'
-        : 'synthetic';
+    : file.startsWith('dev-minor-')
+      ? 'real dev minority'
+      : file.startsWith('dev-noisy-')
+        ? 'real dev noisy'
+        : file.startsWith('dev-')
+          ? 'real dev'
+          : 'synthetic';
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'synthetic']) {
+  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'real dev minority', 'synthetic']) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,

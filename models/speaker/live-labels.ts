@@ -21,12 +21,13 @@ const HEAR_BATCH = 3200;
 
 /** One session's labeller. */
 export interface LiveLabels {
-  /** `at`: the stream sample audio[0] is, in hear()'s numbering. */
+  /** `at`: the stream sample audio[0] is, in hear()'s numbering; `speech`: its speech regions (stream time). */
   labelFinal(
     audio: Float32Array,
     start: number,
     words: readonly TimeSpan[],
     at?: number,
+    speech?: readonly TimeSpan[],
   ): Promise<LabeledFinal>;
   /** The session's audio from stream sample `at` on, as it arrives (LiveDiarizer.hear). */
   hear(samples: Float32Array, at: number): void;
@@ -57,9 +58,9 @@ export function inProcessLabels(embedder: SpeakerEmbedder): LiveLabellers {
       const live = new LiveDiarizer(embedder, opts, state);
       let workMs = 0;
       return {
-        labelFinal: async (audio, start, words, at) => {
+        labelFinal: async (audio, start, words, at, speech) => {
           const t0 = performance.now();
-          const final = await live.labelFinal(audio, start, words, at);
+          const final = await live.labelFinal(audio, start, words, at, speech);
           workMs += performance.now() - t0;
           return final;
         },
@@ -92,6 +93,7 @@ export type ToWorker =
       start: number;
       words: TimeSpan[];
       at?: number;
+      speech?: TimeSpan[];
     }
   | { op: 'hear'; session: number; samples: Float32Array; at: number }
   | { op: 'close'; session: number };
@@ -165,7 +167,7 @@ export class LabelThread implements LiveLabellers {
         heardLength += samples.length;
         if (heardLength >= HEAR_BATCH) postHeard();
       },
-      labelFinal: async (audio, start, words, at) => {
+      labelFinal: async (audio, start, words, at, speech) => {
         // What was heard up to the final goes first: the thread analyses it before the final.
         postHeard();
         ensureOpen();
@@ -176,7 +178,16 @@ export class LabelThread implements LiveLabellers {
         // A final awaiting its labels keeps the process alive; an idle thread does not.
         this.worker?.ref();
         // A copy: the caller's audio may be a view of the stream's ring buffer.
-        this.post({ op: 'label', call, session, audio: audio.slice(), start, words: words.map(span), at });
+        this.post({
+          op: 'label',
+          call,
+          session,
+          audio: audio.slice(),
+          start,
+          words: words.map(span),
+          at,
+          ...(speech ? { speech: speech.map(span) } : {}),
+        });
         const r = await reply;
         state = r.state;
         workMs += r.ms;

@@ -35,7 +35,7 @@ async function handle(msg: ToWorker): Promise<void> {
     const live = sessions.get(msg.session);
     if (!live) throw new Error(`speaker labelling: session ${msg.session} is not open`);
     const t0 = performance.now();
-    const final = await live.labelFinal(msg.audio, msg.start, msg.words, msg.at);
+    const final = await live.labelFinal(msg.audio, msg.start, msg.words, msg.at, msg.speech);
     const ms = performance.now() - t0 + (heardMs.get(msg.session) ?? 0);
     heardMs.set(msg.session, 0);
     reply = { call: msg.call, final, state: live.state, ms };

@@ -27,6 +27,7 @@ import {
   type SpeakerTurn,
   absorbSmallClusters,
   chunks,
+  chunksWithin,
   confidenceOf,
   distinctBelow,
   isTooLittleSpeech,
@@ -42,7 +43,10 @@ const HISTORY_CHUNKS = 120;
  */
 const SETTLED_SECONDS = 5;
 
-/** Runs of a final shorter than this (seconds) are not kept for later finals: too short for a steady voice. */
+/**
+ * Runs of a final shorter than this (seconds) are not kept for later finals, and speech regions shorter than this
+ * are not chunked alone: too short for a steady voice.
+ */
 const MIN_PIECE_SECONDS = 1;
 
 /**
@@ -144,13 +148,15 @@ export class LiveDiarizer {
 
   /**
    * `audio` is the final's audio (16 kHz) starting at stream time `start` seconds; `words` carry stream times.
-   * `at`: the stream sample audio[0] is, in hear()'s numbering (when the session's audio is heard).
+   * `at`: the stream sample audio[0] is, in hear()'s numbering (when the session's audio is heard). `speech`: the
+   * final's speech regions in stream time (SpeechRegions: split at pauses shorter than a final's endpointing).
    */
   async labelFinal(
     audio: Float32Array,
     start: number,
     words: readonly TimeSpan[] = [],
     at?: number,
+    speech?: readonly TimeSpan[],
   ): Promise<LabeledFinal> {
     const whole = { start: 0, end: audio.length / SR };
     const spans = spansOf(this.embedder, audio, this.context, at);
@@ -158,7 +164,15 @@ export class LiveDiarizer {
     // first seconds under noise may not yet have shown voices like the readers'), and pieces embedded by two
     // contexts do not compare (a file's pieces all embed by the whole recording's).
     for (const c of this.history) if (c.again) c.embedding = c.again();
-    const units = chunks(whole, this.opts.chunkSeconds);
+    // Chunks within the final's speech regions: a change of speaker at a pause is not inside any chunk.
+    const units = speech
+      ? chunksWithin(
+          whole,
+          speech.map((r) => ({ start: r.start - start, end: r.end - start })),
+          this.opts.chunkSeconds,
+          MIN_PIECE_SECONDS,
+        )
+      : chunks(whole, this.opts.chunkSeconds);
     const fresh = (await spans.embedSpans(units)).map((embedding, i) => ({
       embedding,
       seconds: seconds(units[i]),

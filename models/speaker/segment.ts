@@ -36,6 +36,37 @@ export function chunks(span: TimeSpan, chunkSeconds = 2.5): TimeSpan[] {
   }));
 }
 
+/**
+ * `span` in chunks cut within its speech `regions` (in order; VAD speech split at pauses), so that no chunk
+ * straddles a change of speaker at a pause. A region shorter than `minSeconds` joins the neighbour across the
+ * shorter pause (a piece that short embeds too unsteadily to stand alone: one reader's two short phrases opened
+ * another's speaker). The first region reaches back to the span's start and the last on to its end, so a span
+ * without a pause inside is chunked as chunks() would (chunk edges moved by a pad's 0.1 s alone turned a close
+ * call of the synthetic fast-turns conversation, 2.3 -> 12.5 % DER live).
+ */
+export function chunksWithin(
+  span: TimeSpan,
+  regions: readonly TimeSpan[],
+  chunkSeconds = 2.5,
+  minSeconds = 0,
+): TimeSpan[] {
+  const inside = regions
+    .map((r) => ({ start: Math.max(span.start, r.start), end: Math.min(span.end, r.end) }))
+    .filter((r) => r.end > r.start);
+  if (inside.length === 0) return chunks(span, chunkSeconds);
+  for (;;) {
+    const i = inside.findIndex((r) => seconds(r) < minSeconds);
+    if (i < 0 || inside.length < 2) break;
+    const before = i > 0 ? inside[i].start - inside[i - 1].end : Infinity;
+    const after = i < inside.length - 1 ? inside[i + 1].start - inside[i].end : Infinity;
+    const a = before <= after ? i - 1 : i;
+    inside.splice(a, 2, { start: inside[a].start, end: inside[a + 1].end });
+  }
+  inside[0].start = span.start;
+  inside[inside.length - 1].end = span.end;
+  return inside.flatMap((r) => chunks(r, chunkSeconds));
+}
+
 /** Similarity mapped to 0..1 around the threshold: 0.5 at the threshold, 1 at identity. */
 export function confidenceOf(similarity: number, threshold: number): number {
   const c =

@@ -1,3 +1,4 @@
+import type { TimeSpan } from '../../audio/span.js';
 import type { LabeledFinal } from '../../models/speaker/live.js';
 import type { DgWord } from '../protocol.js';
 import type { TranscriptStore } from '../store/types.js';
@@ -10,6 +11,8 @@ export interface LabelAudio {
   audio: Float32Array;
   from: number;
   at?: number;
+  /** The audio's speech regions (session time: SpeechRegions). */
+  speech?: TimeSpan[];
 }
 
 /** A final requested and not yet stored: the audio it covers (committed time cannot pass `from` before it is). */
@@ -132,8 +135,8 @@ export class FinalQueue {
   }
 
   /** Speaker labels when asked for; a labelling failure costs the labels (null), never the final. */
-  private labels({ audio, from, at }: LabelAudio): Promise<LabeledFinal | null> {
-    return this.d.labeler!.begin(audio, from, at).catch((err: unknown) => {
+  private labels({ audio, from, at, speech }: LabelAudio): Promise<LabeledFinal | null> {
+    return this.d.labeler!.begin(audio, from, at, speech).catch((err: unknown) => {
       this.d.log.warn({ session: this.d.id, err: (err as Error).message }, 'speaker labelling failed');
       return null;
     });

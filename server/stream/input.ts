@@ -2,6 +2,7 @@ import { pcmSeconds, PcmDecoder } from '../../audio/pcm.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
 import { StreamingResampler } from '../../audio/resample.js';
 import { UtteranceSegmenter, type SegmentEvent } from '../../models/vad/segmenter.js';
+import { SpeechRegions } from '../../models/vad/speech-regions.js';
 import type { VadModel, VadStream } from '../../models/vad/silero.js';
 import type { ListenParams } from '../params.js';
 import { AudioRing } from './audio-ring.js';
@@ -17,6 +18,8 @@ export class AudioInput {
   private readonly resampler: StreamingResampler | null;
   private readonly vad: VadStream;
   private readonly segmenter: UtteranceSegmenter;
+  /** diarize=true: the speech split at short pauses, where a final's speaker labels cut it (session time). */
+  readonly regions: SpeechRegions | null;
   /** How far back a speech_start can still reach from the segmenter's clock (min speech, pad, a frame). */
   private readonly vadLookback: number;
 
@@ -40,6 +43,12 @@ export class AudioInput {
       maxUtteranceSeconds: config.maxUtteranceSeconds,
       pauseEvents: config.earlyFinals,
     });
+    this.regions = params.diarize
+      ? new SpeechRegions(
+          { frameSeconds, threshold: config.vadThreshold, minSpeechMs: config.minSpeechMs },
+          offset,
+        )
+      : null;
     this.vadLookback = (config.minSpeechMs + config.speechPadMs) / 1000 + frameSeconds;
     this.ring = new AudioRing(offset);
   }
@@ -68,13 +77,16 @@ export class AudioInput {
   /** Keeps the samples (dropping audio before `keepFrom` if room is needed) and runs the VAD over them. */
   async push(samples: Float32Array, keepFrom: number): Promise<SegmentEvent[]> {
     this.ring.append(samples, keepFrom);
-    return this.segmenter.push(await this.vad.push(samples));
+    const probs = await this.vad.push(samples);
+    this.regions?.push(probs);
+    return this.segmenter.push(probs);
   }
 
   /** End of input: the resampler's and the segmenter's tails. */
   async flush(keepFrom: number): Promise<SegmentEvent[]> {
     const tail = this.resampler?.flush();
     const events = tail?.length ? await this.push(tail, keepFrom) : [];
+    this.regions?.flush();
     return [...events, ...this.segmenter.flush()];
   }
 }

@@ -396,9 +396,10 @@ export class StreamSession {
     const from = ring.index(f.from);
     const at = from - (from % LABEL_GRID);
     const audio = from >= 0 ? ring.samples(at, ring.index(f.to)) : null;
+    const speech = this.input.regions?.within(f.from, f.to);
     return audio
-      ? { audio, from: f.from - (from - at) / SAMPLE_RATE, at }
-      : { audio: ring.slice(f.from, f.to), from: f.from };
+      ? { audio, from: f.from - (from - at) / SAMPLE_RATE, at, speech }
+      : { audio: ring.slice(f.from, f.to), from: f.from, speech };
   }
 
   /** Queues a final: decoded now (unless its words are known), delivered after those before it. */

@@ -2,6 +2,7 @@ import { type KnownSpeaker, OnlineClusterer, type OnlineClusterState } from '../
 import type { LiveLabellers, LiveLabels } from '../../models/speaker/live-labels.js';
 import type { LabeledFinal } from '../../models/speaker/live.js';
 import { turnAt } from '../../models/speaker/turns.js';
+import type { TimeSpan } from '../../audio/span.js';
 import type { DgWord } from '../protocol.js';
 import { LiveSpeakerNames } from './speaker-names.js';
 
@@ -51,10 +52,15 @@ export class SpeakerLabeler {
   /**
    * Starts labelling a final's audio (16 kHz, from session time `start`, stream sample `at` as hear() counts)
    * now, while its words are still being decoded: the labels need only the audio, and finals are labelled in the
-   * order this is called.
+   * order this is called. `speech`: the final's speech regions (session time), where its chunks are cut.
    */
-  begin(audio: Float32Array, start: number, at?: number): Promise<LabeledFinal> {
-    return this.live.labelFinal(audio, start, [], at).then((r) => {
+  begin(
+    audio: Float32Array,
+    start: number,
+    at?: number,
+    speech?: readonly TimeSpan[],
+  ): Promise<LabeledFinal> {
+    return this.live.labelFinal(audio, start, [], at, speech).then((r) => {
       // Finals are labelled one after the other: what the work total grew by since the last is this one's.
       const ms = this.live.workMs - this.cost.ms;
       this.cost.ms += ms;

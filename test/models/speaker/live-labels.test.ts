@@ -57,6 +57,24 @@ describe('live labels on a worker thread', () => {
     }
   });
 
+  test("a final's speech regions go to the thread: the labels in-process with them, not those without", async () => {
+    const audio = (await loadAudioFile(FIXTURE)).samples16k;
+    const speech = [
+      { start: 0, end: 3.9 },
+      { start: 4.1, end: 8 },
+    ];
+    const label = (l: LiveLabels, regions?: typeof speech) =>
+      l.labelFinal(audio, 0, [{ start: 0, end: 8 }], undefined, regions);
+    const thread = new LabelThread({ kind: 'builtin' });
+    try {
+      const there = await label(thread.open({}), speech);
+      assert.deepEqual(there, await label(inProcessLabels(new BuiltinEmbedder()).open({}), speech));
+      assert.notDeepEqual(there, await label(inProcessLabels(new BuiltinEmbedder()).open({})));
+    } finally {
+      await thread.release();
+    }
+  });
+
   test('each session counts the time its labels took to compute, not the wait for the shared thread', async () => {
     const audio = (await loadAudioFile(FIXTURE)).samples16k;
     const thread = new LabelThread({ kind: 'builtin' });

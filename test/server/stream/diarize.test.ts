@@ -185,6 +185,41 @@ describe('live diarization (diarize=true)', () => {
     assert.deepEqual(new Set(last.at(-1)!.map((w) => w.speaker)), new Set([0, 1]));
   });
 
+  test("a final's speech regions reach its labeller: split at a pause shorter than the endpointing", async () => {
+    // A 2 s, a 0.4 s pause (inside one final: endpointing is 500 ms), B 2 s.
+    const audio = concat([pause(0.5), A(2), pause(0.4), B(2), pause(1)]);
+    const got: { start: number; length: number; speech?: readonly { start: number; end: number }[] }[] = [];
+    const inner = inProcessLabels(embedder);
+    const labels: LiveLabellers = {
+      open(opts, state) {
+        const l = inner.open(opts, state);
+        return {
+          labelFinal: (clip, start, words, at, speech) => {
+            got.push({ start, length: clip.length / SR, speech });
+            return l.labelFinal(clip, start, words, at, speech);
+          },
+          hear: (samples, at) => l.hear(samples, at),
+          get state() {
+            return l.state;
+          },
+          get workMs() {
+            return l.workMs;
+          },
+          close: () => l.close(),
+        };
+      },
+      release: () => inner.release(),
+    };
+    await run(audio, { labels });
+    assert.equal(got.length, 1, `finals ${JSON.stringify(got)}`);
+    const [{ start, length, speech }] = got;
+    assert.equal(speech?.length, 2, `regions ${JSON.stringify(speech)}`);
+    for (const r of speech) assert.ok(r.start >= start - 1e-9 && r.end <= start + length + 1e-9);
+    // The pause (2.5-2.9 s) lies between them, less the regions' pads.
+    assert.ok(speech[0].end > 2.4 && speech[0].end <= 2.7, `first ends ${speech[0].end}`);
+    assert.ok(speech[1].start >= 2.7 && speech[1].start < 3, `second starts ${speech[1].start}`);
+  });
+
   test('a turn change without a pause splits the word labels inside one final', async () => {
     const h = await run(concat([A(3), B(3), pause(1)]));
     const f = finals(h.messages).filter((m) => wordsOf(m).length > 0);
