@@ -25,7 +25,10 @@
  * either set is in the built-in embedding's fit (`npm run train:speaker` holds them out).
  * - dev-noisy-*: the dev conversations' readers again (other turns: seeds + 1000) under noise at 15 dB SNR
  *   (bench/noisy-dev-conversations.json), made the same way into .cache/noisy-dev-conversations: what noise
- *   robustness is tuned on, as dev-four-noisy alone is one recording.
+ *   robustness is tuned on, as dev-four-noisy alone is one recording;
+ * - dev-noisy-four-*: four dev readers each (new groups of them, seeds 2140-2147) under noise at 15 dB SNR
+ *   (bench/noisy-dev-four-conversations.json, into .cache/noisy-dev-four-conversations): the live path's hardest
+ *   case, tuned on.
  *
  * Also: the diarizer's CPU per audio second and the longest event-loop stall it caused.
  *
@@ -94,6 +97,7 @@ function recordings(): string[] {
         .sort()
         .map((f) => `${dev}${f.slice(0, -5)}`),
       ...madeConversations('noisy-dev-conversations.json', 'noisy-dev-conversations'),
+      ...madeConversations('noisy-dev-four-conversations.json', 'noisy-dev-four-conversations'),
       ...madeConversations('real-conversations.json', 'real-conversations'),
     );
   }
@@ -326,14 +330,16 @@ console.log(table(rows));
 const groupOf = (file: string): string =>
   file.startsWith('heldout-')
     ? 'real held-out'
-    : file.startsWith('dev-noisy-')
-      ? 'real dev noisy'
-      : file.startsWith('dev-')
-        ? 'real dev'
-        : 'synthetic';
+    : file.startsWith('dev-noisy-four-')
+      ? 'real dev noisy four'
+      : file.startsWith('dev-noisy-')
+        ? 'real dev noisy'
+        : file.startsWith('dev-')
+          ? 'real dev'
+          : 'synthetic';
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'synthetic']) {
+  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'real dev noisy four', 'synthetic']) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,
