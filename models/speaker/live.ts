@@ -110,6 +110,12 @@ async function unitsOf(spans: SpanEmbedder, units: readonly TimeSpan[]): Promise
   }));
 }
 
+/** Whether two lists of spans are the same (to the millisecond). */
+function sameSpans(a: readonly TimeSpan[], b: readonly TimeSpan[]): boolean {
+  const at = (s: readonly TimeSpan[]) => s.map((x) => `${x.start.toFixed(3)}-${x.end.toFixed(3)}`).join();
+  return at(a) === at(b);
+}
+
 /** Unit mean of some chunks, weighted by their seconds. */
 function centroidOf(members: readonly Chunk[]): Float32Array {
   return centroids(
@@ -179,29 +185,19 @@ export class LiveDiarizer {
     // first seconds under noise may not yet have shown voices like the readers'), and pieces embedded by two
     // contexts do not compare (a file's pieces all embed by the whole recording's).
     for (const c of this.history) if (c.again) c.embedding = c.again();
-    let units = chunks(whole, this.opts.chunkSeconds);
-    let fresh = await unitsOf(spans, units);
     // Where the final's speaker changes, its chunks are cut again at the changes and clustered once more: a chunk
     // across a change resembles neither voice and pulls one apart (opens a speaker of its own, or holds a new
     // voice to the one before it), as the pieces kept for later finals are cut along the runs for the same reason.
-    let cuts = '';
-    for (let round = 0; round < RECUT_ROUNDS; round++) {
-      const trial = await this.trialRuns(spans, whole, fresh);
-      const at = trial.map((r) => r.start.toFixed(2)).join();
-      if (trial.length <= 1 || at === cuts) break;
-      cuts = at;
-      units = trial.flatMap((r) => chunks(r, this.opts.chunkSeconds));
-      fresh = await unitsOf(spans, units);
+    // Each round works on a copy of the session's speakers; the last one's is kept.
+    let round = await this.attempt(spans, whole, chunks(whole, this.opts.chunkSeconds));
+    for (let i = 0; i < RECUT_ROUNDS && round.runs.length > 1; i++) {
+      const units = round.runs.flatMap((r) => chunks(r, this.opts.chunkSeconds));
+      if (sameSpans(units, round.units)) break;
+      round = await this.attempt(spans, whole, units);
     }
-    const all = [...this.history, ...fresh];
-    const { speakers: speakerOf, opened, distinct } = this.cluster(all);
-    fresh.forEach((c, i) => (c.speaker = speakerOf[this.history.length + i]));
-    // The final is re-segmented against every recent speaker, not only those its chunks went to: a turn shorter
-    // than a chunk still finds its speaker. Centroids of this round's clusters (recent audio), not the session
-    // sums, which keep early mistakes. (-1: old chunks whose cluster another took over; they vote no more.)
-    let ids = [...new Set(speakerOf)].filter((id) => id >= 0);
-    const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
-    const centroid = new Map(ids.map((id) => [id, centroidOf(recent.filter((c) => c.speaker === id))]));
+    const { units, fresh, all, opened, distinct, centroid } = round;
+    this.clusters = round.clusters;
+    let { ids, runs } = round;
     const seg = segmentOptions(this.embedder, this.opts);
     const resegmentAgainstIds = () =>
       resegment(
@@ -210,7 +206,6 @@ export class LiveDiarizer {
         ids.map((id) => centroid.get(id)!),
         seg,
       );
-    let runs = await resegmentAgainstIds();
     const clustered = all.reduce((sum, c) => sum + c.seconds, 0);
     const dropped = new Set<number>();
     for (;;) {
@@ -275,30 +270,28 @@ export class LiveDiarizer {
   }
 
   /**
-   * How the final would split among the recent speakers with `fresh` as its chunks: clustered with the history and
-   * re-segmented as labelFinal does, the session's speakers left as they were.
+   * The final labelled with `units` as its chunks, on a copy of the session's speakers: clustered with the history
+   * (fresh chunks take their speakers), and re-segmented against the recent speakers (runs, in `ids` order).
    */
-  private async trialRuns(
-    spans: SpanEmbedder,
-    whole: TimeSpan,
-    fresh: readonly Chunk[],
-  ): Promise<(TimeSpan & { k: number })[]> {
+  private async attempt(spans: SpanEmbedder, whole: TimeSpan, units: TimeSpan[]) {
+    const fresh = await unitsOf(spans, units);
     const all = [...this.history, ...fresh];
-    const kept = this.clusters;
-    this.clusters = OnlineClusterer.fromJSON(kept.toJSON());
-    try {
-      const { speakers } = this.cluster(all);
-      const ids = [...new Set(speakers)].filter((id) => id >= 0);
-      const recent = all.map((c, i) => ({ ...c, speaker: speakers[i] }));
-      return await resegment(
-        spans,
-        whole,
-        ids.map((id) => centroidOf(recent.filter((c) => c.speaker === id))),
-        segmentOptions(this.embedder, this.opts),
-      );
-    } finally {
-      this.clusters = kept;
-    }
+    const clusters = OnlineClusterer.fromJSON(this.clusters.toJSON());
+    const { speakers: speakerOf, opened, distinct } = this.cluster(all, clusters);
+    fresh.forEach((c, i) => (c.speaker = speakerOf[this.history.length + i]));
+    // The final is re-segmented against every recent speaker, not only those its chunks went to: a turn shorter
+    // than a chunk still finds its speaker. Centroids of this round's clusters (recent audio), not the session
+    // sums, which keep early mistakes. (-1: old chunks whose cluster another took over; they vote no more.)
+    const ids = [...new Set(speakerOf)].filter((id) => id >= 0);
+    const recent = all.map((c, i) => ({ ...c, speaker: speakerOf[i] }));
+    const centroid = new Map(ids.map((id) => [id, centroidOf(recent.filter((c) => c.speaker === id))]));
+    const runs = await resegment(
+      spans,
+      whole,
+      ids.map((id) => centroid.get(id)!),
+      segmentOptions(this.embedder, this.opts),
+    );
+    return { units, fresh, all, clusters, opened, distinct, ids, centroid, runs };
   }
 
   /**
@@ -307,7 +300,10 @@ export class LiveDiarizer {
    * chunks of the rest by the session's speakers; -1 for old chunks left in an unnamed cluster. New chunks are
    * added to their speaker's running sums.
    */
-  private cluster(all: readonly Chunk[]): { speakers: number[]; opened: Set<number>; distinct: Set<number> } {
+  private cluster(
+    all: readonly Chunk[],
+    clusters: OnlineClusterer,
+  ): { speakers: number[]; opened: Set<number>; distinct: Set<number> } {
     const embeddings = all.map((c) => c.embedding);
     const weights = all.map((c) => c.seconds);
     const spread = judgedBy(this.embedder, this.context).spread;
@@ -317,7 +313,7 @@ export class LiveDiarizer {
       maxSpeakers: this.maxSpeakers,
       // Two settled speakers stay two: their labels are out, and re-clustering only refines who is who.
       groups: all.map((c) =>
-        c.speaker >= 0 && this.clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
+        c.speaker >= 0 && clusters.seconds(c.speaker) >= SETTLED_SECONDS ? c.speaker : -1,
       ),
     });
     const absorbed = absorbSmallClusters(embeddings, labels, weights, 1, distinctBelow(spread));
@@ -340,7 +336,7 @@ export class LiveDiarizer {
     }
     const out = labels.map((l) => named.get(l) ?? -1);
     all.forEach((c, i) => {
-      if (c.speaker < 0 && out[i] >= 0) this.clusters.add(out[i], c.embedding, c.seconds);
+      if (c.speaker < 0 && out[i] >= 0) clusters.add(out[i], c.embedding, c.seconds);
     });
     // Clusters of new audio only: a returning speaker (heard before the history) or a new one, never one that
     // this clustering told apart from them (a speaker of another cluster this round).
@@ -349,13 +345,13 @@ export class LiveDiarizer {
     for (const l of new Set(labels.filter((l) => !named.has(l)))) {
       const members = all.flatMap((c, i) => (labels[i] === l && c.speaker < 0 ? [i] : []));
       if (members.length === 0) continue;
-      const id = this.clusters.match(centroidOf(members.map((i) => all[i])), this.threshold, taken);
+      const id = clusters.match(centroidOf(members.map((i) => all[i])), this.threshold, taken);
       taken.add(id);
-      if (this.clusters.seconds(id) === 0) opened.add(id);
+      if (clusters.seconds(id) === 0) opened.add(id);
       if (absorbed.distinct.has(l)) distinct.add(id);
       for (const i of members) {
         out[i] = id;
-        this.clusters.add(id, all[i].embedding, all[i].seconds);
+        clusters.add(id, all[i].embedding, all[i].seconds);
       }
     }
     return { speakers: out, opened, distinct };
