@@ -123,7 +123,7 @@ describe('live labels of a final with changes of speaker inside its chunks', asy
     });
   }
 
-  test('the trial clusterings leave the session state as one clustering would', async () => {
+  test('the re-cut rounds leave the session state as one clustering would', async () => {
     const live = new LiveDiarizer(new BuiltinEmbedder());
     const { audio } = final(SESSIONS[1].finals[0], 1);
     await live.labelFinal(audio, 0);
