@@ -26,7 +26,10 @@
  * either set is in the built-in embedding's fit (`npm run train:speaker` holds them out).
  * - dev-noisy-*: the dev conversations' readers again (other turns: seeds + 1000) under noise at 15 dB SNR
  *   (bench/noisy-dev-conversations.json), made the same way into .cache/noisy-dev-conversations: what noise
- *   robustness is tuned on, as dev-four-noisy alone is one recording.
+ *   robustness is tuned on, as dev-four-noisy alone is one recording;
+ * - dev-noisy-four-*: four dev readers each (new groups of them, seeds 2140-2147) under noise at 15 dB SNR
+ *   (bench/noisy-dev-four-conversations.json, into .cache/noisy-dev-four-conversations): the live path's hardest
+ *   case, tuned on.
  * - dev-minor-*: three dev readers each, one of them heard for only 0.8-4.4 s in all (seeds 2000-2007;
  *   bench/minority-dev-conversations.json, made by bench/make-minority-conversations.py into
  *   .cache/minority-dev-conversations): a voice heard briefly, which live labels must not give another's number.
@@ -100,6 +103,7 @@ function recordings(): string[] {
         .sort()
         .map((f) => `${dev}${f.slice(0, -5)}`),
       ...madeConversations('noisy-dev-conversations.json', 'noisy-dev-conversations'),
+      ...madeConversations('noisy-dev-four-conversations.json', 'noisy-dev-four-conversations'),
       ...madeConversations(
         'minority-dev-conversations.json',
         'minority-dev-conversations',
@@ -351,14 +355,23 @@ const groupOf = (file: string): string =>
     ? 'real held-out'
     : file.startsWith('dev-minor-')
       ? 'real dev minority'
-      : file.startsWith('dev-noisy-')
-        ? 'real dev noisy'
-        : file.startsWith('dev-')
-          ? 'real dev'
-          : 'synthetic';
+      : file.startsWith('dev-noisy-four-')
+        ? 'real dev noisy four'
+        : file.startsWith('dev-noisy-')
+          ? 'real dev noisy'
+          : file.startsWith('dev-')
+            ? 'real dev'
+            : 'synthetic';
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of ['real held-out', 'real dev', 'real dev noisy', 'real dev minority', 'synthetic']) {
+  for (const group of [
+    'real held-out',
+    'real dev',
+    'real dev noisy',
+    'real dev noisy four',
+    'real dev minority',
+    'synthetic',
+  ]) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,
