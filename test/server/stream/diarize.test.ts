@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
-import { inProcessLabels, LABEL_GRID, type LiveLabellers } from '../../../models/speaker/live-labels.js';
+import {
+  inProcessLabels,
+  LABEL_GRID,
+  type LiveLabellers,
+  type LiveLabels,
+} from '../../../models/speaker/live-labels.js';
 import type { VadModel } from '../../../models/vad/silero.js';
 import { MemoryStore } from '../../../server/store/memory.js';
 import { concat, encode } from '../../helpers/audio.js';
@@ -61,6 +66,36 @@ function withNoise(audio: Float32Array): Float32Array {
 }
 
 const embedder = new BuiltinEmbedder();
+
+/** In-process labellers whose sessions pass every call through `spy` first (a spy may drop `hear`). */
+function spiedLabels(spy: {
+  labelFinal?: (...a: Parameters<LiveLabels['labelFinal']>) => void;
+  hear?: (samples: Float32Array, at: number) => boolean;
+}): LiveLabellers {
+  const inner = inProcessLabels(embedder);
+  return {
+    open(opts, state) {
+      const l = inner.open(opts, state);
+      return {
+        labelFinal: (...a) => {
+          spy.labelFinal?.(...a);
+          return l.labelFinal(...a);
+        },
+        hear: (samples, at) => {
+          if (spy.hear?.(samples, at) ?? true) l.hear(samples, at);
+        },
+        get state() {
+          return l.state;
+        },
+        get workMs() {
+          return l.workMs;
+        },
+        close: () => l.close(),
+      };
+    },
+    release: () => inner.release(),
+  };
+}
 
 /** Streams `audio` in 100-ms frames, then CloseStream; resolves with what was sent once closed. */
 async function run(
@@ -142,32 +177,15 @@ describe('live diarization (diarize=true)', () => {
     let calls = { heard: 0, samples: 0, finals: [] as (number | undefined)[] };
     const labellers = (hear: boolean): LiveLabellers => {
       calls = { heard: 0, samples: 0, finals: [] };
-      const inner = inProcessLabels(embedder);
-      return {
-        open(opts, state) {
-          const l = inner.open(opts, state);
-          return {
-            labelFinal: (audio, start, words, at) => {
-              calls.finals.push(at);
-              return l.labelFinal(audio, start, words, at);
-            },
-            hear: (samples, at) => {
-              assert.equal(at, calls.samples, 'heard without a gap, counted from the first sample');
-              calls.samples += samples.length;
-              calls.heard++;
-              if (hear) l.hear(samples, at);
-            },
-            get state() {
-              return l.state;
-            },
-            get workMs() {
-              return l.workMs;
-            },
-            close: () => l.close(),
-          };
+      return spiedLabels({
+        labelFinal: (_audio, _start, _words, at) => calls.finals.push(at),
+        hear: (samples, at) => {
+          assert.equal(at, calls.samples, 'heard without a gap, counted from the first sample');
+          calls.samples += samples.length;
+          calls.heard++;
+          return hear;
         },
-        release: () => inner.release(),
-      };
+      });
     };
     const heard = await run(audio, { labels: labellers(true) });
     assert.ok(
@@ -189,27 +207,9 @@ describe('live diarization (diarize=true)', () => {
     // A 2 s, a 0.4 s pause (inside one final: endpointing is 500 ms), B 2 s.
     const audio = concat([pause(0.5), A(2), pause(0.4), B(2), pause(1)]);
     const got: { start: number; length: number; speech?: readonly { start: number; end: number }[] }[] = [];
-    const inner = inProcessLabels(embedder);
-    const labels: LiveLabellers = {
-      open(opts, state) {
-        const l = inner.open(opts, state);
-        return {
-          labelFinal: (clip, start, words, at, speech) => {
-            got.push({ start, length: clip.length / SR, speech });
-            return l.labelFinal(clip, start, words, at, speech);
-          },
-          hear: (samples, at) => l.hear(samples, at),
-          get state() {
-            return l.state;
-          },
-          get workMs() {
-            return l.workMs;
-          },
-          close: () => l.close(),
-        };
-      },
-      release: () => inner.release(),
-    };
+    const labels = spiedLabels({
+      labelFinal: (clip, start, _words, _at, speech) => got.push({ start, length: clip.length / SR, speech }),
+    });
     await run(audio, { labels });
     assert.equal(got.length, 1, `finals ${JSON.stringify(got)}`);
     const [{ start, length, speech }] = got;
