@@ -71,7 +71,10 @@ export interface SpanEmbedder {
   keepSpans?(spans: readonly TimeSpan[]): (() => Float32Array)[];
 }
 
-/** The recording's spans through the embedder's own analysis when it has one, else as clips. */
+/**
+ * The recording's spans through the embedder's own analysis when it has one, else as clips; each span embedded
+ * once (embeddedOnce).
+ */
 export function spansOf(
   embedder: SpeakerEmbedder,
   audio: Float32Array,
@@ -79,8 +82,8 @@ export function spansOf(
   /** The stream sample audio[0] is, for a live session's final. */
   at?: number,
 ): SpanEmbedder {
-  if (embedder.analyze) return embedder.analyze(audio, context, at);
-  return {
+  if (embedder.analyze) return embeddedOnce(embedder.analyze(audio, context, at));
+  return embeddedOnce({
     embedSpans: (spans) =>
       embedder.embed(
         spans.map((s) => {
@@ -92,6 +95,27 @@ export function spansOf(
         }),
         context,
       ),
+  });
+}
+
+/**
+ * Spans embedded once each: every re-segmentation of a piece of speech (a live final's re-cut rounds, a speaker
+ * dropped and the rest re-segmented) scores the same sliding windows against other speakers. One vector per distinct
+ * span, for as long as the recording's SpanEmbedder lives.
+ */
+export function embeddedOnce(spans: SpanEmbedder): SpanEmbedder {
+  const seen = new Map<string, Float32Array>();
+  const key = (s: TimeSpan): string => `${s.start}:${s.end}`;
+  return {
+    embedSpans: async (list) => {
+      const missing = [...new Map(list.filter((s) => !seen.has(key(s))).map((s) => [key(s), s])).values()];
+      if (missing.length > 0) {
+        const got = await spans.embedSpans(missing);
+        missing.forEach((s, i) => seen.set(key(s), got[i]));
+      }
+      return list.map((s) => seen.get(key(s))!);
+    },
+    ...(spans.keepSpans ? { keepSpans: (list) => spans.keepSpans!(list) } : {}),
   };
 }
 
