@@ -174,6 +174,11 @@ interface Level {
    * it would hold and the decode price then, beside the bench's compute bound (which prices a decode in isolation).
    */
   admission?: { minCapacity: number; decodeMs: number };
+  /**
+   * The server's longest event-loop stall during the level (nodejs_eventloop_lag_max_seconds, read each second), ms:
+   * audio waits unread while the loop is held, which the server's own lag cannot see but a client's delay does.
+   */
+  loopStallMs: number;
   pass: boolean;
 }
 
@@ -234,6 +239,7 @@ function analyse(
     lagS: { p50: quantile(lags, 0.5), p95: quantile(lags, 0.95), max: Math.max(0, ...lags) },
     finalLagP95S: quantile(finalLags, 0.95),
     clientLateMs: Math.max(0, ...records.filter((x) => !x.refused).map((x) => x.sendLateMs)),
+    loopStallMs: 0,
     missedFinals: missed,
     serverCpu: cpu,
     serverRssMiB: rss,
@@ -308,9 +314,11 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   const t0 = performance.now();
   let rss = rssMiB(server.proc.pid!);
   let admission: Level['admission'];
+  let loopStallMs = 0;
   const sampler = setInterval(() => {
     rss = Math.max(rss, rssMiB(server.proc.pid!));
     void metricsText(server).then((text) => {
+      loopStallMs = Math.max(loopStallMs, metric(text, 'nodejs_eventloop_lag_max_seconds') * 1000);
       const capacity = metric(text, 'earshot_admission_capacity_streams');
       if (!text.includes('earshot_admission_capacity_streams') || !Number.isFinite(capacity)) return;
       if (admission && admission.minCapacity <= capacity) return;
@@ -331,6 +339,7 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
   const cpu = (cpuSeconds(server.proc.pid!) - cpu0) / ((performance.now() - t0) / 1000);
   const l = analyse(records, streams, cpu, rss, engineDelta(metrics0, await metricsText(server)));
   if (admission) l.admission = admission;
+  l.loopStallMs = loopStallMs;
   if (diarize) {
     const admitted = records.filter((r) => !r.refused).length;
     l.labelMsPerStreamSecond =
@@ -446,6 +455,7 @@ function levelRow(l: Level): Record<string, string | number> {
     'final p99 ms': Math.round(l.finalDelayMs.p99),
     'server final lag p95 ms': Math.round(l.finalLagP95S * 1000),
     'client late ms': Math.round(l.clientLateMs),
+    'loop stall ms': Math.round(l.loopStallMs),
     finals: l.finalDelayMs.n,
     missed: l.missedFinals,
     'cadence p95 ms': Math.round(l.cadenceGapMs.p95),
