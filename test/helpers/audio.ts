@@ -90,6 +90,15 @@ export function encode(samples16k: Float32Array, enc: Enc, rate = 16000, channel
   return out;
 }
 
+/** Deterministic white noise, uniform in [-1, 1). */
+export function whiteNoise(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return (s / 2147483648) * 2 - 1;
+  });
+}
+
 /** Splits bytes into random-sized frames (deterministic for a seed), odd sizes included. */
 export function randomFrames(bytes: Uint8Array, seed = 1, min = 1, max = 9000): Uint8Array[] {
   let a = seed;

@@ -7,8 +7,7 @@ import { test } from 'node:test';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import { type SpeakerEmbedder, embeddedOnce } from '../../../models/speaker/embedding.js';
 import { LiveDiarizer } from '../../../models/speaker/live.js';
-import { voice } from '../../helpers/audio.js';
-import { concat } from '../../helpers/audio.js';
+import { concat, voice } from '../../helpers/audio.js';
 
 test('embeddedOnce asks for each distinct span once and gives the same vectors', async () => {
   const asked: string[] = [];

@@ -12,6 +12,7 @@ import { loadAudioFile } from '../../../audio/load.js';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import { cosine } from '../../../models/speaker/embedding.js';
 import { LiveDiarizer } from '../../../models/speaker/live.js';
+import { whiteNoise } from '../../helpers/audio.js';
 
 const FIXTURES = new URL('../../fixtures/speaker/', import.meta.url).pathname;
 const SR = 16000;
@@ -29,15 +30,6 @@ const FINALS: [number, boolean][] = [
   [0, false],
 ];
 
-/** Deterministic white noise, uniform in [-1, 1). */
-function noise(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (s / 2147483648) * 2 - 1;
-  });
-}
-
 describe('live labels when a session starts under noise', async () => {
   const readers = await Promise.all(
     ['librispeech-587-41611-0000.wav', 'librispeech-8838-298545-0000.wav'].map(
@@ -53,7 +45,7 @@ describe('live labels when a session starts under noise', async () => {
       const power = audio.reduce((s, x) => s + x * x, 0) / n;
       // Uniform noise in [-a, a) has power a² / 3.
       const a = Math.sqrt(3 * power * 10 ** (-SNR_DB / 10));
-      noise(n, seed).forEach((x, j) => (audio[j] += a * x));
+      whiteNoise(n, seed).forEach((x, j) => (audio[j] += a * x));
     }
     return audio;
   };

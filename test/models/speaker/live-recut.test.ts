@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { loadAudioFile } from '../../../audio/load.js';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import { LiveDiarizer } from '../../../models/speaker/live.js';
+import { whiteNoise } from '../../helpers/audio.js';
 
 const FIXTURES = new URL('../../fixtures/speaker/', import.meta.url).pathname;
 const SR = 16000;
@@ -52,15 +53,6 @@ const SESSIONS: { name: string; finals: Piece[][] }[] = [
   },
 ];
 
-/** Deterministic white noise, uniform in [-1, 1). */
-function noise(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (s / 2147483648) * 2 - 1;
-  });
-}
-
 describe('live labels of a final with changes of speaker inside its chunks', async () => {
   const twoMen = (await loadAudioFile(`${FIXTURES}librispeech-two-men.wav`)).samples16k;
   const readers = [
@@ -90,7 +82,7 @@ describe('live labels of a final with changes of speaker inside its chunks', asy
     }
     // Uniform noise in [-a, a) has power a² / 3.
     const a = Math.sqrt(((3 * power) / samples) * 10 ** (-SNR_DB / 10));
-    noise(audio.length, seed).forEach((x, j) => (audio[j] += a * x));
+    whiteNoise(audio.length, seed).forEach((x, j) => (audio[j] += a * x));
     return { audio, spoken };
   };
 
