@@ -145,35 +145,46 @@ export class Metrics {
     // decode is priced at.
     const admission = probe.admission;
     if (admission) {
-      const gauge = (name: string, help: string, value: (s: AdmissionState) => number) =>
-        new client.Gauge({
+      const gauges = (
+        [
+          [
+            'earshot_admission_committed_ratio',
+            "Engine time the admitted streams are expected to use, as a fraction (admission's estimate)",
+            (s) => s.committed,
+          ],
+          [
+            'earshot_engine_utilisation_ratio',
+            'Engine busy fraction measured over the admission window',
+            (s) => s.utilisation,
+          ],
+          [
+            'earshot_admission_decode_seconds',
+            'Engine seconds admission prices a decode at (the calibrated call cost scaled by measurement)',
+            (s) => s.decodeSeconds,
+          ],
+          [
+            'earshot_admission_capacity_streams',
+            'Typical streams (interims on) the admission target holds at the current decode price',
+            (s) => s.capacity,
+          ],
+        ] as const satisfies readonly (readonly [string, string, (s: AdmissionState) => number])[]
+      ).map(([name, help, value], i) => ({
+        value,
+        // One estimate per scrape: the first gauge (collected first, in registration order) sets them all.
+        gauge: new client.Gauge({
           name,
           help,
           registers: [r],
-          collect() {
-            this.set(value(admission()));
-          },
-        });
-      gauge(
-        'earshot_admission_committed_ratio',
-        "Engine time the admitted streams are expected to use, as a fraction (admission's estimate)",
-        (s) => s.committed,
-      );
-      gauge(
-        'earshot_engine_utilisation_ratio',
-        'Engine busy fraction measured over the admission window',
-        (s) => s.utilisation,
-      );
-      gauge(
-        'earshot_admission_decode_seconds',
-        'Engine seconds admission prices a decode at (the calibrated call cost scaled by measurement)',
-        (s) => s.decodeSeconds,
-      );
-      gauge(
-        'earshot_admission_capacity_streams',
-        'Typical streams (interims on) the admission target holds at the current decode price',
-        (s) => s.capacity,
-      );
+          ...(i === 0
+            ? {
+                collect() {
+                  const state = admission();
+                  for (const g of gauges) g.gauge.set(g.value(state));
+                },
+              }
+            : {}),
+        }),
+      }));
     }
     const engine = this.engineSeconds;
     const decoded = this.audioDecoded;

@@ -168,7 +168,7 @@ async function startWithStore(
       riders,
       // Typical streams (interims on) admission expects to hold at that cost (null: admission off): what to size
       // a deployment by; the measured cost under load moves it (earshot_admission_capacity_streams).
-      capacity: Number.isFinite(admission.state().capacity) ? admission.state().capacity : null,
+      capacity: ((c) => (Number.isFinite(c) ? c : null))(admission.state().capacity),
       transport: app.transportKind,
       host: config.host,
       port,
