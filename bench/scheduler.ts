@@ -14,6 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolveModel } from '../models/resolve.js';
+import { inlineEngine } from '../models/whisper/engine.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
 import type { WindowResult } from '../models/whisper/transcribe.js';
 import type { CallCost } from '../server/scheduling/admission.js';
@@ -195,7 +196,9 @@ const cost: CallCost =
   values['call-ms'] && values['window-ms']
     ? { call: Number(values['call-ms']) / 1000, window: Number(values['window-ms']) / 1000 }
     : await calibrate(
-        await WhisperModel.load(await resolveModel('synthetic:tiny', { dtype: 'q8' }), { dtype: 'q8' }),
+        inlineEngine(
+          await WhisperModel.load(await resolveModel('synthetic:tiny', { dtype: 'q8' }), { dtype: 'q8' }),
+        ),
         maxBatch,
       );
 const perDecode = cost.call / maxBatch + cost.window;

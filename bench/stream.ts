@@ -9,6 +9,8 @@
  *                           [--early-finals true|false | --compare-early-finals]
  *                           [--compare-riders: interims riding in finals' calls (all, as before) vs as calibrated]
  *                           [--rounds N: fixed streams or --join; the compared servers alternate N times; paired medians]
+ *                           [--baseline DIR: the same runs against another checkout's server (e.g. a worktree of main),
+ *                            side by side in one run: before/after figures of a change on a machine whose speed drifts]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     'compare-early-finals': { type: 'boolean', default: false },
     'compare-riders': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
+    baseline: { type: 'string' },
   },
 });
 const CORPUS = new URL('../../shared/corpus/conversations/', import.meta.url).pathname;
@@ -76,7 +79,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(extra: string[]): Promise<Server> {
+async function startServer(extra: string[], root = ROOT): Promise<Server> {
   const port = await freePort();
   const args = [
     'bin/earshot.js',
@@ -93,7 +96,7 @@ async function startServer(extra: string[]): Promise<Server> {
     'bash',
     ['-c', `ulimit -n 65536 2>/dev/null; exec node ${args.map((a) => `'${a}'`).join(' ')}`],
     {
-      cwd: ROOT,
+      cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
@@ -411,7 +414,7 @@ async function capacity(
   process.stderr.write(
     `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} utterances/s)\n`,
   );
-  const server = await startServer(serverArgs(run));
+  const server = await startServer(serverArgs(run), run.root);
   const levels: Level[] = [];
   try {
     const steps = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64];
@@ -483,11 +486,18 @@ interface Run {
   early: string;
   /** --riders (unset: the server's choice from its calibration). */
   riders?: number;
+  /** The checkout whose server runs (--baseline); default this one. */
+  root?: string;
 }
 
 /** What the --compare-* flags set side by side (one server after the other in one run), or the one run asked for. */
 function runsToCompare(batch: number): Run[] {
   const one = { batch, diarize, early: values['early-finals'] };
+  if (values.baseline)
+    return [
+      { ...one, name: `baseline ${values.baseline}`, root: values.baseline },
+      { ...one, name: 'this checkout' },
+    ];
   if (values['compare-early-finals'])
     return [
       { ...one, name: 'early finals off', early: 'false' },
@@ -530,7 +540,7 @@ async function alternate(
     for (const m of modes) {
       process.stderr.write(`\n${m.name}${rounds > 1 ? `, round ${round}` : ''}\n`);
       diarize = m.diarize;
-      const server = await startServer(serverArgs(m));
+      const server = await startServer(serverArgs(m), m.root);
       const l = await measure(server);
       await server.stop();
       rows.push({ run: m.name, ...(rounds > 1 ? { round } : {}), ...row(l) });
@@ -649,13 +659,15 @@ if (values['idle-connections']) {
   }
   if (modes.length === 2) {
     const [a, b] = Object.values(runs);
-    const what = values['compare-diarize']
-      ? 'diarize on/off'
-      : values['compare-early-finals']
-        ? 'early finals on/off'
-        : values['compare-riders']
-          ? 'riders as calibrated/all ride'
-          : 'batched/unbatched';
+    const what = values.baseline
+      ? 'this checkout/baseline'
+      : values['compare-diarize']
+        ? 'diarize on/off'
+        : values['compare-early-finals']
+          ? 'early finals on/off'
+          : values['compare-riders']
+            ? 'riders as calibrated/all ride'
+            : 'batched/unbatched';
     const [x, y] = values['compare-batching'] ? [a, b] : [b, a];
     console.log(
       `\n${what} capacity: ${x.capacity}/${y.capacity} = ${(x.capacity / Math.max(1, y.capacity)).toFixed(2)}`,

@@ -5,8 +5,9 @@ import { type EmbedderSource, LabelThread, makeEmbedder } from '../models/speake
 import { modelFileId } from '../models/speaker/model-id.js';
 import { InferenceScheduler, ridersFor } from './scheduling/scheduler.js';
 import { resolveModel, resolveSpeakerModel } from '../models/resolve.js';
-import { decodeWindows } from '../models/whisper/transcribe.js';
+import { inlineEngine, type WhisperEngine } from '../models/whisper/engine.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
+import { WhisperThread } from '../models/whisper/thread.js';
 import { canTranslate } from '../models/whisper/tasks.js';
 import { AdmissionController, finalBudgetSeconds } from './scheduling/admission.js';
 import { calibrate } from './scheduling/calibration.js';
@@ -24,18 +25,29 @@ import { RedisLimitStore } from './limits/redis.js';
 export interface RunningServer {
   app: EarshotApp;
   port: number;
-  model: WhisperModel;
+  engine: WhisperEngine;
+  /** The model itself, when it runs on this thread (StartOptions.inlineModel). */
+  model?: WhisperModel;
   scheduler: InferenceScheduler;
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /**
+   * Run the model on the calling thread instead of its own (tests that look inside the model): every decode then
+   * stalls the event loop for its length (engine.ts).
+   */
+  inlineModel?: boolean;
 }
 
 export async function startServer(
   config: ServerConfig,
   log: Logger = pino({ level: config.logLevel }),
+  opts: StartOptions = {},
 ): Promise<RunningServer> {
   // First, so a data dir that cannot be used stops startup before any model download.
   const store = createStore(config, log);
-  return startWithStore(config, log, store).catch(async (err: unknown) => {
+  return startWithStore(config, log, store, opts).catch(async (err: unknown) => {
     await store.close?.(); // a Redis connection would keep the failed process alive
     throw err;
   });
@@ -45,6 +57,7 @@ async function startWithStore(
   config: ServerConfig,
   log: Logger,
   store: TranscriptStore,
+  opts: StartOptions,
 ): Promise<RunningServer> {
   // Bad auth settings (an unreadable key file, a short JWT secret) stop startup before the model loads.
   // Limits live in the shared store when there is one, so replicas enforce them together.
@@ -62,13 +75,15 @@ async function startWithStore(
   // One VAD for live streams, file routes and diarization alike; before Whisper, so a bad file fails fast.
   const vad = await loadSileroVad({ threads: 1, model: config.vadModel });
   const dir = await resolveModel(config.model, { dtype: config.dtype, log: (m) => log.info(m) });
-  const model = await WhisperModel.load(dir, {
+  const load = {
     dtype: config.dtype,
     device: config.device,
     threads: config.threads,
-    warn: (m) => log.warn(m),
-  });
-  const callCost = await calibrate(model, config.maxBatch);
+    warn: (m: string) => log.warn(m),
+  };
+  const model = opts.inlineModel ? await WhisperModel.load(dir, load) : undefined;
+  const engine = model ? inlineEngine(model) : await WhisperThread.start(dir, load);
+  const callCost = await calibrate(engine, config.maxBatch);
   const riders = config.riders ?? ridersFor(callCost, config.maxBatch);
   // The probes below run on scrape or on a timer, after everything here exists.
   const metrics = new Metrics({
@@ -77,14 +92,14 @@ async function startWithStore(
     queued: () => scheduler.queued,
     admission: () => admission.state(),
   });
-  model.onTiming = (stage, ms) => metrics.stage(stage, ms);
+  engine.onTiming = (stage, ms) => metrics.stage(stage, ms);
   let abandoned = false;
   const scheduler = new InferenceScheduler(
     // After an abandoned drain, queued batches fail at once instead of running: only a batch already on the
     // engine is left to finish.
     {
       decodeWindows: (w, o) =>
-        abandoned ? Promise.reject(new Error('server stopped')) : decodeWindows(model, w, o),
+        abandoned ? Promise.reject(new Error('server stopped')) : engine.decodeWindows(w, o),
     },
     {
       maxBatch: config.maxBatch,
@@ -130,10 +145,10 @@ async function startWithStore(
     metrics,
     vad,
     store,
-    model: { uuid: randomUUID(), name: config.model, version: model.files.encoderDtype, arch: 'whisper' },
-    englishOnly: canTranslate(model.ids) ? undefined : config.model,
-    encodePrompt: (t) => model.tokenizer.encode(' ' + t.trim()),
-    transcribe: fileTranscriber({ model, vad, scheduler, inFlight: config.maxBatch }),
+    model: { uuid: randomUUID(), name: config.model, version: engine.files.encoderDtype, arch: 'whisper' },
+    englishOnly: canTranslate(engine.files.ids) ? undefined : config.model,
+    encodePrompt: (t) => engine.tokenizer.encode(' ' + t.trim()),
+    transcribe: fileTranscriber({ vad, scheduler, inFlight: config.maxBatch }),
     speakerEmbedder,
     liveLabels,
     ...(speakerSource.kind === 'onnx' ? { speakerModelId: modelFileId(speakerSource.path) } : {}),
@@ -158,8 +173,8 @@ async function startWithStore(
     {
       model: config.model,
       dir,
-      dtype: model.files.encoderDtype,
-      device: model.device,
+      dtype: engine.files.encoderDtype,
+      device: engine.device,
       vad: vad.label,
       // What admission starts from: an engine call's fixed cost and its cost per window, ms.
       engineCallMs: Math.round(callCost.call * 1000),
@@ -180,6 +195,7 @@ async function startWithStore(
   return {
     app,
     port,
+    engine,
     model,
     scheduler,
     async stop() {
@@ -197,7 +213,7 @@ async function startWithStore(
       await store.close?.();
       await limitStore?.close();
       await liveLabels.release();
-      if (idle) await model.release();
+      if (idle) await engine.release();
       else {
         abandoned = true;
         log.warn({ queued: scheduler.queued }, 'drain limit reached: abandoning queued inference');

@@ -3,13 +3,14 @@
  * every session (the server), so that a final's embedding and clustering never stall the event loop: sockets,
  * VAD and the scheduler keep running while a final is labelled, and only that final waits for its labels.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { TimeSpan } from '../../audio/span.js';
 import { BuiltinEmbedder } from './builtin.js';
 import type { OnlineClusterState } from './cluster.js';
 import type { SpeakerEmbedder } from './embedding.js';
 import { type LabeledFinal, LiveDiarizer } from './live.js';
 import { loadOnnxEmbedder } from './onnx.js';
+import { startWorker } from '../worker.js';
 
 /**
  * A final whose audio starts on a multiple of this stream sample (20 ms) is labelled from what the embedder made
@@ -223,7 +224,7 @@ export class LabelThread implements LiveLabellers {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = startWorker(this.source);
+    const worker = startWorker('./live-worker', import.meta.url, this.source);
     this.generation++;
     worker.on('message', (m: FromWorker) => {
       const p = this.pending.get(m.call);
@@ -248,13 +249,3 @@ export class LabelThread implements LiveLabellers {
 }
 
 const span = (w: TimeSpan): TimeSpan => ({ start: w.start, end: w.end });
-
-/** The worker entry next to this file: TypeScript under tsx (registered in the thread too), or the build's .js. */
-function startWorker(source: EmbedderSource): Worker {
-  const ts = import.meta.url.endsWith('.ts');
-  const entry = new URL(ts ? './live-worker.ts' : './live-worker.js', import.meta.url);
-  if (!ts) return new Worker(entry, { workerData: source });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: source });
-}

@@ -19,6 +19,15 @@ export interface WhisperLoadOptions {
   warn?: (msg: string) => void;
 }
 
+/** A model directory's tokenizer, or a ModelLoadError naming its file. */
+export function loadTokenizer(files: ModelDir): WhisperTokenizer {
+  try {
+    return WhisperTokenizer.fromFile(files.tokenizerPath);
+  } catch (err) {
+    throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`, files.tokenizerPath);
+  }
+}
+
 type Meta = ort.InferenceSession.ValueMetadata;
 
 /** The decoder graph's interface, read from its metadata rather than assumed. */
@@ -52,12 +61,7 @@ export class WhisperModel {
 
   static async load(dir: string | ModelDir, opts: WhisperLoadOptions = {}): Promise<WhisperModel> {
     const files = typeof dir === 'string' ? readModelDir(dir, opts.dtype) : dir;
-    let tokenizer: WhisperTokenizer;
-    try {
-      tokenizer = WhisperTokenizer.fromFile(files.tokenizerPath);
-    } catch (err) {
-      throw new ModelLoadError(`${files.tokenizerPath}: ${(err as Error).message}`, files.tokenizerPath);
-    }
+    const tokenizer = loadTokenizer(files);
     const so = { device: opts.device, threads: opts.threads, warn: opts.warn };
     const enc = await createSession(files.encoderPath, so);
     const dec = await createSession(files.decoderPath, so);

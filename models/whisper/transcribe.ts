@@ -326,13 +326,21 @@ export type WindowDecoder = (windows: readonly WindowInput[], opts: DecodeOption
 /**
  * Long-form transcription. Sequential mode is openai's seek loop over 30-s windows, each conditioned on the text
  * before it; batched mode decodes independent windows together, which is several times faster where the decoder
- * batches (see bench/engine.ts). `decode` lets a server route windows through its shared scheduler.
+ * batches (see bench/engine.ts).
  */
-export async function transcribe(
+export function transcribe(
   model: WhisperModel,
   audio: Float32Array,
   opts: TranscribeOptions = {},
-  decode: WindowDecoder = (w, o) => decodeWindows(model, w, o),
+): Promise<Transcript> {
+  return transcribeWith((w, o) => decodeWindows(model, w, o), audio, opts);
+}
+
+/** transcribe() with the windows decoded by `decode`: a server routes them through its shared scheduler. */
+export async function transcribeWith(
+  decode: WindowDecoder,
+  audio: Float32Array,
+  opts: TranscribeOptions = {},
 ): Promise<Transcript> {
   const segments =
     (opts.batchSize ?? 1) > 1 || opts.windows

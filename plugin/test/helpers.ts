@@ -6,6 +6,7 @@ import { encode, speechFixture, type SpeechFixture } from '../../test/helpers/au
 import { synthModel } from '../../test/helpers/models.js';
 import { startTestServer } from '../../test/helpers/server.js';
 import type { ServerConfig } from '../../server/options.js';
+import type { StartOptions } from '../../server/serve.js';
 
 /** Test plumbing: a real earshot server with a scripted model, the fixture as LiveKit frames, event capture. */
 
@@ -21,9 +22,12 @@ export function fixture(): SpeechFixture {
 export type Earshot = Awaited<ReturnType<typeof startTestServer>>;
 
 /** An earshot server whose model says "hello world" (with aligned word times) for every utterance. */
-export async function startEarshot(overrides: Partial<ServerConfig> = {}): Promise<Earshot> {
+export async function startEarshot(
+  overrides: Partial<ServerConfig> = {},
+  opts: StartOptions = {},
+): Promise<Earshot> {
   const model = await synthModel({ script: `<|0.00|> ${SCRIPT}<|1.00|>`, timestamped: true });
-  return startTestServer({ model, transport: 'ws', ...overrides });
+  return startTestServer({ model, transport: 'ws', ...overrides }, opts);
 }
 
 /**

@@ -11,8 +11,9 @@ const fx = fixture();
 let server: Earshot;
 let prompts: PromptLog;
 before(async () => {
-  server = await startEarshot();
-  prompts = recordPrompts(server.model);
+  // The model on the test's thread: what proves the task is the prompt its decoder is started with.
+  server = await startEarshot({}, { inlineModel: true });
+  prompts = recordPrompts(server.model!);
 });
 after(async () => {
   await server.stop();
@@ -21,7 +22,7 @@ after(async () => {
 
 /** The task tokens of the decodes since the last look. */
 function tasks(): Set<string> {
-  const { translate, transcribe } = server.model.ids;
+  const { translate, transcribe } = server.model!.ids;
   const seen = new Set(
     prompts
       .rows()

@@ -10,7 +10,7 @@ import {
 import { resolveModel } from '../../models/resolve.js';
 import { canTranslate, checkTask } from '../../models/whisper/tasks.js';
 import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
-import { decodeWindows, transcribe } from '../../models/whisper/transcribe.js';
+import { decodeWindows, transcribeWith } from '../../models/whisper/transcribe.js';
 import { BuiltinEmbedder } from '../../models/speaker/builtin.js';
 import { fileDiarizer } from '../../models/speaker/diarize.js';
 import { labelTranscript } from '../http/diarized.js';
@@ -147,8 +147,12 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
       // On a terminal only: piped output stays clean.
       const bar = progressBar(process.stderr, a.file);
       const seconds = a.samples16k.length / SAMPLE_RATE;
-      const plain = await transcribe(
-        model,
+      const plain = await transcribeWith(
+        async (windows, o) => {
+          const r = await decodeWindows(model, windows, o);
+          bar?.update(Math.max(...windows.map((w) => w.offset + w.audio.length / SAMPLE_RATE)) / seconds);
+          return r;
+        },
         a.samples16k,
         {
           language: flags.language,
@@ -157,11 +161,6 @@ async function runTranscribe(files: string[], flags: TranscribeFlags): Promise<v
           wordTimestamps: flags.wordTimestamps === true || format === 'verbose_json' || flags.diarize,
           batchSize,
           windows: batchSize > 1 && vad ? await detectSpeechWindows(vad, a.samples16k) : undefined,
-        },
-        async (windows, o) => {
-          const r = await decodeWindows(model, windows, o);
-          bar?.update(Math.max(...windows.map((w) => w.offset + w.audio.length / SAMPLE_RATE)) / seconds);
-          return r;
         },
       );
       const t = diarize ? labelTranscript(plain, await diarize(a.samples16k, {})) : plain;

@@ -1,6 +1,5 @@
 import { SAMPLE_RATE } from '../../audio/rate.js';
-import type { WhisperModel } from '../../models/whisper/runtime.js';
-import { decodeWindows } from '../../models/whisper/transcribe.js';
+import type { WhisperEngine } from '../../models/whisper/engine.js';
 import type { CallCost } from './admission.js';
 
 /**
@@ -10,7 +9,7 @@ import type { CallCost } from './admission.js';
  * window (the best of two runs each: a busy machine only ever adds time). The first call warms onnxruntime up.
  * Admission prices streams with this until measurement scales it.
  */
-export async function calibrate(model: WhisperModel, maxBatch: number): Promise<CallCost> {
+export async function calibrate(engine: WhisperEngine, maxBatch: number): Promise<CallCost> {
   const seconds = 3;
   const window = () => ({
     audio: Float32Array.from({ length: seconds * SAMPLE_RATE }, (_, i) => 0.1 * Math.sin(i / 7)),
@@ -20,18 +19,18 @@ export async function calibrate(model: WhisperModel, maxBatch: number): Promise<
     temperatures: [0],
     wordTimestamps: true,
     maxNewTokens: 3 * seconds + 2,
-    language: model.ids.isMultilingual ? 'en' : undefined,
+    language: engine.files.ids.isMultilingual ? 'en' : undefined,
   };
   const time = async (size: number) => {
     let best = Infinity;
     for (let run = 0; run < 2; run++) {
       const t0 = performance.now();
-      await decodeWindows(model, Array.from({ length: size }, window), opts);
+      await engine.decodeWindows(Array.from({ length: size }, window), opts);
       best = Math.min(best, (performance.now() - t0) / 1000);
     }
     return best;
   };
-  await decodeWindows(model, [window()], opts);
+  await engine.decodeWindows([window()], opts);
   const one = await time(1);
   const batch = Math.min(4, maxBatch);
   if (batch < 2) return { call: 0, window: one };

@@ -2,17 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { InferenceScheduler } from './scheduler.js';
 import { detectSpeechWindows } from '../../models/vad/speech-windows.js';
 import {
-  transcribe,
+  transcribeWith,
   type Segment,
   type WindowInput,
   type WindowResult,
 } from '../../models/whisper/transcribe.js';
 import type { VadModel } from '../../models/vad/silero.js';
-import type { WhisperModel } from '../../models/whisper/runtime.js';
 import type { FileJobOptions, FileTranscriber } from '../http/listen.js';
 
 export interface FileJobDeps {
-  model: WhisperModel;
   vad: VadModel;
   scheduler: InferenceScheduler;
   /** Windows of one file in the scheduler at a time (a batch's worth): what a cancelled job leaves queued. */
@@ -37,9 +35,11 @@ export function fileTranscriber(d: FileJobDeps): FileTranscriber {
       progress?.(window.offset, r.segments);
       return r;
     };
-    return transcribe(d.model, audio, { ...opts, batchSize: 64, windows }, (batch, o) =>
-      mapLimited(batch, d.inFlight, (w) => submit(w, o)),
-    );
+    return transcribeWith((batch, o) => mapLimited(batch, d.inFlight, (w) => submit(w, o)), audio, {
+      ...opts,
+      batchSize: 64,
+      windows,
+    });
   };
 }
 

@@ -1,20 +1,20 @@
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { DEFAULTS, type ServerConfig } from '../../server/options.js';
-import { startServer, type RunningServer } from '../../server/serve.js';
+import { startServer, type RunningServer, type StartOptions } from '../../server/serve.js';
 import type { VadModel } from '../../models/vad/silero.js';
 import { EarshotApp } from '../../server/app.js';
 import { Metrics } from '../../server/metrics.js';
 import type { AdmissionController } from '../../server/scheduling/admission.js';
 import { InferenceScheduler } from '../../server/scheduling/scheduler.js';
 import { fileTranscriber } from '../../server/scheduling/file-jobs.js';
-import type { WhisperModel } from '../../models/whisper/runtime.js';
 import type { TranscriptStore } from '../../server/store/types.js';
 import type { FakeEngine } from './fake-engine.js';
 import type { SpeakerEmbedder } from '../../models/speaker/embedding.js';
 
 export async function startTestServer(
   overrides: Partial<ServerConfig>,
+  opts: StartOptions = {},
 ): Promise<RunningServer & { url: string; ws: string }> {
   // Tests keep transcripts in memory unless they ask for a store (the default file store writes to the home dir).
   const config: ServerConfig = {
@@ -25,7 +25,7 @@ export async function startTestServer(
     store: 'memory',
     ...overrides,
   };
-  const s = await startServer(config, pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }));
+  const s = await startServer(config, pino({ level: process.env.EARSHOT_TEST_LOG ?? 'silent' }), opts);
   return { ...s, url: `http://127.0.0.1:${s.port}`, ws: `ws://127.0.0.1:${s.port}` };
 }
 
@@ -117,8 +117,8 @@ export async function startAppWithEngine(parts: {
     store: parts.store,
     speakerEmbedder: parts.speakerEmbedder,
     model: { uuid: 'u', name: 'fake', version: '0', arch: 'whisper' },
-    // Files go through the engine too: batched decoding through the scheduler never touches the model itself.
-    transcribe: fileTranscriber({ model: {} as WhisperModel, vad: parts.vad, scheduler, inFlight: 4 }),
+    // Files go through the engine too.
+    transcribe: fileTranscriber({ vad: parts.vad, scheduler, inFlight: 4 }),
     admission,
     metrics: new Metrics({ activeStreams: () => app.sessions.size, coalesced: () => 0, queued: () => 0 }),
   });

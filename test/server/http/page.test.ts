@@ -85,7 +85,8 @@ describe('live captions page in Chromium', { skip }, () => {
   let model: string;
   before(async () => {
     model = await synthModel({ script: '<|0.00|> hello world<|1.00|>', timestamped: true });
-    server = await startTestServer({ model, admissionTarget: 0 });
+    // The model on the test's thread: the translate test reads the prompts its decoder is started with.
+    server = await startTestServer({ model, admissionTarget: 0 }, { inlineModel: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -213,7 +214,7 @@ describe('live captions page in Chromium', { skip }, () => {
     page.on('websocket', (ws) => sockets.push(ws.url()));
     const posts: string[] = [];
     page.on('request', (r) => r.method() === 'POST' && posts.push(new URL(r.url()).pathname));
-    const prompts = recordPrompts(server.model);
+    const prompts = recordPrompts(server.model!);
     await page.goto(`${server.url}/?translate=1`);
     assert.equal(await page.isChecked('#translate'), true, '?translate=1 presets the switch');
     await page.click('#start');
@@ -231,7 +232,7 @@ describe('live captions page in Chromium', { skip }, () => {
     await page.waitForFunction("document.getElementById('file-status').textContent === '100%, done'");
     assert.deepEqual(posts, ['/v1/audio/translations']);
     assert.match((await page.textContent('#file-text'))!, /hello world/);
-    const { translate, transcribe } = server.model.ids;
+    const { translate, transcribe } = server.model!.ids;
     const rows = prompts.rows();
     assert.ok(rows.length > 0 && rows.every((r) => r.includes(translate!) && !r.includes(transcribe!)));
     assert.deepEqual(errors, []);

@@ -22,7 +22,7 @@ type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 /** Every decode prompt since the last look: which task tokens they hold ('translate', 'transcribe'). */
 function tasksSeen(server: Server, prompts: PromptLog): Set<string> {
-  const { translate, transcribe } = server.model.ids;
+  const { translate, transcribe } = server.model!.ids;
   const seen = new Set<string>();
   for (const row of prompts.rows()) {
     if (row.includes(translate!)) seen.add('translate');
@@ -39,8 +39,12 @@ describe('translation on a multilingual model', () => {
   let prompts: PromptLog;
   let openai: OpenAI;
   before(async () => {
-    server = await startTestServer({ model: await synthModel({ script: SCRIPT, timestamped: true }) });
-    prompts = recordPrompts(server.model);
+    // The model on the test's thread: what proves the task is the prompt its decoder is started with.
+    server = await startTestServer(
+      { model: await synthModel({ script: SCRIPT, timestamped: true }) },
+      { inlineModel: true },
+    );
+    prompts = recordPrompts(server.model!);
     openai = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
   });
   after(() => server.stop());
