@@ -290,6 +290,9 @@ interface EngineStats {
    * vain.
    */
   early: { used: number; interim: number; withdrawn: number; wasted: number };
+  /** Windows decoded (the engine's work) and interims dropped unrun (superseded while queued). */
+  windows: number;
+  interimsDropped: number;
 }
 
 function engineDelta(before: string, after: string): EngineStats {
@@ -307,6 +310,8 @@ function engineDelta(before: string, after: string): EngineStats {
       withdrawn: d('earshot_early_finals_total{outcome="withdrawn"}'),
       wasted: d('earshot_early_finals_total{outcome="wasted"}'),
     },
+    windows: d('earshot_batch_size_sum'),
+    interimsDropped: d('earshot_interims_coalesced'),
   };
 }
 
@@ -470,6 +475,8 @@ function levelRow(l: Level): Record<string, string | number> {
     'batch ms': Math.round(l.engine.meanServiceMs),
     'queued ms': Math.round(l.engine.meanQueueMs),
     'early used/interim/withdrawn/wasted': Object.values(l.engine.early).join('/'),
+    'windows decoded': l.engine.windows,
+    'interims dropped': l.engine.interimsDropped,
     ...(l.labelMsPerStreamSecond === undefined
       ? {}
       : { 'labels ms/stream-s': +l.labelMsPerStreamSecond.toFixed(1) }),

@@ -134,7 +134,7 @@ export class Metrics {
     });
     new client.Gauge({
       name: 'earshot_interims_coalesced',
-      help: 'Queued interims replaced by a newer one of the same stream (cumulative)',
+      help: 'Queued interims dropped unrun: a newer one of the same stream, or its final, came first, or it closed (cumulative)',
       registers: [r],
       collect() {
         this.set(probe.coalesced());

@@ -93,6 +93,7 @@ export class InferenceScheduler {
   private engineSince: number | null = null;
   private engineTotal = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Queued interims that left unrun: a newer one of their session came, or its final, or it closed (cumulative). */
   coalesced = 0;
   /** Queued jobs withdrawn by their signal before they ran (cumulative). */
   withdrawn = 0;
@@ -156,11 +157,15 @@ export class InferenceScheduler {
     q.resolve(null);
   }
 
-  /** Drops a closed session's queued interims (its finals still run: they are never dropped). */
+  /**
+   * Drops a session's queued interims: it closed, or asked for the final of their audio (its finals still run:
+   * they are never dropped).
+   */
   dropInterims(session: string): void {
     this.queue = this.queue.filter((q) => {
       if (q.job.session !== session || q.job.kind !== 'interim') return true;
       q.resolve(null);
+      this.coalesced++;
       return false;
     });
   }

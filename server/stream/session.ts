@@ -402,8 +402,12 @@ export class StreamSession {
       : { audio: ring.slice(f.from, f.to), from: f.from, speech };
   }
 
-  /** Queues a final: decoded now (unless its words are known), delivered after those before it. */
+  /**
+   * Queues a final: decoded now (unless its words are known), delivered after those before it. An interim still
+   * queued is of audio this final covers: its answer would be stale, so it leaves the queue unrun.
+   */
   private requestFinal(f: FinalRequest): void {
+    this.d.scheduler.dropInterims(this.jobKey);
     if (f.words) {
       const words = f.words;
       this.finals.queue(f, () => Promise.resolve(words), this.labelAudio(f));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sharedVad } from '../../helpers/models.js';
 import type { StreamSession, SessionConfig } from '../../../server/stream/session.js';
-import { finals, sessionHarness, wordsOf } from '../../helpers/session-harness.js';
+import { finals, sessionHarness, sleep, wordsOf } from '../../helpers/session-harness.js';
 import { concat, encode, median, randomFrames, speechFixture, type Enc } from '../../helpers/audio.js';
 
 /** Pipeline tests: real PCM decoding, resampling and Silero VAD; a deterministic engine double. */
@@ -188,6 +188,38 @@ describe('stream session pipeline', () => {
     assert.equal(h.messages.filter((m) => m.type === 'Results' && !m.is_final).length, 0);
     assert.equal(finals(h.messages).length, 3);
     assert.ok(h.session.stats.droppedInterims > 0);
+  });
+
+  test("an interim still queued when its utterance's final is asked for leaves the queue undecoded", async () => {
+    const h = harness('interim_results=true', { interimIntervalMs: 300, earlyFinals: false });
+    const submitted: string[] = [];
+    const submit = h.scheduler.submit.bind(h.scheduler);
+    h.scheduler.submit = (job) => {
+      submitted.push(job.kind);
+      return submit(job);
+    };
+    const release = h.engine.hold();
+    // Another stream's decode holds the engine: what this stream asks for queues behind it.
+    const other = submit({
+      session: 'other',
+      kind: 'final',
+      window: { audio: new Float32Array(16000), offset: 0 },
+      options: {},
+    });
+    stream(
+      h.session,
+      encode(fx.samples.subarray(0, Math.round((fx.segments[0].end + 1) * 16000)), 'linear16'),
+    );
+    for (let i = 0; i < 500 && !submitted.includes('final'); i++) await sleep(10);
+    assert.deepEqual(submitted, ['interim', 'final'], 'an interim was queued before the final');
+    release();
+    await other;
+    h.session.onText('{"type":"CloseStream"}');
+    await h.closedP;
+    const interims = h.engine.calls.flatMap((c) => c.temperatures).filter((t) => t?.length === 1);
+    assert.equal(interims.length, 0, 'no interim decoded');
+    assert.equal(finals(h.messages).length, 1);
+    assert.equal(h.scheduler.coalesced, 1, 'counted as dropped unrun');
   });
 
   test('UtteranceEnd after utterance_end_ms without words', async () => {
