@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,22 @@ export async function synthModel(opts: Partial<SynthOptions> = {}): Promise<stri
   made.push(dir);
   await synthesizeWhisper(dir, { size: 'micro', ...opts });
   return dir;
+}
+
+/** A copy of model directory `from` (in a fresh temp dir, removed at exit) broken by `edit`. */
+export function brokenModel(from: string, edit: (dir: string) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-broken-'));
+  made.push(dir);
+  cpSync(from, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+
+/** Rewrites a JSON file through `f`. */
+export function editJson(file: string, f: (j: Record<string, unknown>) => void): void {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  f(j);
+  writeFileSync(file, JSON.stringify(j));
 }
 
 process.on('exit', () => {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ModelLoadError } from '../../../models/errors.js';
 import { decodeWindows } from '../../../models/whisper/transcribe.js';
 import { WhisperModel } from '../../../models/whisper/runtime.js';
-import { synthModel } from '../../helpers/models.js';
+import { brokenModel, editJson, synthModel } from '../../helpers/models.js';
 
 /** Every way a model directory can be broken gives one clear ModelLoadError, never a crash deep in onnxruntime. */
 
@@ -17,19 +17,7 @@ before(async () => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-let n = 0;
-function broken(edit: (dir: string) => void, from = () => good): string {
-  const dir = join(work, `m${n++}`);
-  cpSync(from(), dir, { recursive: true });
-  edit(dir);
-  return dir;
-}
-
-const editJson = (file: string, f: (j: Record<string, unknown>) => void) => {
-  const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  f(j);
-  writeFileSync(file, JSON.stringify(j));
-};
+const broken = (edit: (dir: string) => void, from = () => good) => brokenModel(from(), edit);
 
 const cases: [string, (dir: string) => void, RegExp][] = [
   ['missing config.json', (d) => unlinkSync(join(d, 'config.json')), /no config\.json/],

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +7,7 @@ import { ModelLoadError } from '../../../models/errors.js';
 import { WhisperModel } from '../../../models/whisper/runtime.js';
 import { WhisperThread } from '../../../models/whisper/thread.js';
 import { decodeWindows, type WindowInput } from '../../../models/whisper/transcribe.js';
-import { synthModel } from '../../helpers/models.js';
+import { brokenModel, editJson, synthModel } from '../../helpers/models.js';
 
 /**
  * The server's engine: the model on a thread of its own gives what the model gives on this one, keeps this
@@ -19,7 +18,6 @@ let random: string;
 let scripted: string;
 let thread: WhisperThread;
 let model: WhisperModel;
-const work = mkdtempSync(join(tmpdir(), 'earshot-thread-'));
 before(async () => {
   // Random weights: every window decodes differently, so a result mapped to the wrong window shows.
   random = await synthModel({ timestamped: true });
@@ -30,7 +28,6 @@ before(async () => {
 after(async () => {
   await thread.release();
   await model.release();
-  rmSync(work, { recursive: true, force: true });
 });
 
 /** Noise windows of different lengths, some of them views into one longer buffer (as a file's windows are). */
@@ -133,18 +130,6 @@ test('cuda requested without a GPU: the thread warns once and runs on CPU', asyn
 });
 
 describe('a model that cannot load fails start() with the ModelLoadError the model gives', () => {
-  let n = 0;
-  const broken = (edit: (dir: string) => void) => {
-    const dir = join(work, `m${n++}`);
-    cpSync(scripted, dir, { recursive: true });
-    edit(dir);
-    return dir;
-  };
-  const editJson = (file: string, f: (j: Record<string, unknown>) => void) => {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    f(j);
-    writeFileSync(file, JSON.stringify(j));
-  };
   const cases: [string, (dir: string) => void, RegExp][] = [
     // Found on this thread (the directory and tokenizer) ...
     ['tokenizer.json garbage', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"model": 3}'), /tokenizer/],
@@ -162,7 +147,7 @@ describe('a model that cannot load fails start() with the ModelLoadError the mod
   ];
   for (const [name, edit, message] of cases) {
     test(name, async () => {
-      await assert.rejects(WhisperThread.start(broken(edit)), (e: unknown) => {
+      await assert.rejects(WhisperThread.start(brokenModel(scripted, edit)), (e: unknown) => {
         assert.ok(e instanceof ModelLoadError, `${name}: got ${(e as Error).stack}`);
         assert.match(e.message, message);
         return true;
