@@ -400,7 +400,11 @@ async function computeBound(
     };
     total += j.duration;
     speech += j.segments.reduce((s, x) => s + x.end - x.start, 0);
-    utterances += j.segments.length;
+    // A final per turn that ends in a pause as long as the endpointing (shorter ones join turns into one final).
+    const segs = [...j.segments].sort((a, b) => a.start - b.start);
+    utterances += segs.filter(
+      (x, i) => i === segs.length - 1 || segs[i + 1].start - x.end >= endpointing / 1000,
+    ).length;
   }
   const perItemMs = quantile(t, 0.5);
   const f = speech / total;
@@ -417,7 +421,7 @@ async function capacity(
   const dir = await resolveModel(values.model, { dtype: values.dtype });
   const bound = await computeBound(dir, maxBatch);
   process.stderr.write(
-    `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} utterances/s)\n`,
+    `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} finals/s at ${endpointing} ms endpointing)\n`,
   );
   const server = await startServer(serverArgs(run), run.root);
   const levels: Level[] = [];

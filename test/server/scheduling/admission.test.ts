@@ -3,7 +3,9 @@ import { describe, test } from 'node:test';
 import {
   AdmissionController,
   finalBudgetSeconds,
+  finalsPerSecond,
   priceOfDecode,
+  SPEECH,
   streamDemand,
   type CallCost,
   type Decision,
@@ -75,6 +77,20 @@ function harness(o: { prior?: number; decodeSeconds: number; maxStreams?: number
 const costFitting = (n: number, shape: StreamShape) => 1 / (n * streamDemand(shape));
 
 describe('admission control', () => {
+  test('finals are the turns that end in a pause as long as the endpointing: fewer the longer it is', () => {
+    const at = [0, 100, 300, 400, 500, 800, 1000, 3000].map(finalsPerSecond);
+    assert.equal(at[0], SPEECH.utterancesPerSecond);
+    for (let i = 1; i < at.length; i++) assert.ok(at[i] <= at[i - 1], `${at.join(', ')}`);
+    // At the default 500 ms, about 0.23 finals per second, not one per turn (0.33).
+    assert.ok(Math.abs(finalsPerSecond(500) - 0.23) < 0.01, String(finalsPerSecond(500)));
+    assert.ok(finalsPerSecond(60_000) >= 1 / SPEECH.maxUtteranceSeconds);
+    assert.ok(
+      streamDemand({ interimResults: false, endpointing: 300 }) >
+        streamDemand({ interimResults: false, endpointing: 1000 }),
+      'a shorter endpointing asks for more finals',
+    );
+  });
+
   test('interim-free streams are priced lower than interim ones, and so is their admission', () => {
     assert.ok(streamDemand(NO_INTERIMS) < streamDemand(INTERIMS) / 2);
     assert.ok(streamDemand(INTERIMS, 500) > streamDemand(INTERIMS, 1000), 'a faster cadence costs more');
