@@ -96,7 +96,10 @@ export function streamDemand(stream: StreamShape, interimIntervalMs = 1000): num
   return speechWithInterims * interimsPerSpeechSecond + finalsPerSecond(stream.endpointing);
 }
 
-/** Finals per second of stream at this endpointing: the turns that end in a pause as long (never below one cut per longest utterance). */
+/**
+ * Finals per second of stream at this endpointing: the turns that end in a pause as long (never fewer than the
+ * cuts of utterances reaching the longest length).
+ */
 export function finalsPerSecond(endpointingMs: number): number {
   const e = endpointingMs / 1000;
   const points = SPEECH.pausesAtLeast;
