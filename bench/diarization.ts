@@ -350,28 +350,20 @@ console.log(table(rows));
  * Synthetic corpus, dev conversations clean, under noise and with a minority reader (tuned on), held-out
  * conversations (the result).
  */
+const GROUPS = [
+  ['real held-out', 'heldout-'],
+  ['real dev', 'dev-'],
+  ['real dev noisy', 'dev-noisy-'],
+  ['real dev noisy four', 'dev-noisy-four-'],
+  ['real dev minority', 'dev-minor-'],
+  ['synthetic', ''],
+] as const;
+/** The group whose name prefix is the longest that the file's name starts with. */
 const groupOf = (file: string): string =>
-  file.startsWith('heldout-')
-    ? 'real held-out'
-    : file.startsWith('dev-minor-')
-      ? 'real dev minority'
-      : file.startsWith('dev-noisy-four-')
-        ? 'real dev noisy four'
-        : file.startsWith('dev-noisy-')
-          ? 'real dev noisy'
-          : file.startsWith('dev-')
-            ? 'real dev'
-            : 'synthetic';
+  GROUPS.filter(([, prefix]) => file.startsWith(prefix)).sort((a, b) => b[1].length - a[1].length)[0][0];
 const summary: Record<string, string | number>[] = [];
 for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
-  for (const group of [
-    'real held-out',
-    'real dev',
-    'real dev noisy',
-    'real dev noisy four',
-    'real dev minority',
-    'synthetic',
-  ]) {
+  for (const [group] of GROUPS) {
     for (const path of ['file', 'live']) {
       const mine = rows.filter(
         (r) => r.embedding === embedding && r.path === path && groupOf(String(r.file)) === group,

@@ -8,8 +8,7 @@
  */
 import { seconds, type TimeSpan } from '../../audio/span.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
-import { UtteranceSegmenter } from '../vad/segmenter.js';
-import { REGION_SEGMENTER } from '../vad/speech-regions.js';
+import { SpeechRegions } from '../vad/speech-regions.js';
 import type { VadModel } from '../vad/silero.js';
 import { type KnownSpeaker, agglomerative, centroids, nameClusters } from './cluster.js';
 import {
@@ -182,13 +181,10 @@ export type FileDiarizer = (
 
 /** Speech regions as the live segmenter finds them (short pauses end a region, so turns split at pauses). */
 async function speechRegions(vad: VadModel, audio: Float32Array): Promise<TimeSpan[]> {
-  const probs = await vad.createStream().push(audio);
-  const seg = new UtteranceSegmenter({ frameSeconds: vad.frameSamples / SAMPLE_RATE, ...REGION_SEGMENTER });
-  const regions: TimeSpan[] = [];
-  for (const e of [...seg.push(probs), ...seg.flush()]) {
-    if (e.type === 'speech_end') regions.push({ start: e.start, end: e.time });
-  }
-  return regions;
+  const regions = new SpeechRegions({ frameSeconds: vad.frameSamples / SAMPLE_RATE }, 0, Infinity);
+  regions.push(await vad.createStream().push(audio));
+  regions.flush();
+  return regions.within(0, Infinity);
 }
 
 export function fileDiarizer(vad: VadModel, embedder: SpeakerEmbedder): FileDiarizer {

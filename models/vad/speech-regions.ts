@@ -8,12 +8,13 @@ import type { TimeSpan } from '../../audio/span.js';
  */
 export const REGION_SEGMENTER = { endpointingMs: 300, speechPadMs: 100, maxUtteranceSeconds: 29 } as const;
 
-/** Closed regions kept (a live session asks only for those of its latest finals). */
+/** Closed regions a live session keeps (it asks only for those of its latest finals). */
 const KEPT_REGIONS = 256;
 
 /**
- * A live session's speech regions (REGION_SEGMENTER), from the same VAD probabilities as its finals, as they come.
- * Times are session seconds: `offset` is the session time of the first probability's frame.
+ * Speech regions (REGION_SEGMENTER) from VAD probabilities, as they come: a live session's, from the same
+ * probabilities as its finals, or a whole file's (`kept`: Infinity). Times are session seconds: `offset` is the
+ * session time of the first probability's frame.
  */
 export class SpeechRegions {
   private readonly seg: UtteranceSegmenter;
@@ -24,6 +25,7 @@ export class SpeechRegions {
   constructor(
     opts: { frameSeconds: number; threshold?: number; minSpeechMs?: number },
     private readonly offset = 0,
+    private readonly kept = KEPT_REGIONS,
   ) {
     this.seg = new UtteranceSegmenter({ ...opts, ...REGION_SEGMENTER });
   }
@@ -49,7 +51,7 @@ export class SpeechRegions {
     if (e.type === 'speech_start') this.open = this.offset + e.time;
     else if (e.type === 'speech_end') {
       this.closed.push({ start: this.offset + e.start, end: this.offset + e.time });
-      if (this.closed.length > KEPT_REGIONS) this.closed.shift();
+      if (this.closed.length > this.kept) this.closed.shift();
       this.open = undefined;
     }
   }
