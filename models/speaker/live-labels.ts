@@ -10,7 +10,7 @@ import type { OnlineClusterState } from './cluster.js';
 import type { SpeakerEmbedder } from './embedding.js';
 import { type LabeledFinal, LiveDiarizer } from './live.js';
 import { loadOnnxEmbedder } from './onnx.js';
-import { startWorker } from '../worker.js';
+import { PendingCalls, startWorker } from '../worker.js';
 
 /**
  * A final whose audio starts on a multiple of this stream sample (20 ms) is labelled from what the embedder made
@@ -107,11 +107,6 @@ export type FromWorker =
   | { call: number; final: LabeledFinal; state: OnlineClusterState; ms: number }
   | { call: number; error: string };
 
-interface Pending {
-  resolve(r: { final: LabeledFinal; state: OnlineClusterState; ms: number }): void;
-  reject(err: Error): void;
-}
-
 /**
  * Every session's diarizer on one worker thread. The thread is started on first use and again after it dies: a
  * session re-opens on the new one from the last clustering it was sent, so a crash costs the finals in flight their
@@ -120,9 +115,12 @@ interface Pending {
 export class LabelThread implements LiveLabellers {
   private worker: Worker | null = null;
   private generation = 0;
-  private nextCall = 0;
   private nextSession = 0;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingCalls<{
+    final: LabeledFinal;
+    state: OnlineClusterState;
+    ms: number;
+  }>();
 
   constructor(private readonly source: EmbedderSource) {}
 
@@ -172,12 +170,8 @@ export class LabelThread implements LiveLabellers {
         // What was heard up to the final goes first: the thread analyses it before the final.
         postHeard();
         ensureOpen();
-        const call = this.nextCall++;
-        const reply = new Promise<{ final: LabeledFinal; state: OnlineClusterState; ms: number }>(
-          (resolve, reject) => this.pending.set(call, { resolve, reject }),
-        );
         // A final awaiting its labels keeps the process alive; an idle thread does not.
-        this.worker?.ref();
+        const { call, reply } = this.pending.open(this.worker);
         // A copy: the caller's audio may be a view of the stream's ring buffer.
         this.post({
           op: 'label',
@@ -226,19 +220,13 @@ export class LabelThread implements LiveLabellers {
     if (this.worker) return this.worker;
     const worker = startWorker('./live-worker', import.meta.url, this.source);
     this.generation++;
-    worker.on('message', (m: FromWorker) => {
-      const p = this.pending.get(m.call);
-      if (!p) return;
-      this.pending.delete(m.call);
-      if (this.pending.size === 0) worker.unref();
-      if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve(m);
-    });
+    worker.on('message', (m: FromWorker) =>
+      this.pending.settle(worker, m.call, 'error' in m ? { error: new Error(m.error) } : { value: m }),
+    );
     const died = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = null;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      this.pending.failAll(err);
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`the speaker labelling thread exited (${code})`)));

@@ -8,7 +8,7 @@
 import type { Worker } from 'node:worker_threads';
 import { ModelLoadError } from '../errors.js';
 import type { Device } from '../onnx/session.js';
-import { startWorker } from '../worker.js';
+import { PendingCalls, startWorker } from '../worker.js';
 import type { TimingObserver, WhisperEngine } from './engine.js';
 import { readModelDir, type ModelDir } from './model-dir.js';
 import { loadTokenizer, type WhisperLoadOptions } from './runtime.js';
@@ -51,17 +51,11 @@ function toError(info: ErrorInfo): Error {
   return Object.assign(new Error(info.message), { name: info.name });
 }
 
-interface Pending {
-  resolve(results: WindowResult[]): void;
-  reject(err: Error): void;
-}
-
 export class WhisperThread implements WhisperEngine {
   onTiming?: TimingObserver;
   private worker: Worker | null = null;
   private starting: Promise<Worker> | null = null;
-  private nextCall = 0;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingCalls<WindowResult[]>();
   private released = false;
 
   private constructor(
@@ -86,18 +80,14 @@ export class WhisperThread implements WhisperEngine {
   async decodeWindows(windows: readonly WindowInput[], opts: DecodeOptions): Promise<WindowResult[]> {
     if (this.released) throw new Error('the inference thread was released');
     const worker = await this.thread();
-    const call = this.nextCall++;
     // Copies: a window is often a view of a longer recording or of a stream's buffer, and a view would carry its
     // whole buffer across; the copies are moved, not cloned again.
     const sent = windows.map((w) => ({ ...w, audio: w.audio.slice() }));
-    const results = new Promise<WindowResult[]>((resolve, reject) =>
-      this.pending.set(call, { resolve, reject }),
-    );
-    worker.ref();
+    const { call, reply } = this.pending.open(worker);
     worker.postMessage({ op: 'decode', call, windows: sent, opts } satisfies ToThread, [
       ...sent.map((w) => w.audio.buffer as ArrayBuffer),
     ]);
-    return results;
+    return reply;
   }
 
   async release(): Promise<void> {
@@ -154,23 +144,20 @@ export class WhisperThread implements WhisperEngine {
             this.onTiming?.(m.stage, m.ms, m.rows);
             return;
           case 'done':
-          case 'error': {
-            const p = this.pending.get(m.call);
-            if (!p) return;
-            this.pending.delete(m.call);
-            if (this.pending.size === 0) worker.unref();
-            if (m.op === 'done') p.resolve(m.results);
-            else p.reject(toError(m.error));
+          case 'error':
+            this.pending.settle(
+              worker,
+              m.call,
+              m.op === 'done' ? { value: m.results } : { error: toError(m.error) },
+            );
             return;
-          }
         }
       });
       const died = (err: Error) => {
         if (!ready) reject(err);
         if (this.worker !== worker) return;
         this.worker = null;
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
+        this.pending.failAll(err);
         if (!this.released) warn?.(`${err.message}: it starts again with the next decode`);
       };
       worker.on('error', died);
