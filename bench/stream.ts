@@ -18,7 +18,10 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { SPEECH } from '../server/scheduling/admission.js';
 import { resolveModel } from '../models/resolve.js';
-import { decodeWindows } from '../models/whisper/transcribe.js';
+import { decodeWindows, type WindowInput } from '../models/whisper/transcribe.js';
+import { loadAudioFile } from '../audio/load.js';
+import { SAMPLE_RATE } from '../audio/rate.js';
+import { DEFAULT_SESSION_CONFIG } from '../server/stream/config.js';
 import { WhisperModel } from '../models/whisper/runtime.js';
 import { OUT_DIR, quantile, table, writeReport } from './lib/report.js';
 import type { StreamRecord } from './stream/clients.js';
@@ -368,61 +371,82 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
 /**
  * The compute bound: what the engine sustains in isolation. A stream costs, per second, f/interval interim decodes
  * (f = speech fraction of the corpus, one interim per interval of speech; without interim_results only the long
- * utterances' share, as admission prices it) and u final decodes (u = utterances per second); each decode costs
- * the per-item time of a batch of B 2.5-s windows. Bound = 1 s / cost per stream-second.
+ * utterances' share, as admission prices it) and u final decodes (u = finals per second: turns that end in a pause as
+ * long as the endpointing). Each kind is priced at what the server's decode of it costs per window in batches of B:
+ * the corpus's own windows (a final's whole utterance with the VAD pad, an interim's utterance so far) with the
+ * session's options (a final's temperature fallback included: a model whose finals fall back pays for it; a random-
+ * weight one falls back on every final). Bound = 1 s / cost per stream-second.
  */
-async function computeBound(
-  dir: string,
-  batch: number,
-): Promise<{ bound: number; perItemMs: number; speechFraction: number; utterancesPerSecond: number }> {
+async function computeBound(dir: string, batch: number): Promise<Bound> {
   const m = await WhisperModel.load(dir, { dtype: values.dtype as 'q8', threads: Number(values.threads) });
-  const window = () => ({
-    audio: Float32Array.from({ length: 40000 }, (_, i) => 0.1 * Math.sin(i / 7)),
-    offset: 0,
-  });
-  const opts = { wordTimestamps: true, temperatures: [0], language: 'en' };
-  await decodeWindows(m, [window()], opts);
-  const t: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    await decodeWindows(m, Array.from({ length: batch }, window), opts);
-    t.push((performance.now() - t0) / batch);
-  }
-  await m.release();
   const { readFileSync } = await import('node:fs');
+  const config = DEFAULT_SESSION_CONFIG;
+  const pad = config.speechPadMs / 1000;
   let speech = 0;
   let total = 0;
-  let utterances = 0;
+  const finals: WindowInput[] = [];
+  const interimWindows: WindowInput[] = [];
   for (const f of files) {
     const j = JSON.parse(readFileSync(f.replace(/\.wav$/, '.json'), 'utf8')) as {
       duration: number;
       segments: { start: number; end: number }[];
     };
+    const audio = (await loadAudioFile(f)).samples16k;
+    const at = (s: number) => Math.max(0, Math.min(audio.length, Math.round(s * SAMPLE_RATE)));
     total += j.duration;
     speech += j.segments.reduce((s, x) => s + x.end - x.start, 0);
     // A final per turn that ends in a pause as long as the endpointing (shorter ones join turns into one final).
     const segs = [...j.segments].sort((a, b) => a.start - b.start);
-    utterances += segs.filter(
-      (x, i) => i === segs.length - 1 || segs[i + 1].start - x.end >= endpointing / 1000,
-    ).length;
+    let from = segs[0]?.start ?? 0;
+    segs.forEach((x, i) => {
+      if (i < segs.length - 1 && segs[i + 1].start - x.end < endpointing / 1000) return;
+      finals.push({ audio: audio.slice(at(from - pad), at(x.end + pad)), offset: 0 });
+      for (let t = from + config.interimIntervalMs / 1000; t < x.end; t += config.interimIntervalMs / 1000) {
+        interimWindows.push({ audio: audio.slice(at(from - pad), at(t)), offset: 0 });
+      }
+      from = segs[i + 1]?.start ?? 0;
+    });
   }
-  const perItemMs = quantile(t, 0.5);
+  const options = { wordTimestamps: true, compressionRatioThreshold: config.compressionRatioThreshold };
+  const sample = (ws: WindowInput[], temperatures: readonly number[]) =>
+    Array.from({ length: 2 * batch }, (_, i) => ({
+      ...ws[Math.floor((i * ws.length) / (2 * batch))],
+      temperatures,
+    }));
+  /** ms per window: two batches of windows spread over the corpus, the first run warming up. */
+  const perWindow = async (ws: WindowInput[]) => {
+    await decodeWindows(m, ws.slice(0, 1), options);
+    const t0 = performance.now();
+    for (let i = 0; i < ws.length; i += batch) await decodeWindows(m, ws.slice(i, i + batch), options);
+    return (performance.now() - t0) / ws.length;
+  };
+  const finalMs = await perWindow(sample(finals, config.finalTemperatures));
+  const interimMs = await perWindow(sample(interimWindows, [0]));
+  await m.release();
   const f = speech / total;
-  const u = utterances / total;
-  const interimsPerSecond = interims ? f / 1.0 : (f * SPEECH.longFraction) / 1.0;
-  const costPerStreamSecond = ((interimsPerSecond + u) * perItemMs) / 1000;
-  return { bound: 1 / costPerStreamSecond, perItemMs, speechFraction: f, utterancesPerSecond: u };
+  const u = finals.length / total;
+  const interimsPerSecond = ((interims ? f : f * SPEECH.longFraction) * 1000) / config.interimIntervalMs;
+  const costPerStreamSecond = (interimsPerSecond * interimMs + u * finalMs) / 1000;
+  return { bound: 1 / costPerStreamSecond, finalMs, interimMs, speechFraction: f, utterancesPerSecond: u };
 }
 
-async function capacity(
-  run: Run,
-): Promise<{ levels: Level[]; capacity: number; bound: Awaited<ReturnType<typeof computeBound>> }> {
+interface Bound {
+  bound: number;
+  /** ms per window of the server's decode of a final, and of an interim, in batches of B. */
+  finalMs: number;
+  interimMs: number;
+  speechFraction: number;
+  utterancesPerSecond: number;
+}
+
+const describeBound = (b: Bound, batch: number) =>
+  `compute bound at batch ${batch}: ${b.bound.toFixed(1)} streams (a final ${b.finalMs.toFixed(0)} ms per window, an interim ${b.interimMs.toFixed(0)} ms; speech ${(b.speechFraction * 100).toFixed(0)}%, ${b.utterancesPerSecond.toFixed(2)} finals/s at ${endpointing} ms endpointing)`;
+
+async function capacity(run: Run): Promise<{ levels: Level[]; capacity: number; bound: Bound }> {
   const maxBatch = run.batch;
   const dir = await resolveModel(values.model, { dtype: values.dtype });
   const bound = await computeBound(dir, maxBatch);
-  process.stderr.write(
-    `compute bound at batch ${maxBatch}: ${bound.bound.toFixed(1)} streams (${bound.perItemMs.toFixed(0)} ms per window, speech ${(bound.speechFraction * 100).toFixed(0)}%, ${bound.utterancesPerSecond.toFixed(2)} finals/s at ${endpointing} ms endpointing)\n`,
-  );
+  process.stderr.write(`${describeBound(bound, maxBatch)}\n`);
   const server = await startServer(serverArgs(run), run.root);
   const levels: Level[] = [];
   try {
@@ -625,6 +649,7 @@ if (values['idle-connections']) {
   if (!files.length) throw new Error(`no corpus at ${CORPUS}`);
   const maxBatch = Number(values['max-batch']);
   const bound = await computeBound(await resolveModel(values.model, { dtype: values.dtype }), maxBatch);
+  process.stderr.write(`${describeBound(bound, maxBatch)}\n`);
   const offered = values.join.endsWith('%')
     ? Math.max(1, Math.floor((bound.bound * Number(values.join.slice(0, -1))) / 100))
     : Number(values.join);
