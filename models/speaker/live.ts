@@ -32,7 +32,6 @@ import {
   chunks,
   chunksWithin,
   confidenceOf,
-  cutAtChanges,
   distinctBelow,
   isTooLittleSpeech,
   resegment,
@@ -49,12 +48,11 @@ const SETTLED_SECONDS = 5;
 
 /**
  * Times a final's chunks are cut again at the changes of speaker they show (each a trial clustering and
- * re-segmentation), fewer when the cuts stay where they were. With the re-cut chunks bounded by the final's pauses
- * as well as its changes, a second round changed nothing on the noisy dev conversations and flipped the cuts of one
- * clean one (dev-four-noisy live 1.42 -> 5.31 %: the cuts of a few finals alternate between rounds). When the
- * re-cut chunked the runs alone, a second round had helped (dev noisy 4.85 -> 3.35 %).
+ * re-segmentation), fewer when the cuts stay where they were. A second round moved the cuts of a long final with
+ * three voices or more where the first had cut it by chunks that straddled changes (dev noisy live DER 4.85 ->
+ * 3.35 %); a third undid some of the second's moves (the cuts of a few finals alternate), and gained nothing.
  */
-const RECUT_ROUNDS = 1;
+const RECUT_ROUNDS = 2;
 
 /**
  * Runs of a final shorter than this (seconds) are not kept for later finals, and speech regions shorter than this
@@ -198,20 +196,17 @@ export class LiveDiarizer {
     // chunk across a change resembles neither voice and pulls one apart (opens a speaker of its own, or holds a new
     // voice to the one before it), as the pieces kept for later finals are cut along the runs for the same reason.
     // Each round works on a copy of the session's speakers; the last one's is kept.
-    const regions = speech?.map((r) => ({ start: r.start - start, end: r.end - start }));
-    const first = regions
-      ? chunksWithin(whole, regions, this.opts.chunkSeconds, MIN_PIECE_SECONDS)
+    const first = speech
+      ? chunksWithin(
+          whole,
+          speech.map((r) => ({ start: r.start - start, end: r.end - start })),
+          this.opts.chunkSeconds,
+          MIN_PIECE_SECONDS,
+        )
       : chunks(whole, this.opts.chunkSeconds);
-    // The final between its pauses (the stretches its first chunks were cut from): the re-cut keeps these edges and
-    // adds the changes of speaker. Chunks of the runs alone put chunk edges anywhere in a voice's run, pauses
-    // ignored, and one voice's chunks fell into two clusters where its chunks between pauses had been one (dev
-    // noisy four live, 7.09 -> 4.70 % DER).
-    const parts = regions ? chunksWithin(whole, regions, Infinity, MIN_PIECE_SECONDS) : [whole];
     let round = await this.attempt(spans, whole, first);
     for (let i = 0; i < RECUT_ROUNDS && round.runs.length > 1; i++) {
-      const units = cutAtChanges(parts, round.runs, this.embedder.minSeconds).flatMap((p) =>
-        chunks(p, this.opts.chunkSeconds),
-      );
+      const units = round.runs.flatMap((r) => chunks(r, this.opts.chunkSeconds));
       if (sameSpans(units, round.units)) break;
       round = await this.attempt(spans, whole, units);
     }

@@ -67,42 +67,6 @@ export function chunksWithin(
   return inside.flatMap((r) => chunks(r, chunkSeconds));
 }
 
-/**
- * `parts` (a span's stretches between pauses, in order) cut at the changes of speaker of `runs` (the span's
- * re-segmentation) that fall inside them, so that each piece is one voice between two pauses or changes. A piece
- * shorter than `minSeconds` joins its neighbour in the same run (the shorter of the two), when it has one.
- */
-export function cutAtChanges(
-  parts: readonly TimeSpan[],
-  runs: readonly (TimeSpan & { k: number })[],
-  minSeconds: number,
-): TimeSpan[] {
-  const changes = runs.slice(1).map((r) => r.start);
-  const runOf = (a: number, b: number): number => {
-    const mid = (a + b) / 2;
-    const i = runs.findIndex((r) => r.start <= mid && mid < r.end);
-    return i < 0 ? runs.length - 1 : i;
-  };
-  const pieces: (TimeSpan & { run: number })[] = [];
-  for (const u of parts) {
-    const edges = [u.start, ...changes.filter((c) => c > u.start + 1e-6 && c < u.end - 1e-6), u.end];
-    for (let i = 0; i + 1 < edges.length; i++) {
-      pieces.push({ start: edges[i], end: edges[i + 1], run: runOf(edges[i], edges[i + 1]) });
-    }
-  }
-  const sameRun = (i: number, j: number): boolean =>
-    j >= 0 && j < pieces.length && pieces[j].run === pieces[i].run;
-  for (;;) {
-    const i = pieces.findIndex((p, j) => seconds(p) < minSeconds && (sameRun(j, j - 1) || sameRun(j, j + 1)));
-    if (i < 0) break;
-    const before = sameRun(i, i - 1) ? seconds(pieces[i - 1]) : Infinity;
-    const after = sameRun(i, i + 1) ? seconds(pieces[i + 1]) : Infinity;
-    const a = before <= after ? i - 1 : i;
-    pieces.splice(a, 2, { start: pieces[a].start, end: pieces[a + 1].end, run: pieces[a].run });
-  }
-  return pieces.map(({ start, end }) => ({ start, end }));
-}
-
 /** Similarity mapped to 0..1 around the threshold: 0.5 at the threshold, 1 at identity. */
 export function confidenceOf(similarity: number, threshold: number): number {
   const c =
