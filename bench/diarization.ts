@@ -7,9 +7,11 @@
  * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
  * unlisted one by none.
  *
- *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b] [--finals]
+ *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b] [--path file|live]
+ *                             [--finals]
  *
- * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five).
+ * --files keeps the recordings whose name contains one of the comma-separated words (e.g. --files three,five);
+ * --path runs one of the two paths only.
  * --finals prints every live final: its speech, the reference speakers in it and the labels it was sent with (a
  * live label cannot change once sent, so this is where live errors are found).
  *
@@ -76,6 +78,11 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefi
 const corpus = args.includes('--corpus') ? args[args.indexOf('--corpus') + 1] : 'all';
 const fileFilter = args.includes('--files') ? args[args.indexOf('--files') + 1].split(',') : undefined;
 const showFinals = args.includes('--finals');
+const onlyPath = args.includes('--path') ? args[args.indexOf('--path') + 1] : undefined;
+if (onlyPath !== undefined && onlyPath !== 'file' && onlyPath !== 'live') {
+  console.error(`--path must be file or live, got ${onlyPath}`);
+  process.exit(2);
+}
 
 /**
  * Conversations made once (deterministically: fixed readers and seeds) from a spec in bench/ into .cache/: the
@@ -313,10 +320,12 @@ for (const e of await embedders()) {
   for (const name of recordings()) {
     const audio = (await loadAudioFile(`${name}.wav`)).samples16k;
     const ref = reference(name);
-    for (const [path, run] of [
-      ['file', offline],
-      ['live', live],
-    ] as const) {
+    for (const [path, run] of (
+      [
+        ['file', offline],
+        ['live', live],
+      ] as const
+    ).filter(([p]) => !onlyPath || p === onlyPath)) {
       diarizerCpu = 0;
       longestStall = 0;
       const cpu0 = process.cpuUsage();
