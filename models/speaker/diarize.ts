@@ -69,27 +69,116 @@ export async function diarizeFile(
   const seg = segmentOptions(embedder, opts);
   const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
   // Region by region, yielding to the event loop between them: a long upload must not stall live streams.
-  const perRegion: { spans: SpanEmbedder; units: TimeSpan[]; embeddings: Float32Array[] }[] = [];
+  const perRegion: (RegionSpans & { units: TimeSpan[] })[] = [];
   for (const r of regions) {
     const a = Math.max(0, Math.round(r.start * SR));
     const spans = shifted(
       spansOf(embedder, audio.subarray(a, Math.min(audio.length, Math.round(r.end * SR))), context),
       a / SR,
     );
-    perRegion.push({ spans, units: chunks(r, opts.chunkSeconds), embeddings: [] });
-    await nextTurn();
-  }
-  for (const p of perRegion) {
-    p.embeddings = await p.spans.embedSpans(p.units);
+    perRegion.push({ spans, units: chunks(r, opts.chunkSeconds) });
     await nextTurn();
   }
   const judged = judgedBy(embedder, context);
   const threshold = opts.threshold ?? judged.sameSpeakerThreshold;
-  const units = perRegion.flatMap((p) => p.units);
-  if (units.length === 0) return { turns: [], speakers: [] };
-  const unitEmb = perRegion.flatMap((p) => p.embeddings);
+  const speechSeconds = regions.reduce((a, r) => a + seconds(r), 0);
+  const first = await speakersOf(
+    perRegion.map((p) => p.units),
+    perRegion,
+    regions,
+    judged,
+    seg,
+    speechSeconds,
+    opts,
+  );
+  if (!first) return { turns: [], speakers: [] };
+  // Again, with every chunk cut where the runs found change speaker inside it: a chunk across a change of speaker
+  // resembles neither voice, and such chunks made voices of their own or joined two (the live path re-cuts a
+  // final's chunks for the same reason).
+  const second = await speakersOf(
+    perRegion.map((p, i) => cutAtChanges(p.units, first.perRegionRuns[i])),
+    perRegion,
+    regions,
+    judged,
+    seg,
+    speechSeconds,
+    opts,
+  );
+  const { cents, perRegionRuns } = second ?? first;
+  const runs = perRegionRuns.flat();
+  const runEmb: Float32Array[] = [];
+  for (const [i, mine] of perRegionRuns.entries())
+    runEmb.push(...(await perRegion[i].spans.embedSpans(mine)));
+  let names: (string | undefined)[] = [];
+  if (opts.known && opts.known.length > 0) {
+    const clips = opts.known.flatMap((k) => ('audio' in k ? [k.audio] : []));
+    const refs = clips.length ? await embedder.embed(clips, context) : [];
+    const known = opts.known.map((k) => ({
+      name: k.name,
+      embedding: 'audio' in k ? refs.shift()! : k.embedding,
+    }));
+    names = nameClusters(cents, known, threshold);
+  }
+  // Speakers numbered by first appearance in the final turns (re-segmentation may leave one without any).
+  const order = byFirstAppearance(runs.map((r) => r.k));
+  const idOf = new Map(runs.map((r, i) => [r.k, order[i]]));
+  const turns: SpeakerTurn[] = runs.map((r, i) => ({
+    start: r.start,
+    end: r.end,
+    speaker: idOf.get(r.k)!,
+    confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), threshold),
+    ...(names[r.k] === undefined ? {} : { name: names[r.k] }),
+  }));
+  const speakers = [...idOf].map(([k, id]) => ({
+    id,
+    ...(names[k] === undefined ? {} : { name: names[k] }),
+    seconds: turns.filter((t) => t.speaker === id).reduce((s, t) => s + seconds(t), 0),
+  }));
+  speakers.sort((a, b) => a.id - b.id);
+  return { turns, speakers };
+}
+
+/** Runs shorter than this are left out of the second clustering (too short to embed steadily; see live.ts). */
+const MIN_PIECE_SECONDS = 1;
+/** `units` cut at every change of speaker inside them (where one run ends and the next begins); slivers dropped. */
+function cutAtChanges(units: readonly TimeSpan[], runs: readonly TimeSpan[]): TimeSpan[] {
+  const changes = runs.slice(1).map((r) => r.start);
+  return units.flatMap((u) => {
+    const cuts = [u.start, ...changes.filter((c) => c > u.start && c < u.end), u.end];
+    return cuts
+      .slice(1)
+      .map((end, i) => ({ start: cuts[i], end }))
+      .filter((p) => seconds(p) >= MIN_PIECE_SECONDS || cuts.length === 2);
+  });
+}
+
+interface RegionSpans {
+  spans: SpanEmbedder;
+}
+
+/**
+ * Speakers from `units` (per region): clustered by evidence, speakers with little speech folded into their nearest
+ * neighbour, every region re-segmented against the speakers' centroids, then any speaker left with too little
+ * speech after re-segmentation dropped and its regions re-segmented without it. Undefined when there is no unit.
+ */
+async function speakersOf(
+  unitsPerRegion: readonly TimeSpan[][],
+  perRegion: readonly RegionSpans[],
+  regions: readonly TimeSpan[],
+  judged: ReturnType<typeof judgedBy>,
+  seg: ReturnType<typeof segmentOptions>,
+  speechSeconds: number,
+  opts: DiarizeFileOptions,
+): Promise<{ cents: Float32Array[]; perRegionRuns: (TimeSpan & { k: number })[][] } | undefined> {
+  const embeddings: Float32Array[][] = [];
+  for (const [i, units] of unitsPerRegion.entries()) {
+    embeddings.push(units.length ? await perRegion[i].spans.embedSpans(units) : []);
+    await nextTurn();
+  }
+  const units = unitsPerRegion.flat();
+  if (units.length === 0) return undefined;
+  const unitEmb = embeddings.flat();
   const durations = units.map(seconds);
-  const speechSeconds = durations.reduce((a, b) => a + b, 0);
   let labels = agglomerative(unitEmb, {
     spread: judged.spread,
     weights: durations,
@@ -139,37 +228,7 @@ export async function diarizeFile(
       await nextTurn();
     }
   }
-  const runs = perRegionRuns.flat();
-  const runEmb: Float32Array[] = [];
-  for (const [i, mine] of perRegionRuns.entries())
-    runEmb.push(...(await perRegion[i].spans.embedSpans(mine)));
-  let names: (string | undefined)[] = [];
-  if (opts.known && opts.known.length > 0) {
-    const clips = opts.known.flatMap((k) => ('audio' in k ? [k.audio] : []));
-    const refs = clips.length ? await embedder.embed(clips, context) : [];
-    const known = opts.known.map((k) => ({
-      name: k.name,
-      embedding: 'audio' in k ? refs.shift()! : k.embedding,
-    }));
-    names = nameClusters(cents, known, threshold);
-  }
-  // Speakers numbered by first appearance in the final turns (re-segmentation may leave one without any).
-  const order = byFirstAppearance(runs.map((r) => r.k));
-  const idOf = new Map(runs.map((r, i) => [r.k, order[i]]));
-  const turns: SpeakerTurn[] = runs.map((r, i) => ({
-    start: r.start,
-    end: r.end,
-    speaker: idOf.get(r.k)!,
-    confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), threshold),
-    ...(names[r.k] === undefined ? {} : { name: names[r.k] }),
-  }));
-  const speakers = [...idOf].map(([k, id]) => ({
-    id,
-    ...(names[k] === undefined ? {} : { name: names[k] }),
-    seconds: turns.filter((t) => t.speaker === id).reduce((s, t) => s + seconds(t), 0),
-  }));
-  speakers.sort((a, b) => a.id - b.id);
-  return { turns, speakers };
+  return { cents, perRegionRuns };
 }
 
 /** Who spoke when in a whole recording; stops (rejects) once signal aborts. */
