@@ -82,28 +82,14 @@ export async function diarizeFile(
   const judged = judgedBy(embedder, context);
   const threshold = opts.threshold ?? judged.sameSpeakerThreshold;
   const speechSeconds = regions.reduce((a, r) => a + seconds(r), 0);
-  const first = await speakersOf(
-    perRegion.map((p) => p.units),
-    perRegion,
-    regions,
-    judged,
-    seg,
-    speechSeconds,
-    opts,
-  );
+  const speakersFrom = (units: readonly TimeSpan[][]) =>
+    speakersOf(units, perRegion, regions, judged, seg, speechSeconds, opts);
+  const first = await speakersFrom(perRegion.map((p) => p.units));
   if (!first) return { turns: [], speakers: [] };
   // Again, with every chunk cut where the runs found change speaker inside it: a chunk across a change of speaker
   // resembles neither voice, and such chunks made voices of their own or joined two (the live path re-cuts a
   // final's chunks for the same reason).
-  const second = await speakersOf(
-    perRegion.map((p, i) => cutAtChanges(p.units, first.perRegionRuns[i])),
-    perRegion,
-    regions,
-    judged,
-    seg,
-    speechSeconds,
-    opts,
-  );
+  const second = await speakersFrom(perRegion.map((p, i) => cutAtChanges(p.units, first.perRegionRuns[i])));
   const { cents, perRegionRuns } = second ?? first;
   const runs = perRegionRuns.flat();
   const runEmb: Float32Array[] = [];
