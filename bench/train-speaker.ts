@@ -35,7 +35,7 @@ const out = args.includes('--out')
   ? args[args.indexOf('--out') + 1]
   : new URL('../models/speaker/builtin-voice.json', import.meta.url).pathname;
 const PIECES = [1.5, 2, 2.5, 3];
-const DIMS = [24, 32, 40, 48];
+const DIMS = [16, 24, 32];
 const FOLDS = 5;
 const SR = 16000;
 

@@ -24,7 +24,7 @@ import {
   l2normalize,
 } from './embedding.js';
 import { FrameCache } from './frame-cache.js';
-import { BASE_STATS_DIM, STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
+import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
@@ -45,8 +45,8 @@ const SAME_SPEAKER_PROBABILITY = 0.75;
 const UNLIKE = { sameSpeakerThreshold: 0.75, spread: { within: 0.22, between: 0.4 } };
 
 /**
- * Distance of a recording's pooled base statistics (BASE_STATS_DIM) from the readers' average, in standardised units
- * (75 statistics: sqrt(75) ≈ 8.7 expected of one reader's piece): the dev and held-out conversations pool at 2.8-7.5, the
+ * Distance of a recording's pooled statistics from the readers' average, in standardised units (75 statistics:
+ * sqrt(75) ≈ 8.7 expected of one reader's piece): the dev and held-out conversations pool at 2.8-7.5, the
  * synthetic corpus at 14.8-19.2 (its noisy four-speaker conversation at 9.8: noise makes it reader-like).
  */
 const READER_DISTANCE = { like: 10.5, unlike: 11.5 };
@@ -64,12 +64,9 @@ function standardise(p: BuiltinParams, x: Float64Array): Float64Array {
   return z;
 }
 
-/**
- * How much standardised statistics are like the readers': 1 (like them) to 0 (unlike every one). Judged by the base
- * statistics alone (READER_DISTANCE was measured on them).
- */
+/** How much standardised statistics are like the readers': 1 (like them) to 0 (unlike every one). */
 function readerLikeness(z: Float64Array): number {
-  const norm = Math.hypot(...z.subarray(0, BASE_STATS_DIM));
+  const norm = Math.hypot(...z);
   return Math.min(
     1,
     Math.max(0, (READER_DISTANCE.unlike - norm) / (READER_DISTANCE.unlike - READER_DISTANCE.like)),

@@ -11,29 +11,16 @@
  */
 import { type Features, KaldiFbank, LOG_FLOOR } from '../../audio/fbank.js';
 
-/** Cepstra c1..c24: means, spreads, delta spreads, means over voiced and over unvoiced frames. */
+/** Cepstra c1..c24. */
 const NC = 24;
-/** Cepstra c25..c39: means only (the spectrum's finer detail, e.g. harmonics' and formants' sharpness). */
-const NH = 15;
-/** Cepstra computed per frame: c1..c(NC + NH). */
-const NALL = NC + NH;
 const MIN_F0 = 60;
 const MAX_F0 = 400;
 const SR = 16000;
 /** Samples of one pitch frame (frameF0 reads one more: the lag after the last). */
 export const PITCH_LEN = 640;
 
-/**
- * Length of the first statistics (cepstral means, spreads, delta spreads, three pitch quartiles), those by which a
- * recording's likeness to the readers is judged (builtin.ts).
- */
-export const BASE_STATS_DIM = 3 * NC + 3;
-/**
- * Length of a statistics vector: the base statistics, then the means of c25..c39, then the means of c1..c24 over
- * voiced frames and over unvoiced speech frames (NaN when there are none): phonation and frication apart, a short
- * piece's share of vowels moves its average envelope less.
- */
-export const STATS_DIM = BASE_STATS_DIM + NH + 2 * NC;
+/** Length of a statistics vector: cepstral means, spreads, delta spreads, then three pitch quartiles. */
+export const STATS_DIM = 3 * NC + 3;
 
 /** Cepstra c1..c19 of the fixed kernel's statistics (voice-kernel.ts). */
 export const FIXED_NC = 19;
@@ -145,11 +132,6 @@ export class VoiceFrames {
   /** Frames whose neighbours are both speech (where a delta is defined), and their squared deltas. */
   private readonly deltaN: Float64Array;
   private readonly deltaSq: Float64Array;
-  /** Speech frames with a pitch and their cepstra c1..c24; the same for speech frames found unvoiced. */
-  private readonly voiced: Float64Array;
-  private readonly voicedSum: Float64Array;
-  private readonly unvoiced: Float64Array;
-  private readonly unvoicedSum: Float64Array;
   /** The same over the fixed kernel's frames (voice: see VoiceAnalyzer.frames), c1..c19. */
   private readonly voice: Float64Array;
   private readonly voiceCepSum: Float64Array;
@@ -159,7 +141,7 @@ export class VoiceFrames {
     readonly frames: number,
     readonly frameSeconds: number,
     speech: Uint8Array,
-    /** frames × (NC + NH) cepstra of the denoised bands (zeros where not speech). */
+    /** frames × NC cepstra of the denoised bands (zeros where not speech). */
     cep: Float64Array,
     /** log2 f0 per frame; not finite when unvoiced or not analysed. */
     private readonly logF0: Float64Array,
@@ -170,20 +152,12 @@ export class VoiceFrames {
   ) {
     const hasDelta = (f: number): boolean => f > 0 && f + 1 < frames && !!speech[f - 1] && !!speech[f + 1];
     this.speech = prefix(frames, 1, (f) => speech[f]);
-    this.cepSum = prefix(frames, NALL, (f, k) => (speech[f] ? cep[f * NALL + k] : 0));
-    this.cepSq = prefix(frames, NC, (f, k) => (speech[f] ? cep[f * NALL + k] ** 2 : 0));
+    this.cepSum = prefix(frames, NC, (f, k) => (speech[f] ? cep[f * NC + k] : 0));
+    this.cepSq = prefix(frames, NC, (f, k) => (speech[f] ? cep[f * NC + k] ** 2 : 0));
     this.deltaN = prefix(frames, 1, (f) => (hasDelta(f) ? 1 : 0));
     this.deltaSq = prefix(frames, NC, (f, k) =>
-      hasDelta(f) ? ((cep[(f + 1) * NALL + k] - cep[(f - 1) * NALL + k]) / 2) ** 2 : 0,
+      hasDelta(f) ? ((cep[(f + 1) * NC + k] - cep[(f - 1) * NC + k]) / 2) ** 2 : 0,
     );
-    // Pitch is analysed on every other frame: an odd frame takes its even neighbour's (NaN: not analysed).
-    const pitchOf = (f: number): number => logF0[f - (f % 2)];
-    const isVoiced = (f: number): boolean => !!speech[f] && Number.isFinite(pitchOf(f));
-    const isUnvoiced = (f: number): boolean => !!speech[f] && pitchOf(f) === -Infinity;
-    this.voiced = prefix(frames, 1, (f) => (isVoiced(f) ? 1 : 0));
-    this.voicedSum = prefix(frames, NC, (f, k) => (isVoiced(f) ? cep[f * NALL + k] : 0));
-    this.unvoiced = prefix(frames, 1, (f) => (isUnvoiced(f) ? 1 : 0));
-    this.unvoicedSum = prefix(frames, NC, (f, k) => (isUnvoiced(f) ? cep[f * NALL + k] : 0));
     this.voice = prefix(frames, 1, (f) => voiceMask[f]);
     this.voiceCepSum = prefix(frames, FIXED_NC, (f, k) => (voiceMask[f] ? fixedCep[f * FIXED_NC + k] : 0));
     this.voiceCepSq = prefix(frames, FIXED_NC, (f, k) =>
@@ -246,9 +220,7 @@ export class VoiceFrames {
     const nd = this.deltaN[b] - this.deltaN[a];
     const x = new Float64Array(STATS_DIM);
     for (let k = 0; k < NC; k++) {
-      x[k] = n > 0 ? (this.cepSum[b * NALL + k] - this.cepSum[a * NALL + k]) / n : 0;
-      const s2 = n > 0 ? (this.cepSq[b * NC + k] - this.cepSq[a * NC + k]) / n : 0;
-      x[NC + k] = Math.sqrt(Math.max(0, s2 - x[k] * x[k]));
+      [x[k], x[NC + k]] = moments(this.cepSum, this.cepSq, NC, k, a, b, n);
       x[2 * NC + k] = nd > 0 ? Math.sqrt((this.deltaSq[b * NC + k] - this.deltaSq[a * NC + k]) / nd) : 0;
     }
     // Quartiles, not means: a few octave errors must not move a voice's pitch.
@@ -256,17 +228,6 @@ export class VoiceFrames {
     x[3 * NC] = quantile(f0s, 0.25);
     x[3 * NC + 1] = quantile(f0s, 0.5);
     x[3 * NC + 2] = quantile(f0s, 0.75);
-    for (let k = 0; k < NH; k++) {
-      x[BASE_STATS_DIM + k] =
-        n > 0 ? (this.cepSum[b * NALL + NC + k] - this.cepSum[a * NALL + NC + k]) / n : 0;
-    }
-    const nv = this.voiced[b] - this.voiced[a];
-    const nu = this.unvoiced[b] - this.unvoiced[a];
-    const at = BASE_STATS_DIM + NH;
-    for (let k = 0; k < NC; k++) {
-      x[at + k] = nv > 0 ? (this.voicedSum[b * NC + k] - this.voicedSum[a * NC + k]) / nv : NaN;
-      x[at + NC + k] = nu > 0 ? (this.unvoicedSum[b * NC + k] - this.unvoicedSum[a * NC + k]) / nu : NaN;
-    }
     return x;
   }
 }
@@ -336,7 +297,7 @@ export interface HeardFrames {
 
 export class VoiceAnalyzer {
   private readonly fbank = new KaldiFbank();
-  private readonly dct = dctMatrix(80, NALL + 1);
+  private readonly dct = dctMatrix(80, NC + 1);
 
   /**
    * Per-frame features of a whole clip. `heard`: what was made of the stream the clip is cut from, the clip
@@ -365,7 +326,7 @@ export class VoiceAnalyzer {
     const voiceFloor = quantile(energy.slice().sort(), 0.95) - Math.log(1000);
     const speech = new Uint8Array(frames);
     const voice = new Uint8Array(frames);
-    const cep = new Float64Array(frames * NALL);
+    const cep = new Float64Array(frames * NC);
     const clean = denoised(data, frames, bins, energy, silentEnergy);
     const logF0 = new Float64Array(frames).fill(NaN);
     const fixedCep = new Float64Array(frames * FIXED_NC);
@@ -375,11 +336,11 @@ export class VoiceAnalyzer {
       speech[f] = energy[f] >= floor ? 1 : 0;
       voice[f] = energy[f] >= voiceFloor ? 1 : 0;
       if (!speech[f] && !voice[f]) continue;
-      for (let k = 1; k <= NALL; k++) {
+      for (let k = 1; k <= NC; k++) {
         const row = this.dct[k];
         let c = 0;
         for (let b = 0; b < bins; b++) c += row[b] * clean[f * bins + b];
-        cep[f * NALL + k - 1] = c;
+        cep[f * NC + k - 1] = c;
         // The fixed kernel keeps the bands as heard: it was made on them, and subtraction costs it the synthetic
         // two-speaker conversation.
         if (k <= FIXED_NC) {
