@@ -105,11 +105,20 @@ export function fitLda(
   const w = zeros(d, d);
   for (let i = 0; i < d; i++)
     for (let j = 0; j < d; j++) w[i][j] = we.vectors[i][j] / Math.sqrt(we.values[j]);
+  // Wᵀ Sb W as two products (Sb W first): d³, not d⁴, operations.
+  const sbw = zeros(d, d);
+  for (let k = 0; k < d; k++) {
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let l = 0; l < d; l++) s += sb[k][l] * w[l][j];
+      sbw[k][j] = s;
+    }
+  }
   const bw = zeros(d, d);
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) {
       let s = 0;
-      for (let k = 0; k < d; k++) for (let l = 0; l < d; l++) s += w[k][i] * sb[k][l] * w[l][j];
+      for (let k = 0; k < d; k++) s += w[k][i] * sbw[k][j];
       bw[i][j] = s;
     }
   }
