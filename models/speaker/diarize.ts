@@ -4,7 +4,7 @@
  * (cluster.ts: as many speakers as the pieces' spread gives evidence for), speakers with little speech folded into
  * their nearest neighbour; then every region is re-segmented against the speakers found (segment.ts). Comparing a
  * 1.5 s window with a speaker's many seconds is steadier than comparing two windows, which is why changes are
- * found this way.
+ * found this way. Then the chunks are cut where those changes fall inside them and everything is done once more.
  */
 import { seconds, type TimeSpan } from '../../audio/span.js';
 import { SAMPLE_RATE } from '../../audio/rate.js';
@@ -124,7 +124,7 @@ export async function diarizeFile(
   return { turns, speakers };
 }
 
-/** Runs shorter than this are left out of the second clustering (too short to embed steadily; see live.ts). */
+/** A piece of a cut chunk shorter than this is left out of the second clustering (too short to embed steadily). */
 const MIN_PIECE_SECONDS = 1;
 /** `units` cut at every change of speaker inside them (where one run ends and the next begins); slivers dropped. */
 function cutAtChanges(units: readonly TimeSpan[], runs: readonly TimeSpan[]): TimeSpan[] {
