@@ -374,8 +374,8 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
  * utterances' share, as admission prices it) and u final decodes (u = finals per second: turns that end in a pause as
  * long as the endpointing). Each kind is priced at what the server's decode of it costs per window in batches of B:
  * the corpus's own windows (a final's whole utterance with the VAD pad, an interim's utterance so far) with the
- * session's options (a final's temperature fallback included: a model whose finals fall back pays for it; a random-
- * weight one falls back on every final). Bound = 1 s / cost per stream-second.
+ * session's options (a final's temperature fallback included: a model whose finals fall back pays for it, as a
+ * random-weight one's often do). Bound = 1 s / cost per stream-second.
  */
 async function computeBound(dir: string, batch: number): Promise<Bound> {
   const m = await WhisperModel.load(dir, { dtype: values.dtype as 'q8', threads: Number(values.threads) });
