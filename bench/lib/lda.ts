@@ -67,6 +67,20 @@ function symmetricEigen(a: Matrix): { values: number[]; vectors: Matrix } {
   };
 }
 
+/** a × b, or aᵀ × b when `transposeA` (square matrices of one size). */
+function multiply(a: Matrix, b: Matrix, transposeA = false): Matrix {
+  const d = a.length;
+  const out = zeros(d, d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += (transposeA ? a[k][i] : a[i][k]) * b[k][j];
+      out[i][j] = s;
+    }
+  }
+  return out;
+}
+
 /**
  * LDA on standardised vectors: the `dim` directions that most separate the classes' means relative to the
  * within-class scatter, scaled so that the within-class covariance in the projected space is the identity.
@@ -106,22 +120,7 @@ export function fitLda(
   for (let i = 0; i < d; i++)
     for (let j = 0; j < d; j++) w[i][j] = we.vectors[i][j] / Math.sqrt(we.values[j]);
   // Wᵀ Sb W as two products (Sb W first): d³, not d⁴, operations.
-  const sbw = zeros(d, d);
-  for (let k = 0; k < d; k++) {
-    for (let j = 0; j < d; j++) {
-      let s = 0;
-      for (let l = 0; l < d; l++) s += sb[k][l] * w[l][j];
-      sbw[k][j] = s;
-    }
-  }
-  const bw = zeros(d, d);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j < d; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += w[k][i] * sbw[k][j];
-      bw[i][j] = s;
-    }
-  }
+  const bw = multiply(w, multiply(sb, w), true);
   const be = symmetricEigen(bw);
   const projection: number[] = [];
   for (let i = 0; i < d; i++) {
