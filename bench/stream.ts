@@ -13,7 +13,7 @@
  *                            side by side in one run: before/after figures of a change on a machine whose speed drifts]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { SPEECH } from '../server/scheduling/admission.js';
@@ -379,34 +379,8 @@ async function level(server: Server, streams: number, spreadMs?: number): Promis
  */
 async function computeBound(dir: string, batch: number): Promise<Bound> {
   const m = await WhisperModel.load(dir, { dtype: values.dtype as 'q8', threads: Number(values.threads) });
-  const { readFileSync } = await import('node:fs');
   const config = DEFAULT_SESSION_CONFIG;
-  const pad = config.speechPadMs / 1000;
-  let speech = 0;
-  let total = 0;
-  const finals: WindowInput[] = [];
-  const interimWindows: WindowInput[] = [];
-  for (const f of files) {
-    const j = JSON.parse(readFileSync(f.replace(/\.wav$/, '.json'), 'utf8')) as {
-      duration: number;
-      segments: { start: number; end: number }[];
-    };
-    const audio = (await loadAudioFile(f)).samples16k;
-    const at = (s: number) => Math.max(0, Math.min(audio.length, Math.round(s * SAMPLE_RATE)));
-    total += j.duration;
-    speech += j.segments.reduce((s, x) => s + x.end - x.start, 0);
-    // A final per turn that ends in a pause as long as the endpointing (shorter ones join turns into one final).
-    const segs = [...j.segments].sort((a, b) => a.start - b.start);
-    let from = segs[0]?.start ?? 0;
-    segs.forEach((x, i) => {
-      if (i < segs.length - 1 && segs[i + 1].start - x.end < endpointing / 1000) return;
-      finals.push({ audio: audio.slice(at(from - pad), at(x.end + pad)), offset: 0 });
-      for (let t = from + config.interimIntervalMs / 1000; t < x.end; t += config.interimIntervalMs / 1000) {
-        interimWindows.push({ audio: audio.slice(at(from - pad), at(t)), offset: 0 });
-      }
-      from = segs[i + 1]?.start ?? 0;
-    });
-  }
+  const { finals, interimWindows, speechFraction, finalsPerSecond } = await corpusWindows();
   const options = { wordTimestamps: true, compressionRatioThreshold: config.compressionRatioThreshold };
   const sample = (ws: WindowInput[], temperatures: readonly number[]) =>
     Array.from({ length: 2 * batch }, (_, i) => ({
@@ -423,11 +397,58 @@ async function computeBound(dir: string, batch: number): Promise<Bound> {
   const finalMs = await perWindow(sample(finals, config.finalTemperatures));
   const interimMs = await perWindow(sample(interimWindows, [0]));
   await m.release();
-  const f = speech / total;
-  const u = finals.length / total;
+  const f = speechFraction;
+  const u = finalsPerSecond;
   const interimsPerSecond = ((interims ? f : f * SPEECH.longFraction) * 1000) / config.interimIntervalMs;
   const costPerStreamSecond = (interimsPerSecond * interimMs + u * finalMs) / 1000;
   return { bound: 1 / costPerStreamSecond, finalMs, interimMs, speechFraction: f, utterancesPerSecond: u };
+}
+
+interface CorpusWindows {
+  finals: WindowInput[];
+  interimWindows: WindowInput[];
+  speechFraction: number;
+  finalsPerSecond: number;
+}
+let corpusCache: Promise<CorpusWindows> | undefined;
+
+/**
+ * The windows the server decodes for the corpus, read once per run (the bound is measured before and after a
+ * burst, and per mode): a final per turn that ends in a pause as long as the endpointing (shorter ones join turns
+ * into one final), its utterance with the VAD pad; an interim every interim interval, its utterance so far.
+ */
+function corpusWindows(): Promise<CorpusWindows> {
+  corpusCache ??= (async () => {
+    const config = DEFAULT_SESSION_CONFIG;
+    const pad = config.speechPadMs / 1000;
+    const step = config.interimIntervalMs / 1000;
+    let speech = 0;
+    let total = 0;
+    const finals: WindowInput[] = [];
+    const interimWindows: WindowInput[] = [];
+    for (const f of files) {
+      const j = JSON.parse(readFileSync(f.replace(/\.wav$/, '.json'), 'utf8')) as {
+        duration: number;
+        segments: { start: number; end: number }[];
+      };
+      const audio = (await loadAudioFile(f)).samples16k;
+      const at = (s: number) => Math.max(0, Math.min(audio.length, Math.round(s * SAMPLE_RATE)));
+      total += j.duration;
+      speech += j.segments.reduce((s, x) => s + x.end - x.start, 0);
+      const segs = [...j.segments].sort((a, b) => a.start - b.start);
+      let from = segs[0]?.start ?? 0;
+      segs.forEach((x, i) => {
+        if (i < segs.length - 1 && segs[i + 1].start - x.end < endpointing / 1000) return;
+        finals.push({ audio: audio.slice(at(from - pad), at(x.end + pad)), offset: 0 });
+        for (let t = from + step; t < x.end; t += step) {
+          interimWindows.push({ audio: audio.slice(at(from - pad), at(t)), offset: 0 });
+        }
+        from = segs[i + 1]?.start ?? 0;
+      });
+    }
+    return { finals, interimWindows, speechFraction: speech / total, finalsPerSecond: finals.length / total };
+  })();
+  return corpusCache;
 }
 
 interface Bound {
