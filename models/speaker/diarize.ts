@@ -69,21 +69,21 @@ export async function diarizeFile(
   const seg = segmentOptions(embedder, opts);
   const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
   // Region by region, yielding to the event loop between them: a long upload must not stall live streams.
-  const perRegion: (RegionSpans & { units: TimeSpan[] })[] = [];
+  const perRegion: { region: TimeSpan; spans: SpanEmbedder; units: TimeSpan[] }[] = [];
   for (const r of regions) {
     const a = Math.max(0, Math.round(r.start * SR));
     const spans = shifted(
       spansOf(embedder, audio.subarray(a, Math.min(audio.length, Math.round(r.end * SR))), context),
       a / SR,
     );
-    perRegion.push({ spans, units: chunks(r, opts.chunkSeconds) });
+    perRegion.push({ region: r, spans, units: chunks(r, opts.chunkSeconds) });
     await nextTurn();
   }
   const judged = judgedBy(embedder, context);
   const threshold = opts.threshold ?? judged.sameSpeakerThreshold;
   const speechSeconds = regions.reduce((a, r) => a + seconds(r), 0);
-  const speakersFrom = (units: readonly TimeSpan[][]) =>
-    speakersOf(units, perRegion, regions, judged, seg, speechSeconds, opts);
+  const recording: Recording = { regions: perRegion, judged, seg, speechSeconds, opts };
+  const speakersFrom = (units: readonly TimeSpan[][]) => speakersOf(units, recording);
   const first = await speakersFrom(perRegion.map((p) => p.units));
   if (!first) return { turns: [], speakers: [] };
   // Again, with every chunk cut where the runs found change speaker inside it: a chunk across a change of speaker
@@ -138,8 +138,13 @@ function cutAtChanges(units: readonly TimeSpan[], runs: readonly TimeSpan[]): Ti
   });
 }
 
-interface RegionSpans {
-  spans: SpanEmbedder;
+/** What both clustering passes work on: each speech region with its embedder, and how it is judged. */
+interface Recording {
+  regions: readonly { region: TimeSpan; spans: SpanEmbedder }[];
+  judged: ReturnType<typeof judgedBy>;
+  seg: ReturnType<typeof segmentOptions>;
+  speechSeconds: number;
+  opts: DiarizeFileOptions;
 }
 
 /**
@@ -149,16 +154,11 @@ interface RegionSpans {
  */
 async function speakersOf(
   unitsPerRegion: readonly TimeSpan[][],
-  perRegion: readonly RegionSpans[],
-  regions: readonly TimeSpan[],
-  judged: ReturnType<typeof judgedBy>,
-  seg: ReturnType<typeof segmentOptions>,
-  speechSeconds: number,
-  opts: DiarizeFileOptions,
+  { regions, judged, seg, speechSeconds, opts }: Recording,
 ): Promise<{ cents: Float32Array[]; perRegionRuns: (TimeSpan & { k: number })[][] } | undefined> {
   const embeddings: Float32Array[][] = [];
   for (const [i, units] of unitsPerRegion.entries()) {
-    embeddings.push(units.length ? await perRegion[i].spans.embedSpans(units) : []);
+    embeddings.push(units.length ? await regions[i].spans.embedSpans(units) : []);
     await nextTurn();
   }
   const units = unitsPerRegion.flat();
@@ -183,8 +183,8 @@ async function speakersOf(
   const distinct = new Set(labels.filter((l, i) => absorbed.distinct.has(absorbed.labels[i])));
   const cents = centroids(unitEmb, labels, durations);
   const perRegionRuns: (TimeSpan & { k: number })[][] = [];
-  for (const [i, r] of regions.entries()) {
-    perRegionRuns.push(await resegment(perRegion[i].spans, r, cents, seg));
+  for (const { region, spans } of regions) {
+    perRegionRuns.push(await resegment(spans, region, cents, seg));
     await nextTurn();
   }
   // The same rule after re-segmentation: a speaker left with too little speech (a piece that straddled a change
@@ -202,11 +202,11 @@ async function speakersOf(
       break;
     }
     kept.splice(kept.indexOf(smallest[0]), 1);
-    for (const [i, r] of regions.entries()) {
+    for (const [i, { region, spans }] of regions.entries()) {
       if (!perRegionRuns[i].some((x) => x.k === smallest[0])) continue;
       const again = await resegment(
-        perRegion[i].spans,
-        r,
+        spans,
+        region,
         kept.map((k) => cents[k]),
         seg,
       );
