@@ -24,7 +24,8 @@ import { synthesizeWhisper } from '../models/synth/index.js';
 import { DEFAULTS } from '../server/options.js';
 import { startServer } from '../server/serve.js';
 import { DEFAULT_SESSION_CONFIG } from '../server/stream/config.js';
-import { boundaryErrors, trueUtterances, type Span } from './lib/boundaries.js';
+import { boundaryErrors, trueUtterances } from './lib/boundaries.js';
+import type { TimeSpan } from '../audio/span.js';
 import { mix, noise, type NoiseKind } from './lib/noise.js';
 import { realConversations, type Conversation } from './lib/real-conversations.js';
 import { quantile, table, writeReport } from './lib/report.js';
@@ -85,9 +86,9 @@ function noisy(c: Conversation, cond: Condition, seed: number): Float32Array {
 
 interface Found {
   /** Unpadded speech (what a final reports). */
-  speech: Span;
+  speech: TimeSpan;
   /** Padded audio (what a final decodes). */
-  audio: Span;
+  audio: TimeSpan;
 }
 
 /** `model`: a Silero name (v4, v5, v6) or a file, as --vad-model takes it. */

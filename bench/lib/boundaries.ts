@@ -1,16 +1,12 @@
 /** Scoring utterance boundaries against a conversation's reference segments. */
-
-export interface Span {
-  start: number;
-  end: number;
-}
+import type { TimeSpan } from '../../audio/span.js';
 
 /**
  * The utterances a perfect endpointer would make: reference segments joined across pauses shorter than
  * `minPause` (the endpointing silence), since no endpointer should end an utterance there.
  */
-export function trueUtterances(segments: readonly Span[], minPause: number): Span[] {
-  const out: Span[] = [];
+export function trueUtterances(segments: readonly TimeSpan[], minPause: number): TimeSpan[] {
+  const out: TimeSpan[] = [];
   for (const s of [...segments].sort((a, b) => a.start - b.start)) {
     const last = out.at(-1);
     if (last && s.start - last.end < minPause) last.end = Math.max(last.end, s.end);
@@ -24,7 +20,7 @@ export function trueUtterances(segments: readonly Span[], minPause: number): Spa
  * A missed boundary costs the distance to whatever boundary came instead (seconds, for an utterance running on
  * over several turns); spurious extra boundaries cost nothing here, the utterance count shows them.
  */
-export function boundaryErrors(truth: readonly Span[], found: readonly Span[]): number[] {
+export function boundaryErrors(truth: readonly TimeSpan[], found: readonly TimeSpan[]): number[] {
   const nearest = (t: number, xs: number[]) =>
     xs.reduce((best, x) => Math.min(best, Math.abs(x - t)), Infinity);
   const starts = found.map((f) => f.start);

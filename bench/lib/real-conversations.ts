@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { decodeWav } from '../../audio/wav.js';
-import type { Span } from './boundaries.js';
+import type { TimeSpan } from '../../audio/span.js';
 
 const REAL = new URL('../../../shared/corpus/real/', import.meta.url).pathname;
 const TOOL = new URL('../../../shared/tools/make_real_conversations.py', import.meta.url).pathname;
@@ -16,7 +16,7 @@ const CACHE = new URL('../../.cache/boundaries/', import.meta.url).pathname;
 export interface Conversation {
   name: string;
   audio: Float32Array;
-  segments: Span[];
+  segments: TimeSpan[];
   /** Speech of readers in no conversation, for babble. */
   babble: Float32Array[];
 }
@@ -82,7 +82,7 @@ function ensureTestSet(test: string[][]): string {
 }
 
 function load(dir: string, name: string, babble: Float32Array[]): Conversation {
-  const meta = JSON.parse(readFileSync(`${dir}${name}.json`, 'utf8')) as { segments: Span[] };
+  const meta = JSON.parse(readFileSync(`${dir}${name}.json`, 'utf8')) as { segments: TimeSpan[] };
   return {
     name,
     audio: decodeWav(readFileSync(`${dir}${name}.wav`)).samples,

@@ -8,6 +8,7 @@ import { encode, speechFixture } from '../helpers/audio.js';
 import { synthModel } from '../helpers/models.js';
 import { collect, connect, sendPaced, startTestServer } from '../helpers/server.js';
 import { runCli as run } from '../helpers/cli.js';
+import type { TimeSpan } from '../../audio/span.js';
 
 /**
  * Whatever a model says, a transcript is on the audio's timeline: every segment and word lies in [0, duration],
@@ -77,15 +78,10 @@ function wavFile(name: string, samples: Float32Array): { path: string; bytes: Ui
   return { path, bytes };
 }
 
-interface Span {
-  start: number;
-  end: number;
-}
-
 const EPS = 0.0015; // times are rounded to the millisecond
 
 /** In [0, duration], start <= end, and each one starts no earlier than the one before it ended. */
-function assertTimeline(spans: readonly Span[], duration: number, what: string): void {
+function assertTimeline(spans: readonly TimeSpan[], duration: number, what: string): void {
   let prevEnd = 0;
   spans.forEach((s, i) => {
     const at = `${what} ${i} [${s.start}, ${s.end}] of ${duration} s`;
@@ -108,8 +104,8 @@ function assertText(text: string, what: string): void {
 interface VerboseJson {
   duration: number;
   text: string;
-  segments: (Span & { text: string })[];
-  words: (Span & { word: string })[];
+  segments: (TimeSpan & { text: string })[];
+  words: (TimeSpan & { word: string })[];
 }
 
 function assertVerbose(v: VerboseJson, duration: number, what: string): void {
@@ -174,9 +170,9 @@ describe('transcript invariants over the server', () => {
       const body = (await res.json()) as {
         results: {
           channels: {
-            alternatives: { transcript: string; words: (Span & { punctuated_word: string })[] }[];
+            alternatives: { transcript: string; words: (TimeSpan & { punctuated_word: string })[] }[];
           }[];
-          utterances: (Span & { transcript: string })[];
+          utterances: (TimeSpan & { transcript: string })[];
         };
       };
       const alt = body.results.channels[0].alternatives[0];
@@ -211,7 +207,9 @@ describe('transcript invariants over the server', () => {
       const finals = messages.filter((m) => m.type === 'Results' && m.is_final) as unknown as {
         start: number;
         duration: number;
-        channel: { alternatives: { transcript: string; words: (Span & { punctuated_word: string })[] }[] };
+        channel: {
+          alternatives: { transcript: string; words: (TimeSpan & { punctuated_word: string })[] }[];
+        };
       }[];
       assert.ok(finals.length > 0, 'no finals, nothing was checked');
       assertTimeline(
