@@ -37,6 +37,9 @@
  *   bench/more-dev-conversations.json, into .cache/more-*): eight recordings swing by a few first finals that flip
  *   (a change that took dev-noisy-four from 7.09 to 4.70 % live took these 10.77 -> 11.77 and 2.98 -> 3.30 %), so
  *   a change tuned on the others is checked here before it is kept.
+ * - dev-room-* (24, seeds 2500-2523): two or three dev readers each under noise at 10, 15 or 20 dB SNR, half with
+ *   0.05-0.25 s gaps (bench/room-dev-conversations.json, into .cache/room-dev-conversations): made to check the
+ *   file path's room levels on recordings no decision had looked at.
  * - dev-minor-*: three dev readers each, one of them heard for only 0.8-4.4 s in all (seeds 2000-2007;
  *   bench/minority-dev-conversations.json, made by bench/make-minority-conversations.py into
  *   .cache/minority-dev-conversations): a voice heard briefly, which live labels must not give another's number.
@@ -118,6 +121,7 @@ function recordings(): string[] {
       ...madeConversations('noisy-dev-four-conversations.json', 'noisy-dev-four-conversations'),
       ...madeConversations('more-noisy-dev-four-conversations.json', 'more-noisy-dev-four-conversations'),
       ...madeConversations('more-dev-conversations.json', 'more-dev-conversations'),
+      ...madeConversations('room-dev-conversations.json', 'room-dev-conversations'),
       ...madeConversations(
         'minority-dev-conversations.json',
         'minority-dev-conversations',
@@ -373,6 +377,7 @@ const GROUPS = [
   ['real dev noisy four', 'dev-noisy-four-'],
   ['real dev more noisy four', 'dev-more-noisy-four-'],
   ['real dev more', 'dev-more-'],
+  ['real dev room', 'dev-room-'],
   ['real dev minority', 'dev-minor-'],
   ['synthetic', ''],
 ] as const;

@@ -24,7 +24,7 @@ import {
   l2normalize,
 } from './embedding.js';
 import { FrameCache } from './frame-cache.js';
-import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
+import { type RoomLevels, RoomMeter, STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**
@@ -82,6 +82,8 @@ class VoiceContext implements EmbeddingContext {
   private frames = 0;
   /** A live session's frame-local analysis, made as its audio is heard (not part of the state). */
   heard?: FrameCache;
+  /** A recording's room, when it was measured whole (not part of the state). */
+  private meter?: RoomMeter;
 
   /** `saved`: a toJSON() of this class; anything else starts afresh (it only refines how pieces embed). */
   constructor(
@@ -107,6 +109,14 @@ class VoiceContext implements EmbeddingContext {
 
   hear(samples: Float32Array, at: number): void {
     (this.heard ??= new FrameCache()).hear(samples, at);
+  }
+
+  measure(samples: Float32Array): void {
+    (this.meter ??= new RoomMeter()).add(samples);
+  }
+
+  get room(): RoomLevels | undefined {
+    return this.meter?.levels;
   }
 
   add(frames: VoiceFrames): void {
@@ -229,8 +239,9 @@ export class BuiltinEmbedder implements SpeakerEmbedder {
    * file's regions are all analysed before any is embedded, so every piece of a file embeds alike).
    */
   analyze(audio: Float32Array, context?: EmbeddingContext, at?: number): SpanEmbedder {
-    const heard = context instanceof VoiceContext && at !== undefined ? context.heard : undefined;
-    const frames = this.analyzer.frames(audio, heard, at);
+    const pooled = context instanceof VoiceContext ? context : undefined;
+    const heard = at !== undefined ? pooled?.heard : undefined;
+    const frames = this.analyzer.frames(audio, heard, at, pooled?.room);
     // Finals come in order: nothing before this one will be asked for again.
     if (at !== undefined) heard?.forget(at);
     if (context instanceof VoiceContext) context.add(frames);

@@ -49,6 +49,9 @@ export interface FileDiarization {
 /** Lets timers and sockets run (setImmediate: after pending I/O) between pieces of a long computation. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Samples measured at a time for the room (30 s), between turns of the event loop. */
+const ROOM_BLOCK = 30 * SR;
+
 /** Spans given in recording time, embedded by a SpanEmbedder of a clip that starts `offset` seconds in. */
 function shifted(spans: SpanEmbedder, offset: number): SpanEmbedder {
   return {
@@ -68,6 +71,14 @@ export async function diarizeFile(
   const context = embedder.context?.();
   const seg = segmentOptions(embedder, opts);
   const regions = speech.filter((s) => seconds(s) >= embedder.minSeconds);
+  // The room first (steady noise, speech level), over the whole recording: a speech region's quietest frames are
+  // still speech. So every piece is analysed as the embedder's readers were, whole recordings at a time.
+  if (context?.measure) {
+    for (let at = 0; at < audio.length; at += ROOM_BLOCK) {
+      context.measure(audio.subarray(at, at + ROOM_BLOCK));
+      await nextTurn();
+    }
+  }
   // Region by region, yielding to the event loop between them: a long upload must not stall live streams.
   const perRegion: { region: TimeSpan; spans: SpanEmbedder; units: TimeSpan[] }[] = [];
   for (const r of regions) {

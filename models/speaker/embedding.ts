@@ -58,6 +58,11 @@ export interface EmbeddingContext {
    * analysed before a final is labelled (frame by frame) is ready at its endpoint. Labels are the same without it.
    */
   hear?(samples: Float32Array, at: number): void;
+  /**
+   * Optional: a whole recording, pauses included, in blocks in order, before any of it is analysed: the embedder
+   * may measure the room from it (its steady noise, how loud its speech is), which one speech region shows badly.
+   */
+  measure?(samples: Float32Array): void;
 }
 
 /** Embeddings of spans of one recording. */
