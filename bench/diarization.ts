@@ -5,7 +5,9 @@
  * each final, a final split where its speaker changes), per
  * embedding; and known speakers (file path): with the enrollment clips of all the recording's speakers but one
  * (at most 4, the API's limit), the share of reference segments named right: a listed speaker by its name, the
- * unlisted one by none.
+ * unlisted one by none. And what the speaker confidence is worth: the chance that a turn labelled wrong (its label
+ * maps to another speaker than the one it overlaps most) has a lower confidence than one labelled right, per group
+ * and over every recording run (50 % = it tells nothing).
  *
  *   npm run bench:diarization [-- --only builtin|onnx] [--corpus synthetic|real|all] [--files a,b] [--path file|live]
  *                             [--finals]
@@ -62,7 +64,7 @@ import type { SpeakerEmbedder } from '../models/speaker/embedding.js';
 import { loadOnnxEmbedder } from '../models/speaker/onnx.js';
 import { writeSpeakerModel } from '../test/helpers/speaker-model.js';
 import { loadSileroVad, type SileroVad } from '../models/vad/silero.js';
-import { type Turn, diarizationError, parseRttm } from './lib/der.js';
+import { type Turn, diarizationError, judgedTurns, parseRttm, wrongRankedBelow } from './lib/der.js';
 import { table, writeReport } from './lib/report.js';
 
 const CORPUS = new URL('../../shared/corpus/', import.meta.url).pathname;
@@ -204,7 +206,13 @@ async function diarized(
       { known },
     ),
   );
-  const turns = d.turns.map((t) => ({ start: t.start, end: t.end, speaker: `s${t.speaker}`, name: t.name }));
+  const turns = d.turns.map((t) => ({
+    start: t.start,
+    end: t.end,
+    speaker: `s${t.speaker}`,
+    confidence: t.confidence,
+    name: t.name,
+  }));
   return utts.flatMap((u) => clipTo(turns, u.speech));
 }
 
@@ -320,6 +328,8 @@ const vad = await loadSileroVad();
 const rows: Record<string, string | number>[] = [];
 const results: unknown[] = [];
 const naming: { embedding: string; file: string; right: number; segments: number }[] = [];
+/** Per row, its turns' confidences and whether each was labelled right. */
+const judged: { embedding: string; file: string; path: string; turns: ReturnType<typeof judgedTurns> }[] = [];
 for (const e of await embedders()) {
   for (const name of recordings()) {
     const audio = (await loadAudioFile(`${name}.wav`)).samples16k;
@@ -357,6 +367,7 @@ for (const e of await embedders()) {
         'longest stall ms': Math.round(stall),
       };
       rows.push(row);
+      judged.push({ embedding: e.name, file: row.file, path, turns: judgedTurns(ref, hyp, r.mapping) });
       results.push({ ...row, result: r });
     }
   }
@@ -398,6 +409,10 @@ for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
       );
       const right = names.reduce((a, n) => a + n.right, 0);
       const segments = names.reduce((a, n) => a + n.segments, 0);
+      const turns = judged
+        .filter((j) => j.embedding === embedding && j.path === path && groupOf(j.file) === group)
+        .flatMap((j) => j.turns);
+      const ranked = wrongRankedBelow(turns);
       summary.push({
         embedding,
         recordings: group,
@@ -406,10 +421,23 @@ for (const embedding of [...new Set(rows.map((r) => r.embedding))]) {
         'worst DER %': Math.max(...der),
         'count exact': `${mine.filter((r) => r['count err'] === 0).length}/${mine.length}`,
         'named %': path === 'file' && segments > 0 ? Number(((100 * right) / segments).toFixed(1)) : '-',
+        'wrong turns': `${turns.filter((t) => !t.right).length}/${turns.length}`,
+        'wrong below right %': Number.isNaN(ranked) ? '-' : Number((100 * ranked).toFixed(1)),
       });
     }
   }
 }
-console.log('\nSummary (named: segments named right with all speakers but one enrolled)\n');
+console.log(
+  '\nSummary (named: segments named right with all speakers but one enrolled; wrong turns: turns whose label maps to ' +
+    'another speaker than the one they overlap most; wrong below right: the chance a wrong turn has the lower ' +
+    'speaker confidence, 50 = the confidence tells nothing)\n',
+);
 console.log(table(summary));
+for (const embedding of [...new Set(judged.map((j) => j.embedding))]) {
+  const pooled = ['file', 'live'].map((path) => {
+    const mine = judged.filter((j) => j.embedding === embedding && j.path === path).flatMap((j) => j.turns);
+    return `${path} ${(100 * wrongRankedBelow(mine)).toFixed(1)} % (${mine.filter((t) => !t.right).length} wrong)`;
+  });
+  console.log(`\n${embedding}, every recording above: wrong below right ${pooled.join(', ')}`);
+}
 console.log(`\n${writeReport('diarization', { rows: results, summary })}`);

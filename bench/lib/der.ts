@@ -10,6 +10,8 @@ export interface Turn {
   start: number;
   end: number;
   speaker: string;
+  /** A hypothesis turn's confidence (0..1), when the diarizer gives one. */
+  confidence?: number;
 }
 
 export interface DerResult {
@@ -173,4 +175,38 @@ export function diarizationError(
     refSpeakers: refNames.length,
     hypSpeakers: hypNames.length,
   };
+}
+
+/**
+ * Each hypothesis turn with a confidence that overlaps the reference, and whether it was labelled right: its label
+ * maps (DerResult.mapping) to the reference speaker it overlaps most.
+ */
+export function judgedTurns(
+  ref: readonly Turn[],
+  hyp: readonly Turn[],
+  mapping: Record<string, string>,
+): { confidence: number; right: boolean }[] {
+  return hyp.flatMap((h) => {
+    if (h.confidence === undefined) return [];
+    const overlap = new Map<string, number>();
+    for (const r of ref) {
+      const o = Math.min(h.end, r.end) - Math.max(h.start, r.start);
+      if (o > 0) overlap.set(r.speaker, (overlap.get(r.speaker) ?? 0) + o);
+    }
+    const most = [...overlap].sort((a, b) => b[1] - a[1])[0];
+    return most ? [{ confidence: h.confidence, right: mapping[h.speaker] === most[0] }] : [];
+  });
+}
+
+/**
+ * How well confidences rank wrong turns below right ones: the chance that a wrong turn's confidence is lower than a
+ * right one's, ties counting half (the area under the ROC curve; 0.5 is chance). NaN without both kinds.
+ */
+export function wrongRankedBelow(turns: readonly { confidence: number; right: boolean }[]): number {
+  const right = turns.filter((t) => t.right).map((t) => t.confidence);
+  const wrong = turns.filter((t) => !t.right).map((t) => t.confidence);
+  if (right.length === 0 || wrong.length === 0) return NaN;
+  let score = 0;
+  for (const w of wrong) for (const r of right) score += w < r ? 1 : w === r ? 0.5 : 0;
+  return score / (right.length * wrong.length);
 }

@@ -1,6 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diarizationError, maxAssignment, parseRttm, toRttm, type Turn } from '../../bench/lib/der.js';
+import {
+  diarizationError,
+  judgedTurns,
+  maxAssignment,
+  parseRttm,
+  toRttm,
+  type Turn,
+  wrongRankedBelow,
+} from '../../bench/lib/der.js';
 
 const REF = `SPEAKER f 1 0.000 4.000 <NA> <NA> A <NA> <NA>
 SPEAKER f 1 5.000 3.000 <NA> <NA> B <NA> <NA>
@@ -81,5 +89,36 @@ describe('DER', () => {
     );
     assert.deepEqual(maxAssignment([[1, 5, 2]]), [1]);
     assert.deepEqual(maxAssignment([[1], [3], [2]]), [-1, 0, -1]);
+  });
+
+  test('speaker confidence: which turns were labelled right, and how well confidences rank the wrong ones lower', () => {
+    const ref: Turn[] = [
+      { start: 0, end: 4, speaker: 'A' },
+      { start: 4, end: 8, speaker: 'B' },
+    ];
+    const hyp: Turn[] = [
+      { start: 0, end: 3, speaker: 'x', confidence: 0.9 },
+      { start: 3, end: 4.2, speaker: 'y', confidence: 0.4 }, // mostly A's time, labelled as B's speaker
+      { start: 4.2, end: 8, speaker: 'y', confidence: 0.8 },
+      { start: 9, end: 10, speaker: 'x', confidence: 0.1 }, // no reference speech: not judged
+      { start: 1, end: 2, speaker: 'x' }, // no confidence: not judged
+    ];
+    const judged = judgedTurns(ref, hyp, { x: 'A', y: 'B' });
+    assert.deepEqual(judged, [
+      { confidence: 0.9, right: true },
+      { confidence: 0.4, right: false },
+      { confidence: 0.8, right: true },
+    ]);
+    assert.equal(wrongRankedBelow(judged), 1);
+    // 0.85 is below 0.9 but above 0.8.
+    assert.equal(wrongRankedBelow([...judged, { confidence: 0.85, right: false }]), 3 / 4);
+    assert.equal(
+      wrongRankedBelow([
+        { confidence: 0.3, right: false },
+        { confidence: 0.3, right: true },
+      ]),
+      0.5,
+    );
+    assert.ok(Number.isNaN(wrongRankedBelow(judged.filter((t) => t.right))));
   });
 });
