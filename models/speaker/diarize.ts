@@ -15,7 +15,6 @@ import {
   EMBEDDING_SAMPLE_RATE as SR,
   type SpanEmbedder,
   type SpeakerEmbedder,
-  cosine,
   judgedBy,
   spansOf,
 } from './embedding.js';
@@ -25,11 +24,11 @@ import {
   absorbSmallClusters,
   byFirstAppearance,
   chunks,
-  confidenceOf,
   distinctBelow,
   isTooLittleSpeech,
   resegment,
   segmentOptions,
+  turnConfidence,
 } from './segment.js';
 
 export interface DiarizeFileOptions extends SegmentOptions {
@@ -123,7 +122,7 @@ export async function diarizeFile(
     start: r.start,
     end: r.end,
     speaker: idOf.get(r.k)!,
-    confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), threshold),
+    confidence: turnConfidence(runEmb[i], cents, r.k, threshold, judged.spread),
     ...(names[r.k] === undefined ? {} : { name: names[r.k] }),
   }));
   const speakers = [...idOf].map(([k, id]) => ({

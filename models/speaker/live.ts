@@ -21,7 +21,6 @@ import {
   type EmbeddingContext,
   type SpanEmbedder,
   type SpeakerEmbedder,
-  cosine,
   judgedBy,
   spansOf,
 } from './embedding.js';
@@ -31,11 +30,11 @@ import {
   absorbSmallClusters,
   chunks,
   chunksWithin,
-  confidenceOf,
   distinctBelow,
   isTooLittleSpeech,
   resegment,
   segmentOptions,
+  turnConfidence,
 } from './segment.js';
 
 /** Recent chunks clustered with each final (~5 minutes of speech): bounds the work per final. */
@@ -268,7 +267,13 @@ export class LiveDiarizer {
       start: start + r.start,
       end: start + r.end,
       speaker: ids[r.k],
-      confidence: confidenceOf(cosine(runEmb[i], cents[r.k]), this.threshold),
+      confidence: turnConfidence(
+        runEmb[i],
+        cents,
+        r.k,
+        this.threshold,
+        judgedBy(this.embedder, this.context).spread,
+      ),
     }));
     const wordLabels = words.map((w) => {
       const t = turnAt(turns, w.start, w.end)!;
