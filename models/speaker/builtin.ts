@@ -24,7 +24,8 @@ import {
   l2normalize,
 } from './embedding.js';
 import { FrameCache } from './frame-cache.js';
-import { type RoomLevels, RoomMeter, STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
+import { type RoomLevels, RoomMeter } from './room.js';
+import { STATS_DIM, VoiceAnalyzer, type VoiceFrames } from './voice-stats.js';
 import { KERNEL_DIM, kernelFeatures } from './voice-kernel.js';
 
 /**

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadAudioFile } from '../../../audio/load.js';
 import { BuiltinEmbedder } from '../../../models/speaker/builtin.js';
 import { fileDiarizer } from '../../../models/speaker/diarize.js';
-import { RoomMeter } from '../../../models/speaker/voice-stats.js';
+import { RoomMeter } from '../../../models/speaker/room.js';
 import { loadSileroVad } from '../../../models/vad/silero.js';
 import { whiteNoise } from '../../helpers/audio.js';
 
