@@ -263,17 +263,13 @@ export class LiveDiarizer {
       })),
     ].slice(-HISTORY_CHUNKS);
     const runEmb = await spans.embedSpans(runs);
+    const { threshold } = this;
+    const { spread } = judgedBy(this.embedder, this.context);
     const turns: SpeakerTurn[] = runs.map((r, i) => ({
       start: start + r.start,
       end: start + r.end,
       speaker: ids[r.k],
-      confidence: turnConfidence(
-        runEmb[i],
-        cents,
-        r.k,
-        this.threshold,
-        judgedBy(this.embedder, this.context).spread,
-      ),
+      confidence: turnConfidence(runEmb[i], cents, r.k, threshold, spread),
     }));
     const wordLabels = words.map((w) => {
       const t = turnAt(turns, w.start, w.end)!;

@@ -95,7 +95,11 @@ export class RoomMeter {
   private readonly heard = new LevelHistogram();
   private bands: LevelHistogram[] = [];
 
+  /** The levels of what was added so far, made once (every region of a file asks for them). */
+  private made?: RoomLevels;
+
   add(clip: Float32Array): void {
+    this.made = undefined;
     const { frames, bins, data } = this.fbank.compute(clip);
     if (this.bands.length === 0) this.bands = Array.from({ length: bins }, () => new LevelHistogram());
     const silent = silentEnergyOf(bins);
@@ -111,7 +115,7 @@ export class RoomMeter {
   /** Undefined until a frame that is not digital silence was heard. */
   get levels(): RoomLevels | undefined {
     if (this.heard.n === 0) return undefined;
-    return levelsFrom(
+    return (this.made ??= levelsFrom(
       {
         frames: this.heard.n,
         energy: (q) => this.heard.quantile(q),
@@ -119,6 +123,6 @@ export class RoomMeter {
       },
       (q) => this.all.quantile(q),
       this.bands.length,
-    );
+    ));
   }
 }
